@@ -1,0 +1,199 @@
+"""Configuration: SuperOffice environments and the toolkit's settings.
+
+An :class:`Environment` carries every URL of one SuperOffice Online environment (protocol
+reference §1, §2.1, §4.4, §4.5, §6), derived from its login host, so no other module builds
+SuperOffice URLs by hand. :class:`Settings` reads ``SOTK_*`` environment variables and ``.env``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from toolkit.errors import ConfigurationError
+
+# The un-numbered login hosts; numbered hosts (sod2, online3, ...) are for tenant data only and
+# must never be used for authentication (protocol §1, SD:auth-api).
+LOGIN_HOSTS = {
+    "sod": "https://sod.superoffice.com",
+    "qaonline": "https://qaonline.superoffice.com",
+    "online": "https://online.superoffice.com",
+}
+# Older pages and samples call the stage environment "stage" (protocol §1, open question 11).
+ENVIRONMENT_ALIASES = {"stage": "qaonline"}
+EMULATOR = "emulator"
+
+# Allowed token signing algorithms: SuperID signs with RS256 only (protocol §2.1).
+DEFAULT_ALGORITHMS = ("RS256",)
+# Clock skew tolerated when checking exp/nbf/iat; bounded so a typo cannot disable expiry.
+DEFAULT_LEEWAY_SECONDS = 60
+MAX_LEEWAY_SECONDS = 300
+
+
+def is_loopback_host(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1: the only hosts plain http is allowed to."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secure_url(url: str, *, what: str = "URL") -> str:
+    """Return ``url`` unchanged if it is https, or http on loopback; else raise.
+
+    Tokens, codes and secrets travel over these URLs, so plain http is refused anywhere a
+    third party could listen.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigurationError(f"{what} must be an absolute http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigurationError(
+            f"{what} uses plain http on a non-loopback host ({parts.hostname}); use https"
+        )
+    return url
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One SuperOffice Online environment (sod, qaonline, online) or a local emulator.
+
+    ``base_url`` is the un-numbered login host, e.g. ``https://sod.superoffice.com``. It is
+    also the id_token issuer: the issuer has no ``/login`` suffix (protocol §2.1).
+    """
+
+    name: str
+    base_url: str
+
+    def __post_init__(self) -> None:
+        require_secure_url(self.base_url, what=f"environment {self.name!r} base URL")
+        if self.base_url.endswith("/"):
+            object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @classmethod
+    def named(cls, name: str) -> Environment:
+        """``sod``, ``qaonline`` (alias ``stage``) or ``online``."""
+        key = ENVIRONMENT_ALIASES.get(name.strip().lower(), name.strip().lower())
+        if key not in LOGIN_HOSTS:
+            known = ", ".join([*LOGIN_HOSTS, *ENVIRONMENT_ALIASES])
+            raise ConfigurationError(f"unknown environment {name!r}; expected one of {known}")
+        return cls(key, LOGIN_HOSTS[key])
+
+    @classmethod
+    def emulator(cls, base_url: str) -> Environment:
+        """The local emulator listening at ``base_url`` (e.g. ``http://127.0.0.1:8765``)."""
+        return cls(EMULATOR, base_url)
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.name == EMULATOR
+
+    @property
+    def issuer(self) -> str:
+        return self.base_url
+
+    @property
+    def authority(self) -> str:
+        """The login service root that OIDC libraries are configured with."""
+        return f"{self.base_url}/login"
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.authority}/.well-known/openid-configuration"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.authority}/.well-known/jwks"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.authority}/common/oauth/authorize"
+
+    def tenant_authorize_url(self, context_identifier: str) -> str:
+        """The tenant path: ``common`` replaced by the context identifier (protocol §2.2)."""
+        return f"{self.authority}/{quote(context_identifier, safe='')}/oauth/authorize"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.authority}/common/oauth/tokens"
+
+    @property
+    def revocation_url(self) -> str:
+        return f"{self.authority}/common/oauth/revoke"
+
+    @property
+    def logout_url(self) -> str:
+        return f"{self.authority}/logout"
+
+    def state_url(self, context_identifier: str) -> str:
+        """The tenant state API (protocol §6)."""
+        return f"{self.base_url}/api/state/{quote(context_identifier, safe='')}"
+
+    @property
+    def partner_system_user_url(self) -> str:
+        """REST system user ticket exchange (protocol §4.4)."""
+        return f"{self.base_url}/Login/api/PartnerSystemUser/Authenticate"
+
+    @property
+    def partner_system_user_soap_url(self) -> str:
+        """SOAP system user ticket exchange (protocol §4.5)."""
+        return f"{self.base_url}/login/services/PartnerSystemUserService.svc"
+
+
+class Settings(BaseSettings):
+    """The toolkit's settings, from ``SOTK_*`` environment variables and ``.env``.
+
+    ``SOTK_EMULATOR_URL``, when set, points the toolkit at a local emulator instead of the
+    named SuperOffice environment.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="SOTK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: str = Field(default="sod", description="sod, qaonline (stage) or online")
+    emulator_url: str | None = Field(default=None, description="base URL of a local emulator")
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    redirect_uri: str | None = None
+    allowed_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    token_leeway_seconds: Annotated[int, Field(ge=0, le=MAX_LEEWAY_SECONDS)] = (
+        DEFAULT_LEEWAY_SECONDS
+    )
+    http_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    http_connect_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
+    home: Path = Path(".toolkit")
+
+    @field_validator("environment")
+    @classmethod
+    def _known_environment(cls, value: str) -> str:
+        return Environment.named(value).name
+
+    @field_validator("allowed_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Symmetric algorithms would let anyone holding the public key forge tokens.
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
+        bad = [alg for alg in value if alg not in allowed]
+        if bad or not value:
+            raise ValueError(f"allowed_algorithms must be a non-empty subset of {sorted(allowed)}")
+        return value
+
+    @field_validator("redirect_uri")
+    @classmethod
+    def _secure_redirect(cls, value: str | None) -> str | None:
+        return None if value is None else require_secure_url(value, what="redirect_uri")
+
+    def superoffice_environment(self) -> Environment:
+        """The environment every URL is derived from."""
+        if self.emulator_url:
+            return Environment.emulator(self.emulator_url)
+        return Environment.named(self.environment)

@@ -1,0 +1,196 @@
+"""The toolkit's exception tree.
+
+Every error the toolkit raises on purpose derives from :class:`ToolkitError`. Errors that come
+from the wire carry the wire's own fields (OAuth ``error`` / ``error_description``, SuperOffice's
+``ErrorType`` / ``ErrorMessage``) and chain the httpx or jwt cause with ``raise ... from``.
+No message ever contains a secret: tokens, codes, tickets, client secrets and key material are
+left out or redacted before they reach an exception.
+
+::
+
+    ToolkitError
+    ├── ConfigurationError            settings, environments, URLs that cannot be used
+    ├── KeyFormatError                a private key (PEM / RSAKeyValue XML) that cannot be loaded
+    ├── TransportError                the HTTP exchange itself failed (connect, timeout, status)
+    │   └── UnexpectedResponseError   a response that is not what the protocol promises
+    ├── DiscoveryError                the OpenID configuration is unusable (e.g. issuer mismatch)
+    ├── KeySetError                   the JWKS cannot be fetched or has no usable key
+    │   └── SigningKeyNotFoundError   no key in the set matches the token's kid
+    ├── TokenValidationError          a security token failed validation (``reason`` says why)
+    │   ├── MalformedTokenError       not a well-formed, size-bounded JWT
+    │   ├── AlgorithmNotAllowedError  alg outside the allow-list (``none``, HS256, ...)
+    │   ├── InvalidSignatureError     the signature does not verify
+    │   ├── IssuerMismatchError       iss is not the expected issuer
+    │   ├── AudienceMismatchError     aud / azp is not the client id
+    │   ├── MissingClaimError         a required claim (sub, iat, exp, ...) is absent
+    │   ├── TokenExpiredError         exp passed beyond the leeway
+    │   ├── TokenNotYetValidError     nbf / iat in the future beyond the leeway
+    │   └── NonceMismatchError        nonce absent, wrong, or already used
+    ├── SignInError                   the interactive sign-in could not complete
+    │   ├── AuthorizationDeniedError  SuperID answered ``error=...`` (access_denied, ...)
+    │   └── StateMismatchError        unknown, expired or replayed ``state``
+    └── OAuthError                    the token / revoke endpoint answered an OAuth error
+        ├── InvalidGrantError         ``invalid_grant`` (used, expired or revoked code/token)
+        └── InvalidClientError        ``invalid_client`` (wrong client id or secret)
+"""
+
+from __future__ import annotations
+
+
+class ToolkitError(Exception):
+    """Base of every error the toolkit raises on purpose."""
+
+
+class ConfigurationError(ToolkitError, ValueError):
+    """Settings, an environment or a URL that cannot be used as given.
+
+    Also a ValueError, so settings validation reports it as a field error.
+    """
+
+
+class KeyFormatError(ToolkitError):
+    """A private key that cannot be loaded; ``element`` names the RSAKeyValue part at fault."""
+
+    def __init__(self, message: str, *, element: str | None = None) -> None:
+        super().__init__(message)
+        self.element = element
+
+
+class TransportError(ToolkitError):
+    """The HTTP exchange failed: connect error, timeout, or an unexpected status.
+
+    ``url`` is already redacted (no query string); ``status_code`` is None when no response came.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None, status_code: int | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status_code = status_code
+
+
+class UnexpectedResponseError(TransportError):
+    """A response arrived but is not what the protocol promises (not JSON, fields missing)."""
+
+
+class DiscoveryError(ToolkitError):
+    """The OpenID Connect discovery document is unusable (wrong issuer, missing endpoints)."""
+
+
+class KeySetError(ToolkitError):
+    """The JSON Web Key Set cannot be fetched or holds no usable signing key."""
+
+
+class SigningKeyNotFoundError(KeySetError):
+    """No key in the set matches the token's ``kid``, even after one refetch."""
+
+    def __init__(self, message: str, *, kid: str | None = None) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
+class TokenValidationError(ToolkitError):
+    """A security token failed validation.
+
+    ``reason`` is a short machine-readable word (``expired``, ``issuer``, ...); ``claim`` names
+    the claim at fault when there is one.
+    """
+
+    reason = "invalid"
+
+    def __init__(self, message: str, *, claim: str | None = None) -> None:
+        super().__init__(message)
+        self.claim = claim
+
+
+class MalformedTokenError(TokenValidationError):
+    reason = "malformed"
+
+
+class AlgorithmNotAllowedError(TokenValidationError):
+    reason = "algorithm"
+
+
+class InvalidSignatureError(TokenValidationError):
+    reason = "signature"
+
+
+class IssuerMismatchError(TokenValidationError):
+    reason = "issuer"
+
+
+class AudienceMismatchError(TokenValidationError):
+    reason = "audience"
+
+
+class MissingClaimError(TokenValidationError):
+    reason = "missing_claim"
+
+
+class TokenExpiredError(TokenValidationError):
+    reason = "expired"
+
+
+class TokenNotYetValidError(TokenValidationError):
+    reason = "not_yet_valid"
+
+
+class NonceMismatchError(TokenValidationError):
+    reason = "nonce"
+
+
+class SignInError(ToolkitError):
+    """The interactive sign-in (authorization code flow) could not complete."""
+
+
+class AuthorizationDeniedError(SignInError):
+    """SuperID redirected back with ``error=...`` instead of a code."""
+
+    def __init__(self, error: str, error_description: str | None = None) -> None:
+        text = f"SuperID answered {error}"
+        if error_description:
+            text += f": {error_description}"
+        super().__init__(text)
+        self.error = error
+        self.error_description = error_description
+
+
+class StateMismatchError(SignInError):
+    """The ``state`` of a callback is unknown, expired or already used."""
+
+
+class OAuthError(ToolkitError):
+    """The token, refresh or revoke endpoint answered with an OAuth error body."""
+
+    def __init__(
+        self,
+        error: str,
+        error_description: str | None = None,
+        *,
+        status_code: int | None = None,
+    ) -> None:
+        text = f"OAuth error {error}"
+        if error_description:
+            text += f": {error_description}"
+        super().__init__(text)
+        self.error = error
+        self.error_description = error_description
+        self.status_code = status_code
+
+
+class InvalidGrantError(OAuthError):
+    """``invalid_grant``: the code or refresh token is used, expired, revoked or mismatched."""
+
+
+class InvalidClientError(OAuthError):
+    """``invalid_client``: the client id or secret was not accepted."""
+
+
+def oauth_error(
+    error: str, error_description: str | None = None, *, status_code: int | None = None
+) -> OAuthError:
+    """The most specific :class:`OAuthError` subclass for an OAuth ``error`` code."""
+    cls: type[OAuthError] = {
+        "invalid_grant": InvalidGrantError,
+        "invalid_client": InvalidClientError,
+    }.get(error, OAuthError)
+    return cls(error, error_description, status_code=status_code)
