@@ -10,7 +10,7 @@ EMULATOR_PORT ?= 8765
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable . --group dev
+	$(BIN)/python -m pip install --quiet --editable ".[postgres]" --group dev
 	touch $(STAMP)
 
 run: $(STAMP)
