@@ -1,0 +1,301 @@
+"""Security token validation, in one place, with the rules of each token kind.
+
+Every kind goes through one private core, :func:`_decode_verified`: size bound, well-formedness,
+the algorithm allow-list (checked before any key is touched), no ``crit`` extensions, and the
+signature against SuperID's JWKS. Claim checks are small shared helpers; each public function
+applies the rules of its kind:
+
+* :func:`validate_id_token`: the OIDC id_token (protocol §2.5, "Validation SuperOffice asks
+  for"): issuer ``https://{env}.superoffice.com``, audience = client id, ``sub``/``iat``/``exp``,
+  nonce.
+* (later) the system user JWT: issuer ``SuperOffice AS``, audience ``spn:{serial}`` (§4.6).
+* (later) the state-change webhook JWT (§6; issuer and audience undocumented, open question 16).
+
+Time checks use the injected ``now`` clock, never PyJWT's own (PyJWT is only asked to verify
+the signature). Messages never contain the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from toolkit.auth.jwks import SigningKeySource
+from toolkit.claims import IdTokenClaims, parse_numeric_date
+from toolkit.config import DEFAULT_ALGORITHMS, DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
+from toolkit.errors import (
+    AlgorithmNotAllowedError,
+    AudienceMismatchError,
+    ConfigurationError,
+    InvalidSignatureError,
+    IssuerMismatchError,
+    MalformedTokenError,
+    MissingClaimError,
+    NonceMismatchError,
+    TokenExpiredError,
+    TokenNotYetValidError,
+)
+
+if TYPE_CHECKING:
+    from toolkit.config import Settings
+
+# SuperID id_tokens are a few kB (header + ~20 claims); anything far larger is not one of
+# them, and bounding the size first keeps hostile input from costing base64/JSON/RSA work.
+MAX_TOKEN_BYTES = 16 * 1024
+# Asymmetric algorithms only: with HS*, anyone holding the (public) key could forge tokens.
+ALLOWED_ALGORITHM_VALUES = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
+DEFAULT_LEEWAY = timedelta(seconds=DEFAULT_LEEWAY_SECONDS)
+MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ValidationPolicy:
+    """How strictly tokens are checked; the defaults are SuperID's (RS256, 60 s skew).
+
+    ``leeway`` is the clock skew tolerated on ``exp`` and ``nbf``; ``max_future_iat`` is how far
+    in the future ``iat`` may lie. Both are bounded (at most 5 minutes) so a typo cannot switch
+    expiry off.
+    """
+
+    algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
+    leeway: timedelta = DEFAULT_LEEWAY
+    max_token_bytes: int = MAX_TOKEN_BYTES
+    max_future_iat: timedelta = DEFAULT_LEEWAY
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "algorithms", tuple(self.algorithms))
+        bad = [alg for alg in self.algorithms if alg not in ALLOWED_ALGORITHM_VALUES]
+        if bad or not self.algorithms:
+            raise ConfigurationError(
+                f"algorithms must be a non-empty subset of {sorted(ALLOWED_ALGORITHM_VALUES)}"
+            )
+        for name in ("leeway", "max_future_iat"):
+            value = getattr(self, name)
+            if value < timedelta(0) or value > MAX_LEEWAY:
+                raise ConfigurationError(f"{name} must be between 0 and {MAX_LEEWAY_SECONDS} s")
+        if self.max_token_bytes <= 0:
+            raise ConfigurationError("max_token_bytes must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ValidationPolicy:
+        """Algorithms from ``allowed_algorithms``, leeway and future-iat bound from
+        ``token_leeway_seconds``."""
+        leeway = timedelta(seconds=settings.token_leeway_seconds)
+        return cls(
+            algorithms=tuple(settings.allowed_algorithms),
+            leeway=leeway,
+            max_future_iat=leeway,
+        )
+
+
+DEFAULT_POLICY = ValidationPolicy()
+
+
+def validate_id_token(
+    token: str,
+    *,
+    keys: SigningKeySource,
+    issuer: str,
+    client_id: str,
+    nonce: str | None,
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    now: Callable[[], datetime] = _utc_now,
+) -> IdTokenClaims:
+    """Validate a SuperID id_token and return its claims.
+
+    ``keys`` is normally a :class:`~toolkit.auth.jwks.JwksCache`. ``issuer`` must be the
+    environment's issuer exactly (``https://sod.superoffice.com``: no trailing slash, no
+    ``/login``). ``aud`` must be ``client_id``, or a list containing it; a list with more than
+    one audience also needs ``azp`` == ``client_id`` (an ``azp`` present must always match).
+    ``sub``, ``iat`` and ``exp`` are required; ``iat`` may be a numeric string, as in SuperID's
+    documented example. When ``nonce`` is given, the claim must be present and equal; when it
+    is None the claim is not required.
+
+    Replay is the caller's concern: this function checks the nonce, it does not remember it.
+    The sign-in keeps each nonce single-use (it is bound to a single-use ``state``).
+
+    Raises a :class:`~toolkit.errors.TokenValidationError` subclass naming the failed rule, or
+    :class:`~toolkit.errors.KeySetError` (:class:`~toolkit.errors.SigningKeyNotFoundError`)
+    when no key can verify the token.
+    """
+    _header, payload = _decode_verified(token, keys, policy)
+    _check_issuer(payload, issuer)
+    _check_audience(payload, client_id)
+    _require_claims(payload, "sub", "iat", "exp")
+    if not isinstance(payload["sub"], str) or not payload["sub"]:
+        raise MalformedTokenError("claim sub is not a non-empty string", claim="sub")
+    _check_times(payload, policy, _aware(now()))
+    if nonce is not None:
+        _check_nonce(payload, nonce)
+    return IdTokenClaims.from_payload(payload)
+
+
+# --------------------------------------------------------------------------------------------
+# The core shared by every token kind
+# --------------------------------------------------------------------------------------------
+
+
+def _b64url_decode(segment: str, part: str) -> bytes:
+    """Strict base64url (no padding, no foreign characters) as JWS compact form requires."""
+    if len(segment) % 4 == 1 or not all(c.isalnum() or c in "-_" for c in segment):
+        raise MalformedTokenError(f"token {part} is not base64url")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError):
+        raise MalformedTokenError(f"token {part} is not base64url") from None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in result:
+            # Two values for one claim: parsers disagree on which wins, so refuse both.
+            raise ValueError("duplicate member name")
+        result[name] = value
+    return result
+
+
+def _json_object(raw: bytes, part: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedTokenError(f"token {part} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise MalformedTokenError(f"token {part} is not a JSON object")
+    return value
+
+
+def _decode_verified(
+    token: str, keys: SigningKeySource, policy: ValidationPolicy
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Header and payload of a well-formed token whose signature verifies; no claim checks.
+
+    Order matters: size, shape, and the algorithm allow-list are all checked before any key is
+    looked up, so hostile input never reaches the key set or the RSA code. Header members that
+    point at keys (``jku``, ``x5u``, ``jwk``, ``x5c``) are ignored: keys come from ``keys``.
+    """
+    if not isinstance(token, str) or not token:
+        raise MalformedTokenError("token is not a non-empty string")
+    if not token.isascii():
+        raise MalformedTokenError("token contains non-ASCII characters")
+    if len(token) > policy.max_token_bytes:
+        raise MalformedTokenError(f"token is larger than {policy.max_token_bytes} bytes")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise MalformedTokenError(f"token has {len(parts)} parts, a signed JWT has 3")
+    header_b64, payload_b64, signature_b64 = parts
+    header = _json_object(_b64url_decode(header_b64, "header"), "header")
+    payload_raw = _b64url_decode(payload_b64, "payload")
+    signature = _b64url_decode(signature_b64, "signature")
+
+    alg = header.get("alg")
+    if not isinstance(alg, str) or alg not in policy.algorithms:
+        shown = alg[:20] if isinstance(alg, str) else type(alg).__name__
+        raise AlgorithmNotAllowedError(
+            f"token alg {shown!r} is not allowed (allowed: {', '.join(policy.algorithms)})"
+        )
+    if "crit" in header:
+        raise MalformedTokenError("token header has critical extensions (crit); none are supported")
+    if "b64" in header:
+        raise MalformedTokenError("token header uses the unencoded-payload option (b64)")
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise MalformedTokenError("token header kid is not a string")
+    payload = _json_object(payload_raw, "payload")
+    if not signature:
+        raise InvalidSignatureError("token has an empty signature")
+
+    key = keys.signing_key(kid, alg)
+    if key.algorithm_name != alg:  # the key must be bound to the very algorithm allowed above
+        raise AlgorithmNotAllowedError(f"signing key is bound to {key.algorithm_name}, not {alg}")
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    try:
+        verified = key.Algorithm.verify(
+            signing_input, key.Algorithm.prepare_key(key.key), signature
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
+        raise InvalidSignatureError("token signature cannot be verified") from exc
+    if not verified:
+        raise InvalidSignatureError("token signature does not verify")
+    return header, payload
+
+
+def _require_claims(payload: Mapping[str, Any], *names: str) -> None:
+    for name in names:
+        if payload.get(name) is None:
+            raise MissingClaimError(f"token has no {name} claim", claim=name)
+
+
+def _check_issuer(payload: Mapping[str, Any], issuer: str) -> None:
+    _require_claims(payload, "iss")
+    actual = payload["iss"]
+    if not isinstance(actual, str) or actual != issuer:
+        shown = actual[:100] if isinstance(actual, str) else type(actual).__name__
+        raise IssuerMismatchError(
+            f"token issuer {shown!r} is not the expected {issuer!r}", claim="iss"
+        )
+
+
+def _check_audience(payload: Mapping[str, Any], audience: str) -> None:
+    """``aud`` is ``audience`` or a list holding it; several audiences need ``azp``."""
+    _require_claims(payload, "aud")
+    aud = payload["aud"]
+    if isinstance(aud, str):
+        audiences = [aud]
+    elif isinstance(aud, list) and all(isinstance(a, str) for a in aud):
+        audiences = list(aud)
+    else:
+        raise AudienceMismatchError(
+            "token aud is neither a string nor a list of strings", claim="aud"
+        )
+    if audience not in audiences:
+        raise AudienceMismatchError("token audience is not this application", claim="aud")
+    azp = payload.get("azp")
+    if len(audiences) > 1 and azp is None:
+        raise AudienceMismatchError(
+            "token has several audiences but no azp naming this application", claim="azp"
+        )
+    if azp is not None and azp != audience:
+        raise AudienceMismatchError("token azp is not this application", claim="azp")
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ConfigurationError("the now() clock must return timezone-aware datetimes")
+    return moment
+
+
+def _check_times(payload: Mapping[str, Any], policy: ValidationPolicy, now: datetime) -> None:
+    """``exp`` (required), ``nbf`` (optional) and ``iat`` (required) against ``now``."""
+    expires_at = parse_numeric_date(payload["exp"], "exp")
+    if now >= expires_at + policy.leeway:
+        raise TokenExpiredError("token has expired", claim="exp")
+    if payload.get("nbf") is not None:
+        not_before = parse_numeric_date(payload["nbf"], "nbf")
+        if now + policy.leeway < not_before:
+            raise TokenNotYetValidError("token is not valid yet (nbf)", claim="nbf")
+    issued_at = parse_numeric_date(payload["iat"], "iat")
+    if issued_at > now + policy.max_future_iat:
+        raise TokenNotYetValidError("token was issued in the future (iat)", claim="iat")
+
+
+def _check_nonce(payload: Mapping[str, Any], expected: str) -> None:
+    actual = payload.get("nonce")
+    if actual is None:
+        raise NonceMismatchError("token has no nonce but one was expected", claim="nonce")
+    if not isinstance(actual, str) or not hmac.compare_digest(
+        actual.encode("utf-8"), expected.encode("utf-8")
+    ):
+        raise NonceMismatchError("token nonce does not match this sign-in", claim="nonce")
