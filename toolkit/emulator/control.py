@@ -1,0 +1,210 @@
+"""The control plane under /__emulator__/: JSON endpoints that set the world up for a test.
+
+Kept apart from the emulated API; nothing here exists at SuperOffice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from toolkit.emulator.registry import activate_app, register_app
+from toolkit.emulator.signing import KeyRing
+from toolkit.emulator.wire import BadRequestError, json_body
+from toolkit.emulator.world import World, WorldError, tenant_from_json, user_from_json
+
+CONTROL_ROOT = "/__emulator__"
+_APP_FIELDS = {
+    "name",
+    "redirect_urls",
+    "kind",
+    "grant_system_token",
+    "vendor",
+    "consent_text",
+    "post_logout_urls",
+    "state_change_url",
+    "tenant",
+}
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def control_error(error: str, detail: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail}, status)
+
+
+def _json_errors(handler: Handler) -> Handler:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except (WorldError, BadRequestError) as exc:
+            return control_error(exc.error, exc.detail, exc.status)
+
+    return wrapped
+
+
+def _timestamp(value: Any) -> float:
+    """Epoch seconds or an ISO 8601 time with offset."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise WorldError("invalid_clock", f"{value!r} is not an ISO 8601 time") from exc
+        if parsed.tzinfo is None:
+            raise WorldError("invalid_clock", "the time needs a UTC offset")
+        return parsed.timestamp()
+    raise WorldError("invalid_clock", "frozen_at must be epoch seconds, ISO 8601 or null")
+
+
+def _seconds(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WorldError("invalid_clock", f"{field} must be a number of seconds")
+    return float(value)
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        world: World,
+        keys: KeyRing,
+        seed: Callable[[], dict[str, Any]],
+        persist: Callable[[], None],
+    ) -> None:
+        self.world = world
+        self.keys = keys
+        self.seed = seed
+        self.persist = persist  # saves the state file (signing keys live outside the world)
+
+    def routes(self) -> list[Route]:
+        r = CONTROL_ROOT
+        table: list[tuple[str, Handler, list[str]]] = [
+            (f"{r}/reset", self.reset, ["POST"]),
+            (f"{r}/seed", self.load_seed, ["POST"]),
+            (f"{r}/state", self.state, ["GET"]),
+            (f"{r}/apps", self.apps, ["GET", "POST"]),
+            (f"{r}/apps/{{client_id}}/activate", self.activate, ["POST"]),
+            (f"{r}/tenants", self.tenants, ["GET", "POST"]),
+            (f"{r}/users", self.users, ["GET", "POST"]),
+            (f"{r}/authorizations", self.authorizations, ["GET"]),
+            (f"{r}/authorizations/{{client_id}}/{{ctx}}/revoke", self.revoke, ["POST"]),
+            (f"{r}/clock", self.clock, ["GET", "POST"]),
+            (f"{r}/keys", self.key_list, ["GET"]),
+            (f"{r}/keys/rotate", self.rotate, ["POST"]),
+            (f"{r}/keys/retire", self.retire, ["POST"]),
+            (f"{r}/quirks", self.quirks, ["GET", "POST"]),
+        ]
+        return [Route(path, _json_errors(h), methods=m) for path, h, m in table]
+
+    async def reset(self, request: Request) -> Response:
+        self.world.load_json(self.seed())
+        self.world.clock.reset()
+        return JSONResponse({"ok": True})
+
+    async def load_seed(self, request: Request) -> Response:
+        self.world.load_json(await json_body(request))
+        return JSONResponse({"ok": True})
+
+    async def state(self, request: Request) -> Response:
+        return JSONResponse(self.world.to_json())
+
+    async def apps(self, request: Request) -> Response:
+        if request.method == "GET":
+            with self.world.lock:
+                listed = [a.public_view() for a in self.world.apps.values()]
+            return JSONResponse({"apps": listed})
+        body = await json_body(request)
+        unknown = set(body) - _APP_FIELDS
+        if unknown:
+            raise WorldError("invalid_app", f"unknown fields: {', '.join(sorted(unknown))}")
+        if "name" not in body or "redirect_urls" not in body:
+            raise WorldError("invalid_app", "name and redirect_urls are required")
+        return JSONResponse(register_app(self.world, **body), 201)
+
+    async def activate(self, request: Request) -> Response:
+        body = await json_body(request)
+        auth = activate_app(
+            self.world,
+            request.path_params["client_id"],
+            body.get("tenant", ""),
+            body.get("approved_by", ""),
+        )
+        return JSONResponse(asdict(auth))
+
+    async def tenants(self, request: Request) -> Response:
+        if request.method == "POST":
+            tenant = self.world.add_tenant(tenant_from_json(await json_body(request)))
+            return JSONResponse(asdict(tenant), 201)
+        with self.world.lock:
+            return JSONResponse({"tenants": [asdict(t) for t in self.world.tenants.values()]})
+
+    async def users(self, request: Request) -> Response:
+        if request.method == "POST":
+            user = self.world.add_user(user_from_json(await json_body(request)))
+            view = asdict(user)
+            del view["password"]
+            return JSONResponse(view, 201)
+        with self.world.lock:
+            listed = [asdict(u) for u in self.world.users.values()]
+        for view in listed:
+            del view["password"]
+        return JSONResponse({"users": listed})
+
+    async def authorizations(self, request: Request) -> Response:
+        with self.world.lock:
+            listed = [asdict(a) for a in self.world.authorizations.values()]
+        return JSONResponse({"authorizations": listed})
+
+    async def revoke(self, request: Request) -> Response:
+        auth = self.world.revoke_authorization(
+            request.path_params["client_id"], request.path_params["ctx"]
+        )
+        return JSONResponse(asdict(auth))
+
+    async def clock(self, request: Request) -> Response:
+        clock = self.world.clock
+        if request.method == "POST":
+            body = await json_body(request)
+            unknown = set(body) - {"offset", "frozen_at", "advance"}
+            if unknown or not body:
+                raise WorldError("invalid_clock", "send offset, frozen_at and/or advance")
+            if "offset" in body:
+                clock.set_offset(_seconds(body["offset"], "offset"))
+            if "frozen_at" in body:
+                frozen = body["frozen_at"]
+                clock.freeze(None if frozen is None else _timestamp(frozen))
+            if "advance" in body:
+                clock.advance(_seconds(body["advance"], "advance"))
+        return JSONResponse(clock.describe())
+
+    async def key_list(self, request: Request) -> Response:
+        return JSONResponse({"current": self.keys.current.kid, **self.keys.jwks()})
+
+    async def rotate(self, request: Request) -> Response:
+        key = self.keys.rotate()
+        self.persist()
+        return JSONResponse({"current": key.kid, **self.keys.jwks()})
+
+    async def retire(self, request: Request) -> Response:
+        retired = self.keys.retire()
+        self.persist()
+        return JSONResponse({"current": self.keys.current.kid, "retired": retired})
+
+    async def quirks(self, request: Request) -> Response:
+        if request.method == "POST":
+            body = await json_body(request)
+            if set(body) - {"iat_as_string"}:
+                raise WorldError("invalid_quirks", "known quirks: iat_as_string")
+            value = body.get("iat_as_string", self.world.quirks.iat_as_string)
+            if not isinstance(value, bool):
+                raise WorldError("invalid_quirks", "iat_as_string must be true or false")
+            with self.world.changing():
+                self.world.quirks.iat_as_string = value
+        return JSONResponse(asdict(self.world.quirks))

@@ -1,0 +1,289 @@
+"""The `Emulator`: one uvicorn listener on loopback serving SuperID and the control plane."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from toolkit.emulator.control import ControlPlane, control_error
+from toolkit.emulator.registry import activate_app, register_app
+from toolkit.emulator.seed import default_world
+from toolkit.emulator.signing import KeyRing
+from toolkit.emulator.superid import (
+    LOGIN_ROOT,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    SuperId,
+    error_page_response,
+    oauth_error,
+)
+from toolkit.emulator.world import Authorization, World, WorldError
+
+logger = logging.getLogger("toolkit.emulator")
+
+START_TIMEOUT = 5.0  # seconds; start() normally returns in well under one
+STOP_TIMEOUT = 5.0
+STATE_FORMAT_VERSION = 1
+
+
+def _error_response(path: str, status: int, error: str, message: str) -> Response:
+    """An error in the style of the endpoint family: OAuth JSON, control JSON or a page."""
+    if path in (TOKEN_PATH, REVOKE_PATH):
+        return oauth_error(error, message, status)
+    if path.startswith(LOGIN_ROOT + "/") or path == LOGIN_ROOT:
+        return error_page_response(message, status)
+    return control_error(error, message, status)
+
+
+class _Guard:
+    """Turns any unhandled exception into a plain 500 with a request id, never a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = uuid.uuid4().hex
+            logger.exception("unhandled error in request %s", request_id)
+            if started:
+                return
+            response = _error_response(
+                scope.get("path", ""),
+                500,
+                "server_error",
+                f"Technical error. Request ID: {request_id}",
+            )
+            await response(scope, receive, send)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    response = _error_response(request.url.path, exc.status_code, error, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+class Emulator:
+    """Local SuperOffice Online. `with Emulator() as emu:` or `start()`/`stop()`, or `serve()`."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        seed: str | os.PathLike[str] | None = None,
+        state_file: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.host = host
+        self._requested_port = port
+        self._seed_path = Path(seed) if seed is not None else None
+        self._state_file = Path(state_file) if state_file is not None else None
+        self._seed_data = self._read_seed()
+        self.world = World()
+        self.keys = self._load()
+        self._save_lock = threading.Lock()
+        if self._state_file is not None:
+            self.world.on_change = self._save
+        self._socket: socket.socket | None = None
+        self._port: int | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    # -- world & persistence ------------------------------------------------------------------
+
+    def _read_seed(self) -> dict[str, Any]:
+        if self._seed_path is None:
+            return default_world()
+        data = json.loads(self._seed_path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise WorldError("invalid_world", "the world must be a JSON object")
+        World().load_json(data)  # validate now, not on the first reset
+        return data
+
+    def _seed(self) -> dict[str, Any]:
+        return json.loads(json.dumps(self._seed_data))  # type: ignore[no-any-return]
+
+    def _load(self) -> KeyRing:
+        if self._state_file is not None and self._state_file.exists():
+            saved = json.loads(self._state_file.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict) or saved.get("version") != STATE_FORMAT_VERSION:
+                raise WorldError("invalid_state", f"{self._state_file} is not an emulator state")
+            self.world.load_json(saved.get("world"))
+            return KeyRing.from_json(saved.get("signing_keys") or [])
+        self.world.load_json(self._seed())
+        return KeyRing()
+
+    def _save(self) -> None:
+        if self._state_file is None:
+            return
+        with self._save_lock:
+            state = {
+                "version": STATE_FORMAT_VERSION,
+                "world": self.world.to_json(),
+                "signing_keys": self.keys.to_json(),
+            }
+            directory = self._state_file.parent
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".emulator-state-")
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(state, out, indent=2)
+            os.replace(tmp, self._state_file)
+
+    # -- app registration ---------------------------------------------------------------------
+
+    def register_app(
+        self,
+        name: str,
+        redirect_urls: list[str],
+        *,
+        kind: str = "standard",
+        grant_system_token: bool = True,
+        vendor: str = "",
+        consent_text: str = "",
+        post_logout_urls: list[str] | None = None,
+        state_change_url: str | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
+        return register_app(
+            self.world,
+            name=name,
+            redirect_urls=redirect_urls,
+            kind=kind,
+            grant_system_token=grant_system_token,
+            vendor=vendor,
+            consent_text=consent_text,
+            post_logout_urls=post_logout_urls,
+            state_change_url=state_change_url,
+            tenant=tenant,
+        )
+
+    def activate_app(self, client_id: str, tenant: str, approved_by: str) -> Authorization:
+        return activate_app(self.world, client_id, tenant, approved_by)
+
+    # -- serving ------------------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the emulator is not started")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The issuer: scheme, host and port, no trailing slash."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def _bind(self) -> None:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self._requested_port))
+        sock.listen(128)
+        sock.set_inheritable(True)
+        self._socket = sock
+        self._port = int(sock.getsockname()[1])
+
+    def _app(self) -> Starlette:
+        superid = SuperId(self.world, self.keys, self.base_url)
+        control = ControlPlane(self.world, self.keys, self._seed, self._save)
+        return Starlette(
+            routes=[*superid.routes(), *control.routes()],
+            middleware=[Middleware(_Guard)],
+            exception_handlers={HTTPException: _http_error},
+        )
+
+    def _uvicorn(self) -> Any:
+        config = uvicorn.Config(
+            self._app(),
+            log_config=None,  # library code configures no logging handlers
+            access_log=False,
+            lifespan="off",
+            server_header=False,
+        )
+        return uvicorn.Server(config)
+
+    def start(self) -> Emulator:
+        if self._thread is not None:
+            raise RuntimeError("the emulator is already started")
+        self._bind()
+        self._server = self._uvicorn()
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"sotk-emulator-{self.port}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the emulator did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(STOP_TIMEOUT)
+        if self._socket is not None:
+            self._socket.close()
+        self._server, self._thread, self._socket = None, None, None
+        self._save()
+
+    def serve(self) -> None:
+        """Serve until interrupted (Ctrl-C / SIGTERM); for `sotk emulator serve`."""
+        self._bind()
+        self._server = self._uvicorn()
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+            self._server, self._socket = None, None
+            self._save()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

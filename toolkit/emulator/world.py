@@ -1,0 +1,519 @@
+"""The emulated SuperOffice Online world: tenants, users, apps, authorizations and tokens.
+
+One `World` per emulator, guarded by one re-entrant lock: request handlers (event loop) and the
+Python API (test thread) both go through it. Persistent parts round-trip through JSON
+(`--seed`, `--state`); login transactions, codes and SuperID sessions are ephemeral.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import hmac
+import secrets
+import string
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from toolkit.emulator.clock import Clock
+
+WORLD_FORMAT_VERSION = 1
+APP_KINDS = ("standard", "custom")
+# System user token suffix: "looks like 10 alphanumeric characters" (protocol §4.1) [I].
+SYSTEM_TOKEN_SUFFIX_LENGTH = 10
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+class WorldError(ValueError):
+    """Bad input to the world (control plane => 400, Python API => raised)."""
+
+    def __init__(self, error: str, detail: str, status: int = 400) -> None:
+        super().__init__(f"{error}: {detail}")
+        self.error = error
+        self.detail = detail
+        self.status = status
+
+
+@dataclass
+class Tenant:
+    ctx: str
+    company_name: str
+    serial: str
+    # None = hosted at the emulator's own base URL; a later issue adds per-tenant listeners.
+    host: str | None = None
+
+
+@dataclass
+class Membership:
+    ctx: str
+    is_administrator: bool
+    associate_id: int
+    initials: str
+
+
+@dataclass
+class User:
+    username: str  # = email = sub
+    password: str
+    memberships: list[Membership] = field(default_factory=list)
+
+    def membership(self, ctx: str) -> Membership | None:
+        for m in self.memberships:
+            if m.ctx.lower() == ctx.lower():
+                return m
+        return None
+
+
+@dataclass
+class App:
+    client_id: str
+    client_secret_sha256: str
+    name: str
+    vendor: str
+    consent_text: str
+    kind: str
+    tenant: str | None
+    redirect_urls: list[str]
+    post_logout_urls: list[str]
+    state_change_url: str | None
+    grant_system_token: bool
+    public_key_pem: str | None
+    created_at: float
+
+    def check_secret(self, secret: str) -> bool:
+        return hmac.compare_digest(hash_secret(secret), self.client_secret_sha256)
+
+    def public_view(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["client_secret_sha256"]
+        return data
+
+
+@dataclass
+class Authorization:
+    """Application authorization record: one per app x tenant (protocol §3)."""
+
+    client_id: str
+    ctx: str
+    approved_by: str
+    approved_at: float
+    system_token: str | None
+    revoked: bool = False
+    revoked_at: float | None = None
+
+
+@dataclass
+class RefreshToken:
+    token: str
+    client_id: str
+    username: str
+    ctx: str
+    issued_at: float
+    revoked: bool = False
+
+
+@dataclass
+class AccessToken:
+    token: str
+    client_id: str
+    username: str
+    ctx: str
+    issued_at: float
+    expires_at: float
+    revoked: bool = False
+
+
+@dataclass
+class Quirks:
+    # SD:validate's example id_token has iat as a string; RFC 7519 says number (the default).
+    iat_as_string: bool = False
+
+
+@dataclass
+class LoginTransaction:
+    """A pending authorize request, kept server-side while the user signs in."""
+
+    id: str
+    csrf: str
+    client_id: str
+    redirect_uri: str
+    response_mode: str
+    state: str | None
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str
+    tenant_hint: str | None
+    login_hint: str | None
+    expires_at: float
+    username: str | None = None
+    ctx: str | None = None
+
+
+@dataclass
+class AuthorizationCode:
+    code: str
+    client_id: str
+    redirect_uri: str
+    username: str
+    ctx: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str
+    expires_at: float
+    used: bool = False
+
+
+@dataclass
+class Session:
+    """A SuperID browser session (the cookie that skips the password on the next authorize)."""
+
+    id: str
+    username: str
+    expires_at: float
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_system_token(app_name: str) -> str:
+    suffix = "".join(secrets.choice(_ALPHANUMERIC) for _ in range(SYSTEM_TOKEN_SUFFIX_LENGTH))
+    return f"{app_name}-{suffix}"
+
+
+class World:
+    """All emulator state. Use the methods, or hold `lock` for multi-step reads."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock or Clock()
+        self.on_change: Callable[[], None] | None = None
+        self.tenants: dict[str, Tenant] = {}
+        self.users: dict[str, User] = {}
+        self.apps: dict[str, App] = {}
+        self.authorizations: dict[tuple[str, str], Authorization] = {}
+        self.refresh_tokens: dict[str, RefreshToken] = {}
+        self.access_tokens: dict[str, AccessToken] = {}
+        self.quirks = Quirks()
+        self.transactions: dict[str, LoginTransaction] = {}
+        self.codes: dict[str, AuthorizationCode] = {}
+        self.sessions: dict[str, Session] = {}
+
+    # -- change tracking -------------------------------------------------------------------
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Hold the lock for a persistent change; notify the saver afterwards."""
+        with self.lock:
+            yield
+            if self.on_change is not None:
+                self.on_change()
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def find_tenant(self, ctx: str) -> Tenant | None:
+        # Context identifiers match case-insensitively (protocol §1) [I].
+        with self.lock:
+            return self.tenants.get(ctx.lower())
+
+    def find_user(self, username: str) -> User | None:
+        with self.lock:
+            return self.users.get(username.strip().lower())
+
+    def find_app(self, client_id: str) -> App | None:
+        with self.lock:
+            return self.apps.get(client_id)
+
+    def active_authorization(self, client_id: str, ctx: str) -> Authorization | None:
+        with self.lock:
+            auth = self.authorizations.get((client_id, ctx.lower()))
+            return auth if auth is not None and not auth.revoked else None
+
+    # -- persistent changes -------------------------------------------------------------------
+
+    def add_tenant(self, tenant: Tenant) -> Tenant:
+        _check_ctx(tenant.ctx)
+        with self.changing():
+            if tenant.ctx.lower() in self.tenants:
+                raise WorldError("conflict", f"tenant {tenant.ctx} already exists", 409)
+            self.tenants[tenant.ctx.lower()] = tenant
+        return tenant
+
+    def add_user(self, user: User) -> User:
+        if not user.username or "@" not in user.username:
+            raise WorldError("invalid_user", "username must be an email address")
+        with self.changing():
+            if user.username.lower() in self.users:
+                raise WorldError("conflict", f"user {user.username} already exists", 409)
+            for m in user.memberships:
+                tenant = self.find_tenant(m.ctx)
+                if tenant is None:
+                    raise WorldError("unknown_tenant", f"no tenant {m.ctx}")
+                m.ctx = tenant.ctx
+            self.users[user.username.lower()] = user
+        return user
+
+    def add_app(self, app: App) -> App:
+        if app.kind not in APP_KINDS:
+            raise WorldError("invalid_app", f"kind must be one of {', '.join(APP_KINDS)}")
+        if not app.name.strip():
+            raise WorldError("invalid_app", "name is required")
+        with self.changing():
+            if app.kind == "custom":
+                tenant = self.find_tenant(app.tenant or "")
+                if tenant is None:
+                    raise WorldError("invalid_app", "a custom app needs an existing tenant")
+                app.tenant = tenant.ctx
+            elif app.tenant is not None:
+                raise WorldError("invalid_app", "only custom apps belong to a tenant")
+            if app.client_id in self.apps:
+                raise WorldError("conflict", f"app {app.client_id} already exists", 409)
+            self.apps[app.client_id] = app
+        return app
+
+    def approve(self, client_id: str, ctx: str, approved_by: str) -> Authorization:
+        """Create (or restore) the authorization record; the system token survives re-approval."""
+        with self.changing():
+            app = self.find_app(client_id)
+            tenant = self.find_tenant(ctx)
+            if app is None:
+                raise WorldError("unknown_app", f"no app {client_id}", 404)
+            if tenant is None:
+                raise WorldError("unknown_tenant", f"no tenant {ctx}", 404)
+            if app.kind == "custom" and app.tenant != tenant.ctx:
+                raise WorldError("invalid_tenant", f"custom app belongs to {app.tenant}")
+            key = (client_id, tenant.ctx.lower())
+            auth = self.authorizations.get(key)
+            now = self.now()
+            if auth is None:
+                auth = Authorization(client_id, tenant.ctx, approved_by, now, None)
+                self.authorizations[key] = auth
+            auth.approved_by, auth.approved_at = approved_by, now
+            auth.revoked, auth.revoked_at = False, None
+            if app.grant_system_token and auth.system_token is None:
+                auth.system_token = new_system_token(app.name)
+            return auth
+
+    def revoke_authorization(self, client_id: str, ctx: str) -> Authorization:
+        with self.changing():
+            auth = self.authorizations.get((client_id, ctx.lower()))
+            if auth is None:
+                raise WorldError("not_found", f"no authorization for {client_id} in {ctx}", 404)
+            auth.revoked, auth.revoked_at = True, self.now()
+            # Refresh tokens are tied to the authorization record (protocol §2.4, §3):
+            # they die with it and do not come back on re-approval.
+            for store in (self.refresh_tokens, self.access_tokens):
+                for record in store.values():
+                    if record.client_id == client_id and record.ctx == auth.ctx:
+                        record.revoked = True
+            return auth
+
+    def add_refresh_token(self, token: RefreshToken) -> None:
+        with self.changing():
+            self.refresh_tokens[token.token] = token
+
+    def add_access_token(self, token: AccessToken) -> None:
+        with self.changing():
+            self.access_tokens[token.token] = token
+
+    def revoke_token(self, token: str, client_id: str | None) -> None:
+        """RFC 7009: unknown tokens and other clients' tokens are ignored silently."""
+        with self.changing():
+            for store in (self.refresh_tokens, self.access_tokens):
+                record = store.get(token)
+                if record is not None and client_id in (None, record.client_id):
+                    record.revoked = True
+
+    # -- JSON ---------------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(
+                {
+                    "version": WORLD_FORMAT_VERSION,
+                    "tenants": [asdict(t) for t in self.tenants.values()],
+                    "users": [asdict(u) for u in self.users.values()],
+                    "apps": [asdict(a) for a in self.apps.values()],
+                    "authorizations": [asdict(a) for a in self.authorizations.values()],
+                    "refresh_tokens": [asdict(t) for t in self.refresh_tokens.values()],
+                    "access_tokens": [asdict(t) for t in self.access_tokens.values()],
+                    "quirks": asdict(self.quirks),
+                }
+            )
+
+    def load_json(self, data: Any) -> None:
+        """Replace the whole world (ephemeral state too) with `data`; validates first."""
+        fresh = World(self.clock)
+        fresh._fill(data)
+        with self.changing():
+            for name in (
+                "tenants",
+                "users",
+                "apps",
+                "authorizations",
+                "refresh_tokens",
+                "access_tokens",
+                "quirks",
+                "transactions",
+                "codes",
+                "sessions",
+            ):
+                setattr(self, name, getattr(fresh, name))
+
+    def _fill(self, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise WorldError("invalid_world", "the world must be a JSON object")
+        version = data.get("version", WORLD_FORMAT_VERSION)
+        if version != WORLD_FORMAT_VERSION:
+            raise WorldError("invalid_world", f"unsupported world version {version!r}")
+        for raw in _items(data, "tenants"):
+            self.add_tenant(tenant_from_json(raw))
+        for raw in _items(data, "users"):
+            self.add_user(user_from_json(raw))
+        for raw in _items(data, "apps"):
+            self.add_app(app_from_json(raw))
+        for raw in _items(data, "authorizations"):
+            auth = Authorization(
+                client_id=_str(raw, "client_id"),
+                ctx=_str(raw, "ctx"),
+                approved_by=_str(raw, "approved_by"),
+                approved_at=_num(raw, "approved_at"),
+                system_token=_opt_str(raw, "system_token"),
+                revoked=_bool(raw, "revoked", False),
+                revoked_at=_opt_num(raw, "revoked_at"),
+            )
+            if auth.client_id not in self.apps or self.find_tenant(auth.ctx) is None:
+                raise WorldError("invalid_world", "authorization for unknown app or tenant")
+            self.authorizations[(auth.client_id, auth.ctx.lower())] = auth
+        for raw in _items(data, "refresh_tokens"):
+            rt = RefreshToken(
+                token=_str(raw, "token"),
+                client_id=_str(raw, "client_id"),
+                username=_str(raw, "username"),
+                ctx=_str(raw, "ctx"),
+                issued_at=_num(raw, "issued_at"),
+                revoked=_bool(raw, "revoked", False),
+            )
+            self.refresh_tokens[rt.token] = rt
+        for raw in _items(data, "access_tokens"):
+            at = AccessToken(
+                token=_str(raw, "token"),
+                client_id=_str(raw, "client_id"),
+                username=_str(raw, "username"),
+                ctx=_str(raw, "ctx"),
+                issued_at=_num(raw, "issued_at"),
+                expires_at=_num(raw, "expires_at"),
+                revoked=_bool(raw, "revoked", False),
+            )
+            self.access_tokens[at.token] = at
+        quirks = data.get("quirks", {})
+        if not isinstance(quirks, dict):
+            raise WorldError("invalid_world", "quirks must be an object")
+        self.quirks = Quirks(iat_as_string=_bool(quirks, "iat_as_string", False))
+
+
+# -- JSON field helpers (also used by the control plane) -------------------------------------
+
+
+def tenant_from_json(raw: dict[str, Any]) -> Tenant:
+    return Tenant(
+        ctx=_str(raw, "ctx"),
+        company_name=_str(raw, "company_name"),
+        serial=_str(raw, "serial"),
+        host=_opt_str(raw, "host"),
+    )
+
+
+def user_from_json(raw: dict[str, Any]) -> User:
+    memberships = []
+    for m in _items(raw, "memberships"):
+        memberships.append(
+            Membership(
+                ctx=_str(m, "ctx"),
+                is_administrator=_bool(m, "is_administrator", False),
+                associate_id=int(_num(m, "associate_id")),
+                initials=_str(m, "initials"),
+            )
+        )
+    return User(
+        username=_str(raw, "username"), password=_str(raw, "password"), memberships=memberships
+    )
+
+
+def app_from_json(raw: dict[str, Any]) -> App:
+    secret_hash = _opt_str(raw, "client_secret_sha256")
+    if secret_hash is None:
+        secret_hash = hash_secret(_str(raw, "client_secret"))
+    return App(
+        client_id=_str(raw, "client_id"),
+        client_secret_sha256=secret_hash,
+        name=_str(raw, "name"),
+        vendor=_opt_str(raw, "vendor") or "",
+        consent_text=_opt_str(raw, "consent_text") or "",
+        kind=_opt_str(raw, "kind") or "standard",
+        tenant=_opt_str(raw, "tenant"),
+        redirect_urls=_str_list(raw, "redirect_urls"),
+        post_logout_urls=_str_list(raw, "post_logout_urls"),
+        state_change_url=_opt_str(raw, "state_change_url"),
+        grant_system_token=_bool(raw, "grant_system_token", False),
+        public_key_pem=_opt_str(raw, "public_key_pem"),
+        created_at=_opt_num(raw, "created_at") or 0.0,
+    )
+
+
+def _items(raw: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise WorldError("invalid_world", f"{key} must be a list of objects")
+    return value
+
+
+def _str(raw: dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise WorldError("invalid_world", f"{key} must be a non-empty string")
+    return value
+
+
+def _opt_str(raw: dict[str, Any], key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise WorldError("invalid_world", f"{key} must be a string or null")
+    return value
+
+
+def _num(raw: dict[str, Any], key: str) -> float:
+    value = raw.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WorldError("invalid_world", f"{key} must be a number")
+    return float(value)
+
+
+def _opt_num(raw: dict[str, Any], key: str) -> float | None:
+    return None if raw.get(key) is None else _num(raw, key)
+
+
+def _bool(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise WorldError("invalid_world", f"{key} must be true or false")
+    return value
+
+
+def _str_list(raw: dict[str, Any], key: str) -> list[str]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise WorldError("invalid_world", f"{key} must be a list of strings")
+    return list(value)
+
+
+def _check_ctx(ctx: str) -> None:
+    # Format: "Cust" + digits (protocol §1).
+    if not (ctx[:4].lower() == "cust" and ctx[4:].isdigit()):
+        raise WorldError("invalid_tenant", f"context identifier {ctx!r} is not Cust + digits")
