@@ -192,7 +192,7 @@ def _unusable_keys(key2: RSAPrivateKey) -> list[dict[str, Any]]:
     ec_key = ec.generate_private_key(ec.SECP256R1())
     ec_jwk: dict[str, Any] = jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key(), as_dict=True)
     ec_jwk.update({"kid": "ec", "use": "sig"})
-    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - must be refused
+    short = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     return [
         ec_jwk,
         rsa_jwk(key2, "enc", use="enc"),

@@ -86,12 +86,12 @@ def _clock(moment: datetime) -> Callable[[], datetime]:
 @pytest.fixture(scope="session")
 def key() -> rsa.RSAPrivateKey:
     # 1024 bits, like SuperOffice's DNO sample keys, and fast to generate.
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
 
 
 @pytest.fixture(scope="session")
 def other_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    return rsa.generate_private_key(public_exponent=65537, key_size=1024)
 
 
 # --------------------------------------------------------------------------------------------

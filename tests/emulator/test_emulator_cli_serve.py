@@ -1,0 +1,58 @@
+"""`sotk emulator serve`: starts fast, prints its URLs, serves discovery to curl, stops."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.emulator
+
+SOTK = Path(sys.executable).parent / "sotk"
+STARTUP_BUDGET_SECONDS = 3.0
+
+
+def test_serve_starts_in_under_three_seconds_and_curl_gets_discovery(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "stderr.log").open("w")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(SOTK), "emulator", "serve", "--port", "0", "--state", str(tmp_path / "world.json")],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        first_line = process.stdout.readline()
+        assert "running at http://127.0.0.1:" in first_line, first_line
+        base_url = first_line.rsplit(" ", 1)[-1].strip()
+        curl = shutil.which("curl")
+        discovery_url = f"{base_url}/login/.well-known/openid-configuration"
+        if curl:
+            body = subprocess.run(
+                [curl, "-sf", discovery_url], capture_output=True, check=True, timeout=5
+            ).stdout
+        else:  # pragma: no cover - curl is on every machine of this project's kind
+            import httpx
+
+            body = httpx.get(discovery_url).content
+        elapsed = time.monotonic() - started
+        document = json.loads(body)
+        assert document["issuer"] == base_url
+        assert document["token_endpoint"] == f"{base_url}/login/common/oauth/tokens"
+        assert elapsed < STARTUP_BUDGET_SECONDS, f"took {elapsed:.2f}s"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=10)
+        log.close()
+    errors = (tmp_path / "stderr.log").read_text()
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors
+    assert (tmp_path / "world.json").exists()
