@@ -171,6 +171,16 @@ class Settings(BaseSettings):
     http_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     http_connect_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     home: Path = Path(".toolkit")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite at {home}/toolkit.db"
+    )
+    secret_keys: SecretStr | None = Field(
+        default=None, description="key ring 'kid:base64key,...', first current"
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="base URL at which SuperID reaches the partner endpoints",
+    )
 
     @field_validator("environment")
     @classmethod
@@ -191,6 +201,11 @@ class Settings(BaseSettings):
     @classmethod
     def _secure_redirect(cls, value: str | None) -> str | None:
         return None if value is None else require_secure_url(value, what="redirect_uri")
+
+    @field_validator("public_url")
+    @classmethod
+    def _secure_public_url(cls, value: str) -> str:
+        return require_secure_url(value, what="public_url").rstrip("/")
 
     def superoffice_environment(self) -> Environment:
         """The environment every URL is derived from."""

@@ -29,9 +29,15 @@ left out or redacted before they reach an exception.
     ├── SignInError                   the interactive sign-in could not complete
     │   ├── AuthorizationDeniedError  SuperID answered ``error=...`` (access_denied, ...)
     │   └── StateMismatchError        unknown, expired or replayed ``state``
-    └── OAuthError                    the token / revoke endpoint answered an OAuth error
-        ├── InvalidGrantError         ``invalid_grant`` (used, expired or revoked code/token)
-        └── InvalidClientError        ``invalid_client`` (wrong client id or secret)
+    ├── OAuthError                    the token / revoke endpoint answered an OAuth error
+    │   ├── InvalidGrantError         ``invalid_grant`` (used, expired or revoked code/token)
+    │   └── InvalidClientError        ``invalid_client`` (wrong client id or secret)
+    └── StoreError                    the store (database, secrets at rest) cannot do what was asked
+        ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
+        ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
+        ├── NotFoundError             no such application, authorization or pending sign-in
+        │   └── ExpiredError          the record existed but expired (and is gone now)
+        └── ConflictError             a unique name / client id / key is already taken
 """
 
 from __future__ import annotations
@@ -194,3 +200,34 @@ def oauth_error(
         "invalid_client": InvalidClientError,
     }.get(error, OAuthError)
     return cls(error, error_description, status_code=status_code)
+
+
+class StoreError(ToolkitError):
+    """The store cannot do what was asked (database, migrations, secrets at rest)."""
+
+
+class SecretKeyError(StoreError):
+    """The key ring is missing, malformed, too widely readable, or cannot read this store.
+
+    ``kid`` names the key id at fault when there is one; key material is never included.
+    """
+
+    def __init__(self, message: str, *, kid: str | None = None) -> None:
+        super().__init__(message)
+        self.kid = kid
+
+
+class DecryptionError(StoreError):
+    """A stored secret failed authentication: tampered, truncated, or copied from elsewhere."""
+
+
+class NotFoundError(StoreError):
+    """No application, authorization or pending sign-in matches."""
+
+
+class ExpiredError(NotFoundError):
+    """The record existed but has expired; it is removed when found."""
+
+
+class ConflictError(StoreError):
+    """A unique value (application name, client id per environment, ...) is already taken."""

@@ -1,0 +1,28 @@
+"""Shared constants and helpers of the store tests (a plain module: conftest is not importable)."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+
+from toolkit.store import generate_key_text
+
+POSTGRES_URL = os.environ.get(
+    "SOTK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+KEY_A = generate_key_text("alpha")
+KEY_B = generate_key_text("beta")
+OTHER_ALPHA = generate_key_text("alpha")  # same kid as KEY_A, different key material
+
+
+class Clock:
+    """An injectable clock (timezone-aware UTC) that tests move by hand."""
+
+    def __init__(self) -> None:
+        self.current = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> None:
+        self.current += timedelta(**delta)

@@ -1,0 +1,125 @@
+"""Migrations: versioned, idempotent, matching the schema module; engine settings."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.exc import DBAPIError
+
+from toolkit.errors import ConfigurationError
+from toolkit.store import create_engine_for, head_version, migrate, schema_version
+from toolkit.store.database import BUSY_TIMEOUT_MS, read, write
+from toolkit.store.schema import metadata
+
+TABLES = {
+    "alembic_version",
+    "applications",
+    "authorizations",
+    "pending_sign_ins",
+    "user_options",
+    "audit_events",
+    "store_meta",
+}
+
+
+def test_migrations_are_versioned_and_idempotent(database_url: str | None, home: Path) -> None:
+    engine = create_engine_for(database_url, home=home)
+    try:
+        assert schema_version(engine) is None
+        assert migrate(engine) == head_version() == "0001"
+        assert migrate(engine) == "0001"  # again: nothing to do, no error
+        assert schema_version(engine) == head_version()
+        assert set(inspect(engine).get_table_names()) >= TABLES
+    finally:
+        engine.dispose()
+
+
+def test_migrated_schema_matches_the_schema_module(database_url: str | None, home: Path) -> None:
+    engine = create_engine_for(database_url, home=home)
+    try:
+        migrate(engine)
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+        assert differences == []
+    finally:
+        engine.dispose()
+
+
+def test_embedded_sqlite_default(tmp_path: Path) -> None:
+    home = tmp_path / "nested" / ".toolkit"
+    engine = create_engine_for(None, home=home)
+    try:
+        assert stat.S_IMODE(home.stat().st_mode) == 0o700
+        assert Path(str(engine.url.database)) == (home / "toolkit.db").resolve()
+        with engine.connect() as connection:
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA journal_mode").scalar() == "wal"
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+            assert pragma("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["sqlite://", "sqlite:///:memory:", "mysql://x@localhost/db", "postgresql+psycopg2://x/y"],
+)
+def test_unsupported_databases_are_refused(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError):
+        create_engine_for(url, home=tmp_path)
+
+
+def test_plain_postgresql_urls_mean_psycopg_3(tmp_path: Path) -> None:
+    engine = create_engine_for("postgresql://u@127.0.0.1/db", home=tmp_path)
+    assert engine.url.drivername == "postgresql+psycopg"
+    engine.dispose()
+
+
+def test_sqlite_writes_take_the_write_lock_at_begin(tmp_path: Path) -> None:
+    engine = create_engine_for(None, home=tmp_path)
+    try:
+        migrate(engine)
+        database = str(engine.url.database)
+
+        def another_writer_can_begin() -> bool:
+            other = sqlite3.connect(database, timeout=0, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("ROLLBACK")
+                return True
+            except sqlite3.OperationalError:
+                return False
+            finally:
+                other.close()
+
+        with read(engine) as connection:
+            connection.exec_driver_sql("SELECT count(*) FROM applications").scalar()
+            assert another_writer_can_begin()  # readers do not hold the write lock
+        with write(engine) as connection:
+            assert not another_writer_can_begin()  # BEGIN IMMEDIATE took it up front
+        assert another_writer_can_begin()
+    finally:
+        engine.dispose()
+
+
+def test_a_failed_migration_leaves_the_old_schema(database_url: str | None, home: Path) -> None:
+    engine = create_engine_for(database_url, home=home)
+    try:
+        # A stray table makes the migration fail at its very last step.
+        with engine.begin() as connection:
+            connection.exec_driver_sql("CREATE TABLE store_meta (stray INTEGER)")
+        with pytest.raises(DBAPIError):
+            migrate(engine)
+        assert schema_version(engine) is None
+        assert set(inspect(engine).get_table_names()) == {"store_meta"}  # all else rolled back
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TABLE store_meta")
+        assert migrate(engine) == head_version()
+    finally:
+        engine.dispose()

@@ -1,0 +1,171 @@
+"""Typed, immutable records the repository returns; their reprs never show a secret."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Application",
+    "AuditEvent",
+    "Authorization",
+    "PendingSignIn",
+    "PutOutcome",
+    "RotationReport",
+    "Secret",
+    "UnreadableSecret",
+]
+
+REDACTED = "<redacted>"
+
+
+class Secret:
+    """A stored secret, decrypted only when :meth:`reveal` is called.
+
+    ``repr`` and ``str`` are always ``<redacted>``, so a record can be logged or shown in a
+    notebook without leaking. Decryption errors surface at :meth:`reveal`, not when listing.
+    """
+
+    __slots__ = ("_load",)
+
+    def __init__(self, load: Callable[[], str]) -> None:
+        self._load = load
+
+    @classmethod
+    def of(cls, value: str) -> Secret:
+        """Wrap a plaintext value already in memory."""
+        return cls(lambda: value)
+
+    def reveal(self) -> str:
+        """The plaintext. Keep it out of logs, messages and rendered output."""
+        return self._load()
+
+    def matches(self, candidate: str) -> bool:
+        """Constant-time comparison with ``candidate``."""
+        return hmac.compare_digest(self.reveal().encode("utf-8"), candidate.encode("utf-8"))
+
+    def __repr__(self) -> str:
+        return REDACTED
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a Secret cannot be pickled; reveal() it deliberately instead")
+
+    # Immutable: copies (dataclasses.asdict, copy.deepcopy) share it instead of pickling it.
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Secret:
+        return self
+
+
+class PutOutcome(StrEnum):
+    """What :meth:`Repository.put_authorization` did."""
+
+    CREATED = "created"  # no record existed for this application x tenant
+    UPDATED = "updated"  # a newer (or same-age, different) token replaced the record
+    UNCHANGED = "unchanged"  # the same token again (a replayed callback): nothing changed
+    STALE = "stale"  # an older token than the stored one: ignored
+
+
+@dataclass(frozen=True)
+class Application:
+    """A registered application (the Developer Portal's credentials for one environment)."""
+
+    id: str
+    name: str
+    environment: str
+    environment_url: str | None
+    client_id: str
+    client_secret: Secret
+    private_key: Secret | None
+    redirect_uri: str | None
+    kind: str
+    model: str
+    tenant: str | None
+    key_fingerprint: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_private_key(self) -> bool:
+        return self.private_key is not None
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """An application authorization record: one application approved in one tenant."""
+
+    id: str
+    application_id: str
+    context_identifier: str
+    company_name: str | None
+    serial: str | None
+    webapi_url: str | None
+    netserver_url: str | None
+    approved_by: str | None
+    approved_by_associate_id: int | None
+    approved_at: datetime | None
+    token_issued_at: datetime
+    status: str
+    system_user_token: Secret | None
+    refresh_token: Secret | None
+    claims: Mapping[str, Any] = field(hash=False)
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def has_system_user_token(self) -> bool:
+        return self.system_user_token is not None
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A started sign-in waiting for its callback; found by the hash of its ``state``."""
+
+    state_hash: str
+    application_id: str
+    purpose: str
+    nonce: Secret
+    code_verifier: Secret
+    redirect_uri: str
+    return_to: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    application: str | None
+    context_identifier: str | None
+    summary: Mapping[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class UnreadableSecret:
+    """A stored secret the current key ring cannot decrypt (``reason`` says why)."""
+
+    table: str
+    row_id: str
+    column: str
+    kid: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    """What :meth:`Repository.rotate_secrets` did; ``unreadable`` values were left as they are."""
+
+    current_kid: str
+    rotated: int
+    unreadable: int
+    batches: int

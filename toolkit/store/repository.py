@@ -1,0 +1,1073 @@
+"""The repository: the only place in the toolkit that speaks SQL.
+
+Every write runs in one :func:`~toolkit.store.database.write` transaction (``BEGIN IMMEDIATE`` on
+SQLite); every change to applications and authorizations made on behalf of an ``actor`` writes its
+audit event in that same transaction. Secrets are sealed with the :class:`SecretBox` using
+``"{table}:{row id}:{column}"`` as associated data and come back as lazy :class:`Secret` values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    RowMapping,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from toolkit.config import ENVIRONMENT_ALIASES, require_secure_url
+from toolkit.errors import (
+    ConfigurationError,
+    ConflictError,
+    DecryptionError,
+    ExpiredError,
+    NotFoundError,
+    SecretKeyError,
+    StoreError,
+)
+from toolkit.store import database
+from toolkit.store.crypto import FORMAT_VERSION, SecretBox, associated_data, kid_of
+from toolkit.store.records import (
+    Application,
+    AuditEvent,
+    Authorization,
+    PendingSignIn,
+    PutOutcome,
+    RotationReport,
+    Secret,
+    UnreadableSecret,
+)
+from toolkit.store.schema import (
+    APPLICATION_KINDS,
+    APPLICATION_MODELS,
+    AUTHORIZATION_STATUSES,
+    ENCRYPTED_COLUMNS,
+    ENVIRONMENTS,
+    SIGN_IN_PURPOSES,
+    applications,
+    audit_events,
+    authorizations,
+    pending_sign_ins,
+    store_meta,
+    user_options,
+)
+
+__all__ = [
+    "ROTATION_BATCH_SIZE",
+    "SIGN_IN_TTL",
+    "Repository",
+    "hash_state",
+    "is_sealed",
+    "utc_now",
+]
+
+# A pending sign-in lives this long: enough for an admin to sign in and read the consent page,
+# short enough that a leaked state is soon useless (SuperID's own id_token lives 5 minutes).
+SIGN_IN_TTL = timedelta(minutes=10)
+# Rows re-encrypted per rotation transaction: small enough to keep SQLite's write lock brief.
+ROTATION_BATCH_SIZE = 100
+# Rows read per verification batch.
+VERIFY_BATCH_SIZE = 500
+# Audit events returned when the caller gives no limit.
+DEFAULT_AUDIT_LIMIT = 100
+# store_meta keys whose values are sealed; the canary proves the key ring fits this store.
+CANARY_KEY = "canary"
+_CANARY_TEXT = "superoffice-toolkit key ring canary"
+_ENCRYPTED_META_KEYS = (CANARY_KEY,)
+
+# Key names that smell of secrets in audit summaries, claims and user options (normalized to
+# lower_snake_case, last URI segment): refused, so a caller's missed redaction cannot persist.
+_SECRET_NAMES = frozenset(
+    {
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "private_key",
+        "token",
+        "system_token",
+        "system_user_token",
+        "refresh_token",
+        "access_token",
+        "id_token",
+        "ticket",
+        "system_user_ticket",
+        "code",
+        "code_verifier",
+        "nonce",
+        "application_token",
+        "api_key",
+        "authorization",
+    }
+)
+_SECRET_SUFFIXES = ("_secret", "_token", "_ticket", "_password", "_private_key", "_verifier")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _normalize_key(key: str) -> str:
+    last = key.rstrip("/").rsplit("/", 1)[-1]
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", last)
+    return re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
+
+
+def _looks_secret(key: str) -> bool:
+    name = _normalize_key(key)
+    return name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES)
+
+
+def _refuse_secrets(value: Any, *, what: str) -> None:
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            # A flag or an empty value cannot carry a secret ({"has_private_key": True}).
+            if _looks_secret(str(key)) and not (item is None or isinstance(item, bool)):
+                raise StoreError(
+                    f"{what} has a key {str(key)!r} that looks like a secret; "
+                    "redact it before it reaches the store"
+                )
+            _refuse_secrets(item, what=what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_secrets(item, what=what)
+
+
+def is_sealed(engine: Engine) -> bool:
+    """True once a key ring has been bound to the store (its canary exists): after first start."""
+    with database.read(engine) as connection:
+        found = connection.execute(
+            select(store_meta.c.key).where(store_meta.c.key == CANARY_KEY)
+        ).first()
+    return found is not None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def hash_state(state: str) -> str:
+    """SHA-256 hex of a sign-in ``state``: what the store keeps instead of the state."""
+    return hashlib.sha256(state.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One table's encrypted columns, for rotation and verification."""
+
+    table: Table
+    key: str
+    columns: tuple[str, ...]
+    where: ColumnElement[bool]
+
+
+_TARGETS = (
+    *(_Target(table, key, columns, true()) for table, key, columns in ENCRYPTED_COLUMNS),
+    _Target(store_meta, "key", ("value",), store_meta.c.key.in_(_ENCRYPTED_META_KEYS)),
+)
+
+
+class Repository:
+    """Applications, authorizations, pending sign-ins, user options and audit events.
+
+    ``now`` is the clock (timezone-aware UTC); tests inject their own.
+    """
+
+    def __init__(
+        self, engine: Engine, box: SecretBox, *, now: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._engine = engine
+        self._box = box
+        self._now = now
+
+    def __repr__(self) -> str:
+        return f"Repository({self._engine.url!r}, {self._box!r})"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def box(self) -> SecretBox:
+        return self._box
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Repository:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        with database.write(self._engine) as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with database.read(self._engine) as connection:
+            yield connection
+
+    def _seal(self, table: Table, row_id: str, column: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return self._box.encrypt(value, aad=associated_data(table.name, row_id, column))
+
+    def _secret(self, table: Table, row_id: str, column: str, stored: str | None) -> Secret | None:
+        if stored is None:
+            return None
+        box = self._box
+        aad = associated_data(table.name, row_id, column)
+
+        def load() -> str:
+            try:
+                return box.decrypt(stored, aad=aad)
+            except DecryptionError as exc:
+                raise DecryptionError(f"{table.name}.{column} of row {row_id}: {exc}") from None
+
+        return Secret(load)
+
+    def _required_secret(self, table: Table, row_id: str, column: str, stored: str) -> Secret:
+        secret = self._secret(table, row_id, column, stored)
+        assert secret is not None  # noqa: S101 - stored is a str, so a Secret came back
+        return secret
+
+    def _audit(
+        self,
+        connection: Connection,
+        actor: str,
+        action: str,
+        *,
+        application: str | None,
+        context_identifier: str | None,
+        summary: Mapping[str, Any],
+    ) -> AuditEvent:
+        _refuse_secrets(summary, what="audit summary")
+        at = self._now()
+        text = _json(dict(summary))
+        event_id = connection.execute(
+            insert(audit_events)
+            .values(
+                at=at,
+                actor=actor,
+                action=action,
+                application=application,
+                context_identifier=context_identifier,
+                summary=text,
+            )
+            .returning(audit_events.c.id)
+        ).scalar_one()
+        return AuditEvent(
+            id=event_id,
+            at=at,
+            actor=actor,
+            action=action,
+            application=application,
+            context_identifier=context_identifier,
+            summary=json.loads(text),
+        )
+
+    # -- key ring canary ----------------------------------------------------------------------
+
+    def verify_key_ring(self) -> None:
+        """Prove the key ring opens this store; on the first start, seal the canary with it.
+
+        Raises :class:`SecretKeyError` when the canary cannot be decrypted: wrong key, or the
+        key that sealed it is missing from the ring.
+        """
+        for attempt in (1, 2):
+            try:
+                with self._write() as connection:
+                    stored = connection.execute(
+                        select(store_meta.c.value).where(store_meta.c.key == CANARY_KEY)
+                    ).scalar_one_or_none()
+                    if stored is None:
+                        connection.execute(
+                            insert(store_meta).values(
+                                key=CANARY_KEY,
+                                value=self._seal(store_meta, CANARY_KEY, "value", _CANARY_TEXT),
+                                updated_at=self._now(),
+                            )
+                        )
+                        return
+                break
+            except IntegrityError:  # another starter sealed it first: check theirs
+                if attempt == 2:
+                    raise
+        aad = associated_data(store_meta.name, CANARY_KEY, "value")
+        if not isinstance(stored, str):  # pragma: no cover - the loop returns or assigns
+            raise StoreError("the key ring canary could not be read")
+        try:
+            kid = kid_of(stored)
+            opened = self._box.decrypt(stored, aad=aad)
+        except SecretKeyError as exc:
+            raise SecretKeyError(
+                f"the key ring has no key {exc.kid!r}, which this store's secrets are sealed "
+                "with; refusing to start (check SOTK_SECRET_KEYS or the secret.key file)",
+                kid=exc.kid,
+            ) from None
+        except DecryptionError:
+            raise SecretKeyError(
+                f"key {kid!r} in the key ring is not the key this store was sealed with; "
+                "refusing to start (check SOTK_SECRET_KEYS or the secret.key file)",
+                kid=kid,
+            ) from None
+        if opened != _CANARY_TEXT:  # pragma: no cover - AES-GCM authenticated it
+            raise SecretKeyError("the key ring canary holds an unexpected value")
+
+    # -- applications ---------------------------------------------------------------------------
+
+    def add_application(
+        self,
+        name: str,
+        *,
+        environment: str,
+        client_id: str,
+        client_secret: str,
+        redirect_uri: str | None = None,
+        kind: str = "standard",
+        model: str = "external",
+        environment_url: str | None = None,
+        private_key: str | None = None,
+        tenant: str | None = None,
+        key_fingerprint: str | None = None,
+        actor: str | None = None,
+    ) -> Application:
+        """Register an application; ConflictError if the name or client id is taken.
+
+        ``private_key`` is PEM text (convert RSAKeyValue XML with :mod:`toolkit.keys` first);
+        ``tenant`` is a custom application's one context identifier.
+        """
+        name = name.strip()
+        environment = ENVIRONMENT_ALIASES.get(environment.strip().lower(), environment.lower())
+        if not name:
+            raise ConfigurationError("an application needs a name")
+        if environment not in ENVIRONMENTS:
+            raise ConfigurationError(
+                f"environment must be one of {', '.join(ENVIRONMENTS)}, got {environment!r}"
+            )
+        if kind not in APPLICATION_KINDS:
+            raise ConfigurationError(f"kind must be one of {', '.join(APPLICATION_KINDS)}")
+        if model not in APPLICATION_MODELS:
+            raise ConfigurationError(f"model must be one of {', '.join(APPLICATION_MODELS)}")
+        if not client_id or not client_secret:
+            raise ConfigurationError("an application needs a client id and a client secret")
+        if environment == "emulator" and not environment_url:
+            raise ConfigurationError("an emulator application needs the emulator's base URL")
+        if environment_url is not None:
+            require_secure_url(environment_url, what="environment_url")
+        if redirect_uri is not None:
+            require_secure_url(redirect_uri, what="redirect_uri")
+        row_id = str(uuid.uuid4())
+        now = self._now()
+        values: dict[str, Any] = {
+            "id": row_id,
+            "name": name,
+            "environment": environment,
+            "environment_url": environment_url,
+            "client_id": client_id,
+            "client_secret": self._seal(applications, row_id, "client_secret", client_secret),
+            "private_key": self._seal(applications, row_id, "private_key", private_key),
+            "redirect_uri": redirect_uri,
+            "kind": kind,
+            "model": model,
+            "tenant": tenant,
+            "key_fingerprint": key_fingerprint,
+            "created_at": now,
+            "updated_at": now,
+        }
+        with self._write() as connection:
+            taken = connection.execute(
+                select(applications.c.name, applications.c.client_id).where(
+                    or_(
+                        applications.c.name == name,
+                        and_(
+                            applications.c.client_id == client_id,
+                            applications.c.environment == environment,
+                        ),
+                    )
+                )
+            ).first()
+            if taken is not None:
+                if taken.name == name:
+                    raise ConflictError(f"an application named {name!r} already exists")
+                raise ConflictError(
+                    f"client id {client_id!r} is already registered in {environment} "
+                    f"(application {taken.name!r})"
+                )
+            try:
+                connection.execute(insert(applications).values(values))
+            except IntegrityError:
+                raise ConflictError(
+                    f"application {name!r} or its client id was registered concurrently"
+                ) from None
+            if actor is not None:
+                self._audit(
+                    connection,
+                    actor,
+                    "application.added",
+                    application=name,
+                    context_identifier=tenant,
+                    summary={
+                        "environment": environment,
+                        "client_id": client_id,
+                        "kind": kind,
+                        "model": model,
+                        "tenant": tenant,
+                        "has_private_key": private_key is not None,
+                        "key_fingerprint": key_fingerprint,
+                    },
+                )
+        return self._application(values)
+
+    def _application(self, row: Mapping[Any, Any]) -> Application:
+        return Application(
+            id=row["id"],
+            name=row["name"],
+            environment=row["environment"],
+            environment_url=row["environment_url"],
+            client_id=row["client_id"],
+            client_secret=self._required_secret(
+                applications, row["id"], "client_secret", row["client_secret"]
+            ),
+            private_key=self._secret(applications, row["id"], "private_key", row["private_key"]),
+            redirect_uri=row["redirect_uri"],
+            kind=row["kind"],
+            model=row["model"],
+            tenant=row["tenant"],
+            key_fingerprint=row["key_fingerprint"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    @staticmethod
+    def _find_application(connection: Connection, name_or_id: str) -> RowMapping | None:
+        rows = (
+            connection.execute(
+                select(applications).where(
+                    or_(applications.c.id == name_or_id, applications.c.name == name_or_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        # An id match wins over a name match (ids are UUIDs; names are free text).
+        rows = sorted(rows, key=lambda row: row["id"] != name_or_id)
+        return rows[0] if rows else None
+
+    def _require_application(self, connection: Connection, name_or_id: str) -> RowMapping:
+        row = self._find_application(connection, name_or_id)
+        if row is None:
+            raise NotFoundError(f"no application {name_or_id!r}")
+        return row
+
+    def get_application(self, name_or_id: str) -> Application:
+        """The application with this name or id; NotFoundError if there is none."""
+        with self._read() as connection:
+            return self._application(self._require_application(connection, name_or_id))
+
+    def list_applications(self) -> list[Application]:
+        with self._read() as connection:
+            rows = connection.execute(select(applications).order_by(applications.c.name))
+            return [self._application(row) for row in rows.mappings()]
+
+    # -- authorizations -------------------------------------------------------------------------
+
+    def put_authorization(
+        self,
+        application_id: str,
+        context_identifier: str,
+        *,
+        token_issued_at: datetime,
+        system_user_token: str | None = None,
+        refresh_token: str | None = None,
+        approved_by: str | None = None,
+        approved_by_associate_id: int | None = None,
+        approved_at: datetime | None = None,
+        company_name: str | None = None,
+        serial: str | None = None,
+        webapi_url: str | None = None,
+        netserver_url: str | None = None,
+        claims: Mapping[str, Any] | None = None,
+        actor: str | None = None,
+    ) -> tuple[Authorization, PutOutcome]:
+        """Create or update the record for one application x tenant, idempotently.
+
+        ``token_issued_at`` is the validated id_token's ``iat``. The same token again is
+        ``unchanged``; an older one is ``stale`` and changes nothing; a newer one is ``updated``
+        (and makes the record active again). ``claims`` are the non-secret claims only.
+        ``application_id`` may also be the application's name.
+        """
+        if token_issued_at.tzinfo is None:
+            raise ConfigurationError("token_issued_at must be timezone-aware")
+        _refuse_secrets(dict(claims or {}), what="claims")
+        fields: dict[str, Any] = {
+            "company_name": company_name,
+            "serial": serial,
+            "webapi_url": webapi_url,
+            "netserver_url": netserver_url,
+            "approved_by": approved_by,
+            "approved_by_associate_id": approved_by_associate_id,
+            "approved_at": approved_at or token_issued_at,
+            "claims": _json(dict(claims or {})),
+        }
+        for attempt in (1, 2):
+            try:
+                return self._put_authorization_once(
+                    application_id,
+                    context_identifier,
+                    token_issued_at=token_issued_at,
+                    fields=fields,
+                    system_user_token=system_user_token,
+                    refresh_token=refresh_token,
+                    actor=actor,
+                )
+            except IntegrityError:
+                # A concurrent put inserted the same application x tenant first (PostgreSQL
+                # reports it at our insert): run again, which now finds and compares it.
+                if attempt == 2:
+                    raise ConflictError(
+                        f"authorization for {context_identifier!r} keeps conflicting"
+                    ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _put_authorization_once(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        token_issued_at: datetime,
+        fields: dict[str, Any],
+        system_user_token: str | None,
+        refresh_token: str | None,
+        actor: str | None,
+    ) -> tuple[Authorization, PutOutcome]:
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            existing = (
+                connection.execute(
+                    select(authorizations)
+                    .where(
+                        authorizations.c.application_id == app["id"],
+                        authorizations.c.context_identifier == context_identifier,
+                    )
+                    .with_for_update()
+                )
+                .mappings()
+                .first()
+            )
+            now = self._now()
+            if existing is None:
+                row_id = str(uuid.uuid4())
+                values = {
+                    "id": row_id,
+                    "application_id": app["id"],
+                    "context_identifier": context_identifier,
+                    **fields,
+                    "token_issued_at": token_issued_at,
+                    "status": "active",
+                    "system_user_token": self._seal(
+                        authorizations, row_id, "system_user_token", system_user_token
+                    ),
+                    "refresh_token": self._seal(
+                        authorizations, row_id, "refresh_token", refresh_token
+                    ),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                connection.execute(insert(authorizations).values(values))
+                outcome = PutOutcome.CREATED
+            elif token_issued_at < existing["token_issued_at"]:
+                return self._authorization(existing), PutOutcome.STALE
+            elif token_issued_at == existing["token_issued_at"] and self._same_authorization(
+                existing, fields, system_user_token, refresh_token
+            ):
+                return self._authorization(existing), PutOutcome.UNCHANGED
+            else:
+                row_id = existing["id"]
+                changes = {
+                    **fields,
+                    "token_issued_at": token_issued_at,
+                    "status": "active",
+                    "system_user_token": self._seal(
+                        authorizations, row_id, "system_user_token", system_user_token
+                    ),
+                    "refresh_token": self._seal(
+                        authorizations, row_id, "refresh_token", refresh_token
+                    ),
+                    "updated_at": now,
+                }
+                connection.execute(
+                    update(authorizations).where(authorizations.c.id == row_id).values(changes)
+                )
+                values = {**existing, **changes}
+                outcome = PutOutcome.UPDATED
+            if actor is not None:
+                self._audit(
+                    connection,
+                    actor,
+                    f"authorization.{outcome.value}",
+                    application=app["name"],
+                    context_identifier=context_identifier,
+                    summary={
+                        "approved_by": fields["approved_by"],
+                        "token_issued_at": token_issued_at.isoformat(),
+                        "company_name": fields["company_name"],
+                        "holds_system_user": system_user_token is not None,
+                    },
+                )
+        return self._authorization(values), outcome
+
+    def _same_authorization(
+        self,
+        row: Mapping[Any, Any],
+        fields: Mapping[str, Any],
+        system_user_token: str | None,
+        refresh_token: str | None,
+    ) -> bool:
+        if any(row[name] != value for name, value in fields.items()):
+            return False
+        for column, incoming in (
+            ("system_user_token", system_user_token),
+            ("refresh_token", refresh_token),
+        ):
+            stored = self._secret(authorizations, row["id"], column, row[column])
+            if (stored is None) != (incoming is None):
+                return False
+            try:
+                if stored is not None and incoming is not None and not stored.matches(incoming):
+                    return False
+            except (DecryptionError, SecretKeyError):
+                return False  # unreadable: the new token replaces it
+        return True
+
+    def _authorization(self, row: Mapping[Any, Any]) -> Authorization:
+        row_id = row["id"]
+        return Authorization(
+            id=row_id,
+            application_id=row["application_id"],
+            context_identifier=row["context_identifier"],
+            company_name=row["company_name"],
+            serial=row["serial"],
+            webapi_url=row["webapi_url"],
+            netserver_url=row["netserver_url"],
+            approved_by=row["approved_by"],
+            approved_by_associate_id=row["approved_by_associate_id"],
+            approved_at=row["approved_at"],
+            token_issued_at=row["token_issued_at"],
+            status=row["status"],
+            system_user_token=self._secret(
+                authorizations, row_id, "system_user_token", row["system_user_token"]
+            ),
+            refresh_token=self._secret(
+                authorizations, row_id, "refresh_token", row["refresh_token"]
+            ),
+            claims=json.loads(row["claims"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def get_authorization(self, application: str, context_identifier: str) -> Authorization:
+        """The record for an application (name or id) in a tenant; NotFoundError if none."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            row = (
+                connection.execute(
+                    select(authorizations).where(
+                        authorizations.c.application_id == app["id"],
+                        authorizations.c.context_identifier == context_identifier,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError(
+                f"application {app['name']!r} has no authorization in {context_identifier!r}"
+            )
+        return self._authorization(row)
+
+    def list_authorizations(
+        self, application: str | None = None, *, status: str | None = None
+    ) -> list[Authorization]:
+        """Every record, or one application's (name or id), optionally with one status."""
+        query = (
+            select(authorizations)
+            .join(applications, applications.c.id == authorizations.c.application_id)
+            .order_by(applications.c.name, authorizations.c.context_identifier)
+        )
+        if status is not None:
+            query = query.where(authorizations.c.status == status)
+        with self._read() as connection:
+            if application is not None:
+                app = self._require_application(connection, application)
+                query = query.where(authorizations.c.application_id == app["id"])
+            rows = connection.execute(query).mappings().all()
+        return [self._authorization(row) for row in rows]
+
+    def set_authorization_status(
+        self,
+        application: str,
+        context_identifier: str,
+        status: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> Authorization:
+        """Mark a record active, revoked or needs_reconsent."""
+        if status not in AUTHORIZATION_STATUSES:
+            raise ConfigurationError(f"status must be one of {', '.join(AUTHORIZATION_STATUSES)}")
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            condition = and_(
+                authorizations.c.application_id == app["id"],
+                authorizations.c.context_identifier == context_identifier,
+            )
+            row = (
+                connection.execute(select(authorizations).where(condition).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFoundError(
+                    f"application {app['name']!r} has no authorization in {context_identifier!r}"
+                )
+            if row["status"] == status:
+                return self._authorization(row)
+            changes = {"status": status, "updated_at": self._now()}
+            connection.execute(update(authorizations).where(condition).values(changes))
+            if actor is not None:
+                self._audit(
+                    connection,
+                    actor,
+                    "authorization.status_changed",
+                    application=app["name"],
+                    context_identifier=context_identifier,
+                    summary={"from": row["status"], "to": status, "reason": reason},
+                )
+        return self._authorization({**row, **changes})
+
+    # -- pending sign-ins -----------------------------------------------------------------------
+
+    def add_pending_sign_in(
+        self,
+        state: str,
+        *,
+        application_id: str,
+        purpose: str,
+        nonce: str,
+        code_verifier: str,
+        redirect_uri: str,
+        return_to: str | None = None,
+        ttl: timedelta = SIGN_IN_TTL,
+    ) -> PendingSignIn:
+        """Keep a started sign-in server-side under the hash of its ``state``."""
+        if purpose not in SIGN_IN_PURPOSES:
+            raise ConfigurationError(f"purpose must be one of {', '.join(SIGN_IN_PURPOSES)}")
+        state_hash = hash_state(state)
+        now = self._now()
+        with self._write() as connection:
+            app = self._require_application(connection, application_id)
+            values = {
+                "state_hash": state_hash,
+                "application_id": app["id"],
+                "purpose": purpose,
+                "nonce": self._seal(pending_sign_ins, state_hash, "nonce", nonce),
+                "code_verifier": self._seal(
+                    pending_sign_ins, state_hash, "code_verifier", code_verifier
+                ),
+                "redirect_uri": redirect_uri,
+                "return_to": return_to,
+                "created_at": now,
+                "expires_at": now + ttl,
+            }
+            try:
+                connection.execute(insert(pending_sign_ins).values(values))
+            except IntegrityError:
+                raise ConflictError("this sign-in state is already in use") from None
+        return self._pending(values)
+
+    def _pending(self, row: Mapping[Any, Any]) -> PendingSignIn:
+        key = row["state_hash"]
+        return PendingSignIn(
+            state_hash=key,
+            application_id=row["application_id"],
+            purpose=row["purpose"],
+            nonce=self._required_secret(pending_sign_ins, key, "nonce", row["nonce"]),
+            code_verifier=self._required_secret(
+                pending_sign_ins, key, "code_verifier", row["code_verifier"]
+            ),
+            redirect_uri=row["redirect_uri"],
+            return_to=row["return_to"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+        )
+
+    def take_pending_sign_in(self, state: str) -> PendingSignIn:
+        """Remove and return the sign-in started with ``state``: it can be taken once only.
+
+        NotFoundError for an unknown or already taken state; ExpiredError (also removed) when it
+        expired.
+        """
+        with self._write() as connection:
+            row = (
+                connection.execute(
+                    delete(pending_sign_ins)
+                    .where(pending_sign_ins.c.state_hash == hash_state(state))
+                    .returning(*pending_sign_ins.c)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError("unknown, already used or purged sign-in state")
+        if row["expires_at"] <= self._now():
+            raise ExpiredError("the sign-in expired; start it again")
+        return self._pending(row)
+
+    def purge_expired_sign_ins(self) -> int:
+        """Delete expired pending sign-ins; returns how many."""
+        with self._write() as connection:
+            result = connection.execute(
+                delete(pending_sign_ins).where(pending_sign_ins.c.expires_at <= self._now())
+            )
+            return result.rowcount
+
+    # -- user options (normal user context) -----------------------------------------------------
+
+    def get_user_options(
+        self, application: str, context_identifier: str, user: str
+    ) -> dict[str, Any]:
+        """One user's own options in one tenant for one application."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            rows = connection.execute(
+                select(user_options.c.key, user_options.c.value).where(
+                    user_options.c.application_id == app["id"],
+                    user_options.c.context_identifier == context_identifier,
+                    user_options.c.user == user,
+                )
+            ).all()
+        return {key: json.loads(value) for key, value in rows}
+
+    def set_user_option(
+        self, application: str, context_identifier: str, user: str, key: str, value: Any
+    ) -> None:
+        """Save one option (any JSON value) for one user; options are not secrets."""
+        _refuse_secrets({key: value}, what="user option")
+        text = _json(value)
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            values = {
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "user": user,
+                "key": key,
+                "value": text,
+                "updated_at": self._now(),
+            }
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(user_options).values(values)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["application_id", "context_identifier", "user", "key"],
+                    set_={"value": text, "updated_at": values["updated_at"]},
+                )
+            )
+
+    # -- audit ----------------------------------------------------------------------------------
+
+    def record_audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> AuditEvent:
+        """Record an event; ``summary`` must be redacted already (secret-looking keys refused)."""
+        with self._write() as connection:
+            return self._audit(
+                connection,
+                actor,
+                action,
+                application=application,
+                context_identifier=context_identifier,
+                summary=summary or {},
+            )
+
+    def list_audit(
+        self,
+        *,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        since: datetime | None = None,
+        limit: int = DEFAULT_AUDIT_LIMIT,
+    ) -> list[AuditEvent]:
+        """Events, newest first; ``application`` is the application's name."""
+        query = select(audit_events).order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
+        if application is not None:
+            query = query.where(audit_events.c.application == application)
+        if context_identifier is not None:
+            query = query.where(audit_events.c.context_identifier == context_identifier)
+        if since is not None:
+            query = query.where(audit_events.c.at >= since)
+        with self._read() as connection:
+            rows = connection.execute(query.limit(limit)).mappings().all()
+        return [
+            AuditEvent(
+                id=row["id"],
+                at=row["at"],
+                actor=row["actor"],
+                action=row["action"],
+                application=row["application"],
+                context_identifier=row["context_identifier"],
+                summary=json.loads(row["summary"]),
+            )
+            for row in rows
+        ]
+
+    # -- secrets maintenance --------------------------------------------------------------------
+
+    def rotate_secrets(
+        self,
+        *,
+        batch_size: int = ROTATION_BATCH_SIZE,
+        on_batch: Callable[[str, int], None] | None = None,
+    ) -> RotationReport:
+        """Re-encrypt every stored secret not sealed with the current key.
+
+        Works in batches of ``batch_size`` rows, each its own transaction, so it can be
+        interrupted and run again: already rotated values are skipped. ``on_batch(table, n)``
+        is called after each committed batch. Values that cannot be decrypted are left as they
+        are and counted as unreadable (see :meth:`verify_secrets`).
+        """
+        current = self._box.keyring.current_kid
+        prefix = f"{FORMAT_VERSION}:{current}:"
+        rotated = unreadable = batches = 0
+        for target in _TARGETS:
+            table = target.table
+            key_column = table.c[target.key]
+            stale = or_(
+                *(
+                    and_(
+                        table.c[name].is_not(None),
+                        func.substr(table.c[name], 1, len(prefix)) != prefix,
+                    )
+                    for name in target.columns
+                )
+            )
+            after = ""
+            while True:
+                count = 0
+                with self._write() as connection:
+                    rows = (
+                        connection.execute(
+                            select(key_column, *(table.c[name] for name in target.columns))
+                            .where(target.where, stale, key_column > after)
+                            .order_by(key_column)
+                            .limit(batch_size)
+                            .with_for_update()
+                        )
+                        .mappings()
+                        .all()
+                    )
+                    if not rows:
+                        break
+                    for row in rows:
+                        row_id = row[target.key]
+                        changes: dict[str, str] = {}
+                        for name in target.columns:
+                            value = row[name]
+                            if value is None or value.startswith(prefix):
+                                continue
+                            aad = associated_data(table.name, row_id, name)
+                            try:
+                                plaintext = self._box.decrypt(value, aad=aad)
+                            except (DecryptionError, SecretKeyError):
+                                unreadable += 1
+                                continue
+                            changes[name] = self._box.encrypt(plaintext, aad=aad)
+                        if changes:
+                            connection.execute(
+                                update(table).where(key_column == row_id).values(changes)
+                            )
+                            count += len(changes)
+                    after = rows[-1][target.key]
+                rotated += count
+                batches += 1
+                if on_batch is not None:
+                    on_batch(table.name, count)
+        return RotationReport(
+            current_kid=current, rotated=rotated, unreadable=unreadable, batches=batches
+        )
+
+    def verify_secrets(self, *, batch_size: int = VERIFY_BATCH_SIZE) -> list[UnreadableSecret]:
+        """Every stored secret the key ring cannot decrypt, with the reason (never the value)."""
+        found: list[UnreadableSecret] = []
+        for target in _TARGETS:
+            table = target.table
+            key_column = table.c[target.key]
+            after = ""
+            while True:
+                with self._read() as connection:
+                    rows = (
+                        connection.execute(
+                            select(key_column, *(table.c[name] for name in target.columns))
+                            .where(target.where, key_column > after)
+                            .order_by(key_column)
+                            .limit(batch_size)
+                        )
+                        .mappings()
+                        .all()
+                    )
+                if not rows:
+                    break
+                for row in rows:
+                    found.extend(self._check_row(table, row[target.key], row, target.columns))
+                after = rows[-1][target.key]
+        return found
+
+    def _check_row(
+        self, table: Table, row_id: str, row: Mapping[Any, Any], columns: Sequence[str]
+    ) -> Iterator[UnreadableSecret]:
+        for name in columns:
+            value = row[name]
+            if value is None:
+                continue
+            kid: str | None = None
+            try:
+                kid = kid_of(value)
+                self._box.decrypt(value, aad=associated_data(table.name, row_id, name))
+            except SecretKeyError:
+                yield UnreadableSecret(table.name, row_id, name, kid, "key not in the key ring")
+            except DecryptionError:
+                reason = "not a sealed value" if kid is None else "authentication failed"
+                yield UnreadableSecret(table.name, row_id, name, kid, reason)

@@ -1,0 +1,214 @@
+"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/versions`` create them.
+
+Primary keys are text UUIDs generated in Python, so a row's identity is known before the insert
+and can serve as the associated data of its encrypted columns. Columns holding secrets are
+listed in :data:`ENCRYPTED_COLUMNS`; they only ever hold ``v1:kid:...`` ciphertext. The schema
+version is Alembic's ``alembic_version`` table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "APPLICATION_KINDS",
+    "APPLICATION_MODELS",
+    "AUTHORIZATION_STATUSES",
+    "ENCRYPTED_COLUMNS",
+    "ENVIRONMENTS",
+    "SIGN_IN_PURPOSES",
+    "applications",
+    "audit_events",
+    "authorizations",
+    "metadata",
+    "pending_sign_ins",
+    "store_meta",
+    "user_options",
+]
+
+ENVIRONMENTS = ("sod", "qaonline", "online", "emulator")
+APPLICATION_KINDS = ("standard", "custom")
+APPLICATION_MODELS = ("internal", "external", "hybrid")
+AUTHORIZATION_STATUSES = ("active", "revoked", "needs_reconsent")
+SIGN_IN_PURPOSES = ("install", "user")
+
+# Lengths are generous bounds, not protocol facts: they keep a runaway value out of the store.
+NAME_LENGTH = 200
+IDENTIFIER_LENGTH = 200
+URL_LENGTH = 2000
+USER_LENGTH = 320  # an e-mail address at its longest
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them without an offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store only accepts timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):  # pragma: no cover - drivers return datetimes
+            raise TypeError(f"expected a datetime from the database, got {type(value)}")
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    listed = ", ".join(f"'{value}'" for value in values)
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
+
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
+    Column("environment", String(20), nullable=False),
+    Column("environment_url", String(URL_LENGTH)),
+    Column("client_id", String(IDENTIFIER_LENGTH), nullable=False),
+    Column("client_secret", Text, nullable=False),  # encrypted
+    Column("private_key", Text),  # encrypted PEM
+    Column("redirect_uri", String(URL_LENGTH)),
+    Column("kind", String(20), nullable=False),
+    Column("model", String(20), nullable=False),
+    Column("tenant", String(IDENTIFIER_LENGTH)),
+    Column("key_fingerprint", String(IDENTIFIER_LENGTH)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("client_id", "environment"),
+    _one_of("environment", ENVIRONMENTS),
+    _one_of("kind", APPLICATION_KINDS),
+    _one_of("model", APPLICATION_MODELS),
+)
+
+authorizations = Table(
+    "authorizations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), nullable=False),
+    Column("company_name", String(NAME_LENGTH)),
+    Column("serial", String(IDENTIFIER_LENGTH)),
+    Column("webapi_url", String(URL_LENGTH)),
+    Column("netserver_url", String(URL_LENGTH)),
+    Column("approved_by", String(USER_LENGTH)),
+    Column("approved_by_associate_id", Integer),
+    Column("approved_at", UTCDateTime),
+    Column("token_issued_at", UTCDateTime, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("system_user_token", Text),  # encrypted
+    Column("refresh_token", Text),  # encrypted
+    Column("claims", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("application_id", "context_identifier"),
+    _one_of("status", AUTHORIZATION_STATUSES),
+    Index(None, "context_identifier"),
+)
+
+pending_sign_ins = Table(
+    "pending_sign_ins",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),  # SHA-256 hex of the state
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("purpose", String(20), nullable=False),
+    Column("nonce", Text, nullable=False),  # encrypted
+    Column("code_verifier", Text, nullable=False),  # encrypted
+    Column("redirect_uri", String(URL_LENGTH), nullable=False),
+    Column("return_to", String(URL_LENGTH)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    _one_of("purpose", SIGN_IN_PURPOSES),
+    Index(None, "expires_at"),
+)
+
+user_options = Table(
+    "user_options",
+    metadata,
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), primary_key=True),
+    Column("user", String(USER_LENGTH), primary_key=True),
+    Column("key", String(NAME_LENGTH), primary_key=True),
+    Column("value", Text, nullable=False),  # JSON
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(USER_LENGTH), nullable=False),
+    Column("action", String(100), nullable=False),
+    Column("application", String(NAME_LENGTH)),
+    Column("context_identifier", String(IDENTIFIER_LENGTH)),
+    Column("summary", Text, nullable=False),  # JSON, redacted
+    Index(None, "at"),
+    Index(None, "application"),
+    Index(None, "context_identifier"),
+)
+
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# (table, primary key column, encrypted columns): what rotation and verification walk through.
+ENCRYPTED_COLUMNS: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
+    (applications, "id", ("client_secret", "private_key")),
+    (authorizations, "id", ("system_user_token", "refresh_token")),
+    (pending_sign_ins, "state_hash", ("nonce", "code_verifier")),
+)
