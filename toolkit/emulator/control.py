@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from toolkit.emulator.errors import BadRequestError, WorldError
 from toolkit.emulator.registry import activate_app, register_app
 from toolkit.emulator.signing import KeyRing
-from toolkit.emulator.wire import BadRequestError, json_body
-from toolkit.emulator.world import World, WorldError, tenant_from_json, user_from_json
+from toolkit.emulator.wire import json_body
+from toolkit.emulator.world import World, tenant_from_json, user_from_json
 
 CONTROL_ROOT = "/__emulator__"
 _APP_FIELDS = {
@@ -43,7 +44,7 @@ def _json_errors(handler: Handler) -> Handler:
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
-        except (WorldError, BadRequestError) as exc:
+        except BadRequestError as exc:  # WorldError included
             return control_error(exc.error, exc.detail, exc.status)
 
     return wrapped

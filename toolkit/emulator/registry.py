@@ -10,7 +10,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from toolkit.emulator.credentials import new_app_key_pair, new_client_id, new_client_secret
-from toolkit.emulator.world import App, Authorization, World, WorldError, hash_secret
+from toolkit.emulator.errors import WorldError
+from toolkit.emulator.world import App, Authorization, World, hash_secret
 
 
 def _check_urls(urls: Any, field: str) -> list[str]:

@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit.emulator.control import ControlPlane, control_error
+from toolkit.emulator.errors import WorldError
 from toolkit.emulator.registry import activate_app, register_app
 from toolkit.emulator.seed import default_world
 from toolkit.emulator.signing import KeyRing
@@ -34,7 +35,7 @@ from toolkit.emulator.superid import (
     error_page_response,
     oauth_error,
 )
-from toolkit.emulator.world import Authorization, World, WorldError
+from toolkit.emulator.world import Authorization, World
 
 logger = logging.getLogger("toolkit.emulator")
 

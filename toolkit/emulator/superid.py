@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from toolkit.emulator import pages
+from toolkit.emulator.errors import BadRequestError
 from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.tokens import (
     ACCESS_TOKEN_LIFETIME,
@@ -34,7 +35,6 @@ from toolkit.emulator.tokens import (
     valid_pkce_value,
 )
 from toolkit.emulator.wire import (
-    BadRequestError,
     basic_credentials,
     form_fields,
     oauth_params,

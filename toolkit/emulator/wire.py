@@ -10,21 +10,13 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 
+from toolkit.emulator.errors import BadRequestError
+
 # Forms and OAuth requests are tiny; anything larger is refused before it is read.
 MAX_FORM_BYTES = 64 * 1024
 # Control-plane JSON (a whole world) may be larger.
 MAX_JSON_BYTES = 4 * 1024 * 1024
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
-
-
-class BadRequestError(Exception):
-    """A request the emulator refuses: rendered as OAuth JSON, control JSON or an HTML page."""
-
-    def __init__(self, error: str, detail: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
-        self.detail = detail
-        self.status = status
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -19,22 +19,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from toolkit.emulator.clock import Clock
+from toolkit.emulator.errors import WorldError
 
 WORLD_FORMAT_VERSION = 1
 APP_KINDS = ("standard", "custom")
 # System user token suffix: "looks like 10 alphanumeric characters" (protocol §4.1) [I].
 SYSTEM_TOKEN_SUFFIX_LENGTH = 10
 _ALPHANUMERIC = string.ascii_letters + string.digits
-
-
-class WorldError(ValueError):
-    """Bad input to the world (control plane => 400, Python API => raised)."""
-
-    def __init__(self, error: str, detail: str, status: int = 400) -> None:
-        super().__init__(f"{error}: {detail}")
-        self.error = error
-        self.detail = detail
-        self.status = status
 
 
 @dataclass
