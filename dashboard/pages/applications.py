@@ -1,0 +1,161 @@
+"""Applications: what is registered, who approved each, Install, and adding new ones."""
+
+from __future__ import annotations
+
+import data
+import streamlit as st
+
+st.title("Applications")
+st.caption(
+    "Applications registered with the toolkit. Credentials are kept encrypted in the store "
+    "and never shown here; at most the private key's fingerprint."
+)
+
+NOTICE = "applications_notice"
+# Up to this many applications, each one's approvals and Install button are shown expanded.
+EXPANDED_UP_TO = 5
+
+
+def _show_notice() -> None:
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.success(notice)
+
+
+def _registered_message(app: dict[str, object]) -> str:
+    return f"Registered **{app['name']}** (client id `{app['client_id']}`)."
+
+
+def _list_applications() -> None:
+    try:
+        table = data.applications_table()
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    if table.empty:
+        st.info(
+            "No applications registered yet. Add one below with the credentials the "
+            "SuperOffice Developer Portal gave you"
+            + (", or register one with the emulator." if data.emulator_enabled() else ".")
+        )
+        return
+    st.dataframe(table, hide_index=True)
+
+    st.subheader("Approvals and install")
+    choices = data.application_choices()
+    for choice in choices:
+        label = f"{choice.name} · {choice.kind} · {choice.environment}"
+        # Open while the list is short, so each Install button is one click away.
+        with st.expander(label, expanded=len(choices) <= EXPANDED_UP_TO):
+            _application_detail(choice)
+
+
+def _application_detail(choice: data.ApplicationChoice) -> None:
+    try:
+        approvals = data.approvals_for(choice.name)
+        url = data.install_url(choice.name)
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    left, right = st.columns([4, 1])
+    with left:
+        if approvals.empty:
+            st.info("No tenant has approved this application yet. Click Install to start.")
+        else:
+            st.dataframe(approvals, hide_index=True)
+    with right:
+        st.link_button(
+            "Install",
+            url,
+            help="Opens the partner's /install page, which sends you to SuperID to sign in "
+            "as a tenant administrator and approve the application.",
+            icon=":material/open_in_new:",
+        )
+        if choice.tenant:
+            st.caption(f"Custom application for tenant `{choice.tenant}`.")
+
+
+def _add_form() -> None:
+    st.subheader("Add application")
+    with st.form("add_application", clear_on_submit=True):
+        name = st.text_input("Name")
+        environment = st.selectbox("Environment", data.ENVIRONMENTS)
+        environment_url = st.text_input(
+            "Environment URL", help="Only for the emulator environment: its base URL."
+        )
+        client_id = st.text_input("Client ID")
+        client_secret = st.text_input("Client secret", type="password")
+        key_file = st.file_uploader(
+            "Private key (RSAKeyValue XML or PEM)", type=["xml", "pem", "key", "txt"]
+        )
+        key_text = st.text_area(
+            "…or paste the private key",
+            help="Used when no file is uploaded. It is cleared from the form on submit and "
+            "stored encrypted.",
+        )
+        redirect_uri = st.text_input("Redirect URL", value=_default_redirect())
+        kind = st.radio("Kind", data.KINDS, horizontal=True)
+        model = st.selectbox("Model", data.MODELS)
+        tenant = st.text_input(
+            "Tenant (context identifier)", help="Custom applications only: the one customer."
+        )
+        submitted = st.form_submit_button("Add application")
+    if not submitted:
+        return
+    private_key = key_file.getvalue() if key_file is not None else (key_text or None)
+    try:
+        app = data.add_application(
+            name=name,
+            environment=environment or "",
+            client_id=client_id,
+            client_secret=client_secret,
+            redirect_uri=redirect_uri,
+            kind=kind or "standard",
+            model=model or "internal",
+            private_key=private_key,
+            tenant=tenant,
+            environment_url=environment_url,
+        )
+    except data.DashboardError as exc:
+        st.error(f"Could not add the application: {exc}")
+        return
+    st.session_state[NOTICE] = _registered_message(app)
+    st.rerun()
+
+
+def _emulator_form() -> None:
+    st.subheader("Register with the emulator")
+    st.caption(
+        "The emulator creates the client id, secret and key pair, as the Developer Portal does."
+    )
+    with st.form("register_with_emulator", clear_on_submit=True):
+        name = st.text_input("Name")
+        kind = st.radio("Kind", data.KINDS, horizontal=True)
+        model = st.selectbox("Model", data.MODELS)
+        tenant = st.text_input("Tenant (context identifier)", help="Custom applications only.")
+        submitted = st.form_submit_button("Register with the emulator")
+    if not submitted:
+        return
+    try:
+        app = data.add_emulator_application(
+            name=name, kind=kind or "standard", model=model or "internal", tenant=tenant
+        )
+    except data.DashboardError as exc:
+        st.error(f"Could not register with the emulator: {exc}")
+        return
+    st.session_state[NOTICE] = _registered_message(app)
+    st.rerun()
+
+
+def _default_redirect() -> str:
+    try:
+        return data.callback_url()
+    except data.DashboardError:
+        return ""
+
+
+_show_notice()
+_list_applications()
+if data.emulator_enabled():
+    _emulator_form()
+_add_form()

@@ -1,0 +1,49 @@
+"""Dashboard fixtures: a temporary toolkit home per test, and a fresh cached Workspace.
+
+The dashboard reads its settings from ``SOTK_*`` environment variables, so each test points
+``SOTK_HOME`` at its own temporary folder, clears the other variables, and runs from that
+folder (so no ``.env`` in the checkout is read). ``st.cache_resource`` is cleared before and
+after each test; its ``on_release`` closes the cached Workspace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+
+from toolkit.store import Repository, open_store
+
+SETTINGS_VARIABLES = (
+    "SOTK_ENVIRONMENT",
+    "SOTK_EMULATOR_URL",
+    "SOTK_DATABASE_URL",
+    "SOTK_SECRET_KEYS",
+    "SOTK_PUBLIC_URL",
+    "SOTK_CLIENT_ID",
+    "SOTK_CLIENT_SECRET",
+    "SOTK_REDIRECT_URI",
+)
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    home = tmp_path / "home"
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SOTK_HOME", str(home))
+    monkeypatch.setenv("SOTK_PUBLIC_URL", "http://127.0.0.1:8000")
+    monkeypatch.chdir(tmp_path)
+    st.cache_resource.clear()
+    yield home
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def repository(home: Path) -> Iterator[Repository]:
+    """The same store the dashboard opens (SQLite under ``home``, key file created once)."""
+    store = open_store(None, home, None)
+    yield store
+    store.close()
