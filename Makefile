@@ -5,12 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EMULATOR_PORT ?= 8765
 
-.PHONY: run test lint typecheck unit clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint typecheck unit browser-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --editable ".[postgres]" --group dev
+	$(BIN)/python -m pip install --quiet --editable ".[all]" --group dev
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -23,7 +25,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Browser tests drive Debian's chromium through Playwright; Playwright never downloads a browser.
+browser-deps:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+unit: $(STAMP) browser-deps
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

@@ -7,13 +7,20 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from toolkit import __version__, keys
-from toolkit.errors import ToolkitError
+from toolkit.errors import KeyFormatError, ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.store import Application
+    from toolkit.workspace import Workspace
 
 app = typer.Typer(
     name="sotk",
@@ -23,8 +30,17 @@ app = typer.Typer(
 )
 emulator_app = typer.Typer(help="The local emulator of SuperOffice Online.", no_args_is_help=True)
 key_app = typer.Typer(help="Application keys from the Developer Portal.", no_args_is_help=True)
+app_app = typer.Typer(
+    help="Registered applications (Developer Portal credentials).", no_args_is_help=True
+)
+secrets_app = typer.Typer(help="Secrets at rest: rotate and verify.", no_args_is_help=True)
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(key_app, name="key")
+app.add_typer(app_app, name="app")
+app.add_typer(secrets_app, name="secrets")
+
+# Who the CLI acts as in audit events.
+CLI_ACTOR = "cli"
 
 
 def _configure_logging() -> None:
@@ -111,6 +127,280 @@ def key_inspect(
     except ToolkitError as error:
         raise _fail(error) from error
     typer.echo(f"RSA {private_key.key_size} bits, fingerprint {keys.key_fingerprint(private_key)}")
+
+
+# ------------------------------------------------------------------------------- workspace
+
+
+def _settings_message(error: ValidationError) -> str:
+    lines = ["the settings are not usable:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item.get("loc", ())) or "settings"
+        lines.append(f"  SOTK_{field.upper()}: {item.get('msg', 'invalid')}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def _workspace() -> Iterator[Workspace]:
+    """Open the workspace; settings errors and a wrong key end in a message and exit 1."""
+    from toolkit.config import Settings
+    from toolkit.workspace import Workspace
+
+    _configure_logging()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        typer.secho(f"error: {_settings_message(error)}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from None
+    try:
+        workspace = Workspace.open(settings)
+    except (ToolkitError, OSError) as error:
+        raise _fail(error) from None
+    with workspace:
+        yield workspace
+
+
+# ------------------------------------------------------------------------------ applications
+
+
+def _read_client_secret(client_secret: str | None, client_secret_file: Path | None) -> str:
+    if client_secret is not None and client_secret_file is not None:
+        raise _fail(ValueError("give --client-secret or --client-secret-file, not both"))
+    if client_secret_file is not None:
+        try:
+            return client_secret_file.read_text(encoding="utf-8-sig").strip()
+        except OSError as error:
+            raise _fail(error) from None
+    if client_secret is not None:
+        return client_secret
+    value: str = typer.prompt("Client secret", hide_input=True)
+    return value
+
+
+@app_app.command("add")
+def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
+    name: Annotated[str, typer.Argument(help="A name for the application (unique here).")],
+    redirect_uri: Annotated[
+        str | None,
+        typer.Option(help="Registered redirect URL; default {SOTK_PUBLIC_URL}/callback."),
+    ] = None,
+    environment: Annotated[str, typer.Option(help="sod, qaonline (stage) or online.")] = "sod",
+    emulator: Annotated[
+        str | None,
+        typer.Option(help="Register at this emulator (base URL) instead; it issues the keys."),
+    ] = None,
+    client_id: Annotated[str | None, typer.Option(help="The Developer Portal client id.")] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(help="The client secret (prefer --client-secret-file or the prompt)."),
+    ] = None,
+    client_secret_file: Annotated[
+        Path | None, typer.Option(help="A file holding the client secret.")
+    ] = None,
+    private_key: Annotated[
+        Path | None, typer.Option(help="The private key file: RSAKeyValue XML or PEM.")
+    ] = None,
+    kind: Annotated[str, typer.Option(help="standard or custom.")] = "standard",
+    model: Annotated[str, typer.Option(help="internal, external or hybrid.")] = "internal",
+    tenant: Annotated[
+        str | None, typer.Option(help="A custom application's tenant (CustNNNNN).")
+    ] = None,
+    vendor: Annotated[str, typer.Option(help="Emulator only: vendor on the consent page.")] = "",
+    consent_text: Annotated[
+        str, typer.Option(help="Emulator only: the consent page's Authorize text.")
+    ] = "",
+    system_token: Annotated[
+        bool, typer.Option(help="Emulator only: grant the SystemToken claim.")
+    ] = True,
+) -> None:
+    """Register an application: the Developer Portal's credentials, or at the emulator."""
+    with _workspace() as ws:
+        redirect = redirect_uri or f"{ws.settings.public_url}/callback"
+        try:
+            if emulator is not None:
+                if client_id or client_secret or client_secret_file or private_key:
+                    raise _fail(
+                        ValueError("--emulator issues its own credentials and key; drop them")
+                    )
+                application = ws.applications.register_with_emulator(
+                    name=name,
+                    emulator_url=emulator,
+                    redirect_uri=redirect,
+                    kind=kind,
+                    model=model,
+                    tenant=tenant,
+                    grant_system_token=system_token,
+                    vendor=vendor,
+                    consent_text=consent_text,
+                    actor=CLI_ACTOR,
+                )
+            else:
+                if not client_id:
+                    raise _fail(ValueError("--client-id is required (or use --emulator URL)"))
+                key_data: bytes | None = None
+                if private_key is not None:
+                    try:
+                        key_data = private_key.read_bytes()
+                    except OSError as error:
+                        raise _fail(error) from None
+                secret = _read_client_secret(client_secret, client_secret_file)
+                try:
+                    application = ws.applications.register(
+                        name=name,
+                        environment=environment,
+                        client_id=client_id,
+                        client_secret=secret,
+                        redirect_uri=redirect,
+                        kind=kind,
+                        model=model,
+                        private_key=key_data,
+                        tenant=tenant,
+                        actor=CLI_ACTOR,
+                    )
+                except KeyFormatError as error:
+                    where = f" (element <{error.element}>)" if error.element else ""
+                    raise _fail(
+                        KeyFormatError(f"{private_key}{where}: {error}", element=error.element)
+                    ) from None
+        except ToolkitError as error:
+            raise _fail(error) from None
+        typer.echo(f"registered {application.name} ({application.kind}, {application.model})")
+        _show_application(application)
+
+
+def _show_application(application: Application) -> None:
+    rows = [
+        ("name", application.name),
+        ("kind", application.kind),
+        ("model", application.model),
+        ("environment", application.environment_url or application.environment),
+        ("client id", application.client_id),
+        ("client secret", "stored (encrypted)"),
+        ("private key", application.key_fingerprint or "none"),
+        ("redirect URL", application.redirect_uri or "-"),
+    ]
+    if application.tenant:
+        rows.append(("tenant", application.tenant))
+    for label, value in rows:
+        typer.echo(f"  {label:<14} {value}")
+
+
+@app_app.command("list")
+def app_list() -> None:
+    """The registered applications and how many tenants approved each."""
+    with _workspace() as ws:
+        applications = ws.applications.list()
+        if not applications:
+            typer.echo("no applications registered; add one with: sotk app add NAME ...")
+            return
+        typer.echo(f"{'NAME':<28} {'KIND':<9} {'MODEL':<9} {'ENVIRONMENT':<12} {'TENANTS':>7}")
+        for application in applications:
+            approved = len(ws.applications.approvals(application.id))
+            typer.echo(
+                f"{application.name:<28} {application.kind:<9} {application.model:<9} "
+                f"{application.environment:<12} {approved:>7}"
+            )
+
+
+@app_app.command("show")
+def app_show(name: Annotated[str, typer.Argument(help="The application's name.")]) -> None:
+    """One application: credentials' metadata (never a secret) and the tenants that approved it."""
+    with _workspace() as ws:
+        try:
+            application = ws.applications.get(name)
+            approvals = ws.applications.approvals(application.id)
+        except ToolkitError as error:
+            raise _fail(error) from None
+        _show_application(application)
+        if not approvals:
+            typer.echo("  approved by    no tenant yet")
+            return
+        typer.echo("  approvals:")
+        for record in approvals:
+            approved_at = record.approved_at.isoformat() if record.approved_at else "-"
+            token = "yes" if record.has_system_user_token else "no"
+            typer.echo(
+                f"    {record.context_identifier:<12} {record.company_name or '-'} | "
+                f"approved by {record.approved_by or '-'} at {approved_at} | "
+                f"{record.status} | system user token: {token}"
+            )
+
+
+@app.command("install-url")
+def install_url(
+    application: Annotated[str, typer.Argument(help="The application's name.")],
+    tenant: Annotated[str | None, typer.Option(help="Install into this tenant.")] = None,
+) -> None:
+    """Print the URL that installs an application (open it as a tenant administrator)."""
+    with _workspace() as ws:
+        try:
+            typer.echo(ws.install_url(application, tenant=tenant))
+        except ToolkitError as error:
+            raise _fail(error) from None
+
+
+@app.command("serve")
+def serve_endpoints(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8000,
+) -> None:
+    """Run the partner endpoints (/install, /callback, /healthz) until Ctrl-C."""
+    from toolkit.web import serve
+
+    with _workspace() as ws:
+        typer.echo(
+            f"partner endpoints on http://{host}:{port} (public URL {ws.settings.public_url})"
+        )
+        typer.echo("  /install?app=NAME[&tenant=CustNNNNN]   /callback   /healthz")
+        try:
+            serve(ws, host=host, port=port)
+        except OSError as error:
+            raise _fail(error) from None
+
+
+# ----------------------------------------------------------------------------------- secrets
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret under the current key (safe to run again)."""
+    with _workspace() as ws:
+
+        def progress(table: str, count: int) -> None:
+            typer.echo(f"  {table}: {count} value(s) re-encrypted")
+
+        try:
+            report = ws.repository.rotate_secrets(on_batch=progress)
+        except ToolkitError as error:
+            raise _fail(error) from None
+        typer.echo(
+            f"rotated {report.rotated} value(s) to key {report.current_kid!r} "
+            f"in {report.batches} batch(es); {report.unreadable} unreadable"
+        )
+        if report.unreadable:
+            typer.echo("run `sotk secrets verify` to list the unreadable values", err=True)
+            raise typer.Exit(code=1)
+
+
+@secrets_app.command("verify")
+def secrets_verify() -> None:
+    """Check that every stored secret decrypts; list those that do not (exit 1)."""
+    with _workspace() as ws:
+        try:
+            unreadable = ws.repository.verify_secrets()
+        except ToolkitError as error:
+            raise _fail(error) from None
+        if not unreadable:
+            typer.echo("every stored secret is readable")
+            return
+        typer.echo(f"{len(unreadable)} stored secret(s) cannot be read:", err=True)
+        for item in unreadable:
+            typer.echo(
+                f"  {item.table}.{item.column} row {item.row_id} (key {item.kid or '-'}): "
+                f"{item.reason}",
+                err=True,
+            )
+        raise typer.Exit(code=1)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,238 @@
+"""``sotk app``, ``sotk install-url``, ``sotk secrets``: a thin front end over the Workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from typer.testing import CliRunner
+
+from toolkit import keys
+from toolkit.cli import app
+from toolkit.config import Settings
+from toolkit.emulator import Emulator
+from toolkit.store import generate_key_text
+from toolkit.workspace import Workspace
+
+runner = CliRunner()
+SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
+CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+
+
+@pytest.fixture(scope="module")
+def private_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    return {
+        "SOTK_HOME": str(tmp_path / "home"),
+        "SOTK_SECRET_KEYS": generate_key_text("alpha"),
+        "SOTK_PUBLIC_URL": "https://partner.example",
+    }
+
+
+def add_args(key_file: Path, *extra: str) -> list[str]:
+    return [
+        "app",
+        "add",
+        "Acme Sync",
+        "--client-id",
+        CLIENT_ID,
+        "--private-key",
+        str(key_file),
+        "--model",
+        "hybrid",
+        *extra,
+    ]
+
+
+def stored(env: dict[str, str]) -> list[str]:
+    settings = Settings(  # type: ignore[call-arg]
+        home=Path(env["SOTK_HOME"]), secret_keys=env["SOTK_SECRET_KEYS"], _env_file=None
+    )
+    with Workspace.open(settings) as ws:
+        return [a.name for a in ws.applications.list()]
+
+
+def test_app_add_list_show_never_print_secrets(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = tmp_path / "key.xml"
+    key_file.write_text(keys.private_key_to_rsa_key_value(private_key))
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET + "\n")
+
+    added = runner.invoke(
+        app, add_args(key_file, "--client-secret-file", str(secret_file)), env=env
+    )
+
+    assert added.exit_code == 0, added.output
+    fingerprint = keys.key_fingerprint(private_key)
+    assert fingerprint in added.output
+    assert "https://partner.example/callback" in added.output
+    listed = runner.invoke(app, ["app", "list"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "Acme Sync" in listed.output
+    assert "hybrid" in listed.output
+    shown = runner.invoke(app, ["app", "show", "Acme Sync"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert fingerprint in shown.output
+    assert "no tenant yet" in shown.output
+    for result in (added, listed, shown):
+        assert SECRET not in result.output
+        assert "PRIVATE KEY" not in result.output
+        assert "<D>" not in result.output
+
+
+def test_app_add_prompts_for_the_secret_hidden(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(keys.private_key_to_pem(private_key))
+    result = runner.invoke(app, add_args(key_file), env=env, input=SECRET + "\n")
+    assert result.exit_code == 0, result.output
+    assert "Client secret" in result.output
+    assert SECRET not in result.output
+    assert stored(env) == ["Acme Sync"]
+
+
+def test_malformed_key_file_says_what_is_wrong_and_stores_nothing(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    xml = keys.private_key_to_rsa_key_value(private_key)
+    start, end = xml.index("<InverseQ>") + len("<InverseQ>"), xml.index("</InverseQ>")
+    key_file = tmp_path / "broken.xml"
+    key_file.write_text(xml[:start] + "AQID" + xml[end:])
+
+    result = runner.invoke(app, add_args(key_file, "--client-secret", SECRET), env=env)
+
+    assert result.exit_code == 1
+    assert "InverseQ" in result.output
+    assert "broken.xml" in result.output
+    assert "Traceback" not in result.output
+    assert stored(env) == []
+
+
+def test_missing_element_is_named(env: dict[str, str], tmp_path: Path) -> None:
+    key_file = tmp_path / "half.xml"
+    key_file.write_text(
+        "<RSAKeyValue><Modulus>AQAB</Modulus><Exponent>AQAB</Exponent><P>AQ==</P></RSAKeyValue>"
+    )
+    result = runner.invoke(app, add_args(key_file, "--client-secret", SECRET), env=env)
+    assert result.exit_code == 1
+    assert "<Q>" in result.output
+    assert stored(env) == []
+
+
+def test_wrong_secret_key_exits_1_with_a_message(env: dict[str, str]) -> None:
+    assert runner.invoke(app, ["app", "list"], env=env).exit_code == 0
+    wrong = {**env, "SOTK_SECRET_KEYS": generate_key_text("alpha")}
+    result = runner.invoke(app, ["app", "list"], env=wrong)
+    assert result.exit_code == 1
+    assert "refusing to start" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_bad_settings_exit_1_with_a_message(env: dict[str, str]) -> None:
+    result = runner.invoke(
+        app, ["app", "list"], env={**env, "SOTK_PUBLIC_URL": "http://partner.example"}
+    )
+    assert result.exit_code == 1
+    assert "SOTK_PUBLIC_URL" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_install_url(env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(keys.private_key_to_pem(private_key))
+    runner.invoke(app, add_args(key_file, "--client-secret", SECRET), env=env)
+    result = runner.invoke(app, ["install-url", "Acme Sync", "--tenant", "Cust12345"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "https://partner.example/install?app=Acme+Sync&tenant=Cust12345"
+    )
+    unknown = runner.invoke(app, ["install-url", "nobody"], env=env)
+    assert unknown.exit_code == 1
+    assert "nobody" in unknown.output
+
+
+def test_secrets_rotate_and_verify(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(keys.private_key_to_pem(private_key))
+    assert runner.invoke(app, add_args(key_file, "--client-secret", SECRET), env=env).exit_code == 0
+    verified = runner.invoke(app, ["secrets", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "readable" in verified.output
+
+    rotated_env = {
+        **env,
+        "SOTK_SECRET_KEYS": f"{generate_key_text('beta')},{env['SOTK_SECRET_KEYS']}",
+    }
+    rotated = runner.invoke(app, ["secrets", "rotate"], env=rotated_env)
+    assert rotated.exit_code == 0, rotated.output
+    assert "applications:" in rotated.output
+    assert "'beta'" in rotated.output
+    again = runner.invoke(app, ["secrets", "rotate"], env=rotated_env)
+    assert again.exit_code == 0
+    assert "rotated 0 value(s)" in again.output
+
+    # Without the old key only the new one remains: everything was rotated, so all is readable.
+    beta_only = {**env, "SOTK_SECRET_KEYS": rotated_env["SOTK_SECRET_KEYS"].split(",")[0]}
+    assert runner.invoke(app, ["secrets", "verify"], env=beta_only).exit_code == 0
+
+
+def test_secrets_verify_lists_unreadable_rows(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    key_file = tmp_path / "key.pem"
+    key_file.write_text(keys.private_key_to_pem(private_key))
+    runner.invoke(app, add_args(key_file, "--client-secret", SECRET), env=env)
+    settings = Settings(  # type: ignore[call-arg]
+        home=Path(env["SOTK_HOME"]), secret_keys=env["SOTK_SECRET_KEYS"], _env_file=None
+    )
+    with Workspace.open(settings) as ws:
+        app_id = ws.applications.get("Acme Sync").id
+        # Copy one row's sealed value into another column: it must no longer authenticate.
+        with ws.repository.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "UPDATE applications SET private_key = client_secret WHERE id = ?", (app_id,)
+            )
+    result = runner.invoke(app, ["secrets", "verify"], env=env)
+    assert result.exit_code == 1
+    assert "applications.private_key" in result.output
+    assert app_id in result.output
+
+
+@pytest.mark.emulator
+def test_app_add_at_the_emulator(env: dict[str, str]) -> None:
+    with Emulator(port=0) as emu:
+        result = runner.invoke(
+            app,
+            [
+                "app",
+                "add",
+                "Acme Custom",
+                "--emulator",
+                emu.base_url,
+                "--redirect-uri",
+                "http://127.0.0.1:8000/callback",
+                "--kind",
+                "custom",
+                "--tenant",
+                "Cust12345",
+            ],
+            env=env,
+        )
+        assert result.exit_code == 0, result.output
+        assert "Cust12345" in result.output
+        assert "custom" in result.output
+        assert "PRIVATE KEY" not in result.output
+        assert len(emu.world.apps) == 1
+    assert stored(env) == ["Acme Custom"]

@@ -1,0 +1,64 @@
+"""The partner's own endpoints as a Starlette application: ``create_app(workspace)``.
+
+Routes: ``GET /install``, ``GET|POST /callback``, ``GET /healthz``. Every response carries
+``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (HTML pages also
+``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`); wrong
+methods get 405, unknown paths 404, both as plain pages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from toolkit.web.health import health_endpoint
+from toolkit.web.install import InstallEndpoints
+from toolkit.web.middleware import ProtectMiddleware
+from toolkit.web.pages import error_page
+
+if TYPE_CHECKING:
+    from toolkit.workspace import Workspace
+
+__all__ = ["CALLBACK_PATH", "HEALTH_PATH", "INSTALL_PATH", "create_app"]
+
+INSTALL_PATH = "/install"
+CALLBACK_PATH = "/callback"
+HEALTH_PATH = "/healthz"
+
+_TITLES = {404: "Not found", 405: "Method not allowed"}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        raise exc
+    title = _TITLES.get(exc.status_code, "Request refused")
+    message = {
+        404: "There is nothing at this address.",
+        405: "This address does not accept that method.",
+    }.get(exc.status_code, "The request cannot be served.")
+    response = error_page(
+        title, message, exc.status_code, getattr(request.state, "request_id", None)
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)  # Allow: for 405
+    return response
+
+
+def create_app(workspace: Workspace) -> Starlette:
+    """The partner endpoints for ``workspace`` (which stays the caller's to close)."""
+    install = InstallEndpoints(workspace)
+    return Starlette(
+        routes=[
+            Route(INSTALL_PATH, install.install, methods=["GET"]),
+            Route(CALLBACK_PATH, install.callback, methods=["GET", "POST"]),
+            Route(HEALTH_PATH, health_endpoint(workspace), methods=["GET"]),
+        ],
+        middleware=[Middleware(ProtectMiddleware)],
+        exception_handlers={HTTPException: _http_error},
+    )

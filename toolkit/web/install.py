@@ -1,0 +1,202 @@
+"""``/install`` and ``/callback``: the admin's approval of an application (protocol §2.2, §2.3, §3).
+
+``GET /install?app=NAME[&tenant=CustNNNNN]`` answers 303 to SuperID's authorize URL (the flow is
+started server-side by :meth:`~toolkit.installation.Installations.begin`, with
+``response_mode=form_post``). ``GET|POST /callback`` takes SuperID's answer (query or form_post;
+a POST must be ``application/x-www-form-urlencoded`` and at most :data:`MAX_CALLBACK_BODY`
+bytes), completes the install and shows a plain result page. Errors are plain pages that name
+what went wrong in general terms and a request id, never a secret or a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from toolkit.errors import (
+    AuthorizationDeniedError,
+    ConfigurationError,
+    DiscoveryError,
+    KeySetError,
+    NotFoundError,
+    OAuthError,
+    SignInError,
+    SigningKeyNotFoundError,
+    StateMismatchError,
+    TokenValidationError,
+    ToolkitError,
+    TransportError,
+)
+from toolkit.installation import NotAdministratorError, TenantMismatchError
+from toolkit.web.pages import error_page, result_page
+
+if TYPE_CHECKING:
+    from toolkit.workspace import Workspace
+
+__all__ = ["FORM_CONTENT_TYPE", "MAX_CALLBACK_BODY", "InstallEndpoints"]
+
+logger = logging.getLogger("toolkit.web")
+
+# A form_post callback holds state + code (or error + description): well under 1 KiB at SuperID.
+# 16 KiB leaves room for long error descriptions and stops junk before it is parsed.
+MAX_CALLBACK_BODY = 16 * 1024
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+# The install endpoint's own query is tiny; a longer one is not from our links.
+MAX_QUERY_VALUE = 256
+
+AGAIN = "Start the installation again from the application."
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+def _request_id(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def _single(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise _BadRequest(400, "Bad request", f"The parameter {name} is given more than once.")
+    if not values:
+        return None
+    if len(values[0]) > MAX_QUERY_VALUE:
+        raise _BadRequest(400, "Bad request", f"The parameter {name} is too long.")
+    return values[0]
+
+
+async def _read_form(request: Request) -> list[tuple[str, str]]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != FORM_CONTENT_TYPE:
+        raise _BadRequest(
+            415, "Unsupported media type", f"The callback accepts {FORM_CONTENT_TYPE} only."
+        )
+    too_large = _BadRequest(413, "Request too large", "The callback body is too large.")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise _BadRequest(400, "Bad request", "The Content-Length header is malformed.")
+        if int(declared) > MAX_CALLBACK_BODY:
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_CALLBACK_BODY:
+            raise too_large
+        chunks.append(chunk)
+    try:
+        text = b"".join(chunks).decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        raise _BadRequest(400, "Bad request", "The callback body is not a form.") from None
+
+
+def _describe(error: Exception) -> tuple[int, str, str]:
+    """Status, title and a plain, secret-free message for an install failure."""
+    if isinstance(error, StateMismatchError):
+        return 400, "Sign-in not recognised", f"This sign-in is unknown, expired or used. {AGAIN}"
+    if isinstance(error, AuthorizationDeniedError):
+        return 400, "Installation not approved", f"SuperID answered: {error.error[:64]}. {AGAIN}"
+    if isinstance(error, NotAdministratorError):
+        return (
+            403,
+            "Administrator required",
+            "Only a tenant administrator can install this application.",
+        )
+    if isinstance(error, TenantMismatchError):
+        return 403, "Wrong tenant", f"SuperID signed in to another tenant than asked for. {AGAIN}"
+    if isinstance(error, TokenValidationError | SigningKeyNotFoundError):
+        reason = getattr(error, "reason", "invalid")
+        return 400, "Security token rejected", f"The security token is not valid ({reason})."
+    if isinstance(error, OAuthError):
+        code = error.error[:64]
+        return 400, "Sign-in failed", f"SuperID did not accept the code ({code}). {AGAIN}"
+    if isinstance(error, SignInError):
+        return 400, "Sign-in failed", f"The callback is not usable. {AGAIN}"
+    if isinstance(error, NotFoundError):
+        return 404, "Unknown application", "This application is not registered here."
+    if isinstance(error, ConfigurationError):
+        return 400, "Cannot install", "This installation request cannot be used."
+    if isinstance(error, TransportError | DiscoveryError | KeySetError):
+        return 502, "SuperID unavailable", "SuperID could not be reached or answered wrongly."
+    return 500, "Technical error", "Something went wrong on our side."
+
+
+class InstallEndpoints:
+    """The handlers, bound to one workspace."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def _error(self, request: Request, error: Exception) -> Response:
+        status, title, message = _describe(error)
+        request_id = _request_id(request)
+        if status >= 500:
+            logger.error(
+                "request %s: %s failed: %s: %s",
+                request_id,
+                request.url.path,
+                type(error).__name__,
+                error,
+            )
+        else:
+            logger.info(
+                "request %s: %s refused (%s): %s",
+                request_id,
+                request.url.path,
+                type(error).__name__,
+                error,
+            )
+        return error_page(title, message, status, request_id)
+
+    async def install(self, request: Request) -> Response:
+        try:
+            application = _single(request, "app")
+            tenant = _single(request, "tenant")
+        except _BadRequest as exc:
+            return error_page(exc.title, exc.message, exc.status, _request_id(request))
+        if not application:
+            return error_page(
+                "Bad request", "Say which application: /install?app=NAME", 400, _request_id(request)
+            )
+        try:
+            url = await run_in_threadpool(
+                self.workspace.installations.begin, application, tenant=tenant
+            )
+        except ToolkitError as exc:
+            return self._error(request, exc)
+        return RedirectResponse(url, status_code=303)
+
+    async def callback(self, request: Request) -> Response:
+        try:
+            if request.method == "POST":
+                params: list[tuple[str, str]] = await _read_form(request)
+            else:
+                params = list(request.query_params.multi_items())
+        except _BadRequest as exc:
+            return error_page(exc.title, exc.message, exc.status, _request_id(request))
+        try:
+            result = await run_in_threadpool(self.workspace.installations.complete, params)
+        except ToolkitError as exc:
+            return self._error(request, exc)
+        record = result.authorization
+        return result_page(
+            application=result.application.name,
+            tenant=record.context_identifier,
+            company_name=record.company_name,
+            approved_by=record.approved_by,
+            has_system_user_token=record.has_system_user_token,
+            outcome=result.outcome.value,
+            return_to=result.return_to,
+        )

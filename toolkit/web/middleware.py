@@ -1,0 +1,91 @@
+"""ASGI middleware of the partner endpoints: security headers, request ids, a last-resort guard.
+
+:class:`ProtectMiddleware` wraps every request: it gives it a request id (``X-Request-Id``,
+also ``request.state.request_id``), adds the security headers to every response, and turns any
+unhandled exception into a plain 500 page naming only the request id (the exception is logged
+with that id; the page never shows a message or a stack trace).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from toolkit.web.pages import error_page
+
+__all__ = ["HTML_HEADERS", "SECURITY_HEADERS", "ProtectMiddleware"]
+
+logger = logging.getLogger("toolkit.web")
+
+# Every response: nothing is cached (result pages name tenants and approvers; callbacks carry
+# codes) and no URL leaks to another site through the Referer header.
+SECURITY_HEADERS: dict[str, str] = {
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+# HTML pages in addition: never framed (clickjacking), no scripts, no forms, no remote content.
+HTML_HEADERS: dict[str, str] = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+        "form-action 'none'; base-uri 'none'"
+    ),
+}
+
+
+class ProtectMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def protected_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower().decode("latin-1") not in _REPLACED
+                ]
+                content_type = b""
+                for name, value in headers:
+                    if name.lower() == b"content-type":
+                        content_type = value
+                added = dict(SECURITY_HEADERS)
+                if content_type.startswith(b"text/html"):
+                    added.update(HTML_HEADERS)
+                added["X-Request-Id"] = request_id
+                headers.extend(
+                    (name.lower().encode("latin-1"), value.encode("latin-1"))
+                    for name, value in added.items()
+                )
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, protected_send)
+        except Exception:
+            logger.exception("unhandled error in request %s (%s)", request_id, scope.get("path"))
+            if started:
+                return
+            response = error_page(
+                "Technical error",
+                "Something went wrong on our side. Quote the request ID if you contact us.",
+                500,
+                request_id,
+            )
+            await response(scope, receive, protected_send)
+
+
+_REPLACED = frozenset(name.lower() for name in (*SECURITY_HEADERS, *HTML_HEADERS, "X-Request-Id"))

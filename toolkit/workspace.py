@@ -1,0 +1,150 @@
+"""The one composition root every front end uses: CLI, partner endpoints, dashboard, notebooks.
+
+:meth:`Workspace.open` builds, once and in this order: settings → store (migrations applied, key
+ring loaded and proven to fit the store: a wrong key refuses to start with
+:class:`~toolkit.errors.SecretKeyError`) → the toolkit's httpx client → services
+(:class:`~toolkit.applications.Applications`, :class:`~toolkit.installation.Installations`).
+Front ends hold no protocol logic; they call these services.
+
+::
+
+    with Workspace.open() as ws:
+        ws.applications.list()
+        url = ws.install_url("Acme Sync", tenant="Cust12345")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from types import TracebackType
+from urllib.parse import urlencode
+
+import httpx
+
+from toolkit.applications import Applications
+from toolkit.auth.oidc import validate_context_identifier
+from toolkit.auth.tokens import ValidationPolicy
+from toolkit.config import Settings
+from toolkit.errors import ConfigurationError, SignInError
+from toolkit.http import HttpTimeouts, create_client
+from toolkit.installation import Installations
+from toolkit.store import Repository, open_store
+from toolkit.store.repository import utc_now
+
+__all__ = ["INSTALL_PATH", "Workspace"]
+
+logger = logging.getLogger("toolkit.workspace")
+
+# The partner endpoint that starts an install (toolkit.web).
+INSTALL_PATH = "/install"
+
+
+class Workspace:
+    """Settings, store, http client and services, built once; close it when done.
+
+    Build it with :meth:`open`. ``http`` given to :meth:`open` stays the caller's (it is not
+    closed by :meth:`close`); the one :meth:`open` creates is closed with the store.
+    """
+
+    settings: Settings
+    repository: Repository
+    http: httpx.Client
+    applications: Applications
+    installations: Installations
+
+    def __init__(
+        self,
+        settings: Settings,
+        repository: Repository,
+        http: httpx.Client,
+        *,
+        owns_http: bool,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.repository = repository
+        self.http = http
+        self._owns_http = owns_http
+        self._closed = False
+        self.applications = Applications(repository, http)
+        self.installations = Installations(
+            repository, http, policy=ValidationPolicy.from_settings(settings), now=now
+        )
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings | None = None,
+        *,
+        http: httpx.Client | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> Workspace:
+        """Open the workspace. Raises :class:`~toolkit.errors.SecretKeyError` for a missing or
+        wrong key, :class:`~toolkit.errors.ConfigurationError` for unusable settings, and
+        pydantic's ``ValidationError`` when ``settings`` is None and the environment is bad."""
+        settings = settings if settings is not None else Settings()
+        secret_keys = settings.secret_keys.get_secret_value() if settings.secret_keys else None
+        repository = open_store(
+            settings.database_url, settings.home, secret_keys, now=now or utc_now
+        )
+        owns_http = http is None
+        try:
+            client = (
+                http
+                if http is not None
+                else create_client(timeout=HttpTimeouts.from_settings(settings))
+            )
+            workspace = cls(settings, repository, client, owns_http=owns_http, now=now)
+        except BaseException:
+            repository.close()
+            raise
+        logger.debug("workspace opened (home=%s)", settings.home)
+        return workspace
+
+    def install_url(self, application: str, *, tenant: str | None = None) -> str:
+        """The partner endpoint URL that installs ``application`` (optionally into ``tenant``).
+
+        ``f"{settings.public_url}/install?app=...(&tenant=...)"``; an unknown application
+        raises :class:`~toolkit.errors.NotFoundError`, a malformed tenant
+        :class:`~toolkit.errors.ConfigurationError`.
+        """
+        app = self.applications.get(application)
+        params = {"app": app.name}
+        if tenant is not None:
+            try:
+                params["tenant"] = validate_context_identifier(tenant.strip())
+            except SignInError as exc:
+                raise ConfigurationError(str(exc)) from None
+        return f"{self.settings.public_url}{INSTALL_PATH}?{urlencode(params)}"
+
+    def check_database(self) -> None:
+        """Raise if the store cannot be read (a cheap read through the repository)."""
+        self.repository.list_audit(limit=1)
+
+    def close(self) -> None:
+        """Close the http client (if the workspace made it) and the store's connections."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._owns_http:
+                self.http.close()
+        finally:
+            self.repository.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        home, public_url = str(self.settings.home), self.settings.public_url
+        return f"Workspace(home={home!r}, public_url={public_url!r})"
