@@ -7,12 +7,15 @@ import hashlib
 import secrets
 import ssl
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import jwt
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import SignInResult, sign_in
@@ -112,3 +115,85 @@ class Flow:
 @pytest.fixture
 def flow(emu: Emulator, http: httpx.Client) -> Flow:
     return Flow(emu, http)
+
+
+# -- system user helpers (signing done here with plain `cryptography`, never toolkit.keys) -------
+
+SYSTEM_TOKEN_CLAIM = CLAIM + "system_token"
+AUTHENTICATE = "/Login/api/PartnerSystemUser/Authenticate"
+
+
+def emulator_now(http: httpx.Client) -> datetime:
+    seconds = http.get(f"{http.base_url}/__emulator__/clock").json()["now"]
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def sign_system_token(private_key_pem: str, system_token: str, when: datetime) -> str:
+    """`<token>.<UTC yyyyMMddHHmm>.<Base64 RSA PKCS#1 v1.5 SHA-256>` (protocol §4.3)."""
+    key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    stamp = when.astimezone(UTC).strftime("%Y%m%d%H%M")
+    data = f"{system_token}.{stamp}".encode()
+    signature = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    return f"{system_token}.{stamp}.{base64.b64encode(signature).decode()}"
+
+
+class SystemUser:
+    """One installed app (approved by admin@cust12345.test) and its system user exchange."""
+
+    def __init__(self, flow: Flow, app: dict[str, Any]) -> None:
+        self.flow = flow
+        self.http = flow.http
+        self.app = app
+        _, tokens = flow.sign_in_and_exchange(app)
+        self.tokens = tokens
+        claims = flow.decode_id_token(tokens["id_token"], app["client_id"])
+        self.system_token: str = claims[SYSTEM_TOKEN_CLAIM]
+
+    def now(self) -> datetime:
+        return emulator_now(self.http)
+
+    @staticmethod
+    def sign(private_key_pem: str, system_token: str, when: datetime) -> str:
+        return sign_system_token(private_key_pem, system_token, when)
+
+    def signed(
+        self,
+        when: datetime | None = None,
+        token: str | None = None,
+        private_key_pem: str | None = None,
+    ) -> str:
+        return sign_system_token(
+            private_key_pem or self.app["private_key_pem"],
+            self.system_token if token is None else token,
+            when or emulator_now(self.http),
+        )
+
+    def body(self, **overrides: Any) -> dict[str, Any]:
+        body = {
+            "SignedSystemToken": self.signed(),
+            "ApplicationToken": self.app["client_secret"],
+            "ContextIdentifier": "Cust12345",
+            "ReturnTokenType": "JWT",
+        }
+        body.update(overrides)
+        return body
+
+    def authenticate(self, **overrides: Any) -> httpx.Response:
+        return self.http.post(AUTHENTICATE, json=self.body(**overrides))
+
+    def jwt(self, **overrides: Any) -> str:
+        response = self.authenticate(**overrides)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["IsSuccessful"] is True, answer
+        return str(answer["Token"])
+
+    def ticket(self) -> str:
+        claims = jwt.decode(self.jwt(), options={"verify_signature": False})
+        return str(claims[CLAIM + "ticket"])
+
+
+@pytest.fixture
+def system_user(flow: Flow, app: dict[str, Any]) -> SystemUser:
+    return SystemUser(flow, app)

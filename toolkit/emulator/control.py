@@ -96,6 +96,13 @@ class ControlPlane:
             (f"{r}/users", self.users, ["GET", "POST"]),
             (f"{r}/authorizations", self.authorizations, ["GET"]),
             (f"{r}/authorizations/{{client_id}}/{{ctx}}/revoke", self.revoke, ["POST"]),
+            (
+                f"{r}/authorizations/{{client_id}}/{{ctx}}/needs-reapproval",
+                self.needs_reapproval,
+                ["POST"],
+            ),
+            (f"{r}/credentials", self.credentials, ["GET"]),
+            (f"{r}/tickets/expire", self.expire_tickets, ["POST"]),
             (f"{r}/clock", self.clock, ["GET", "POST"]),
             (f"{r}/keys", self.key_list, ["GET"]),
             (f"{r}/keys/rotate", self.rotate, ["POST"]),
@@ -168,6 +175,35 @@ class ControlPlane:
             request.path_params["client_id"], request.path_params["ctx"]
         )
         return JSONResponse(asdict(auth))
+
+    async def needs_reapproval(self, request: Request) -> Response:
+        auth = self.world.flag_needs_reapproval(
+            request.path_params["client_id"], request.path_params["ctx"]
+        )
+        return JSONResponse(asdict(auth))
+
+    async def credentials(self, request: Request) -> Response:
+        """Credentials records written by system user exchanges, counted per app x tenant."""
+        counts = self.world.credentials_counts()
+        listed = [
+            {"client_id": client_id, "ctx": ctx, "count": count}
+            for (client_id, ctx), count in sorted(counts.items())
+        ]
+        return JSONResponse({"credentials": listed, "total": sum(counts.values())})
+
+    async def expire_tickets(self, request: Request) -> Response:
+        """Force-expire the system user tickets of one app x tenant (body: client_id, ctx)."""
+        body = await json_body(request)
+        client_id, ctx = body.get("client_id"), body.get("ctx")
+        if set(body) - {"client_id", "ctx"} or not isinstance(client_id, str):
+            raise WorldError("invalid_request", "send client_id and ctx")
+        if not isinstance(ctx, str) or not ctx:
+            raise WorldError("invalid_request", "send client_id and ctx")
+        if self.world.find_app(client_id) is None:
+            raise WorldError("not_found", f"no app {client_id}", 404)
+        if self.world.find_tenant(ctx) is None:
+            raise WorldError("not_found", f"no tenant {ctx}", 404)
+        return JSONResponse({"expired": self.world.expire_tickets(client_id, ctx)})
 
     async def clock(self, request: Request) -> Response:
         clock = self.world.clock

@@ -1,10 +1,12 @@
-"""The `Emulator`: one uvicorn listener on loopback serving SuperID and the control plane."""
+"""The `Emulator`: one uvicorn listener on loopback serving SuperID, PartnerSystemUser, the
+first tenant web services and the control plane."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -19,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit.emulator.control import ControlPlane, control_error
@@ -27,6 +29,7 @@ from toolkit.emulator.errors import WorldError
 from toolkit.emulator.registry import activate_app, register_app
 from toolkit.emulator.seed import default_world
 from toolkit.emulator.signing import KeyRing
+from toolkit.emulator.soap import SoapFault, fault_response
 from toolkit.emulator.superid import (
     LOGIN_ROOT,
     REVOKE_PATH,
@@ -35,6 +38,12 @@ from toolkit.emulator.superid import (
     error_page_response,
     oauth_error,
 )
+from toolkit.emulator.system_user import PATH_RULES as SYSTEM_USER_PATHS
+from toolkit.emulator.system_user import REST_PATH as SYSTEM_USER_REST_PATH
+from toolkit.emulator.system_user import SOAP_PATH as SYSTEM_USER_SOAP_PATH
+from toolkit.emulator.system_user import PartnerSystemUser, rest_answer
+from toolkit.emulator.tenant_api import PATH_RULES as TENANT_PATHS
+from toolkit.emulator.tenant_api import TenantApi, error_body
 from toolkit.emulator.world import Authorization, World
 
 logger = logging.getLogger("toolkit.emulator")
@@ -44,10 +53,22 @@ STOP_TIMEOUT = 5.0
 STATE_FORMAT_VERSION = 1
 
 
+_TENANT_PATH = re.compile(r"/cust[0-9]+/", re.IGNORECASE)
+
+
 def _error_response(path: str, status: int, error: str, message: str) -> Response:
-    """An error in the style of the endpoint family: OAuth JSON, control JSON or a page."""
+    """An error in the style of the endpoint family: OAuth JSON, PartnerSystemUser JSON,
+    a SOAP Fault, SuperOffice's REST error body, control JSON or a page."""
     if path in (TOKEN_PATH, REVOKE_PATH):
         return oauth_error(error, message, status)
+    if path == SYSTEM_USER_REST_PATH:
+        return rest_answer(None, f"InvalidRequest: {message}", status)
+    if path == SYSTEM_USER_SOAP_PATH or path.lower().endswith(".svc"):
+        return fault_response(SoapFault(message, client=status < 500, status=status))
+    if _TENANT_PATH.match(path):
+        # SoNotFoundException is the documented 404 type (protocol §5); others are [I].
+        error_type = "SoNotFoundException" if status == 404 else "SoException"
+        return JSONResponse(error_body(error_type, message), status)
     if path.startswith(LOGIN_ROOT + "/") or path == LOGIN_ROOT:
         return error_page_response(message, status)
     return control_error(error, message, status)
@@ -85,6 +106,26 @@ class _Guard:
                 f"Technical error. Request ID: {request_id}",
             )
             await response(scope, receive, send)
+
+
+class _CanonicalPaths:
+    """Routes SuperOffice paths case-insensitively: a path matching one of `rules` (regex
+    fullmatch, named groups kept as given) is rewritten to its canonical spelling."""
+
+    def __init__(self, app: ASGIApp, rules: list[tuple[re.Pattern[str], str]]) -> None:
+        self.app = app
+        self.rules = rules
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("path", "")
+            for pattern, canonical in self.rules:
+                match = pattern.fullmatch(path)
+                if match is not None:
+                    scope = dict(scope)
+                    scope["path"] = canonical.format(**match.groupdict())
+                    break
+        await self.app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -219,10 +260,21 @@ class Emulator:
 
     def _app(self) -> Starlette:
         superid = SuperId(self.world, self.keys, self.base_url)
+        system_user = PartnerSystemUser(self.world, self.keys, self.base_url)
+        tenant_api = TenantApi(self.world)
         control = ControlPlane(self.world, self.keys, self._seed, self._save)
         return Starlette(
-            routes=[*superid.routes(), *control.routes()],
-            middleware=[Middleware(_Guard)],
+            routes=[
+                *superid.routes(),
+                *system_user.routes(),
+                *control.routes(),
+                *tenant_api.routes(),
+            ],
+            middleware=[
+                # Canonical paths first, so the guard's error style sees the canonical path.
+                Middleware(_CanonicalPaths, rules=[*SYSTEM_USER_PATHS, *TENANT_PATHS]),
+                Middleware(_Guard),
+            ],
             exception_handlers={HTTPException: _http_error},
         )
 

@@ -74,6 +74,9 @@ SESSION_COOKIE = "SuperIdSession"  # real cookie name unknown [I]
 INVALID_REDIRECT = "Authorization error: InvalidRedirectUrl (2)"
 NO_ACCESS = "Account does not have access"
 NOT_ACTIVATED = "Authorization error: Denied (4). The application is not activated for this tenant"
+# Users are locked out until an administrator approves again (protocol §3); the wording
+# follows the "Authorization error: Name (code)" pattern of the other messages [I].
+NEEDS_REAPPROVAL = "Authorization error: NeedsReapproval (5). An administrator must approve again"
 BAD_CREDENTIALS = "The username or password is incorrect."
 EXPIRED_SIGNIN = "This sign-in has expired. Start again from the application."
 
@@ -334,8 +337,11 @@ class SuperId:
                 )
         if app.kind == "custom" and app.tenant != txn.ctx:
             raise PageError(NOT_ACTIVATED, 403, "Authorization error")
-        if self.world.active_authorization(app.client_id, txn.ctx) is not None:
+        authorization = self.world.active_authorization(app.client_id, txn.ctx)
+        if authorization is not None and not authorization.needs_reapproval:
             return self._complete(txn)
+        if authorization is not None and not self._is_admin(txn):
+            raise PageError(NEEDS_REAPPROVAL, 403, "Authorization error")
         if app.kind == "custom":
             # Custom apps get explicit consent at activation, never on this page (§3).
             raise PageError(NOT_ACTIVATED, 403, "Authorization error")
@@ -352,11 +358,14 @@ class SuperId:
             )
         )
 
-    def _require_admin(self, txn: LoginTransaction) -> None:
-        # Only administrators may approve (protocol §2.2, §3).
+    def _is_admin(self, txn: LoginTransaction) -> bool:
         user = self.world.find_user(txn.username or "")
         membership = user.membership(txn.ctx or "") if user else None
-        if membership is None or not membership.is_administrator:
+        return membership is not None and membership.is_administrator
+
+    def _require_admin(self, txn: LoginTransaction) -> None:
+        # Only administrators may approve (protocol §2.2, §3).
+        if not self._is_admin(txn):
             raise PageError(NO_ACCESS, 403)
 
     def _complete(self, txn: LoginTransaction) -> Response:
@@ -543,6 +552,10 @@ class SuperId:
         authorization = world.active_authorization(app.client_id, ctx)
         if authorization is None:
             raise BadRequestError("invalid_grant", "Revoked (1): the authorization was revoked")
+        if authorization.needs_reapproval:
+            raise BadRequestError(
+                "invalid_grant", "NeedsReapproval (5): an administrator must approve again"
+            )
         user = world.find_user(username)
         tenant = world.find_tenant(ctx)
         membership = user.membership(ctx) if user else None

@@ -94,6 +94,30 @@ class Authorization:
     system_token: str | None
     revoked: bool = False
     revoked_at: float | None = None
+    # Set when the app changed to the system user context (or added webhooks / mirroring):
+    # the exchange answers NeedsReapproval until an administrator approves again (§3).
+    needs_reapproval: bool = False
+
+
+@dataclass
+class Ticket:
+    """A system user ticket (`7T:...`, protocol §4.7), valid while used (sliding window)."""
+
+    ticket: str
+    client_id: str
+    ctx: str
+    issued_at: float
+    last_used_at: float
+    revoked: bool = False  # the authorization was revoked, or a test forced it to expire
+
+
+@dataclass
+class CredentialsRecord:
+    """What SuperOffice writes on each and every exchange (protocol §4.7, SUC README)."""
+
+    client_id: str
+    ctx: str
+    created_at: float
 
 
 @dataclass
@@ -188,6 +212,8 @@ class World:
         self.authorizations: dict[tuple[str, str], Authorization] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.access_tokens: dict[str, AccessToken] = {}
+        self.tickets: dict[str, Ticket] = {}
+        self.credentials_records: list[CredentialsRecord] = []
         self.quirks = Quirks()
         self.transactions: dict[str, LoginTransaction] = {}
         self.codes: dict[str, AuthorizationCode] = {}
@@ -287,6 +313,7 @@ class World:
                 self.authorizations[key] = auth
             auth.approved_by, auth.approved_at = approved_by, now
             auth.revoked, auth.revoked_at = False, None
+            auth.needs_reapproval = False
             if app.grant_system_token and auth.system_token is None:
                 auth.system_token = new_system_token(app.name)
             return auth
@@ -303,7 +330,52 @@ class World:
                 for record in store.values():
                     if record.client_id == client_id and record.ctx == auth.ctx:
                         record.revoked = True
+            # ...and so do its system user tickets (they do not come back either).
+            self._revoke_tickets(client_id, auth.ctx)
             return auth
+
+    def flag_needs_reapproval(self, client_id: str, ctx: str) -> Authorization:
+        """As SuperOffice does when an app changes to the system user context (§3)."""
+        with self.changing():
+            auth = self.authorizations.get((client_id, ctx.lower()))
+            if auth is None:
+                raise WorldError("not_found", f"no authorization for {client_id} in {ctx}", 404)
+            auth.needs_reapproval = True
+            return auth
+
+    def add_ticket(self, ticket: Ticket) -> None:
+        """A successful exchange: a new ticket AND a new credentials record, every time."""
+        with self.changing():
+            self.tickets[ticket.ticket] = ticket
+            self.credentials_records.append(
+                CredentialsRecord(ticket.client_id, ticket.ctx, ticket.issued_at)
+            )
+
+    def find_ticket(self, value: str) -> Ticket | None:
+        with self.lock:
+            return self.tickets.get(value)
+
+    def expire_tickets(self, client_id: str, ctx: str) -> int:
+        """Force-expire the live tickets of an app x tenant; returns how many."""
+        with self.changing():
+            tenant = self.find_tenant(ctx)
+            return self._revoke_tickets(client_id, tenant.ctx if tenant else ctx)
+
+    def _revoke_tickets(self, client_id: str, ctx: str) -> int:
+        count = 0
+        for ticket in self.tickets.values():
+            if ticket.client_id == client_id and ticket.ctx == ctx and not ticket.revoked:
+                ticket.revoked = True
+                count += 1
+        return count
+
+    def credentials_counts(self) -> dict[tuple[str, str], int]:
+        with self.lock:
+            counts: dict[tuple[str, str], int] = {}
+            for record in self.credentials_records:
+                key = (record.client_id, record.ctx)
+                counts[key] = counts.get(key, 0) + 1
+            return counts
 
     def add_refresh_token(self, token: RefreshToken) -> None:
         with self.changing():
@@ -334,6 +406,8 @@ class World:
                     "authorizations": [asdict(a) for a in self.authorizations.values()],
                     "refresh_tokens": [asdict(t) for t in self.refresh_tokens.values()],
                     "access_tokens": [asdict(t) for t in self.access_tokens.values()],
+                    "tickets": [asdict(t) for t in self.tickets.values()],
+                    "credentials_records": [asdict(r) for r in self.credentials_records],
                     "quirks": asdict(self.quirks),
                 }
             )
@@ -350,6 +424,8 @@ class World:
                 "authorizations",
                 "refresh_tokens",
                 "access_tokens",
+                "tickets",
+                "credentials_records",
                 "quirks",
                 "transactions",
                 "codes",
@@ -378,6 +454,7 @@ class World:
                 system_token=_opt_str(raw, "system_token"),
                 revoked=_bool(raw, "revoked", False),
                 revoked_at=_opt_num(raw, "revoked_at"),
+                needs_reapproval=_bool(raw, "needs_reapproval", False),
             )
             if auth.client_id not in self.apps or self.find_tenant(auth.ctx) is None:
                 raise WorldError("invalid_world", "authorization for unknown app or tenant")
@@ -403,6 +480,24 @@ class World:
                 revoked=_bool(raw, "revoked", False),
             )
             self.access_tokens[at.token] = at
+        for raw in _items(data, "tickets"):
+            ticket = Ticket(
+                ticket=_str(raw, "ticket"),
+                client_id=_str(raw, "client_id"),
+                ctx=_str(raw, "ctx"),
+                issued_at=_num(raw, "issued_at"),
+                last_used_at=_num(raw, "last_used_at"),
+                revoked=_bool(raw, "revoked", False),
+            )
+            self.tickets[ticket.ticket] = ticket
+        for raw in _items(data, "credentials_records"):
+            self.credentials_records.append(
+                CredentialsRecord(
+                    client_id=_str(raw, "client_id"),
+                    ctx=_str(raw, "ctx"),
+                    created_at=_num(raw, "created_at"),
+                )
+            )
         quirks = data.get("quirks", {})
         if not isinstance(quirks, dict):
             raise WorldError("invalid_world", "quirks must be an object")
