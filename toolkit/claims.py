@@ -198,3 +198,59 @@ class IdTokenClaims:
         )
 
     __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
+class SystemUserClaims:
+    """The claims of a validated system user JWT (the PartnerSystemUser answer, protocol §4.6).
+
+    Build it only from a payload that :func:`toolkit.auth.tokens.validate_system_user_token`
+    accepted. ``ticket`` is the secret credential (``7T:...``) and never shown by ``repr``;
+    ``webapi_url`` is [I] (open question 4), so it may be None.
+    """
+
+    issuer: str
+    audience: tuple[str, ...]
+    serial: str
+    context_identifier: str
+    ticket: str
+    issued_at: datetime
+    expires_at: datetime
+    not_before: datetime | None
+    subject: str | None
+    netserver_url: str | None
+    webapi_url: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> SystemUserClaims:
+        aud = payload.get("aud")
+        audience = (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud or ())
+        nbf = payload.get("nbf")
+        return cls(
+            issuer=str(payload["iss"]),
+            audience=audience,
+            serial=str(payload[SERIAL]),
+            context_identifier=str(payload[CONTEXT_IDENTIFIER]),
+            ticket=str(payload[TICKET]),
+            issued_at=parse_numeric_date(payload["iat"], "iat"),
+            expires_at=parse_numeric_date(payload["exp"], "exp"),
+            not_before=None if nbf is None else parse_numeric_date(nbf, "nbf"),
+            subject=_text(payload, "sub"),
+            netserver_url=_text(payload, NETSERVER_URL),
+            webapi_url=_text(payload, WEBAPI_URL),
+            raw=dict(payload),
+        )
+
+    def public_claims(self) -> dict[str, Any]:
+        """The raw claims with every secret claim replaced by a marker: safe to show or log."""
+        return {k: (REDACTED if k in SECRET_CLAIMS else v) for k, v in self.raw.items()}
+
+    def __repr__(self) -> str:
+        return (
+            f"SystemUserClaims(context_identifier={self.context_identifier!r}, "
+            f"serial={self.serial!r}, expires_at={self.expires_at.isoformat()!r}, "
+            f"ticket={REDACTED!r})"
+        )
+
+    __str__ = __repr__

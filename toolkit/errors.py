@@ -25,13 +25,27 @@ left out or redacted before they reach an exception.
     │   ├── MissingClaimError         a required claim (sub, iat, exp, ...) is absent
     │   ├── TokenExpiredError         exp passed beyond the leeway
     │   ├── TokenNotYetValidError     nbf / iat in the future beyond the leeway
-    │   └── NonceMismatchError        nonce absent, wrong, or already used
+    │   ├── NonceMismatchError        nonce absent, wrong, or already used
+    │   └── ContextMismatchError      ctx is not the tenant asked for (system user JWT)
     ├── SignInError                   the interactive sign-in could not complete
     │   ├── AuthorizationDeniedError  SuperID answered ``error=...`` (access_denied, ...)
-    │   └── StateMismatchError        unknown, expired or replayed ``state``
+    │   ├── StateMismatchError        unknown, expired or replayed ``state``
+    │   ├── NotAdministratorError     a non-administrator tried to install (approve) the app
+    │   └── TenantMismatchError       the id_token's tenant is not the one asked for
     ├── OAuthError                    the token / revoke endpoint answered an OAuth error
     │   ├── InvalidGrantError         ``invalid_grant`` (used, expired or revoked code/token)
     │   └── InvalidClientError        ``invalid_client`` (wrong client id or secret)
+    ├── SystemUserError               the system user exchange was refused (``error_code``)
+    │   ├── AuthorizationRevokedError        ``Revoked`` / ``Expired``: the tenant withdrew it
+    │   ├── NeedsReapprovalError             ``NeedsReapproval``: an admin must approve again
+    │   ├── ApplicationTokenDeniedError      ``Denied`` (also a wrong application token)
+    │   ├── InvalidSystemUserSignatureError  ``InvalidSignature``: not the registered key
+    │   └── InvalidSystemUserTimestampError  ``InvalidTimestamp``: clock skew, stale signing
+    ├── TicketError                   a system user ticket cannot be obtained or is not accepted
+    │   ├── AuthorizationNotActiveError  the authorization is revoked / needs_reconsent
+    │   ├── NoSystemUserTokenError       the authorization holds no system user token
+    │   ├── TicketRejectedError          the tenant answered 401 even to a renewed ticket
+    │   └── TicketLeaseTimeoutError      another process kept the exchange lease too long
     └── StoreError                    the store (database, secrets at rest) cannot do what was asked
         ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
         ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
@@ -164,6 +178,28 @@ class StateMismatchError(SignInError):
     """The ``state`` of a callback is unknown, expired or already used."""
 
 
+class NotAdministratorError(SignInError):
+    """The sign-in is not a tenant administrator's, and the tenant has not approved the app yet.
+
+    Only an administrator installs an application (protocol §3). ``context_identifier`` names
+    the tenant; the user is deliberately not in the message.
+    """
+
+    def __init__(self, message: str, *, context_identifier: str | None = None) -> None:
+        super().__init__(message)
+        self.context_identifier = context_identifier
+
+
+class TenantMismatchError(SignInError):
+    """The id_token's tenant is not the one the install was started for (or not a custom
+    application's own tenant)."""
+
+    def __init__(self, message: str, *, expected: str | None, actual: str | None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
 class OAuthError(ToolkitError):
     """The token, refresh or revoke endpoint answered with an OAuth error body."""
 
@@ -231,3 +267,79 @@ class ExpiredError(NotFoundError):
 
 class ConflictError(StoreError):
     """A unique value (application name, client id per environment, ...) is already taken."""
+
+
+class ContextMismatchError(TokenValidationError):
+    """The token's ``ctx`` claim is not the tenant (context identifier) that was asked for."""
+
+    reason = "context"
+
+
+class SystemUserError(ToolkitError):
+    """The PartnerSystemUser exchange answered ``IsSuccessful: false`` (or a SOAP fault).
+
+    ``error_code`` is the ``AuthorizeErrorCode`` name the ``ErrorMessage`` starts with
+    (``Revoked``, ``InvalidTimestamp``, ...; None when it names none); ``error_message`` is the
+    wire ``ErrorMessage``, redacted; ``status_code`` the HTTP status of the answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.error_code = error_code
+        self.error_message = error_message
+        self.status_code = status_code
+
+
+class AuthorizationRevokedError(SystemUserError):
+    """``Revoked`` (or ``Expired``): the tenant's authorization of the app no longer holds."""
+
+
+class NeedsReapprovalError(SystemUserError):
+    """``NeedsReapproval``: the app changed what it asks for; an administrator must approve."""
+
+
+class ApplicationTokenDeniedError(SystemUserError):
+    """``Denied``: access refused, e.g. a wrong application token (client secret)."""
+
+
+class InvalidSystemUserSignatureError(SystemUserError):
+    """``InvalidSignature``: the signed system user token does not verify with the app's key."""
+
+
+class InvalidSystemUserTimestampError(SystemUserError):
+    """``InvalidTimestamp``: the signing time is outside SuperOffice's tolerance (clock skew)."""
+
+
+class TicketError(ToolkitError):
+    """A system user ticket cannot be obtained, or the tenant does not accept it."""
+
+
+class AuthorizationNotActiveError(TicketError):
+    """The authorization is not ``active`` (``status`` says what it is): no exchange is tried."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NoSystemUserTokenError(TicketError):
+    """The authorization holds no system user token (the app lacks the SystemToken claim)."""
+
+
+class TicketRejectedError(TicketError):
+    """The tenant answered 401 to the ticket, and again to the one renewed ticket."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TicketLeaseTimeoutError(TicketError):
+    """Another process held the exchange lease for this tenant longer than the wait allowed."""

@@ -60,9 +60,11 @@ from toolkit.config import EMULATOR, Environment
 from toolkit.errors import (
     ConfigurationError,
     ExpiredError,
+    NotAdministratorError,
     NotFoundError,
     SignInError,
     StateMismatchError,
+    TenantMismatchError,
     ToolkitError,
 )
 from toolkit.store import Application, Authorization, PutOutcome, Repository
@@ -93,28 +95,6 @@ _STATE_TENANT_SEPARATOR = "."
 # SECRET_CLAIMS: the nonce is a one-time value of the sign-in.
 _PRIVATE_CLAIM_NAMES = frozenset({"nonce"})
 _PRIVATE_CLAIM_SUFFIXES = ("token", "ticket", "secret", "password")
-
-
-class NotAdministratorError(SignInError):
-    """The sign-in is not a tenant administrator's, and the tenant has not approved the app yet.
-
-    Only an administrator installs an application (protocol §3). ``context_identifier`` names
-    the tenant; the user is deliberately not in the message.
-    """
-
-    def __init__(self, message: str, *, context_identifier: str | None = None) -> None:
-        super().__init__(message)
-        self.context_identifier = context_identifier
-
-
-class TenantMismatchError(SignInError):
-    """The id_token's tenant is not the one the install was started for (or not a custom
-    application's own tenant)."""
-
-    def __init__(self, message: str, *, expected: str | None, actual: str | None) -> None:
-        super().__init__(message)
-        self.expected = expected
-        self.actual = actual
 
 
 @dataclass(frozen=True, repr=False)

@@ -8,7 +8,9 @@ applies the rules of its kind:
 * :func:`validate_id_token`: the OIDC id_token (protocol §2.5, "Validation SuperOffice asks
   for"): issuer ``https://{env}.superoffice.com``, audience = client id, ``sub``/``iat``/``exp``,
   nonce.
-* (later) the system user JWT: issuer ``SuperOffice AS``, audience ``spn:{serial}`` (§4.6).
+* :func:`validate_system_user_token`: the system user JWT the PartnerSystemUser exchange
+  returns (§4.6): issuer ``SuperOffice AS``, audience ``spn:`` + its own ``serial`` claim,
+  ``ctx`` = the tenant asked for, a ``7T:`` ticket, ``iat``/``exp``.
 * (later) the state-change webhook JWT (§6; issuer and audience undocumented, open question 16).
 
 Time checks use the injected ``now`` clock, never PyJWT's own (PyJWT is only asked to verify
@@ -29,12 +31,20 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from toolkit.auth.jwks import SigningKeySource
-from toolkit.claims import IdTokenClaims, parse_numeric_date
+from toolkit.claims import (
+    CONTEXT_IDENTIFIER,
+    SERIAL,
+    TICKET,
+    IdTokenClaims,
+    SystemUserClaims,
+    parse_numeric_date,
+)
 from toolkit.config import DEFAULT_ALGORITHMS, DEFAULT_LEEWAY_SECONDS, MAX_LEEWAY_SECONDS
 from toolkit.errors import (
     AlgorithmNotAllowedError,
     AudienceMismatchError,
     ConfigurationError,
+    ContextMismatchError,
     InvalidSignatureError,
     IssuerMismatchError,
     MalformedTokenError,
@@ -53,6 +63,12 @@ MAX_TOKEN_BYTES = 16 * 1024
 # Asymmetric algorithms only: with HS*, anyone holding the (public) key could forge tokens.
 ALLOWED_ALGORITHM_VALUES = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 DEFAULT_LEEWAY = timedelta(seconds=DEFAULT_LEEWAY_SECONDS)
+# The system user JWT's issuer: a fixed name, not a URL (SD:validate, SUC handler; §4.6). [C]
+SYSTEM_USER_ISSUER = "SuperOffice AS"
+# Its audience is this prefix + the token's own serial claim (§4.6). [C]
+SYSTEM_USER_AUDIENCE_PREFIX = "spn:"
+# A system user ticket is "7T:" + base64 (SUT, SD:ctx; §4.7). [C]
+SYSTEM_USER_TICKET_PREFIX = "7T:"
 MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
 
 
@@ -140,6 +156,62 @@ def validate_id_token(
     if nonce is not None:
         _check_nonce(payload, nonce)
     return IdTokenClaims.from_payload(payload)
+
+
+def validate_system_user_token(
+    token: str,
+    *,
+    keys: SigningKeySource,
+    context_identifier: str,
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    now: Callable[[], datetime] = _utc_now,
+) -> SystemUserClaims:
+    """Validate the JWT the PartnerSystemUser exchange returned and return its claims (§4.6).
+
+    Rules: the signature verifies against SuperID's JWKS (``keys``); ``iss`` is exactly
+    ``SuperOffice AS``; ``aud`` is ``spn:`` + the token's own ``serial`` claim, which must be a
+    non-empty string; ``ctx`` equals ``context_identifier`` (compared case-insensitively, as ctx
+    paths are; [I]); the ``ticket`` claim is present and starts with ``7T:``; ``iat`` and
+    ``exp`` are required and checked with the policy's bounded leeway.
+
+    SuperOffice's own handler (SUC) reads ``serial`` from the *unverified* payload to build the
+    expected audience, then validates. Here the shared core verifies the signature first and the
+    serial is read from that same, now verified, payload: the same rule, never trusting an
+    unverified value.
+
+    Raises a :class:`~toolkit.errors.TokenValidationError` subclass naming the failed rule
+    (:class:`~toolkit.errors.ContextMismatchError` for ``ctx``,
+    :class:`~toolkit.errors.MissingClaimError` with ``claim`` = the ticket URI for a reply
+    without a ticket), or :class:`~toolkit.errors.KeySetError` when no key can verify it.
+    """
+    if not context_identifier:
+        raise ConfigurationError("context_identifier is required to validate a system user JWT")
+    _header, payload = _decode_verified(token, keys, policy)
+    _check_issuer(payload, SYSTEM_USER_ISSUER)
+    _require_claims(payload, SERIAL)
+    serial = payload[SERIAL]
+    if not isinstance(serial, str) or not serial.strip():
+        raise MalformedTokenError("claim serial is not a non-empty string", claim=SERIAL)
+    _check_audience(payload, SYSTEM_USER_AUDIENCE_PREFIX + serial)
+    _require_claims(payload, CONTEXT_IDENTIFIER)
+    ctx = payload[CONTEXT_IDENTIFIER]
+    if not isinstance(ctx, str) or ctx.casefold() != context_identifier.casefold():
+        shown = ctx[:100] if isinstance(ctx, str) else type(ctx).__name__
+        raise ContextMismatchError(
+            f"token ctx {shown!r} is not the tenant asked for ({context_identifier!r})",
+            claim=CONTEXT_IDENTIFIER,
+        )
+    _require_claims(payload, TICKET)
+    ticket = payload[TICKET]
+    if not isinstance(ticket, str) or not ticket.startswith(SYSTEM_USER_TICKET_PREFIX):
+        raise MalformedTokenError(
+            f"claim ticket is not a {SYSTEM_USER_TICKET_PREFIX} ticket", claim=TICKET
+        )
+    if len(ticket) <= len(SYSTEM_USER_TICKET_PREFIX) or any(c.isspace() for c in ticket):
+        raise MalformedTokenError("claim ticket is empty or contains whitespace", claim=TICKET)
+    _require_claims(payload, "iat", "exp")
+    _check_times(payload, policy, _aware(now()))
+    return SystemUserClaims.from_payload(payload)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The toolkit's store: applications, authorizations, sign-ins, options, audit; secrets sealed.
+"""The toolkit's store: applications, authorizations, tickets, sign-ins, options, audit (sealed).
 
 :func:`open_store` is the one way in: it builds the engine, applies migrations, loads the key
 ring and proves that the key ring opens this store before anything else happens.
@@ -21,6 +21,8 @@ from toolkit.store.records import (
     PutOutcome,
     RotationReport,
     Secret,
+    StoredTicket,
+    TicketLease,
     UnreadableSecret,
 )
 from toolkit.store.repository import Repository, hash_state, is_sealed, utc_now
@@ -36,6 +38,8 @@ __all__ = [
     "RotationReport",
     "Secret",
     "SecretBox",
+    "StoredTicket",
+    "TicketLease",
     "UnreadableSecret",
     "associated_data",
     "create_engine_for",

@@ -17,6 +17,8 @@ __all__ = [
     "PutOutcome",
     "RotationReport",
     "Secret",
+    "StoredTicket",
+    "TicketLease",
     "UnreadableSecret",
 ]
 
@@ -169,3 +171,30 @@ class RotationReport:
     rotated: int
     unreadable: int
     batches: int
+
+
+@dataclass(frozen=True)
+class StoredTicket:
+    """A system user ticket kept for one authorization; ``ticket`` is sealed until revealed.
+
+    ``expires_at`` is the toolkit's view of the sliding window: ``last_used_at`` (or
+    ``obtained_at``) + 6 hours.
+    """
+
+    authorization_id: str
+    ticket: Secret
+    serial: str | None
+    webapi_url: str | None
+    netserver_url: str | None
+    obtained_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class TicketLease:
+    """Who is exchanging a new ticket for an authorization, and until when at the latest."""
+
+    authorization_id: str
+    owner: str
+    renewing_until: datetime

@@ -40,6 +40,7 @@ __all__ = [
     "metadata",
     "pending_sign_ins",
     "store_meta",
+    "tickets",
     "user_options",
 ]
 
@@ -198,6 +199,28 @@ audit_events = Table(
     Index(None, "context_identifier"),
 )
 
+# One system user ticket per authorization (protocol §4.7), plus the lease that lets one process
+# at a time exchange a new one. ``ticket`` is NULL while only a lease exists.
+tickets = Table(
+    "tickets",
+    metadata,
+    Column(
+        "authorization_id",
+        String(36),
+        ForeignKey("authorizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("ticket", Text),  # encrypted
+    Column("serial", String(IDENTIFIER_LENGTH)),
+    Column("webapi_url", String(URL_LENGTH)),
+    Column("netserver_url", String(URL_LENGTH)),
+    Column("obtained_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+    Column("expires_at", UTCDateTime),  # the toolkit's view: last use + the 6 h sliding window
+    Column("renewing_until", UTCDateTime),  # lease: an exchange is under way until then
+    Column("lease_owner", String(IDENTIFIER_LENGTH)),
+)
+
 store_meta = Table(
     "store_meta",
     metadata,
@@ -211,4 +234,5 @@ ENCRYPTED_COLUMNS: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
     (applications, "id", ("client_secret", "private_key")),
     (authorizations, "id", ("system_user_token", "refresh_token")),
     (pending_sign_ins, "state_hash", ("nonce", "code_verifier")),
+    (tickets, "authorization_id", ("ticket",)),
 )

@@ -23,16 +23,17 @@ from toolkit.errors import (
     ConfigurationError,
     DiscoveryError,
     KeySetError,
+    NotAdministratorError,
     NotFoundError,
     OAuthError,
     SignInError,
     SigningKeyNotFoundError,
     StateMismatchError,
+    TenantMismatchError,
     TokenValidationError,
     ToolkitError,
     TransportError,
 )
-from toolkit.installation import NotAdministratorError, TenantMismatchError
 from toolkit.web.pages import error_page, result_page
 
 if TYPE_CHECKING:

@@ -1,0 +1,560 @@
+"""The ticket manager: one system user ticket per authorization, cached, renewed sparingly.
+
+SuperOffice asks partners to cache the system user ticket per tenant and to exchange a new one
+only when it has expired or is about to: every exchange creates a credentials record in the
+tenant (SD:bp, SUC README; protocol §4.7). :class:`TicketManager` therefore
+
+* looks in memory, then in the store (sealed, shared by every process using it), and exchanges
+  only when neither holds a ticket that is still fresh;
+* tracks the last use of each ticket (:meth:`TicketManager.mark_used`): the ticket is valid for
+  6 hours from its last use (sliding), so the toolkit's view of its expiry is
+  ``last use + TICKET_WINDOW`` and it is renewed ``TICKET_REFRESH_MARGIN`` before that;
+* lets one exchange at a time run per application × tenant: threads of one process share one
+  in-flight renewal (a per-key single flight), and processes sharing the store take a lease row
+  inside a write transaction (``BEGIN IMMEDIATE`` / ``SELECT ... FOR UPDATE``) while the others
+  poll the store for the ticket it stores; a lease expires, so a crashed holder blocks no one
+  for long;
+* renews once after a 401 (:meth:`TicketManager.call_with_ticket`) and then gives up with
+  :class:`~toolkit.errors.TicketRejectedError`;
+* on a ``Revoked``/``Expired`` or ``NeedsReapproval`` answer marks the authorization
+  ``needs_reconsent`` (audited, actor ``ticket-manager``) and raises, without retrying; an
+  authorization that is not ``active`` gets no exchange at all.
+
+The server-side expiry behaviour of tickets is only documented as "6 hours, sliding" (open
+question 5); an expired ticket is assumed to answer 401 [I].
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Final, Literal, cast
+
+import httpx
+
+from toolkit.auth.jwks import SigningKeySource
+from toolkit.auth.system_user import TICKET_WINDOW, SystemUserTicket, exchange_system_user_token
+from toolkit.auth.tokens import DEFAULT_POLICY, ValidationPolicy
+from toolkit.config import Environment
+from toolkit.errors import (
+    AuthorizationNotActiveError,
+    AuthorizationRevokedError,
+    ConfigurationError,
+    ContextMismatchError,
+    DecryptionError,
+    NeedsReapprovalError,
+    NoSystemUserTokenError,
+    SecretKeyError,
+    StoreError,
+    TicketLeaseTimeoutError,
+    TicketRejectedError,
+)
+from toolkit.keys import load_private_key
+from toolkit.store.records import Application, Authorization, StoredTicket
+from toolkit.store.repository import Repository
+
+__all__ = [
+    "TICKET_LEASE_TTL",
+    "TICKET_LEASE_WAIT",
+    "TICKET_MANAGER_ACTOR",
+    "TICKET_REFRESH_MARGIN",
+    "TICKET_TOUCH_INTERVAL",
+    "TICKET_WINDOW",
+    "TicketManager",
+    "environment_of",
+    "system_user_exchange",
+]
+
+logger = logging.getLogger("toolkit.auth.tickets")
+
+# Renew this long before the toolkit's view of the 6 h sliding window ends: it absorbs clock
+# skew with SuperOffice, the up to TICKET_TOUCH_INTERVAL lag of the stored last use, and a job
+# that takes a ticket just before the end and runs for a while; it costs one exchange per
+# 5.5 h of continuous use, which is still rare.
+TICKET_REFRESH_MARGIN: Final = timedelta(minutes=30)
+# How long a renewal lease holds before another process may take it over (a crashed holder).
+# An exchange takes at most 2 attempts × (5 s connect + 10 s read) + a 1 s pause + one JWKS
+# fetch, well under a minute; 90 s leaves room without blocking others for long.
+TICKET_LEASE_TTL: Final = timedelta(seconds=90)
+# How long a process waits for another's renewal before giving up: more than one lease TTL,
+# so a crashed holder's lease expires and is taken over within the wait.
+TICKET_LEASE_WAIT: Final = timedelta(seconds=120)
+# Waiters poll the store this often for the ticket the lease holder stores.
+TICKET_LEASE_POLL_SECONDS: Final = 0.1
+# A use is written to the store at most this often per ticket: a write per API call would make
+# the store the bottleneck, and a minute of lag is nothing against the 30 min margin.
+TICKET_TOUCH_INTERVAL: Final = timedelta(minutes=1)
+# The audit actor of status changes the manager makes.
+TICKET_MANAGER_ACTOR: Final = "ticket-manager"
+
+TicketExchange = Callable[..., SystemUserTicket]
+"""Called as ``exchange(application=Application, authorization=Authorization)``."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def environment_of(application: Application) -> Environment:
+    """The :class:`~toolkit.config.Environment` an application record is registered in."""
+    if application.environment == "emulator":
+        if not application.environment_url:
+            raise ConfigurationError(f"application {application.name!r} has no emulator URL")
+        return Environment.emulator(application.environment_url)
+    return Environment.named(application.environment)
+
+
+def system_user_exchange(
+    *,
+    http: httpx.Client,
+    keys: SigningKeySource | Callable[[Environment], SigningKeySource],
+    transport: Literal["rest", "soap"] = "rest",
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    now: Callable[[], datetime] = _utc_now,
+) -> TicketExchange:
+    """The real exchange for :class:`TicketManager`, from stored application records.
+
+    ``keys`` is SuperID's key set (a :class:`~toolkit.auth.jwks.JwksCache`), or a function
+    giving the key set of an environment when applications live in several.
+    """
+
+    def keys_for(environment: Environment) -> SigningKeySource:
+        if callable(getattr(keys, "signing_key", None)):
+            return cast(SigningKeySource, keys)
+        return cast(Callable[[Environment], SigningKeySource], keys)(environment)
+
+    def exchange(*, application: Application, authorization: Authorization) -> SystemUserTicket:
+        if authorization.system_user_token is None:
+            raise NoSystemUserTokenError(
+                f"the authorization in {authorization.context_identifier!r} holds no system "
+                "user token"
+            )
+        if application.private_key is None:
+            raise ConfigurationError(
+                f"application {application.name!r} has no private key to sign with"
+            )
+        environment = environment_of(application)
+        return exchange_system_user_token(
+            http=http,
+            environment=environment,
+            keys=keys_for(environment),
+            application_token=application.client_secret.reveal(),
+            context_identifier=authorization.context_identifier,
+            system_user_token=authorization.system_user_token.reveal(),
+            private_key=load_private_key(application.private_key.reveal()),
+            transport=transport,
+            policy=policy,
+            now=now,
+        )
+
+    return exchange
+
+
+@dataclass
+class _Entry:
+    """A ticket cached in memory, with the uses this process saw."""
+
+    ticket: SystemUserTicket
+    authorization_id: str
+    last_used_at: datetime | None = None
+    persisted_used_at: datetime | None = None
+
+
+@dataclass
+class _Flight:
+    """One renewal in progress in this process; followers wait for its outcome."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    result: SystemUserTicket | None = None
+    error: BaseException | None = None
+
+
+class TicketManager:
+    """System user tickets per application × tenant: memory, then store, then one exchange.
+
+    ``application`` arguments are an application's name or id, as in the repository.
+    ``exchange`` is called as ``exchange(application=..., authorization=...)`` with the stored
+    records; without it, ``http`` and ``keys`` build the real one
+    (:func:`system_user_exchange`). ``now`` is the clock for freshness; the repository's own
+    clock times leases. Thread-safe.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        exchange: TicketExchange | None = None,
+        http: httpx.Client | None = None,
+        keys: SigningKeySource | Callable[[Environment], SigningKeySource] | None = None,
+        refresh_margin: timedelta = TICKET_REFRESH_MARGIN,
+        window: timedelta = TICKET_WINDOW,
+        lease_ttl: timedelta = TICKET_LEASE_TTL,
+        lease_wait: timedelta = TICKET_LEASE_WAIT,
+        poll_interval: float = TICKET_LEASE_POLL_SECONDS,
+        touch_interval: timedelta = TICKET_TOUCH_INTERVAL,
+        now: Callable[[], datetime] = _utc_now,
+        sleep: Callable[[float], None] = time.sleep,
+        owner: str | None = None,
+    ) -> None:
+        if exchange is None:
+            if http is None or keys is None:
+                raise ConfigurationError("TicketManager needs an exchange, or http and keys")
+            exchange = system_user_exchange(http=http, keys=keys, now=now)
+        if window <= timedelta(0) or not timedelta(0) <= refresh_margin < window:
+            raise ConfigurationError("refresh_margin must be between 0 and the ticket window")
+        if lease_ttl <= timedelta(0) or lease_wait <= timedelta(0) or poll_interval <= 0:
+            raise ConfigurationError("lease_ttl, lease_wait and poll_interval must be positive")
+        self._repository = repository
+        self._exchange = exchange
+        self._margin = refresh_margin
+        self._window = window
+        self._lease_ttl = lease_ttl
+        self._lease_wait = lease_wait
+        self._poll = poll_interval
+        self._touch_interval = touch_interval
+        self._now = now
+        self._sleep = sleep
+        self.owner = owner or f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[str, str], _Entry] = {}
+        self._flights: dict[tuple[str, str], _Flight] = {}
+        self.exchange_count = 0
+        """Exchanges this manager started (successful or not)."""
+
+    def __repr__(self) -> str:
+        return f"TicketManager(owner={self.owner!r}, cached={len(self._entries)})"
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def ticket(self, application: str, context_identifier: str) -> SystemUserTicket:
+        """A fresh ticket for the application in the tenant: memory, store, or one exchange.
+
+        Raises :class:`~toolkit.errors.AuthorizationNotActiveError` (no exchange) when the
+        authorization is not active, :class:`~toolkit.errors.NoSystemUserTokenError` when it
+        holds no system user token, the exchange's errors otherwise.
+        """
+        key = (application, context_identifier)
+        cached = self._fresh_entry(key, rejected=None)
+        if cached is not None:
+            return cached
+        return self._renew(key, rejected=None)
+
+    def peek(self, application: str, context_identifier: str) -> SystemUserTicket | None:
+        """The ticket held in memory or in the store, fresh or not; never exchanges."""
+        key = (application, context_identifier)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                return self._view(entry)
+        app = self._repository.get_application(application)
+        authorization = self._repository.get_authorization(app.id, context_identifier)
+        stored = self._repository.get_ticket(authorization.id)
+        if stored is None:
+            return None
+        try:
+            return self._from_store(stored, context_identifier)
+        except (DecryptionError, SecretKeyError):
+            return None
+
+    def mark_used(
+        self,
+        application: str,
+        context_identifier: str,
+        ticket: SystemUserTicket | str | None = None,
+        *,
+        at: datetime | None = None,
+    ) -> None:
+        """Record a use of the cached ticket: its 6 h window slides from ``at`` (default now).
+
+        With ``ticket``, only a use of that very ticket counts. The store learns of uses at
+        most every ``touch_interval`` per ticket.
+        """
+        moment = at or self._now()
+        text = ticket.ticket if isinstance(ticket, SystemUserTicket) else ticket
+        key = (application, context_identifier)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or (text is not None and entry.ticket.ticket != text):
+                return
+            if entry.last_used_at is None or entry.last_used_at < moment:
+                entry.last_used_at = moment
+            persisted = entry.persisted_used_at
+            if persisted is not None and moment - persisted < self._touch_interval:
+                return
+            entry.persisted_used_at = moment
+            authorization_id, value = entry.authorization_id, entry.ticket.ticket
+        self._repository.touch_ticket(
+            authorization_id, ticket=value, used_at=moment, expires_at=moment + self._window
+        )
+
+    def invalidate(
+        self,
+        application: str,
+        context_identifier: str,
+        ticket: SystemUserTicket | str | None = None,
+    ) -> None:
+        """Forget the ticket in memory and in the store; with ``ticket``, only that one."""
+        text = ticket.ticket if isinstance(ticket, SystemUserTicket) else ticket
+        key = (application, context_identifier)
+        with self._lock:
+            entry = self._entries.get(key)
+            authorization_id = entry.authorization_id if entry is not None else None
+            if entry is not None and (text is None or entry.ticket.ticket == text):
+                del self._entries[key]
+        if authorization_id is None:
+            app = self._repository.get_application(application)
+            authorization_id = self._repository.get_authorization(app.id, context_identifier).id
+        self._repository.delete_ticket(authorization_id, ticket=text)
+
+    def call_with_ticket(
+        self,
+        application: str,
+        context_identifier: str,
+        fn: Callable[[SystemUserTicket], httpx.Response],
+    ) -> httpx.Response:
+        """Call ``fn`` with a ticket; after a 401, renew once and call again.
+
+        A response other than 401 counts as a use of the ticket (the window slides). A second
+        401 raises :class:`~toolkit.errors.TicketRejectedError`.
+        """
+        current = self.ticket(application, context_identifier)
+        response = fn(current)
+        if response.status_code != 401:
+            self.mark_used(application, context_identifier, current)
+            return response
+        response.close()
+        logger.info("ticket for %s answered 401; renewing once", context_identifier)
+        self.invalidate(application, context_identifier, current)
+        renewed = self._renew((application, context_identifier), rejected=current.ticket)
+        response = fn(renewed)
+        if response.status_code == 401:
+            response.close()
+            self.invalidate(application, context_identifier, renewed)
+            raise TicketRejectedError(
+                f"the tenant {context_identifier!r} answered 401 to a renewed system user "
+                "ticket too",
+                status_code=401,
+            )
+        self.mark_used(application, context_identifier, renewed)
+        return response
+
+    def clear_memory(self) -> None:
+        """Drop every ticket cached in memory (the store keeps them)."""
+        with self._lock:
+            self._entries.clear()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _expires_at(self, obtained_at: datetime, last_used_at: datetime | None) -> datetime:
+        return (last_used_at or obtained_at) + self._window
+
+    def _is_fresh(self, expires_at: datetime) -> bool:
+        return self._now() < expires_at - self._margin
+
+    def _view(self, entry: _Entry) -> SystemUserTicket:
+        return replace(
+            entry.ticket,
+            last_used_at=entry.last_used_at,
+            expires_at=self._expires_at(entry.ticket.obtained_at, entry.last_used_at),
+        )
+
+    def _fresh_entry(self, key: tuple[str, str], rejected: str | None) -> SystemUserTicket | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.ticket.ticket == rejected:
+                return None
+            view = self._view(entry)
+        return view if self._is_fresh(view.valid_until) else None
+
+    def _from_store(self, stored: StoredTicket, context_identifier: str) -> SystemUserTicket:
+        return SystemUserTicket(
+            ticket=stored.ticket.reveal(),
+            context_identifier=context_identifier,
+            serial=stored.serial or "",
+            webapi_url=stored.webapi_url,
+            netserver_url=stored.netserver_url,
+            obtained_at=stored.obtained_at,
+            last_used_at=stored.last_used_at,
+            expires_at=self._expires_at(stored.obtained_at, stored.last_used_at),
+        )
+
+    def _cache(
+        self, key: tuple[str, str], ticket: SystemUserTicket, authorization_id: str
+    ) -> SystemUserTicket:
+        entry = _Entry(
+            ticket=ticket,
+            authorization_id=authorization_id,
+            last_used_at=ticket.last_used_at,
+            persisted_used_at=ticket.last_used_at,
+        )
+        with self._lock:
+            self._entries[key] = entry
+            return self._view(entry)
+
+    def _renew(self, key: tuple[str, str], rejected: str | None) -> SystemUserTicket:
+        """One renewal per key in this process: the first caller leads, the others wait."""
+        for _round in (1, 2):
+            with self._lock:
+                flight = self._flights.get(key)
+                leader = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+            if leader:
+                try:
+                    result = self._renew_leader(key, rejected)
+                    flight.result = result
+                    return result
+                except BaseException as exc:
+                    flight.error = exc
+                    raise
+                finally:
+                    with self._lock:
+                        self._flights.pop(key, None)
+                    flight.done.set()
+            limit = (self._lease_wait + self._lease_ttl).total_seconds() + 60
+            if not flight.done.wait(timeout=limit):
+                raise TicketLeaseTimeoutError(
+                    f"gave up waiting for this process's renewal of the ticket for {key[1]!r}"
+                )
+            if flight.error is not None:
+                raise flight.error
+            if flight.result is not None and flight.result.ticket != rejected:
+                return flight.result
+            # That flight started before our ticket was rejected and found it again: lead one.
+        raise TicketRejectedError(f"no ticket other than the rejected one for {key[1]!r}")
+
+    def _usable_authorization(self, application: str, context_identifier: str) -> Authorization:
+        authorization = self._repository.get_authorization(application, context_identifier)
+        if authorization.status != "active":
+            raise AuthorizationNotActiveError(
+                f"the authorization in {context_identifier!r} is {authorization.status}; "
+                "no system user ticket is exchanged for it",
+                status=authorization.status,
+            )
+        if not authorization.has_system_user_token:
+            raise NoSystemUserTokenError(
+                f"the authorization in {context_identifier!r} holds no system user token "
+                "(was the app granted the SystemToken claim?)"
+            )
+        return authorization
+
+    def _stored_fresh(
+        self, authorization_id: str, context_identifier: str, rejected: str | None
+    ) -> SystemUserTicket | None:
+        stored = self._repository.get_ticket(authorization_id)
+        if stored is None:
+            return None
+        try:
+            ticket = self._from_store(stored, context_identifier)
+        except (DecryptionError, SecretKeyError):
+            logger.warning("stored ticket for %s cannot be opened; ignored", context_identifier)
+            return None
+        if ticket.ticket == rejected or not self._is_fresh(ticket.valid_until):
+            return None
+        return ticket
+
+    def _renew_leader(self, key: tuple[str, str], rejected: str | None) -> SystemUserTicket:
+        application, context_identifier = key
+        cached = self._fresh_entry(key, rejected)  # a flight that just ended may have cached
+        if cached is not None:
+            return cached
+        app = self._repository.get_application(application)
+        authorization = self._usable_authorization(app.id, context_identifier)
+        deadline = time.monotonic() + self._lease_wait.total_seconds()
+        while True:
+            stored = self._stored_fresh(authorization.id, context_identifier, rejected)
+            if stored is not None:
+                return self._cache(key, stored, authorization.id)
+            if self._repository.acquire_ticket_lease(
+                authorization.id, self.owner, ttl=self._lease_ttl
+            ):
+                try:
+                    # Another process may have stored a ticket just before we took the lease.
+                    stored = self._stored_fresh(authorization.id, context_identifier, rejected)
+                    if stored is not None:
+                        return self._cache(key, stored, authorization.id)
+                    authorization = self._usable_authorization(app.id, context_identifier)
+                    return self._exchange_and_store(key, app, authorization)
+                finally:
+                    self._repository.release_ticket_lease(authorization.id, self.owner)
+            if time.monotonic() >= deadline:
+                raise TicketLeaseTimeoutError(
+                    f"another process kept renewing the ticket for {context_identifier!r} "
+                    f"for more than {self._lease_wait.total_seconds():.0f} s"
+                )
+            self._sleep(self._poll)
+            # The lease holder may have found the authorization revoked meanwhile.
+            authorization = self._usable_authorization(app.id, context_identifier)
+
+    def _exchange_and_store(
+        self, key: tuple[str, str], app: Application, authorization: Authorization
+    ) -> SystemUserTicket:
+        with self._lock:
+            self.exchange_count += 1
+        try:
+            ticket = self._exchange(application=app, authorization=authorization)
+        except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
+            self._mark_needs_reconsent(key, app, authorization, exc.error_code)
+            raise
+        if ticket.context_identifier.casefold() != authorization.context_identifier.casefold():
+            raise ContextMismatchError(
+                "the exchange returned a ticket for another tenant", claim="ctx"
+            )
+        obtained_at = ticket.obtained_at
+        ticket = replace(
+            ticket,
+            last_used_at=None,
+            expires_at=self._expires_at(obtained_at, None),
+        )
+        self._repository.put_ticket(
+            authorization.id,
+            ticket=ticket.ticket,
+            obtained_at=obtained_at,
+            expires_at=ticket.valid_until,
+            serial=ticket.serial,
+            webapi_url=ticket.webapi_url,
+            netserver_url=ticket.netserver_url,
+            lease_owner=self.owner,
+        )
+        logger.info(
+            "system user ticket renewed for %s (valid until %s without use)",
+            authorization.context_identifier,
+            ticket.valid_until.isoformat(),
+        )
+        return self._cache(key, ticket, authorization.id)
+
+    def _mark_needs_reconsent(
+        self,
+        key: tuple[str, str],
+        app: Application,
+        authorization: Authorization,
+        error_code: str | None,
+    ) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+        try:
+            self._repository.set_authorization_status(
+                app.id,
+                authorization.context_identifier,
+                "needs_reconsent",
+                actor=TICKET_MANAGER_ACTOR,
+                reason=f"system user exchange answered {error_code or 'a refusal'}",
+            )
+        except StoreError:
+            logger.exception(
+                "could not mark the authorization in %s as needs_reconsent",
+                authorization.context_identifier,
+            )
+        logger.warning(
+            "authorization of %s in %s marked needs_reconsent (%s)",
+            app.name,
+            authorization.context_identifier,
+            error_code,
+        )
