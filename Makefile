@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EMULATOR_PORT ?= 8765
+PARTNER_PORT ?= 8000
+DASHBOARD_PORT ?= 8501
 
 CHROMIUM := /usr/bin/chromium
 
@@ -15,8 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --editable ".[all]" --group dev
 	touch $(STAMP)
 
+# Emulator, partner endpoints and dashboard on 127.0.0.1 with a seeded demo world; Ctrl-C stops.
 run: $(STAMP)
-	$(BIN)/sotk emulator serve --port $(EMULATOR_PORT)
+	$(BIN)/sotk run --emulator-port $(EMULATOR_PORT) --partner-port $(PARTNER_PORT) \
+		--dashboard-port $(DASHBOARD_PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -30,7 +34,7 @@ browser-deps:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 unit: $(STAMP) browser-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests notebooks --nbmake
 
 test: lint typecheck unit
 

@@ -37,6 +37,7 @@ from toolkit.keys import (
     rsa_key_value_to_pem,
     sign_system_user_token,
 )
+from toolkit.workspace import Workspace
 
 try:
     __version__ = version("superoffice-toolkit")
@@ -64,6 +65,7 @@ __all__ = [
     "ToolkitError",
     "TransportError",
     "ValidationPolicy",
+    "Workspace",
     "__version__",
     "create_client",
     "fetch_provider_metadata",

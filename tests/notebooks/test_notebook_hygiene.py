@@ -1,0 +1,88 @@
+"""The onboarding notebooks are committed clean and follow the notebook conventions (DESIGN.md).
+
+Executing them is nbmake's job (``pytest --nbmake notebooks``); this checks the committed files:
+valid nbformat, outputs stripped, a markdown cell first saying what the notebook teaches, their
+own emulator and temporary store, clean-up at the end, and no secret-looking literals.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+EXPECTED = {
+    "00_application_models.ipynb",
+    "01_register_application.ipynb",
+    "02_sign_in_and_install.ipynb",
+}
+# Hex strings as long as a client id / secret, PEM private key blocks, RSAKeyValue private parts,
+# access tokens: none of them belongs in a committed notebook.
+SECRET_PATTERNS = (
+    re.compile(r"\b[0-9a-f]{32}\b"),
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/]{20}"),
+    re.compile(r"<D>[A-Za-z0-9+/=\s]{16,}</D>"),
+    re.compile(r"8A:Cust[0-9]+\.[A-Za-z0-9+/=]{8,}"),
+)
+
+
+def ids(paths: list[Path]) -> list[str]:
+    return [path.name for path in paths]
+
+
+def load(path: Path) -> nbformat.NotebookNode:
+    notebook = nbformat.read(path, as_version=nbformat.NO_CONVERT)
+    nbformat.validate(notebook)
+    return notebook
+
+
+def code_of(notebook: nbformat.NotebookNode) -> str:
+    return "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "code")
+
+
+def test_the_onboarding_notebooks_exist() -> None:
+    assert {path.name for path in NOTEBOOKS} >= EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_outputs_are_stripped(path: Path) -> None:
+    notebook = load(path)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"cell {index} has outputs"
+            assert cell.execution_count is None, f"cell {index} has an execution count"
+        assert "attachments" not in cell or not cell.attachments, f"cell {index} has attachments"
+    assert "widgets" not in notebook.metadata
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_starts_with_markdown_saying_what_it_teaches(path: Path) -> None:
+    first = load(path).cells[0]
+    assert first.cell_type == "markdown"
+    assert first.source.startswith("# ")
+    assert "teaches" in first.source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_runs_its_own_emulator_and_store_and_cleans_up(path: Path) -> None:
+    notebook = load(path)
+    code = code_of(notebook)
+    assert "Emulator(port=0).start()" in code
+    assert "tempfile.mkdtemp(" in code
+    assert "_env_file=None" in code  # a developer's .env must not change what it does
+    last_code = next(c for c in reversed(notebook.cells) if c.cell_type == "code").source
+    for step in ("emu.stop()", "ws.close()", "shutil.rmtree(home"):
+        assert step in last_code, f"the last code cell does not call {step}"
+    if "PartnerEndpoints(" in code:
+        assert "endpoints.stop()" in last_code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_no_secret_literals(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    for pattern in SECRET_PATTERNS:
+        assert not pattern.search(text), f"{path.name} contains {pattern.pattern!r}"
