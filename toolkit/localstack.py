@@ -1,0 +1,566 @@
+"""The whole local stack on loopback: emulator, partner endpoints and dashboard (``make run``).
+
+:class:`LocalStack` starts, in this order and on ``127.0.0.1`` only:
+
+1. the **emulator** of SuperOffice Online, its world kept in ``{home}/emulator-world.json`` so the
+   applications registered in an earlier run (whose credentials the store holds) stay valid;
+2. the toolkit's :class:`~toolkit.workspace.Workspace` pointing at that emulator, and the
+   **partner endpoints** (``/install``, ``/callback``, ``/healthz``) at ``public_url``;
+3. the **dashboard** (``streamlit run dashboard/app.py``) as a subprocess, with the ``SOTK_*``
+   environment pointing at the same home, emulator and public URL; its output goes to
+   ``{home}/dashboard.log``.
+
+On the first run it **seeds** a demo world: a standard application and a custom one, registered
+at the emulator the way a partner uses the Developer Portal, and installed into a tenant each
+through the real flow (``/install``'s authorize URL → the emulator's SuperID login and consent
+forms, driven headless → the form_post to the partner's ``/callback``). ``Cust34567`` is left for
+the newcomer to install by clicking Install in the dashboard. A second run finds all of that in
+the store and adds nothing.
+
+::
+
+    with LocalStack(Path(".toolkit")) as stack:
+        print(stack.urls.dashboard)
+
+Nothing here prints; progress is reported as :class:`StackEvent` values through ``on_event``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING
+
+import httpx
+
+from toolkit.config import Settings
+from toolkit.errors import ConfigurationError, NotFoundError
+
+if TYPE_CHECKING:
+    from toolkit.emulator import Emulator
+    from toolkit.store import Application
+    from toolkit.web import PartnerEndpoints
+    from toolkit.workspace import Workspace
+
+__all__ = [
+    "DASHBOARD_APP",
+    "DEMO_APPLICATIONS",
+    "DEMO_INSTALLS",
+    "DEMO_PASSWORD",
+    "NEWCOMER_TENANT",
+    "NEWCOMER_USERNAME",
+    "DemoApplication",
+    "DemoInstall",
+    "LocalStack",
+    "StackEvent",
+    "StackUrls",
+    "dashboard_command",
+]
+
+HOST = "127.0.0.1"  # loopback only: the stack holds demo credentials and is not hardened
+EMULATOR_STATE_FILE = "emulator-world.json"
+DASHBOARD_LOG = "dashboard.log"
+# The Streamlit app; it lives in the checkout next to the toolkit (not in the wheel).
+DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+
+# Waiting for readiness. The emulator and the endpoints are threads here (well under a second);
+# Streamlit imports pandas and the toolkit in a fresh interpreter, a few seconds on a laptop.
+READY_TIMEOUT = 10.0
+DASHBOARD_READY_TIMEOUT = 60.0
+POLL_INTERVAL = 0.1
+# How long the dashboard gets to exit after SIGTERM before it is killed.
+DASHBOARD_STOP_TIMEOUT = 10.0
+# Seeding talks to our own loopback servers; a generous bound for slow CI machines.
+SEED_HTTP_TIMEOUT = 15.0
+
+EMULATOR_HEALTH_PATH = "/login/.well-known/openid-configuration"
+PARTNER_HEALTH_PATH = "/healthz"
+DASHBOARD_HEALTH_PATH = "/_stcore/health"
+CALLBACK_PATH = "/callback"
+
+# The emulator's seeded users (toolkit/emulator/seed.py) all use this password.
+DEMO_PASSWORD = "superid-demo"
+# Left uninstalled by the seed: the newcomer installs into it from the dashboard.
+NEWCOMER_TENANT = "Cust34567"
+NEWCOMER_USERNAME = "admin@cust34567.test"
+# Who the audit trail names for what the seed did.
+ACTOR = "localstack"
+
+
+@dataclass(frozen=True)
+class DemoApplication:
+    name: str
+    kind: str
+    model: str
+    tenant: str | None = None
+    vendor: str = "Demo Partner AS"
+    consent_text: str = ""
+
+
+@dataclass(frozen=True)
+class DemoInstall:
+    application: str
+    tenant: str
+    username: str  # a tenant administrator of the emulator's seeded world
+
+
+DEMO_APPLICATIONS: tuple[DemoApplication, ...] = (
+    DemoApplication(
+        "Demo Standard App",
+        kind="standard",
+        model="hybrid",
+        consent_text="Demo Standard App syncs your contacts and adds a panel to SuperOffice.",
+    ),
+    DemoApplication(
+        "Demo Custom App",
+        kind="custom",
+        model="external",
+        tenant="Cust23456",
+        consent_text="Demo Custom App was made for Nordic Bikes AS.",
+    ),
+)
+DEMO_INSTALLS: tuple[DemoInstall, ...] = (
+    DemoInstall("Demo Standard App", "Cust12345", "admin@cust12345.test"),
+    DemoInstall("Demo Custom App", "Cust23456", "admin@cust23456.test"),
+)
+
+
+@dataclass(frozen=True)
+class StackEvent:
+    """Progress of :meth:`LocalStack.start`.
+
+    ``kind`` is one of ``emulator.ready``, ``endpoints.ready``, ``dashboard.starting``,
+    ``dashboard.ready``, ``application.registered``, ``application.exists``,
+    ``tenant.installed``, ``tenant.exists``, ``warning``, ``stopping``, ``stopped``.
+    """
+
+    kind: str
+    message: str
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    emulator: str
+    partner: str
+    dashboard: str | None  # None when started without the dashboard
+
+
+def dashboard_command(port: int, host: str = HOST) -> list[str]:
+    """The command that runs the dashboard with Streamlit on ``host:port`` (no browser)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(DASHBOARD_APP),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def _free_port() -> int:
+    # Bind, read the port, release it. Another process could take it in between; on loopback
+    # during development that is rare enough, and the start then fails with a clear error.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _require_free(port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            raise ConfigurationError(
+                f"port {port} on {HOST} is in use, so the {what} cannot listen there;"
+                " stop what uses it or choose another port"
+            ) from None
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class LocalStack:
+    """Emulator + partner endpoints + dashboard on loopback, with a seeded demo world.
+
+    Ports default to the ones ``make run`` documents; ``0`` picks a free one. ``dashboard=False``
+    skips the Streamlit subprocess (tests, notebooks). ``seed_applications`` registers the demo
+    applications, ``seed_tenants`` installs them into their demo tenants; both skip what the
+    store already holds. Use it as a context manager, or :meth:`start` / :meth:`stop`.
+
+    The settings are ``Settings(home=..., emulator_url=..., public_url=...)``: anything else
+    (``SOTK_DATABASE_URL``, ``SOTK_SECRET_KEYS``, timeouts) still comes from ``SOTK_*`` variables
+    and ``.env``, and the dashboard is given the same store and key ring.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        *,
+        emulator_port: int = 8765,
+        partner_port: int = 8000,
+        dashboard_port: int = 8501,
+        seed_applications: bool = True,
+        seed_tenants: bool = True,
+        dashboard: bool = True,
+        on_event: Callable[[StackEvent], None] | None = None,
+    ) -> None:
+        self.home = Path(home).expanduser().resolve()
+        self._emulator_port = emulator_port
+        self._partner_port = partner_port
+        self._dashboard_port = dashboard_port
+        self._seed_applications = seed_applications
+        self._seed_tenants = seed_tenants
+        self._with_dashboard = dashboard
+        self._on_event = on_event
+        self.emulator: Emulator | None = None
+        self.workspace: Workspace | None = None
+        self.endpoints: PartnerEndpoints | None = None
+        self.dashboard_process: subprocess.Popen[bytes] | None = None
+        self._dashboard_log: IO[bytes] | None = None
+        self._urls: StackUrls | None = None
+        # What this start added: application names and (application, tenant) pairs.
+        self.registered: list[str] = []
+        self.installed: list[tuple[str, str]] = []
+
+    def __repr__(self) -> str:
+        return f"LocalStack(home={str(self.home)!r}, urls={self._urls!r})"
+
+    # -- public surface ----------------------------------------------------------------------
+
+    @property
+    def urls(self) -> StackUrls:
+        if self._urls is None:
+            raise RuntimeError("the local stack is not started")
+        return self._urls
+
+    @property
+    def dashboard_log(self) -> Path:
+        """Where the dashboard subprocess writes its output."""
+        return self.home / DASHBOARD_LOG
+
+    def start(self) -> LocalStack:
+        """Start everything, seed, and wait until each part answers its health URL.
+
+        Raises :class:`~toolkit.errors.ConfigurationError` when a fixed port is taken, and
+        ``RuntimeError`` when a part does not become ready; what was started is stopped again.
+        """
+        if self.emulator is not None:
+            raise RuntimeError("the local stack is already started")
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the dashboard (its own PID: SIGTERM, then SIGKILL), the endpoints, the emulator."""
+        running = any(
+            part is not None
+            for part in (self.dashboard_process, self.endpoints, self.workspace, self.emulator)
+        )
+        if running:
+            self._event("stopping", "stopping the local stack")
+        try:
+            self._stop_dashboard()
+        finally:
+            try:
+                if self.endpoints is not None:
+                    self.endpoints.stop()
+            finally:
+                self.endpoints = None
+                try:
+                    if self.workspace is not None:
+                        self.workspace.close()
+                finally:
+                    self.workspace = None
+                    try:
+                        if self.emulator is not None:
+                            self.emulator.stop()  # also saves its world to the state file
+                    finally:
+                        self.emulator = None
+                        self._urls = None
+        if running:
+            self._event("stopped", "the local stack is stopped")
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def _event(self, kind: str, message: str) -> None:
+        if self._on_event is not None:
+            self._on_event(StackEvent(kind, message))
+
+    def _start(self) -> None:
+        from toolkit.emulator import Emulator
+        from toolkit.web import PartnerEndpoints
+        from toolkit.workspace import Workspace
+
+        for port, what in (
+            (self._emulator_port, "emulator"),
+            (self._partner_port, "partner endpoints"),
+            (self._dashboard_port if self._with_dashboard else 0, "dashboard"),
+        ):
+            if port:
+                _require_free(port, what)
+        self.registered, self.installed = [], []
+        self.home.mkdir(parents=True, exist_ok=True)
+
+        self.emulator = Emulator(
+            port=self._emulator_port, host=HOST, state_file=self.home / EMULATOR_STATE_FILE
+        ).start()
+        emulator_url = self.emulator.base_url
+        _wait_ready(emulator_url + EMULATOR_HEALTH_PATH, "emulator", READY_TIMEOUT)
+        self._event("emulator.ready", f"emulator at {emulator_url}")
+
+        partner_port = self._partner_port or _free_port()
+        public_url = f"http://{HOST}:{partner_port}"
+        settings = Settings(home=self.home, emulator_url=emulator_url, public_url=public_url)
+        self.workspace = Workspace.open(settings)
+        self.endpoints = PartnerEndpoints(self.workspace, host=HOST, port=partner_port).start()
+        _wait_ready(public_url + PARTNER_HEALTH_PATH, "partner endpoints", READY_TIMEOUT)
+        self._event("endpoints.ready", f"partner endpoints at {public_url}")
+
+        # Streamlit takes the longest to boot: let it start while the world is seeded. The
+        # store's migrations and key file exist already (the Workspace above made them).
+        dashboard_url: str | None = None
+        if self._with_dashboard:
+            dashboard_url = self._start_dashboard(settings)
+
+        if self._seed_applications:
+            self._seed_apps(self.workspace, emulator_url, public_url)
+        if self._seed_tenants:
+            self._seed_installs(self.workspace, public_url)
+
+        if dashboard_url is not None:
+            self._wait_dashboard(dashboard_url)
+            self._event("dashboard.ready", f"dashboard at {dashboard_url}")
+        self._urls = StackUrls(emulator=emulator_url, partner=public_url, dashboard=dashboard_url)
+
+    def _dashboard_environment(self, settings: Settings) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            SOTK_HOME=str(self.home),
+            SOTK_EMULATOR_URL=settings.emulator_url or "",
+            SOTK_PUBLIC_URL=settings.public_url,
+            PYTHONUNBUFFERED="1",
+        )
+        # The same store and key ring as this process, wherever they came from (.env or env).
+        if settings.database_url:
+            env["SOTK_DATABASE_URL"] = settings.database_url
+        if settings.secret_keys is not None:
+            env["SOTK_SECRET_KEYS"] = settings.secret_keys.get_secret_value()
+        return env
+
+    def _start_dashboard(self, settings: Settings) -> str:
+        if not DASHBOARD_APP.is_file():
+            raise ConfigurationError(
+                f"the dashboard is not here ({DASHBOARD_APP}); run from a checkout of the toolkit"
+            )
+        port = self._dashboard_port or _free_port()
+        url = f"http://{HOST}:{port}"
+        self._dashboard_log = self.dashboard_log.open("wb")
+        self.dashboard_process = subprocess.Popen(  # noqa: S603 - our own interpreter and args
+            dashboard_command(port),
+            env=self._dashboard_environment(settings),
+            stdin=subprocess.DEVNULL,
+            stdout=self._dashboard_log,
+            stderr=subprocess.STDOUT,
+            # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it in order.
+            start_new_session=True,
+        )
+        self._event(
+            "dashboard.starting", f"dashboard starting at {url} (log: {self.dashboard_log})"
+        )
+        return url
+
+    def _wait_dashboard(self, url: str) -> None:
+        process = self.dashboard_process
+        assert process is not None  # noqa: S101 - started just before
+        deadline = time.monotonic() + DASHBOARD_READY_TIMEOUT
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"the dashboard exited with code {process.returncode} before it was"
+                        f" ready; the end of {self.dashboard_log}:\n{_tail(self.dashboard_log)}"
+                    )
+                if _answers(client, url + DASHBOARD_HEALTH_PATH):
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the dashboard did not answer {url}{DASHBOARD_HEALTH_PATH} within"
+                        f" {DASHBOARD_READY_TIMEOUT:.0f} s; see {self.dashboard_log}"
+                    )
+                time.sleep(POLL_INTERVAL)
+
+    def _stop_dashboard(self) -> None:
+        process, self.dashboard_process = self.dashboard_process, None
+        try:
+            if process is not None and process.poll() is None:
+                process.terminate()  # this PID only, never a process name or group
+                try:
+                    process.wait(DASHBOARD_STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(DASHBOARD_STOP_TIMEOUT)
+        finally:
+            if self._dashboard_log is not None:
+                self._dashboard_log.close()
+                self._dashboard_log = None
+
+    # -- seeding -----------------------------------------------------------------------------
+
+    def _seed_apps(self, workspace: Workspace, emulator_url: str, public_url: str) -> None:
+        callback = public_url + CALLBACK_PATH
+        for demo in DEMO_APPLICATIONS:
+            try:
+                existing = workspace.applications.get(demo.name)
+            except NotFoundError:
+                pass
+            else:
+                self._event("application.exists", f"{demo.name} is registered already")
+                self._check_existing(existing, emulator_url, callback)
+                continue
+            workspace.applications.register_with_emulator(
+                name=demo.name,
+                emulator_url=emulator_url,
+                redirect_uri=callback,
+                kind=demo.kind,
+                model=demo.model,
+                tenant=demo.tenant,
+                grant_system_token=True,
+                vendor=demo.vendor,
+                consent_text=demo.consent_text,
+                actor=ACTOR,
+            )
+            self.registered.append(demo.name)
+            where = f" for {demo.tenant}" if demo.tenant else ""
+            self._event(
+                "application.registered",
+                f"registered {demo.name} ({demo.kind}, {demo.model}){where} at the emulator",
+            )
+
+    def _check_existing(self, app: Application, emulator_url: str, callback: str) -> None:
+        """Say so when a stored application cannot work with this run's emulator or URLs."""
+        assert self.emulator is not None  # noqa: S101 - started before seeding
+        fresh_start = f"delete {self.home} to start over with a fresh demo world"
+        if self.emulator.world.find_app(app.client_id) is None:
+            self._event(
+                "warning",
+                f"the emulator's world ({self.home / EMULATOR_STATE_FILE}) does not know"
+                f" {app.name}; {fresh_start}",
+            )
+        elif app.environment_url and app.environment_url.rstrip("/") != emulator_url:
+            self._event(
+                "warning",
+                f"{app.name} was registered with the emulator at {app.environment_url}, not"
+                f" {emulator_url}; use the same ports as before or {fresh_start}",
+            )
+        elif app.redirect_uri != callback:
+            self._event(
+                "warning",
+                f"{app.name} redirects to {app.redirect_uri}, not {callback}; use the same"
+                f" partner port as before or {fresh_start}",
+            )
+
+    def _seed_installs(self, workspace: Workspace, public_url: str) -> None:
+        for demo in DEMO_INSTALLS:
+            try:
+                app = workspace.applications.get(demo.application)
+            except NotFoundError:
+                continue  # not seeded (seed_applications=False) and not registered by hand
+            try:
+                workspace.repository.get_authorization(app.id, demo.tenant)
+            except NotFoundError:
+                pass
+            else:
+                self._event(
+                    "tenant.exists", f"{demo.application} is installed in {demo.tenant} already"
+                )
+                continue
+            self._install(workspace, demo, public_url)
+            self.installed.append((demo.application, demo.tenant))
+            self._event(
+                "tenant.installed",
+                f"installed {demo.application} in {demo.tenant} (approved by {demo.username})",
+            )
+
+    def _install(self, workspace: Workspace, demo: DemoInstall, public_url: str) -> None:
+        """The real flow: authorize URL → SuperID's forms (headless) → POST to /callback."""
+        from toolkit.emulator.driver import EmulatorDriverError, sign_in
+
+        authorize_url = workspace.installations.begin(demo.application, tenant=demo.tenant)
+        try:
+            result = sign_in(
+                authorize_url, username=demo.username, password=DEMO_PASSWORD, tenant=demo.tenant
+            )
+        except EmulatorDriverError as exc:
+            raise RuntimeError(
+                f"installing {demo.application} in {demo.tenant}: SuperID refused: {exc.message}"
+            ) from None
+        callback = public_url + CALLBACK_PATH
+        if result.response_mode != "form_post" or result.form_action != callback:
+            raise RuntimeError(
+                f"installing {demo.application} in {demo.tenant}: SuperID did not post back"
+                f" to {callback}"
+            )
+        # What the browser does with the form_post page: post its fields to the partner.
+        with httpx.Client(timeout=SEED_HTTP_TIMEOUT, follow_redirects=False) as browser:
+            response = browser.post(callback, data=result.params)
+        if response.status_code != 200:
+            raise RuntimeError(
+                f"installing {demo.application} in {demo.tenant}: the partner's callback"
+                f" answered HTTP {response.status_code}"
+            )
+        try:
+            workspace.repository.get_authorization(demo.application, demo.tenant)
+        except NotFoundError:
+            raise RuntimeError(
+                f"installing {demo.application} in {demo.tenant}: the callback stored no record"
+            ) from None
+
+
+def _answers(client: httpx.Client, url: str) -> bool:
+    try:
+        return client.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait_ready(url: str, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=2.0) as client:
+        while not _answers(client, url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the {what} did not answer {url} within {timeout:.0f} s")
+            time.sleep(POLL_INTERVAL)
