@@ -1,0 +1,41 @@
+"""``sotk``: the toolkit's command line. A thin front end: the work is done in the toolkit."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from toolkit import __version__
+from toolkit.cli.apps import app_app, install_url
+from toolkit.cli.emulator import emulator_app
+from toolkit.cli.keys import key_app
+from toolkit.cli.secrets import secrets_app
+from toolkit.cli.servers import dashboard, run_stack, serve_endpoints
+
+app = typer.Typer(
+    name="sotk",
+    help="Build, install, provision and operate SuperOffice CRM Online applications.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the toolkit's version."""
+    typer.echo(__version__)
+
+
+app.command("install-url")(install_url)
+app.command("serve")(serve_endpoints)
+app.command("dashboard")(dashboard)
+app.command("run")(run_stack)
+app.add_typer(emulator_app, name="emulator")
+app.add_typer(key_app, name="key")
+app.add_typer(app_app, name="app")
+app.add_typer(secrets_app, name="secrets")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    sys.exit(app())

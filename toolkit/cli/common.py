@@ -1,0 +1,58 @@
+"""What every ``sotk`` command shares: logging, failing with a message, opening the workspace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import typer
+from pydantic import ValidationError
+
+from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    from toolkit.workspace import Workspace
+
+# Who the CLI acts as in audit events.
+CLI_ACTOR = "cli"
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs full URLs at INFO, authorization codes included.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def fail(error: Exception) -> typer.Exit:
+    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code=1)
+
+
+def settings_message(error: ValidationError) -> str:
+    lines = ["the settings are not usable:"]
+    for item in error.errors():
+        field = ".".join(str(part) for part in item.get("loc", ())) or "settings"
+        lines.append(f"  SOTK_{field.upper()}: {item.get('msg', 'invalid')}")
+    return "\n".join(lines)
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    """Open the workspace; settings errors and a wrong key end in a message and exit 1."""
+    from toolkit.config import Settings
+    from toolkit.workspace import Workspace
+
+    configure_logging()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        typer.secho(f"error: {settings_message(error)}", err=True, fg=typer.colors.RED)
+        raise typer.Exit(code=1) from None
+    try:
+        opened = Workspace.open(settings)
+    except (ToolkitError, OSError) as error:
+        raise fail(error) from None
+    with opened:
+        yield opened

@@ -1,0 +1,50 @@
+"""``sotk key``: the application keys the Developer Portal issues."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from toolkit import keys
+from toolkit.cli.common import fail
+from toolkit.errors import ToolkitError
+
+if TYPE_CHECKING:
+    pass
+
+key_app = typer.Typer(help="Application keys from the Developer Portal.", no_args_is_help=True)
+
+
+@key_app.command("convert")
+def key_convert(
+    source: Annotated[Path, typer.Argument(help="RSAKeyValue XML (or PEM) private key file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the PEM file.")],
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Convert a Developer Portal RSAKeyValue XML key to PEM (written with mode 0600)."""
+    try:
+        private_key = keys.load_private_key_file(source)
+    except ToolkitError as error:
+        raise fail(error) from error
+    if out.exists() and not force:
+        raise fail(FileExistsError(f"{out} exists; pass --force to overwrite"))
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(keys.private_key_to_pem(private_key))
+    os.chmod(out, 0o600)
+    typer.echo(f"wrote {out} (key {keys.key_fingerprint(private_key)})")
+
+
+@key_app.command("inspect")
+def key_inspect(
+    source: Annotated[Path, typer.Argument(help="RSAKeyValue XML or PEM private key file.")],
+) -> None:
+    """Check a private key and print its size and fingerprint, never the key itself."""
+    try:
+        private_key = keys.load_private_key_file(source)
+    except ToolkitError as error:
+        raise fail(error) from error
+    typer.echo(f"RSA {private_key.key_size} bits, fingerprint {keys.key_fingerprint(private_key)}")
