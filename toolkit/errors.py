@@ -12,7 +12,10 @@ left out or redacted before they reach an exception.
     ├── ConfigurationError            settings, environments, URLs that cannot be used
     ├── KeyFormatError                a private key (PEM / RSAKeyValue XML) that cannot be loaded
     ├── TransportError                the HTTP exchange itself failed (connect, timeout, status)
-    │   └── UnexpectedResponseError   a response that is not what the protocol promises
+    │   ├── UnexpectedResponseError   a response that is not what the protocol promises
+    │   ├── RetryExhaustedError       a retryable failure outlasted the retry policy's attempts
+    │   │   └── RetryBudgetExceededError  ... or its total time budget
+    │   └── RequestOutcomeUnknownError    a non-idempotent request failed after it was sent
     ├── DiscoveryError                the OpenID configuration is unusable (e.g. issuer mismatch)
     ├── KeySetError                   the JWKS cannot be fetched or has no usable key
     │   └── SigningKeyNotFoundError   no key in the set matches the token's kid
@@ -46,6 +49,16 @@ left out or redacted before they reach an exception.
     │   ├── NoSystemUserTokenError       the authorization holds no system user token
     │   ├── TicketRejectedError          the tenant answered 401 even to a renewed ticket
     │   └── TicketLeaseTimeoutError      another process kept the exchange lease too long
+    ├── TenantError                   the tenant cannot be reached through the state API's answer
+    │   └── TenantNotRunningError     the state API says the tenant is not running (``state``)
+    │       └── UnknownTenantError    the state API does not know the tenant (``Unknown``)
+    ├── ApiError                      the tenant's web API answered an error (``ErrorType``, ...)
+    │   ├── ApiUnauthorizedError      401: the credential was not accepted
+    │   ├── ApiForbiddenError         403: the principal may not do this
+    │   ├── ApiNotFoundError          404: no such entity or route
+    │   ├── ApiConflictError          409: the entity changed or already exists
+    │   └── MisdirectedRequestError   421 "Wrong subdomain" even after re-resolving the tenant
+    ├── SoapFaultError                a NetServer SOAP service answered a fault
     └── StoreError                    the store (database, secrets at rest) cannot do what was asked
         ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
         ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
@@ -55,6 +68,12 @@ left out or redacted before they reach an exception.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolkit.tenant.status import TenantState
 
 
 class ToolkitError(Exception):
@@ -343,3 +362,136 @@ class TicketRejectedError(TicketError):
 
 class TicketLeaseTimeoutError(TicketError):
     """Another process held the exchange lease for this tenant longer than the wait allowed."""
+
+
+class RetryExhaustedError(TransportError):
+    """A retryable failure (connect error, 429, 502/503/504) outlasted the retry policy.
+
+    ``attempts`` is how many requests were sent (or tried); ``status_code`` the last answer's
+    status (None after a connect error); ``retry_after`` the last ``Retry-After`` in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status_code: int | None = None,
+        attempts: int = 0,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, url=url, status_code=status_code)
+        self.attempts = attempts
+        self.retry_after = retry_after
+
+
+class RetryBudgetExceededError(RetryExhaustedError):
+    """The retry policy's total time budget would be exceeded by the next wait."""
+
+
+class RequestOutcomeUnknownError(TransportError):
+    """A non-idempotent request (POST, PATCH) failed after it was sent: it may have been applied.
+
+    It is never repeated blindly; read the object back by its natural key (``ProgId``, name).
+    """
+
+
+class TenantError(ToolkitError):
+    """The tenant cannot be reached as the state API describes it (protocol §6).
+
+    ``context_identifier`` names the tenant.
+    """
+
+    def __init__(self, message: str, *, context_identifier: str | None = None) -> None:
+        super().__init__(message)
+        self.context_identifier = context_identifier
+
+
+class TenantNotRunningError(TenantError):
+    """The state API says the tenant is not running; no call is made until ``valid_until``.
+
+    ``state`` is the :class:`~toolkit.tenant.status.TenantState`; ``valid_until`` when the
+    state API should be asked again (an aware UTC datetime, None if it gave none).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        state: TenantState,
+        valid_until: datetime | None = None,
+        context_identifier: str | None = None,
+    ) -> None:
+        super().__init__(message, context_identifier=context_identifier)
+        self.state = state
+        self.valid_until = valid_until
+
+
+class UnknownTenantError(TenantNotRunningError):
+    """The state API answers ``Unknown`` (or 404) for the tenant: a wrong context identifier,
+    or an environment problem (protocol §6, open question 15)."""
+
+
+class ApiError(ToolkitError):
+    """The tenant web API answered an error status, with SuperOffice's error body (§5).
+
+    ``status_code`` is the HTTP status; ``error_type``, ``error_message`` and ``error_source``
+    are the body's ``ErrorType``, ``ErrorMessage`` (redacted) and ``ErrorSource`` (None when
+    absent); ``url`` is redacted; ``method`` the request method.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        error_source: str | None = None,
+        url: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.error_type = error_type
+        self.error_message = error_message
+        self.error_source = error_source
+        self.url = url
+        self.method = method
+
+
+class ApiUnauthorizedError(ApiError):
+    """401: the credential was not accepted (even after the one renewal or refresh)."""
+
+
+class ApiForbiddenError(ApiError):
+    """403: the principal may not do this (or a user's access token expired, open q. 6)."""
+
+
+class ApiNotFoundError(ApiError):
+    """404: no such entity, list or route in this tenant."""
+
+
+class ApiConflictError(ApiError):
+    """409: the entity changed meanwhile or already exists."""
+
+
+class MisdirectedRequestError(ApiError):
+    """421 "Wrong subdomain used to access tenant" again after re-resolving the tenant (§1)."""
+
+
+class SoapFaultError(ToolkitError):
+    """A NetServer SOAP service answered a fault (``fault_code``, ``fault_string`` redacted)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        fault_code: str | None = None,
+        fault_string: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.fault_code = fault_code
+        self.fault_string = fault_string
+        self.status_code = status_code

@@ -7,9 +7,14 @@ credentials masked.
 
 The request helpers (:func:`send_request`, :func:`get_json`, :func:`raise_for_transport`) turn
 httpx failures into :class:`~toolkit.errors.TransportError` with a redacted URL, the status code
-and the httpx cause chained. They are the single place a retry policy will wrap (capped
-exponential backoff + jitter for connect errors, 429 and 502/503/504 on idempotent requests,
-DESIGN.md "HTTP reliability"); retries are deliberately not implemented yet.
+and the httpx cause chained. :func:`send_request` takes an optional :class:`RetryPolicy`
+(DESIGN.md "HTTP reliability"): capped exponential backoff with full jitter for connect errors,
+429 (honouring ``Retry-After``, capped) and 502/503/504, on idempotent requests only (GET, HEAD,
+OPTIONS, PUT, DELETE); a connect error may be retried for any method (nothing was sent); a POST
+that failed after it was sent raises :class:`~toolkit.errors.RequestOutcomeUnknownError` and is
+never repeated; a total time budget bounds the whole. Without a policy it sends exactly once.
+SuperOffice documents no rate limits or 429 behaviour (protocol §5, open question 12), so the
+429 handling follows RFC 9110 / RFC 6585 [I].
 
 Library code installs no logging handlers. Front ends that do should add :class:`RedactingFilter`
 to them, so that records from other libraries (httpx logs full URLs, codes included) are masked.
@@ -18,17 +23,28 @@ to them, so that records from other libraries (httpx logs full URLs, codes inclu
 from __future__ import annotations
 
 import logging
+import math
+import random
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import httpx
 
 from toolkit.claims import REDACTED
-from toolkit.errors import TransportError, UnexpectedResponseError
+from toolkit.errors import (
+    RequestOutcomeUnknownError,
+    RetryBudgetExceededError,
+    RetryExhaustedError,
+    TransportError,
+    UnexpectedResponseError,
+)
 
 if TYPE_CHECKING:
     from toolkit.config import Settings
@@ -338,6 +354,163 @@ class RedactingFilter(logging.Filter):
 
 
 # --------------------------------------------------------------------------------------------
+# Retry policy
+# --------------------------------------------------------------------------------------------
+
+# Methods that may be repeated without changing the outcome (RFC 9110 §9.2.2). POST and PATCH
+# are not: a repeated create makes a duplicate web panel or list item.
+IDEMPOTENT_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Statuses that mean "not now, try later": too many requests, and the gateway/unavailable family
+# a tenant host answers while it restarts or moves. 500 is a bug, 4xx the caller's mistake.
+RETRYABLE_STATUS_CODES: Final = frozenset({429, 502, 503, 504})
+# One try and three retries: rides over a short blip (an app-pool recycle, a 503 or two) while a
+# storm costs at most 4x the load, never an unbounded retry storm.
+DEFAULT_RETRY_MAX_ATTEMPTS: Final = 4
+# First backoff ceiling; doubles per retry: 0.5, 1, 2, 4 ... seconds.
+DEFAULT_BACKOFF_BASE_SECONDS: Final = 0.5
+# No single backoff wait is longer than this: beyond it the caller is better told than kept.
+DEFAULT_BACKOFF_CAP_SECONDS: Final = 8.0
+# Full jitter (the wait is uniform in [0, backoff]): clients that failed together do not come
+# back together. 0 means no jitter (the wait is the backoff itself).
+DEFAULT_RETRY_JITTER: Final = 1.0
+# All attempts and waits of one call fit in this: a notebook cell or a fleet worker is never
+# held much longer than half a minute by retries (each attempt is still bounded by timeouts).
+DEFAULT_RETRY_TOTAL_BUDGET_SECONDS: Final = 30.0
+# A Retry-After is honoured up to this; a server asking for more is waited for this long (and
+# the budget check then usually gives up), so a hostile or broken header cannot park a worker.
+DEFAULT_RETRY_AFTER_CAP_SECONDS: Final = 20.0
+
+RetryDecision = Literal["retry", "fatal", "outcome_unknown"]
+"""What a transport exception means: retry it, raise TransportError, or "maybe applied"."""
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _default_random() -> float:
+    return random.random()  # noqa: S311 - jitter, not cryptography
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how :func:`send_request` retries (DESIGN.md "HTTP reliability").
+
+    * Retried: connect errors (``httpx.ConnectError``/``ConnectTimeout``: nothing was sent) for
+      any method; for idempotent methods also 429, 502, 503, 504 and a connection dropped or a
+      write cut before the response (``RemoteProtocolError``, ``ReadError``, ``WriteError``,
+      ``WriteTimeout``).
+    * Never retried: any other status (400, 401, 403, 404, 409, 421, 500 ...), a read timeout
+      (a stalled host usually stays stalled; ``retry_read_timeouts`` changes that for idempotent
+      requests), a pool timeout (our own pool is saturated), and anything non-idempotent after
+      it was sent (:class:`~toolkit.errors.RequestOutcomeUnknownError`).
+    * The wait before retry *n* (1-based) is ``min(backoff_cap, backoff_base * 2**(n-1))``,
+      reduced by up to ``jitter`` of itself at random (1.0 = full jitter); a ``Retry-After``
+      (seconds or HTTP date) replaces it, capped at ``retry_after_cap``.
+    * ``total_budget`` bounds the time spent from the first attempt to the start of the last:
+      when the next wait would cross it, :class:`~toolkit.errors.RetryBudgetExceededError`.
+
+    ``sleep``, ``clock`` (monotonic seconds), ``now`` (aware UTC datetime, for HTTP-date
+    ``Retry-After``) and ``random`` (a float in [0, 1)) are injectable for tests;
+    :meth:`seeded` gives a repeatable jitter.
+    """
+
+    max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
+    backoff_base: float = DEFAULT_BACKOFF_BASE_SECONDS
+    backoff_cap: float = DEFAULT_BACKOFF_CAP_SECONDS
+    jitter: float = DEFAULT_RETRY_JITTER
+    total_budget: float = DEFAULT_RETRY_TOTAL_BUDGET_SECONDS
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP_SECONDS
+    retry_statuses: frozenset[int] = RETRYABLE_STATUS_CODES
+    idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS
+    retry_read_timeouts: bool = False
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
+    now: Callable[[], datetime] = field(default=_utc_now, compare=False, repr=False)
+    random: Callable[[], float] = field(default=_default_random, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.backoff_base < 0 or self.backoff_cap < 0 or self.retry_after_cap < 0:
+            raise ValueError("backoff_base, backoff_cap and retry_after_cap must not be negative")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be between 0 and 1")
+        if not self.total_budget > 0:
+            raise ValueError("total_budget must be positive")
+        object.__setattr__(
+            self, "idempotent_methods", frozenset(m.upper() for m in self.idempotent_methods)
+        )
+
+    def seeded(self, seed: int) -> RetryPolicy:
+        """This policy with a repeatable jitter sequence."""
+        generator = random.Random(seed)  # noqa: S311 - jitter, not cryptography
+        return replace(self, random=generator.random)
+
+    def is_idempotent(self, method: str) -> bool:
+        return method.upper() in self.idempotent_methods
+
+    def backoff(self, retry_number: int) -> float:
+        """The jittered wait before retry ``retry_number`` (1 for the first retry)."""
+        exponent = min(max(retry_number - 1, 0), 62)  # 2**62 * base is past any cap
+        ceiling = min(self.backoff_cap, self.backoff_base * math.pow(2, exponent))
+        return ceiling * (1.0 - self.jitter * self.random())
+
+    def delay(self, retry_number: int, retry_after: float | None) -> float:
+        """``retry_after`` capped when the server sent one, else :meth:`backoff`."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.backoff(retry_number)
+
+    def classify_exception(self, exc: Exception, method: str) -> RetryDecision:
+        """Whether a transport exception is retried, raised, or means "maybe applied"."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return "retry"  # the request never left: safe for any method
+        if isinstance(exc, httpx.PoolTimeout):
+            return "fatal"  # nothing sent, but our own pool is saturated: do not add load
+        sent = isinstance(
+            exc,
+            httpx.ReadTimeout
+            | httpx.WriteTimeout
+            | httpx.ReadError
+            | httpx.WriteError
+            | httpx.RemoteProtocolError,
+        )
+        if not sent:
+            return "fatal"  # invalid URL, unsupported protocol, decoding ...: not transient
+        if not self.is_idempotent(method):
+            return "outcome_unknown"
+        if isinstance(exc, httpx.ReadTimeout) and not self.retry_read_timeouts:
+            return "fatal"
+        return "retry"
+
+
+NO_RETRY: Final = RetryPolicy(max_attempts=1)
+"""A policy that never retries but still classifies failures (e.g. outcome unknown)."""
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` in seconds from now: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+
+    None when absent or unreadable; a date in the past gives 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if re.fullmatch(r"[0-9]{1,10}(\.[0-9]+)?", text):
+        return float(text)
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
+        moment = moment.replace(tzinfo=UTC)
+    return max((moment - now).total_seconds(), 0.0)
+
+
+# --------------------------------------------------------------------------------------------
 # Requests
 # --------------------------------------------------------------------------------------------
 
@@ -348,27 +521,105 @@ def send_request(
     url: str,
     *,
     what: str,
+    retry: RetryPolicy | None = None,
     **kwargs: Any,
 ) -> httpx.Response:
-    """Send one request; connect errors, timeouts and protocol errors become TransportError.
+    """Send a request; connect errors, timeouts and protocol errors become TransportError.
 
     The status code is not checked (OAuth endpoints answer errors with 400 + a JSON body); use
     :func:`raise_for_transport` for that. Redirects are never followed, whatever the client says.
     ``what`` names the exchange in messages (``"JWKS"``, ``"token endpoint"``).
+
+    With ``retry``, retryable failures are retried per :class:`RetryPolicy`; when its attempts
+    or its time budget run out, :class:`~toolkit.errors.RetryExhaustedError` (or its subclass
+    :class:`~toolkit.errors.RetryBudgetExceededError`) is raised with the last status. A
+    non-idempotent request that failed after it was sent raises
+    :class:`~toolkit.errors.RequestOutcomeUnknownError`. Without ``retry`` it sends once.
     """
     kwargs.setdefault("follow_redirects", False)
-    try:
-        return client.request(method, url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise TransportError(
-            f"{what}: timed out ({type(exc).__name__}) calling {url_for_error(url)}",
-            url=url_for_error(url),
-        ) from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise TransportError(
-            f"{what}: {type(exc).__name__} calling {url_for_error(url)}: {redact_text(str(exc))}",
-            url=url_for_error(url),
-        ) from exc
+    if retry is None:
+        try:
+            return client.request(method, url, **kwargs)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(what, url, exc) from exc
+    return _send_with_retry(client, method, url, what=what, policy=retry, kwargs=kwargs)
+
+
+def _transport_error(
+    what: str, url: str, exc: Exception, cls: type[TransportError] = TransportError
+) -> TransportError:
+    if isinstance(exc, httpx.TimeoutException):
+        text = f"{what}: timed out ({type(exc).__name__}) calling {url_for_error(url)}"
+    else:
+        text = f"{what}: {type(exc).__name__} calling {url_for_error(url)}: {redact_text(str(exc))}"
+    return cls(text, url=url_for_error(url))
+
+
+def _send_with_retry(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    policy: RetryPolicy,
+    kwargs: dict[str, Any],
+) -> httpx.Response:
+    idempotent = policy.is_idempotent(method)
+    shown = url_for_error(url)
+    started = policy.clock()
+    attempt = 0
+    while True:
+        attempt += 1
+        retry_after: float | None = None
+        try:
+            response = client.request(method, url, **kwargs)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            kind = policy.classify_exception(exc, method)
+            if kind == "outcome_unknown":
+                raise _transport_error(what, url, exc, RequestOutcomeUnknownError) from exc
+            if kind == "fatal":
+                raise _transport_error(what, url, exc) from exc
+            status: int | None = None
+            reason = type(exc).__name__
+            cause: Exception | None = exc
+        else:
+            if not (idempotent and response.status_code in policy.retry_statuses):
+                return response
+            status = response.status_code
+            reason = f"HTTP {status}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), policy.now())
+            response.close()
+            cause = None
+        if attempt >= policy.max_attempts:
+            raise RetryExhaustedError(
+                f"{what}: gave up after {attempt} attempts calling {shown}: {reason}",
+                url=shown,
+                status_code=status,
+                attempts=attempt,
+                retry_after=retry_after,
+            ) from cause
+        delay = policy.delay(attempt, retry_after)
+        elapsed = policy.clock() - started
+        if elapsed + delay > policy.total_budget:
+            raise RetryBudgetExceededError(
+                f"{what}: retry budget of {policy.total_budget:g} s exhausted after {attempt} "
+                f"attempts ({elapsed:.1f} s, next wait {delay:.1f} s) calling {shown}: {reason}",
+                url=shown,
+                status_code=status,
+                attempts=attempt,
+                retry_after=retry_after,
+            ) from cause
+        logger.info(
+            "%s: %s from %s %s; retry %d/%d in %.2f s",
+            what,
+            reason,
+            method.upper(),
+            shown,
+            attempt,
+            policy.max_attempts - 1,
+            delay,
+        )
+        policy.sleep(delay)
 
 
 def raise_for_transport(response: httpx.Response, what: str) -> httpx.Response:

@@ -3,7 +3,8 @@
 :meth:`Workspace.open` builds, once and in this order: settings → store (migrations applied, key
 ring loaded and proven to fit the store: a wrong key refuses to start with
 :class:`~toolkit.errors.SecretKeyError`) → the toolkit's httpx client → services
-(:class:`~toolkit.applications.Applications`, :class:`~toolkit.installation.Installations`).
+(:class:`~toolkit.applications.Applications`, :class:`~toolkit.installation.Installations`,
+:class:`~toolkit.tenant.TenantAccess`: tenant state, tickets, tenant REST and SOAP clients).
 Front ends hold no protocol logic; they call these services.
 
 ::
@@ -11,6 +12,7 @@ Front ends hold no protocol logic; they call these services.
     with Workspace.open() as ws:
         ws.applications.list()
         url = ws.install_url("Acme Sync", tenant="Cust12345")
+        panels = ws.tenants.system_user_api("Acme Sync", "Cust12345").app_web_panels()
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from toolkit.http import HttpTimeouts, create_client
 from toolkit.installation import Installations
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
+from toolkit.tenant import TenantAccess
 
 __all__ = ["INSTALL_PATH", "Workspace"]
 
@@ -53,6 +56,7 @@ class Workspace:
     http: httpx.Client
     applications: Applications
     installations: Installations
+    tenants: TenantAccess
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class Workspace:
         self.installations = Installations(
             repository, http, policy=ValidationPolicy.from_settings(settings), now=now
         )
+        self.tenants = TenantAccess(repository, http, now=now)
 
     @classmethod
     def open(

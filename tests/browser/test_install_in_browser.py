@@ -38,6 +38,9 @@ STANDARD_APP = "Demo Standard App"
 COMPANY = "Acme Consulting"  # Cust34567 in the emulator's seeded world
 # Per step; Streamlit's first render of a page imports pandas and opens the store.
 STEP_TIMEOUT_MS = 20_000
+# Streamlit's first run of a page imports pandas and the toolkit; on a busy 2-core machine that
+# alone can take well over Playwright's default 5 s.
+FIRST_RENDER_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
@@ -80,12 +83,15 @@ def test_install_from_the_dashboard_in_a_browser(
         )
         context = browser.new_context()
         context.set_default_timeout(STEP_TIMEOUT_MS)
+        expect.set_options(timeout=STEP_TIMEOUT_MS)
         page = context.new_page()
         pages = [page]
         try:
             # The dashboard opens on Applications; each application has an Install button.
             page.goto(urls.dashboard)
-            expect(page.get_by_role("heading", name="Applications")).to_be_visible()
+            expect(page.get_by_role("heading", name="Applications")).to_be_visible(
+                timeout=FIRST_RENDER_TIMEOUT_MS
+            )
             expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
             install = expander.get_by_role("link", name=re.compile("Install"))
             expect(install).to_be_visible()

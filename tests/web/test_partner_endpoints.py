@@ -146,8 +146,8 @@ def test_callback_refuses_large_bodies(client: TestClient) -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        "state=unknown&code=abc",
-        "code=abc",
+        "state=unknown&code=qzx-forged-code",
+        "code=qzx-forged-code",
         "state=a&state=b&code=c",
         "state=s&code=c&error=access_denied",
     ],
@@ -157,7 +157,7 @@ def test_bad_callbacks_are_error_pages(client: TestClient, workspace: Workspace,
         "/callback", content=body.encode(), headers={"content-type": f"{FORM}; charset=utf-8"}
     )
     assert response.status_code == 400
-    assert "abc" not in response.text
+    assert "qzx-forged-code" not in response.text
     assert "Traceback" not in response.text
     assert workspace.repository.list_authorizations() == []
     assert_safe_headers(response)

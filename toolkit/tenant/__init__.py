@@ -1,0 +1,190 @@
+"""Tenant access: where a tenant lives, whether it runs, and calls to its web services.
+
+* :mod:`toolkit.tenant.status`: the state API (``TenantState``, ``TenantStatus``,
+  ``TenantStatusClient``), cached until ``ValidUntil``;
+* :mod:`toolkit.tenant.webapi`: the REST client (``WebApiClient``) with the system user
+  (``SystemUserCredential``) or a signed-in user (``UserCredential``), routed by the state API,
+  421-aware, with typed ``ApiError`` and the list / web panel helpers (§7);
+* :mod:`toolkit.tenant.soap`: the SOAP credential helper (``SoapClient``).
+
+:class:`TenantAccess` puts them together from the store for the front ends (the workspace holds
+one as ``Workspace.tenants``)::
+
+    api = ws.tenants.system_user_api("Acme Sync", "Cust12345")
+    api.app_web_panels()
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+
+from toolkit.auth.jwks import JwksCache
+from toolkit.auth.tickets import TicketManager, environment_of, system_user_exchange
+from toolkit.config import Environment
+from toolkit.errors import UnexpectedResponseError
+from toolkit.http import RetryPolicy
+from toolkit.store.repository import Repository
+from toolkit.tenant.soap import SoapClient
+from toolkit.tenant.status import (
+    DEFAULT_STATUS_RETRY,
+    RUNNING_STATES,
+    TenantState,
+    TenantStatus,
+    TenantStatusClient,
+)
+from toolkit.tenant.webapi import (
+    DEFAULT_API_RETRY,
+    ApiRequest,
+    Credential,
+    ListEntity,
+    ListItemEntity,
+    SystemUserCredential,
+    UrlEncoding,
+    UserCredential,
+    VisibleIn,
+    WebApiClient,
+    WebPanelEntity,
+)
+
+__all__ = [
+    "RUNNING_STATES",
+    "ApiRequest",
+    "Credential",
+    "ListEntity",
+    "ListItemEntity",
+    "SoapClient",
+    "SystemUserCredential",
+    "TenantAccess",
+    "TenantState",
+    "TenantStatus",
+    "TenantStatusClient",
+    "UrlEncoding",
+    "UserCredential",
+    "VisibleIn",
+    "WebApiClient",
+    "WebPanelEntity",
+]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TenantAccess:
+    """State clients, the ticket manager and tenant API clients, built from the store.
+
+    One :class:`TenantStatusClient` per environment (so its cache is shared by every client of
+    that environment) and one :class:`~toolkit.auth.tickets.TicketManager` (built on first use,
+    with SuperID's key set per environment fetched through ``http``). Thread-safe.
+    """
+
+    def __init__(
+        self,
+        repository: Repository,
+        http: httpx.Client,
+        *,
+        now: Callable[[], datetime] | None = None,
+        ticket_manager: TicketManager | None = None,
+        status_retry: RetryPolicy | None = DEFAULT_STATUS_RETRY,
+        api_retry: RetryPolicy | None = DEFAULT_API_RETRY,
+    ) -> None:
+        self.repository = repository
+        self.http = http
+        self._now = now or _utc_now
+        self._tickets = ticket_manager
+        self._status_retry = status_retry
+        self._api_retry = api_retry
+        self._lock = threading.Lock()
+        self._status_clients: dict[str, TenantStatusClient] = {}
+        self._key_sets: dict[str, JwksCache] = {}
+
+    def __repr__(self) -> str:
+        return f"TenantAccess(environments={sorted(self._status_clients)})"
+
+    @property
+    def tickets(self) -> TicketManager:
+        """The system user ticket manager (memory, then store, then one exchange)."""
+        with self._lock:
+            if self._tickets is None:
+                exchange = system_user_exchange(http=self.http, keys=self._keys, now=self._now)
+                self._tickets = TicketManager(self.repository, exchange=exchange, now=self._now)
+            return self._tickets
+
+    def status_client(self, environment: Environment) -> TenantStatusClient:
+        """The (cached) state API client of ``environment``."""
+        key = f"{environment.name} {environment.base_url}"
+        with self._lock:
+            client = self._status_clients.get(key)
+            if client is None:
+                client = TenantStatusClient(
+                    self.http, environment, now=self._now, retry=self._status_retry
+                )
+                self._status_clients[key] = client
+            return client
+
+    def status(
+        self, application: str, context_identifier: str, *, refresh: bool = False
+    ) -> TenantStatus:
+        """The tenant's state, in the environment the application is registered in."""
+        environment = environment_of(self.repository.get_application(application))
+        return self.status_client(environment).status(context_identifier, refresh=refresh)
+
+    def system_user_api(self, application: str, context_identifier: str) -> WebApiClient:
+        """A REST client for the application's system user in the tenant.
+
+        Raises :class:`~toolkit.errors.NotFoundError` for an unknown application; the
+        authorization is checked when the first ticket is needed.
+        """
+        app = self.repository.get_application(application)
+        credential = SystemUserCredential(
+            self.tickets, app.id, context_identifier, app.client_secret.reveal()
+        )
+        return WebApiClient(
+            self.http,
+            self.status_client(environment_of(app)),
+            context_identifier,
+            credential,
+            retry=self._api_retry,
+        )
+
+    def user_api(
+        self, environment: Environment, context_identifier: str, credential: UserCredential
+    ) -> WebApiClient:
+        """A REST client for a signed-in user (normal user context)."""
+        return WebApiClient(
+            self.http,
+            self.status_client(environment),
+            context_identifier,
+            credential,
+            retry=self._api_retry,
+        )
+
+    def system_user_soap(self, application: str, context_identifier: str) -> SoapClient:
+        """A SOAP client for the system user, on the tenant's current host (state API)."""
+        app = self.repository.get_application(application)
+        status = self.status_client(environment_of(app)).require_running(context_identifier)
+        if status.netserver_url is None:
+            raise UnexpectedResponseError(
+                f"state API: running tenant {context_identifier!r} has no Endpoint"
+            )
+        tickets = self.tickets
+        return SoapClient(
+            self.http,
+            status.netserver_url,
+            application_token=app.client_secret.reveal(),
+            ticket=lambda: tickets.ticket(app.id, context_identifier).ticket,
+            retry=self._api_retry,
+        )
+
+    def _keys(self, environment: Environment) -> JwksCache:
+        with self._lock:
+            key = environment.base_url
+            cache = self._key_sets.get(key)
+            if cache is None:
+                cache = JwksCache(environment.jwks_url, self.http, now=self._now)
+                self._key_sets[key] = cache
+            return cache
