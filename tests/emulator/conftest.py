@@ -197,3 +197,39 @@ class SystemUser:
 @pytest.fixture
 def system_user(flow: Flow, app: dict[str, Any]) -> SystemUser:
     return SystemUser(flow, app)
+
+
+# -- tenant side helpers ----------------------------------------------------------------------
+
+
+def tenant_client(
+    emu: Emulator, authorization: str, app_token: str | None = None, ctx: str = "Cust12345"
+) -> httpx.Client:
+    """A client for `{tenant host}/{ctx}/api/v1` with the given Authorization header."""
+    headers = {"Authorization": authorization, "Accept": "application/json"}
+    if app_token is not None:
+        headers["SO-AppToken"] = app_token
+    return httpx.Client(
+        base_url=f"{emu.tenant_url(ctx)}/api/v1",
+        headers=headers,
+        timeout=10,
+        verify=LOOPBACK_SSL,
+    )
+
+
+@pytest.fixture
+def tenant_rest(emu: Emulator) -> Any:
+    """`tenant_rest(authorization, app_token=None, ctx="Cust12345")` -> an httpx.Client."""
+
+    def make(authorization: str, app_token: str | None = None, ctx: str = "Cust12345") -> Any:
+        return tenant_client(emu, authorization, app_token, ctx)
+
+    return make
+
+
+@pytest.fixture
+def system_rest(emu: Emulator, system_user: SystemUser) -> Iterator[httpx.Client]:
+    """REST as the system user of the `app` fixture in Cust12345 (SOTicket + SO-AppToken)."""
+    ticket = system_user.ticket()
+    with tenant_client(emu, f"SOTicket {ticket}", system_user.app["client_secret"]) as client:
+        yield client

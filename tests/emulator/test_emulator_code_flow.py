@@ -66,8 +66,8 @@ def test_id_token_claims(emu: Emulator, app: dict[str, Any], flow: Any) -> None:
         "associateid": "5",
         "email": "admin@cust12345.test",
         "is_administrator": "True",
-        "webapi_url": f"{base}/Cust12345/api/",
-        "netserver_url": f"{base}/Cust12345/Remote/Services88/",
+        "webapi_url": f"{emu.host_urls['sod2']}/Cust12345/api/",  # the tenant host (§1)
+        "netserver_url": f"{emu.host_urls['sod2']}/Cust12345/Remote/Services88/",
         "company_name": "Tony's Developer Network",
         "identityprovider": "central-superid",
         "initials": "TA",

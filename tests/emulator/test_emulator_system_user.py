@@ -70,8 +70,10 @@ def test_exchange_returns_a_signed_jwt_with_the_ticket(
     prefix = "http://schemes.superoffice.net/identity/"
     assert claims[prefix + "ctx"] == "Cust12345"
     assert claims[prefix + "serial"] == "1801550193"
-    assert claims[prefix + "netserver_url"] == f"{emu.base_url}/Cust12345/Remote/Services88/"
-    assert claims[prefix + "webapi_url"] == f"{emu.base_url}/Cust12345/api/"
+    assert (
+        claims[prefix + "netserver_url"] == f"{emu.host_urls['sod2']}/Cust12345/Remote/Services88/"
+    )
+    assert claims[prefix + "webapi_url"] == f"{emu.host_urls['sod2']}/Cust12345/api/"
     hex_id, number, ctx = decode_ticket(claims[prefix + "ticket"])
     assert re.fullmatch(r"[0-9a-f]{32}", hex_id)
     assert number.isdigit()

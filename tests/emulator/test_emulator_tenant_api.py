@@ -51,13 +51,30 @@ CARRIER_FIELDS = {
 }
 
 
+# Tenant paths are served on the tenant's own host (protocol §1): where the default world puts
+# each tenant. Filled per test from the emulator's listeners.
+TENANT_HOSTS = {"cust12345": "sod2", "cust34567": "sod2", "cust23456": "sod3"}
+HOST_URLS: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _host_urls(emu: Emulator) -> None:
+    HOST_URLS.update(emu.host_urls)
+
+
+def url(path: str) -> str:
+    """The absolute URL of a tenant path on the tenant's current host."""
+    ctx = path.split("/")[1].lower()
+    return HOST_URLS[TENANT_HOSTS.get(ctx, "sod2")] + path
+
+
 def with_ticket(
     http: httpx.Client, ticket: str, app_token: str | None, path: str = PRINCIPAL
 ) -> httpx.Response:
     headers = {"Authorization": f"SOTicket {ticket}", "Accept": "application/json"}
     if app_token is not None:
         headers["SO-AppToken"] = app_token
-    return http.get(path, headers=headers)
+    return http.get(url(path), headers=headers)
 
 
 def assert_unauthorized(response: httpx.Response) -> str:
@@ -91,7 +108,7 @@ def test_system_user_principal_with_ticket_and_app_token(system_user: SystemUser
         ("SOTICKET", "/CUST12345/API/V1/USER/CURRENTPRINCIPAL"),
     ):
         again = system_user.http.get(
-            path,
+            url(path),
             headers={
                 "Authorization": f"{scheme} {ticket}",
                 "SO-AppToken": system_user.app["client_secret"],
@@ -116,14 +133,16 @@ def test_refused_credentials(system_user: SystemUser) -> None:
     http = system_user.http
     secret = system_user.app["client_secret"]
     ticket = system_user.ticket()
-    assert_unauthorized(http.get(PRINCIPAL))
-    assert_unauthorized(http.get(PRINCIPAL, auth=("admin@cust12345.test", "superid-demo")))
+    assert_unauthorized(http.get(url(PRINCIPAL)))
+    assert_unauthorized(http.get(url(PRINCIPAL), auth=("admin@cust12345.test", "superid-demo")))
     assert_unauthorized(with_ticket(http, "7T:bm90IGEgdGlja2V0", secret))
     assert_unauthorized(
-        http.get(PRINCIPAL, headers={"Authorization": f"Bearer {ticket}", "SO-AppToken": secret})
+        http.get(
+            url(PRINCIPAL), headers={"Authorization": f"Bearer {ticket}", "SO-AppToken": secret}
+        )
     )
     assert_unauthorized(
-        http.get(PRINCIPAL, headers={"Authorization": "Bearer 8A:Cust12345.bm9wZQ=="})
+        http.get(url(PRINCIPAL), headers={"Authorization": "Bearer 8A:Cust12345.bm9wZQ=="})
     )
     # A ticket of Cust12345 used on another (existing) tenant.
     other_tenant = "/Cust23456/api/v1/User/currentPrincipal"
@@ -143,7 +162,7 @@ def test_user_principal_with_bearer_access_token(
         (user_tokens, 6, "user@cust12345.test"),
     ):
         response = flow.http.get(
-            PRINCIPAL, headers={"Authorization": f"Bearer {tokens['access_token']}"}
+            url(PRINCIPAL), headers={"Authorization": f"Bearer {tokens['access_token']}"}
         )
         assert response.status_code == 200, response.text
         carrier = response.json()
@@ -154,23 +173,24 @@ def test_user_principal_with_bearer_access_token(
         assert carrier["IsPerson"] is True
         assert carrier["DatabaseContextIdentifier"] == "Cust12345"
     admin = flow.http.get(
-        PRINCIPAL, headers={"Authorization": f"Bearer {admin_tokens['access_token']}"}
+        url(PRINCIPAL), headers={"Authorization": f"Bearer {admin_tokens['access_token']}"}
     ).json()
     assert admin["FunctionRights"] == ["admin-all"]
     token = admin_tokens["access_token"]
     with_app_token = flow.http.get(
-        PRINCIPAL,
+        url(PRINCIPAL),
         headers={"Authorization": f"Bearer {token}", "SO-AppToken": app["client_secret"]},
     )
     assert with_app_token.status_code == 200
     assert_unauthorized(
         flow.http.get(
-            PRINCIPAL, headers={"Authorization": f"Bearer {token}", "SO-AppToken": "0" * 32}
+            url(PRINCIPAL),
+            headers={"Authorization": f"Bearer {token}", "SO-AppToken": "0" * 32},
         )
     )
     assert_unauthorized(
         flow.http.get(
-            "/Cust23456/api/v1/User/currentPrincipal",
+            url("/Cust23456/api/v1/User/currentPrincipal"),
             headers={"Authorization": f"Bearer {token}"},
         )
     )
@@ -249,7 +269,7 @@ def netserver_envelope(ticket: str, app_token: str | None, *, in_header: bool = 
 def post_user_service(
     http: httpx.Client, xml: str, content_type: str = "text/xml; charset=utf-8"
 ) -> httpx.Response:
-    return http.post(USER_SVC, content=xml.encode(), headers={"Content-Type": content_type})
+    return http.post(url(USER_SVC), content=xml.encode(), headers={"Content-Type": content_type})
 
 
 def netserver_answer(response: httpx.Response, soap_ns: str = SOAP11) -> dict[str, Any]:
@@ -322,7 +342,7 @@ def test_soap_faults_on_user_service(system_user: SystemUser) -> None:
         assert root.findtext(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault/faultcode") == "s:Client"
         assert "Traceback" not in response.text
     wrong_action = http.post(
-        USER_SVC,
+        url(USER_SVC),
         content=good.encode(),
         headers={"Content-Type": "text/xml", "SOAPAction": f'"{NS88}/User/DeleteUser"'},
     )

@@ -5,6 +5,7 @@ Kept apart from the emulated API; nothing here exists at SuperOffice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import datetime
@@ -15,8 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from toolkit.emulator.errors import BadRequestError, WorldError
+from toolkit.emulator.faults import Faults, rule_from_json
+from toolkit.emulator.lifecycle import apply_change, set_state
 from toolkit.emulator.registry import activate_app, register_app
 from toolkit.emulator.signing import KeyRing
+from toolkit.emulator.tenant_state import state_document
+from toolkit.emulator.webhooks import Webhooks
 from toolkit.emulator.wire import json_body
 from toolkit.emulator.world import World, tenant_from_json, user_from_json
 
@@ -34,6 +39,16 @@ _APP_FIELDS = {
 }
 
 Handler = Callable[[Request], Awaitable[Response]]
+# /tenants/{ctx}/{action}: the state-change actions (protocol §6) by URL word.
+TENANT_ACTIONS = {
+    "upgrade": "Upgrade",
+    "backup-restored": "BackupRestored",
+    "suspend": "Suspend",
+    "resume": "Resume",
+    "delete": "Delete",
+    "move": "Move",
+}
+MAX_WEBHOOK_WAIT = 30.0
 
 
 def control_error(error: str, detail: str, status: int = 400) -> JSONResponse:
@@ -78,11 +93,18 @@ class ControlPlane:
         keys: KeyRing,
         seed: Callable[[], dict[str, Any]],
         persist: Callable[[], None],
+        *,
+        webhooks: Webhooks | None = None,
+        faults: Faults | None = None,
+        login_url: Callable[[], str] | None = None,
     ) -> None:
         self.world = world
         self.keys = keys
         self.seed = seed
         self.persist = persist  # saves the state file (signing keys live outside the world)
+        self.webhooks = webhooks or Webhooks(world, keys)
+        self.faults = faults or Faults()
+        self.login_url = login_url
 
     def routes(self) -> list[Route]:
         r = CONTROL_ROOT
@@ -108,13 +130,82 @@ class ControlPlane:
             (f"{r}/keys/rotate", self.rotate, ["POST"]),
             (f"{r}/keys/retire", self.retire, ["POST"]),
             (f"{r}/quirks", self.quirks, ["GET", "POST"]),
+            (f"{r}/hosts", self.hosts, ["GET"]),
+            (f"{r}/tenants/{{ctx}}", self.tenant, ["GET"]),
+            (f"{r}/tenants/{{ctx}}/state", self.tenant_state, ["POST"]),
+            (f"{r}/tenants/{{ctx}}/{{action}}", self.tenant_action, ["POST"]),
+            (f"{r}/webhooks", self.webhook_log, ["GET", "DELETE"]),
+            (f"{r}/faults", self.fault_rules, ["GET", "POST", "DELETE"]),
         ]
         return [Route(path, _json_errors(h), methods=m) for path, h, m in table]
 
     async def reset(self, request: Request) -> Response:
         self.world.load_json(self.seed())
         self.world.clock.reset()
+        self.webhooks.clear()
+        self.faults.clear()
         return JSONResponse({"ok": True})
+
+    async def hosts(self, request: Request) -> Response:
+        login = self.login_url() if self.login_url is not None else None
+        return JSONResponse({"login": login, "hosts": dict(self.world.host_urls)})
+
+    async def tenant(self, request: Request) -> Response:
+        ctx = request.path_params["ctx"]
+        tenant = self.world.find_tenant(ctx)
+        if tenant is None:
+            raise WorldError("not_found", f"no tenant {ctx}", 404)
+        return JSONResponse({**asdict(tenant), "state_api": state_document(self.world, ctx)})
+
+    async def tenant_state(self, request: Request) -> Response:
+        """Set a tenant's State directly (no webhook): body {"state": "Suspended"}."""
+        body = await json_body(request)
+        if set(body) != {"state"}:
+            raise WorldError("invalid_request", 'send {"state": "<State name>"}')
+        tenant = set_state(self.world, request.path_params["ctx"], body["state"])
+        return JSONResponse(asdict(tenant))
+
+    async def tenant_action(self, request: Request) -> Response:
+        """upgrade | backup-restored | suspend | resume | delete | move, with webhooks."""
+        action = request.path_params["action"]
+        change = TENANT_ACTIONS.get(action)
+        if change is None:
+            raise WorldError("not_found", f"no tenant action {action}", 404)
+        body = await json_body(request)
+        unknown = set(body) - {"host", "version", "duration", "notify"}
+        if unknown:
+            raise WorldError("invalid_request", f"unknown fields: {', '.join(sorted(unknown))}")
+        result = apply_change(self.world, self.webhooks, request.path_params["ctx"], change, **body)
+        return JSONResponse(result)
+
+    async def webhook_log(self, request: Request) -> Response:
+        """Every delivery with its status code or error; `?wait=seconds` first waits until
+        none is pending. DELETE forgets them."""
+        if request.method == "DELETE":
+            self.webhooks.clear()
+            return JSONResponse({"ok": True})
+        wait = request.query_params.get("wait")
+        if wait is not None:
+            try:
+                seconds = min(float(wait), MAX_WEBHOOK_WAIT)
+            except ValueError as exc:
+                raise WorldError("invalid_request", "wait must be seconds") from exc
+            await asyncio.to_thread(self.webhooks.wait, max(0.0, seconds))
+        return JSONResponse({"deliveries": self.webhooks.list()})
+
+    async def fault_rules(self, request: Request) -> Response:
+        """POST {"rules": [...], "seed": n} replaces the rule set; DELETE clears it."""
+        if request.method == "DELETE":
+            self.faults.clear()
+        elif request.method == "POST":
+            body = await json_body(request)
+            if set(body) - {"rules", "seed"} or not isinstance(body.get("rules"), list):
+                raise WorldError("invalid_fault", 'send {"rules": [...], "seed": <int|null>}')
+            seed = body.get("seed")
+            if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+                raise WorldError("invalid_fault", "seed must be an integer or null")
+            self.faults.set([rule_from_json(r) for r in body["rules"]], seed)
+        return JSONResponse(self.faults.describe())
 
     async def load_seed(self, request: Request) -> Response:
         self.world.load_json(await json_body(request))

@@ -15,3 +15,20 @@ class BadRequestError(Exception):
 
 class WorldError(BadRequestError, ValueError):
     """Bad input to the world (control plane => 400, Python API => raised as a ValueError)."""
+
+
+class ApiError(Exception):
+    """A refusal of the tenant REST API, rendered as SuperOffice's error body (protocol §5)."""
+
+    def __init__(
+        self,
+        status: int,
+        error_type: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{error_type}: {message}")
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.headers = headers or {}

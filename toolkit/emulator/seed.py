@@ -24,9 +24,24 @@ def _user(username: str, *memberships: dict[str, Any]) -> dict[str, Any]:
 _DEFAULT_WORLD: dict[str, Any] = {
     "version": 1,
     "tenants": [
-        {"ctx": "Cust12345", "company_name": "Tony's Developer Network", "serial": "1801550193"},
-        {"ctx": "Cust23456", "company_name": "Nordic Bikes AS", "serial": "2087315043"},
-        {"ctx": "Cust34567", "company_name": "Acme Consulting", "serial": "1122334455"},
+        {
+            "ctx": "Cust12345",
+            "company_name": "Tony's Developer Network",
+            "serial": "1801550193",
+            "host": "sod2",
+        },
+        {
+            "ctx": "Cust23456",
+            "company_name": "Nordic Bikes AS",
+            "serial": "2087315043",
+            "host": "sod3",
+        },
+        {
+            "ctx": "Cust34567",
+            "company_name": "Acme Consulting",
+            "serial": "1122334455",
+            "host": "sod2",
+        },
     ],
     "users": [
         _user("admin@cust12345.test", _member("Cust12345", True, 5, "TA")),

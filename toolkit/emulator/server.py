@@ -1,5 +1,7 @@
-"""The `Emulator`: one uvicorn listener on loopback serving SuperID, PartnerSystemUser, the
-first tenant web services and the control plane."""
+"""The `Emulator`: one uvicorn server on loopback with one listener for the login host
+(`sod.superoffice.com` equivalent: SuperID, PartnerSystemUser, the state API) and one per
+tenant host (`sod2`, `sod3` equivalents: the tenants' web services), all in one thread; the
+control plane answers on every listener. See `routing` for what each host serves."""
 
 from __future__ import annotations
 
@@ -22,11 +24,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit.emulator.control import ControlPlane, control_error
 from toolkit.emulator.errors import WorldError
+from toolkit.emulator.faults import FaultMiddleware, Faults, rule_from_json
+from toolkit.emulator.lifecycle import apply_change, set_state
 from toolkit.emulator.registry import activate_app, register_app
+from toolkit.emulator.routing import LOGIN_HOST, HostRouter, HostTagger
 from toolkit.emulator.seed import default_world
 from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.soap import SoapFault, fault_response
@@ -44,13 +50,22 @@ from toolkit.emulator.system_user import SOAP_PATH as SYSTEM_USER_SOAP_PATH
 from toolkit.emulator.system_user import PartnerSystemUser, rest_answer
 from toolkit.emulator.tenant_api import PATH_RULES as TENANT_PATHS
 from toolkit.emulator.tenant_api import TenantApi, error_body
-from toolkit.emulator.world import Authorization, World
+from toolkit.emulator.tenant_lists import TenantLists
+from toolkit.emulator.tenant_state import STATE_PATH, state_document
+from toolkit.emulator.webhooks import Webhooks
+from toolkit.emulator.world import DEFAULT_HOSTS, Authorization, Tenant, World
 
 logger = logging.getLogger("toolkit.emulator")
 
 START_TIMEOUT = 5.0  # seconds; start() normally returns in well under one
 STOP_TIMEOUT = 5.0
 STATE_FORMAT_VERSION = 1
+# Requests still running at stop (a stall, a slow webhook) are cancelled after this long.
+GRACEFUL_SHUTDOWN = 1
+# The state API path, matched case-insensitively like SuperOffice's other paths [I].
+STATE_PATHS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"/api/state/(?P<ctx>[^/]+)/?", re.IGNORECASE), "/api/state/{ctx}"),
+]
 
 
 _TENANT_PATH = re.compile(r"/cust[0-9]+/", re.IGNORECASE)
@@ -128,6 +143,11 @@ class _CanonicalPaths:
         await self.app(scope, receive, send)
 
 
+def _fault_response(path: str, status: int, message: str) -> Response:
+    error = {429: "too_many_requests", 500: "server_error"}.get(status, "temporarily_unavailable")
+    return _error_response(path, status, error, message)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for HTTPException only
         raise exc
@@ -147,18 +167,30 @@ class Emulator:
         host: str = "127.0.0.1",
         seed: str | os.PathLike[str] | None = None,
         state_file: str | os.PathLike[str] | None = None,
+        tenant_hosts: tuple[str, ...] = DEFAULT_HOSTS,
     ) -> None:
+        """`port` is the login host's (0 = a free port); each tenant host in `tenant_hosts`
+        (default `sod2`, `sod3`) gets a free port of its own on the same `host`."""
         self.host = host
         self._requested_port = port
+        names = tuple(tenant_hosts)
+        if not names or len(set(names)) != len(names) or LOGIN_HOST in names:
+            raise ValueError(f"tenant_hosts must be distinct names other than {LOGIN_HOST!r}")
+        if not all(re.fullmatch(r"[a-z][a-z0-9-]*", n) for n in names):
+            raise ValueError("tenant host names are lower-case sub-domain names, e.g. sod2")
+        self.tenant_hosts = names
         self._seed_path = Path(seed) if seed is not None else None
         self._state_file = Path(state_file) if state_file is not None else None
         self._seed_data = self._read_seed()
-        self.world = World()
+        self.world = World(hosts=names)
         self.keys = self._load()
         self._save_lock = threading.Lock()
         if self._state_file is not None:
             self.world.on_change = self._save
+        self.webhooks = Webhooks(self.world, self.keys)
+        self.faults = Faults()
         self._socket: socket.socket | None = None
+        self._sockets: dict[str, socket.socket] = {}
         self._port: int | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
@@ -171,7 +203,7 @@ class Emulator:
         data = json.loads(self._seed_path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise WorldError("invalid_world", "the world must be a JSON object")
-        World().load_json(data)  # validate now, not on the first reset
+        World(hosts=self.tenant_hosts).load_json(data)  # validate now, not on the first reset
         return data
 
     def _seed(self) -> dict[str, Any]:
@@ -248,35 +280,98 @@ class Emulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def _bind(self) -> None:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        sock.listen(128)
-        sock.set_inheritable(True)
-        self._socket = sock
-        self._port = int(sock.getsockname()[1])
+    @property
+    def host_urls(self) -> dict[str, str]:
+        """Tenant host name -> base URL, e.g. {"sod2": "http://127.0.0.1:P2", "sod3": ...}."""
+        if self._port is None:
+            raise RuntimeError("the emulator is not started")
+        return dict(self.world.host_urls)
 
-    def _app(self) -> Starlette:
+    def _url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port}"
+
+    def _listen(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+        # when the socket says it is TCP; without it, Nagle + delayed ACK add ~40 ms to every
+        # response written in two parts (headers, body).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.bind((self.host, port))
+            # A deep backlog: benchmarks open many connections at once.
+            sock.listen(1024)
+        except OSError:
+            sock.close()
+            raise
+        sock.set_inheritable(True)
+        return sock
+
+    def _bind(self) -> None:
+        sockets: dict[str, socket.socket] = {}
+        try:
+            sockets[LOGIN_HOST] = self._listen(self._requested_port)
+            for name in self.tenant_hosts:
+                sockets[name] = self._listen(0)
+        except OSError:
+            for sock in sockets.values():
+                sock.close()
+            raise
+        self._sockets = sockets
+        self._socket = sockets[LOGIN_HOST]
+        self._port = int(self._socket.getsockname()[1])
+        self.world.host_urls = {
+            name: self._url(int(sockets[name].getsockname()[1])) for name in self.tenant_hosts
+        }
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets.values():
+            sock.close()
+        self._sockets, self._socket = {}, None
+
+    async def _state_api(self, request: Request) -> Response:
+        # Protocol §6; no authentication. Unknown tenants: see tenant_state.
+        return JSONResponse(state_document(self.world, request.path_params["ctx"]))
+
+    def _app(self) -> ASGIApp:
         superid = SuperId(self.world, self.keys, self.base_url)
         system_user = PartnerSystemUser(self.world, self.keys, self.base_url)
         tenant_api = TenantApi(self.world)
-        control = ControlPlane(self.world, self.keys, self._seed, self._save)
-        return Starlette(
+        tenant_lists = TenantLists(self.world, tenant_api)
+        control = ControlPlane(
+            self.world,
+            self.keys,
+            self._seed,
+            self._save,
+            webhooks=self.webhooks,
+            faults=self.faults,
+            login_url=lambda: self.base_url,
+        )
+        app = Starlette(
             routes=[
                 *superid.routes(),
                 *system_user.routes(),
                 *control.routes(),
+                Route(STATE_PATH, self._state_api, methods=["GET"]),
                 *tenant_api.routes(),
+                *tenant_lists.routes(),
             ],
             middleware=[
                 # Canonical paths first, so the guard's error style sees the canonical path.
-                Middleware(_CanonicalPaths, rules=[*SYSTEM_USER_PATHS, *TENANT_PATHS]),
+                Middleware(
+                    _CanonicalPaths, rules=[*SYSTEM_USER_PATHS, *TENANT_PATHS, *STATE_PATHS]
+                ),
                 Middleware(_Guard),
             ],
             exception_handlers={HTTPException: _http_error},
         )
+        ports = {int(s.getsockname()[1]): name for name, s in self._sockets.items()}
+        # Outside in: which host; never a traceback; faults; what this host serves.
+        routed = HostRouter(app, self.world)
+        faulty = FaultMiddleware(routed, self.faults, _fault_response)
+        return HostTagger(_Guard(faulty), ports)
 
     def _uvicorn(self) -> Any:
         config = uvicorn.Config(
@@ -285,6 +380,7 @@ class Emulator:
             access_log=False,
             lifespan="off",
             server_header=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
         )
         return uvicorn.Server(config)
 
@@ -292,10 +388,11 @@ class Emulator:
         if self._thread is not None:
             raise RuntimeError("the emulator is already started")
         self._bind()
+        self.faults.stopping.clear()
         self._server = self._uvicorn()
         self._thread = threading.Thread(
             target=self._server.run,
-            kwargs={"sockets": [self._socket]},
+            kwargs={"sockets": list(self._sockets.values())},
             name=f"sotk-emulator-{self.port}",
             daemon=True,
         )
@@ -309,26 +406,88 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        self.faults.stopping.set()  # stalled requests let go
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
-        if self._socket is not None:
-            self._socket.close()
-        self._server, self._thread, self._socket = None, None, None
+        self._close_sockets()
+        self._server, self._thread = None, None
+        self.webhooks.shutdown()
         self._save()
 
     def serve(self) -> None:
         """Serve until interrupted (Ctrl-C / SIGTERM); for `sotk emulator serve`."""
         self._bind()
+        self.faults.stopping.clear()
         self._server = self._uvicorn()
         try:
-            self._server.run(sockets=[self._socket])
+            self._server.run(sockets=list(self._sockets.values()))
         finally:
-            if self._socket is not None:
-                self._socket.close()
-            self._server, self._socket = None, None
+            self._close_sockets()
+            self._server = None
+            self.webhooks.shutdown()
             self._save()
+
+    # -- tenants: hosts, states, state-change webhooks ----------------------------------------
+
+    def tenant_url(self, ctx: str) -> str:
+        """`{current tenant host URL}/{ctx}` (what the state API calls `Endpoint`)."""
+        tenant = self._tenant(ctx)
+        url = self.world.tenant_url(tenant)
+        if url is None:
+            raise RuntimeError("the emulator is not started")
+        return url
+
+    def _tenant(self, ctx: str) -> Tenant:
+        tenant = self.world.find_tenant(ctx)
+        if tenant is None:
+            raise WorldError("not_found", f"no tenant {ctx}", 404)
+        return tenant
+
+    def move_tenant(self, ctx: str, host: str, *, notify: bool = True) -> dict[str, Any]:
+        """Move a tenant to another tenant host (Move webhook unless notify=False)."""
+        return apply_change(self.world, self.webhooks, ctx, "Move", host=host, notify=notify)
+
+    def change_tenant(
+        self,
+        ctx: str,
+        change: str,
+        *,
+        version: str | None = None,
+        duration: float = 0,
+        notify: bool = True,
+    ) -> dict[str, Any]:
+        """Upgrade | BackupRestored | Suspend | Resume | Delete, with the webhook (see
+        `lifecycle`); Move has `move_tenant`."""
+        return apply_change(
+            self.world,
+            self.webhooks,
+            ctx,
+            change,
+            version=version,
+            duration=duration,
+            notify=notify,
+        )
+
+    def set_tenant_state(self, ctx: str, state: str) -> None:
+        """Set the state API's State directly; sends no webhook."""
+        set_state(self.world, ctx, state)
+
+    def webhook_deliveries(self) -> list[dict[str, Any]]:
+        return self.webhooks.list()
+
+    def wait_for_webhooks(self, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Wait until no delivery is pending (or timeout), then list them all."""
+        self.webhooks.wait(timeout)
+        return self.webhooks.list()
+
+    def set_faults(self, rules: list[dict[str, Any]], seed: int | None = None) -> None:
+        """Replace the fault rules (see `faults` for the fields)."""
+        self.faults.set([rule_from_json(r) for r in rules], seed)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
 
     def __enter__(self) -> Emulator:
         return self.start()

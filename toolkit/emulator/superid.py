@@ -575,6 +575,7 @@ class SuperId:
         )
         claims = id_token_claims(
             issuer=self.issuer,
+            host_urls=world.host_urls,
             app=app,
             user=user,
             membership=membership,

@@ -21,6 +21,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -194,10 +195,16 @@ def _check_signature(app: App, token: str, stamp: str, signature: bytes) -> None
 
 
 def system_user_claims(
-    *, app: App, tenant: Tenant, ticket: str, base_url: str, now: float
+    *,
+    app: App,
+    tenant: Tenant,
+    ticket: str,
+    base_url: str,
+    now: float,
+    host_urls: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     iat = int(now)
-    base = tenant_base(tenant, base_url)
+    base = tenant_base(tenant, host_urls or {}, base_url)
     superoffice = {
         "ticket": ticket,
         "ctx": tenant.ctx,
@@ -271,7 +278,12 @@ class PartnerSystemUser:
         ticket = new_ticket(tenant.ctx)
         world.add_ticket(Ticket(ticket, app.client_id, tenant.ctx, now, now))
         claims = system_user_claims(
-            app=app, tenant=tenant, ticket=ticket, base_url=self.base_url, now=now
+            app=app,
+            tenant=tenant,
+            ticket=ticket,
+            base_url=self.base_url,
+            now=now,
+            host_urls=world.host_urls,
         )
         return self.keys.sign(claims)
 

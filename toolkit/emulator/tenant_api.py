@@ -1,7 +1,8 @@
 """Tenant web services, first piece: who am I (`User/currentPrincipal`), REST and SOAP (§5).
 
-Served at `/{ctx}/api/...` and `/{ctx}/Remote/Services88/...` on the emulator's base URL for
-now; per-tenant host listeners come with the tenant-access issue, which grows this module.
+Served at `/{ctx}/api/...` and `/{ctx}/Remote/Services88/...` on the tenant's CURRENT tenant
+host only (`Emulator.host_urls`; elsewhere 421, see `routing`). Lists and web panels are in
+`tenant_lists`.
 
 Credentials accepted (protocol §5):
 - REST `Authorization: SOTicket 7T:...` (scheme case-insensitive) plus the mandatory

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from toolkit.emulator.world import App, Authorization, Membership, Tenant, User
@@ -26,13 +27,16 @@ PKCE_DEFAULT_METHOD = "plain"  # the reference's default (protocol §2.2)
 _PKCE_VALUE = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 
-def tenant_base(tenant: Tenant, base_url: str) -> str:
-    return f"{tenant.host or base_url}/{tenant.ctx}"
+def tenant_base(tenant: Tenant, host_urls: Mapping[str, str], fallback: str) -> str:
+    """`{tenant host URL}/{ctx}`: the tenant's CURRENT host (protocol §1); `fallback` (the
+    login host) only when that host has no listener."""
+    return f"{host_urls.get(tenant.host or '', fallback)}/{tenant.ctx}"
 
 
 def id_token_claims(
     *,
     issuer: str,
+    host_urls: Mapping[str, str],
     app: App,
     user: User,
     membership: Membership,
@@ -43,7 +47,7 @@ def id_token_claims(
     iat_as_string: bool,
 ) -> dict[str, Any]:
     iat = int(now)
-    base = tenant_base(tenant, issuer)
+    base = tenant_base(tenant, host_urls, issuer)
     superoffice = {
         "ctx": tenant.ctx,
         "serial": tenant.serial,

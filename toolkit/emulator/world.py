@@ -20,8 +20,26 @@ from typing import Any
 
 from toolkit.emulator.clock import Clock
 from toolkit.emulator.errors import WorldError
+from toolkit.emulator.tenant_data import TenantData, seeded_tenant_data, tenant_data_from_json
 
 WORLD_FORMAT_VERSION = 1
+# The state API's newest `Version` example (protocol §6).
+DEFAULT_TENANT_VERSION = "Release_11.10_2026.02.24-02"
+# Built-in state names (protocol §6); kept here so the world can validate them.
+TENANT_STATES = (
+    "Unknown",
+    "Provisioning",
+    "Running",
+    "Deleted",
+    "Suspended",
+    "OnlineMaintenance",
+    "OfflineMaintenance",
+    "ProvisioningFailed",
+    "Deleting",
+    "DeleteFailed",
+    "MigrationPending",
+)
+DEFAULT_HOSTS = ("sod2", "sod3")
 APP_KINDS = ("standard", "custom")
 # System user token suffix: "looks like 10 alphanumeric characters" (protocol §4.1) [I].
 SYSTEM_TOKEN_SUFFIX_LENGTH = 10
@@ -33,8 +51,14 @@ class Tenant:
     ctx: str
     company_name: str
     serial: str
-    # None = hosted at the emulator's own base URL; a later issue adds per-tenant listeners.
+    # The name of the tenant host serving it ("sod2", "sod3": the emulator's numbered
+    # sub-domains, protocol §1); None = the emulator's first tenant host.
     host: str | None = None
+    # The state API's State name (protocol §6); see toolkit.emulator.tenant_state.
+    state: str = "Running"
+    version: str = DEFAULT_TENANT_VERSION
+    # Upgrade with a duration: OfflineMaintenance until then, Running afterwards.
+    maintenance_until: float | None = None
 
 
 @dataclass
@@ -202,9 +226,14 @@ def new_system_token(app_name: str) -> str:
 class World:
     """All emulator state. Use the methods, or hold `lock` for multi-step reads."""
 
-    def __init__(self, clock: Clock | None = None) -> None:
+    def __init__(self, clock: Clock | None = None, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> None:
         self.lock = threading.RLock()
         self.clock = clock or Clock()
+        # Tenant host names; their URLs are known once the listeners are bound (ephemeral).
+        self.hosts = hosts
+        self.host_urls: dict[str, str] = {}
+        # Lists, list items and web panels per tenant (lower-case ctx), seeded on first use.
+        self.tenant_data: dict[str, TenantData] = {}
         self.on_change: Callable[[], None] | None = None
         self.tenants: dict[str, Tenant] = {}
         self.users: dict[str, User] = {}
@@ -254,8 +283,19 @@ class World:
 
     # -- persistent changes -------------------------------------------------------------------
 
+    def tenant_url(self, tenant: Tenant) -> str | None:
+        """`https://{tenantHost}/{ctx}` (protocol §1); None before the listeners are bound."""
+        url = self.host_urls.get(tenant.host or "")
+        return None if url is None else f"{url}/{tenant.ctx}"
+
     def add_tenant(self, tenant: Tenant) -> Tenant:
         _check_ctx(tenant.ctx)
+        if tenant.host is None:
+            tenant.host = self.hosts[0]
+        if tenant.host not in self.hosts:
+            raise WorldError("invalid_tenant", f"host must be one of {', '.join(self.hosts)}")
+        if tenant.state not in TENANT_STATES:
+            raise WorldError("invalid_tenant", f"state must be one of {', '.join(TENANT_STATES)}")
         with self.changing():
             if tenant.ctx.lower() in self.tenants:
                 raise WorldError("conflict", f"tenant {tenant.ctx} already exists", 409)
@@ -409,12 +449,13 @@ class World:
                     "tickets": [asdict(t) for t in self.tickets.values()],
                     "credentials_records": [asdict(r) for r in self.credentials_records],
                     "quirks": asdict(self.quirks),
+                    "tenant_data": self.tenant_data_json(),
                 }
             )
 
     def load_json(self, data: Any) -> None:
         """Replace the whole world (ephemeral state too) with `data`; validates first."""
-        fresh = World(self.clock)
+        fresh = World(self.clock, self.hosts)
         fresh._fill(data)
         with self.changing():
             for name in (
@@ -427,6 +468,7 @@ class World:
                 "tickets",
                 "credentials_records",
                 "quirks",
+                "tenant_data",
                 "transactions",
                 "codes",
                 "sessions",
@@ -502,6 +544,26 @@ class World:
         if not isinstance(quirks, dict):
             raise WorldError("invalid_world", "quirks must be an object")
         self.quirks = Quirks(iat_as_string=_bool(quirks, "iat_as_string", False))
+        data_by_ctx = data.get("tenant_data", {})
+        if not isinstance(data_by_ctx, dict):
+            raise WorldError("invalid_world", "tenant_data must be an object")
+        for ctx, raw in data_by_ctx.items():
+            if self.find_tenant(ctx) is None:
+                raise WorldError("invalid_world", f"tenant_data for unknown tenant {ctx}")
+            self.tenant_data[ctx.lower()] = tenant_data_from_json(raw)
+
+    def tenant_data_json(self) -> dict[str, Any]:
+        with self.lock:
+            return {ctx: asdict(d) for ctx, d in self.tenant_data.items()}
+
+    def data_of(self, tenant: Tenant) -> TenantData:
+        """The tenant's lists and web panels (built-in lists seeded on first use)."""
+        with self.lock:
+            data = self.tenant_data.get(tenant.ctx.lower())
+            if data is None:
+                data = seeded_tenant_data()
+                self.tenant_data[tenant.ctx.lower()] = data
+            return data
 
 
 # -- JSON field helpers (also used by the control plane) -------------------------------------
@@ -513,6 +575,9 @@ def tenant_from_json(raw: dict[str, Any]) -> Tenant:
         company_name=_str(raw, "company_name"),
         serial=_str(raw, "serial"),
         host=_opt_str(raw, "host"),
+        state=_opt_str(raw, "state") or "Running",
+        version=_opt_str(raw, "version") or DEFAULT_TENANT_VERSION,
+        maintenance_until=_opt_num(raw, "maintenance_until"),
     )
 
 

@@ -1,0 +1,554 @@
+"""Tenant REST beyond the current principal: the version documents, lists, list items, web
+panels and the List agent's web panel methods (protocol §5, §6, §7).
+
+All under `/{ctx}/api`, matched case-insensitively (SuperOffice URLs come in many casings).
+`GET /api` and `GET /api/v1` describe the service and need no credentials [I]; everything
+else authenticates exactly like `User/currentPrincipal` (SOTicket + SO-AppToken, or Bearer).
+
+Decisions where the reference is silent [I]:
+- Web panel ownership (open question 13): a panel belongs to the application whose credential
+  created it (the ticket's app, or the access token's client; SO-AppToken is not needed with
+  Bearer because the token names its client). Panels set up otherwise have no owner.
+- `GetAppWebPanels` lists the caller's panels, soft-deleted ones included (with Deleted=true).
+- `DeleteWebPanel` on a panel the calling app does not own: **403** `SoSecurityException`;
+  on an unknown id: 404. `DeleteAppWebPanels` removes only the caller's panels (204, also
+  when there were none: "otherwise nothing happens").
+- The generic REST `PUT|DELETE /v1/List/WebPanel/Items/{id}` act on any panel (they are the
+  administrator's list API; the system user is not restricted anyway). DELETE is the documented
+  soft delete (Deleted=true, 204); `GET .../Items` keeps listing soft-deleted panels.
+- List items (other lists): DELETE removes the item (204); PUT merges the given fields.
+  PUT on a web panel also merges: fields left out keep their values.
+- `POST` answers 200 with the saved entity, as documented for web panels.
+- Built-in lists cannot be renamed or deleted (400); user-defined lists (`udlist`) can.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from toolkit.emulator.errors import ApiError, BadRequestError
+from toolkit.emulator.tenant_api import (
+    ERROR_SOURCE,
+    NOT_FOUND_ERROR_TYPE,
+    Principal,
+    TenantApi,
+    Unauthorized,
+    UnknownTenant,
+    error_body,
+    unauthorized_response,
+)
+from toolkit.emulator.tenant_data import (
+    ADMIN_ROLE,
+    ITEM_FIELDS,
+    LIST_FIELDS,
+    UDLIST_TYPE,
+    WEBPANEL_LIST_TYPE,
+    ListDef,
+    ListItem,
+    TenantData,
+    WebPanel,
+    bad_request,
+    checked_fields,
+    default_web_panel,
+    item_entity,
+    list_entity,
+    require_entity,
+    web_panel_entity,
+    web_panel_fields,
+)
+from toolkit.emulator.wire import read_body
+from toolkit.emulator.world import Tenant, World
+
+MAX_ENTITY_BYTES = 256 * 1024
+FORBIDDEN_ERROR_TYPE = "SoSecurityException"  # [I]
+METHOD_ERROR_TYPE = "SoException"  # [I]
+# Values of the version document (protocol §5/§6, SD:version). The NetServer build numbers
+# are the emulator's own [I]; Services / ServicesCurrent / Version are the reference's.
+NETSERVER_VERSION = "11.10.9012.0"
+NETSERVER_ASSEMBLY = "11.10.0.0"
+NETSERVER_DATE = "2026-02-24"
+NETSERVER_NAME = "SuperOffice NetServer 11.10 Release (Build: 9012)"
+SERVICES = "Services87"
+SERVICES_CURRENT = "Services88"
+API_VERSION = "v1"
+DOCUMENTATION = "https://docs.superoffice.com/en/api/reference/restful/rest/index.html"
+SYSTEM_ROLE = "System user"  # never restricted by Sentry (protocol §4.1)
+USER_ROLE = "User"
+
+Handler = Callable[["Call"], Awaitable[Response]]
+
+
+class ContextIdentifierConvertor(Convertor[str]):
+    """`Cust` + digits in any casing (protocol §1), so other paths never reach a tenant."""
+
+    regex = "[Cc][Uu][Ss][Tt][0-9]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("ctx", ContextIdentifierConvertor())
+
+
+class Call:
+    """One authenticated request: who, which tenant, its data, the path's parameters."""
+
+    def __init__(
+        self, request: Request, principal: Principal, data: TenantData, params: dict[str, str]
+    ) -> None:
+        self.request = request
+        self.principal = principal
+        self.data = data
+        self.params = params
+
+    @property
+    def role(self) -> str:
+        membership = self.principal.membership
+        if membership is None:
+            return SYSTEM_ROLE
+        return ADMIN_ROLE if membership.is_administrator else USER_ROLE
+
+    @property
+    def client_id(self) -> str:
+        return self.principal.app.client_id
+
+    def sees(self, item: ListItem) -> bool:
+        # Sentry, simple model (see tenant_data): the system user bypasses it.
+        return self.role == SYSTEM_ROLE or item.restricted_to in (None, self.role)
+
+    async def body(self) -> Any:
+        try:
+            raw = await read_body(self.request, MAX_ENTITY_BYTES)
+        except BadRequestError as exc:
+            raise ApiError(exc.status, METHOD_ERROR_TYPE, exc.detail) from exc
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise bad_request("The request body is not valid JSON") from exc
+
+
+def _not_found(message: str) -> ApiError:
+    return ApiError(404, NOT_FOUND_ERROR_TYPE, message)
+
+
+def _int(value: str, what: str) -> int:
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise _not_found(f"{what} {value!r} not found") from exc
+
+
+def _json(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(value, status)
+
+
+def _no_content() -> Response:
+    return Response(status_code=204)
+
+
+# (verb, path after /api/v1, description) for the /api/v1 map; handlers bound in TenantLists.
+ENDPOINTS: list[tuple[str, str, str]] = [
+    ("GET", "/List/default", "Default values for a new ListEntity"),
+    ("GET", "/List", "All list definitions"),
+    ("POST", "/List", "Create a user-defined list"),
+    ("GET", "/List/{idOrName}", "A list definition by id, -TableNumber or name"),
+    ("PUT", "/List/{idOrName}", "Update a list definition"),
+    ("DELETE", "/List/{idOrName}", "Delete a user-defined list"),
+    ("GET", "/List/{idOrName}/Items", "The items of a list (web panels for WebPanel)"),
+    ("POST", "/List/{idOrName}/Items", "Add one item to a list"),
+    ("GET", "/List/{idOrName}/Items/Default", "Default values for a new item"),
+    ("GET", "/List/{idOrName}/Items/{itemId}", "One list item"),
+    ("PUT", "/List/{idOrName}/Items/{itemId}", "Update one list item"),
+    ("DELETE", "/List/{idOrName}/Items/{itemId}", "Delete one item (web panels: soft delete)"),
+    ("POST", "/Agents/List/CreateDefaultWebPanelEntity", "Default values for a new web panel"),
+    ("POST", "/Agents/List/SaveWebPanelEntity", "Create (WebPanelId 0) or update a web panel"),
+    ("POST", "/Agents/List/GetAppWebPanels", "The web panels owned by the calling app"),
+    ("POST", "/Agents/List/DeleteAppWebPanels", "Delete every web panel owned by the app"),
+    ("POST", "/Agents/List/DeleteWebPanel", "Delete one web panel permanently"),
+    ("GET", "/User/currentPrincipal", "The current principal (SoPrincipalCarrier)"),
+]
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+    return re.compile(regex + "/?", re.IGNORECASE)
+
+
+class TenantLists:
+    def __init__(self, world: World, api: TenantApi) -> None:
+        self.world = world
+        self.api = api
+        handlers: dict[tuple[str, str], Handler] = {
+            ("GET", "/List/default"): self.default_list,
+            ("GET", "/List"): self.lists,
+            ("POST", "/List"): self.create_list,
+            ("GET", "/List/{idOrName}"): self.get_list,
+            ("PUT", "/List/{idOrName}"): self.update_list,
+            ("DELETE", "/List/{idOrName}"): self.delete_list,
+            ("GET", "/List/{idOrName}/Items"): self.items,
+            ("POST", "/List/{idOrName}/Items"): self.create_item,
+            ("GET", "/List/{idOrName}/Items/Default"): self.default_item,
+            ("GET", "/List/{idOrName}/Items/{itemId}"): self.get_item,
+            ("PUT", "/List/{idOrName}/Items/{itemId}"): self.update_item,
+            ("DELETE", "/List/{idOrName}/Items/{itemId}"): self.delete_item,
+            ("POST", "/Agents/List/CreateDefaultWebPanelEntity"): self.create_default_panel,
+            ("POST", "/Agents/List/SaveWebPanelEntity"): self.save_panel,
+            ("POST", "/Agents/List/GetAppWebPanels"): self.app_panels,
+            ("POST", "/Agents/List/DeleteAppWebPanels"): self.delete_app_panels,
+            ("POST", "/Agents/List/DeleteWebPanel"): self.delete_panel,
+        }
+        # Literal templates before parameterised ones, so "Default" is not an item id.
+        self.table = [
+            (verb, _pattern(path), handler)
+            for (verb, path), handler in sorted(
+                handlers.items(), key=lambda kv: kv[0][1].count("{")
+            )
+        ]
+
+    def routes(self) -> list[Route]:
+        methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+        return [
+            Route("/{ctx:ctx}/api", self.version, methods=["GET"]),
+            Route("/{ctx:ctx}/api/{rest:path}", self.dispatch, methods=methods),
+        ]
+
+    # -- service description (no credentials) ------------------------------------------------
+
+    def _tenant(self, ctx: str) -> Tenant:
+        tenant = self.world.find_tenant(ctx)
+        if tenant is None:
+            raise _not_found(f"Unknown tenant {ctx}")
+        return tenant
+
+    def _base(self, tenant: Tenant) -> str:
+        return f"{self.world.tenant_url(tenant)}/api"
+
+    async def version(self, request: Request) -> Response:
+        try:
+            tenant = self._tenant(request.path_params["ctx"])
+        except ApiError as exc:
+            return _error(exc)
+        base = self._base(tenant)
+        return _json(
+            {
+                "v1": f"{base}/v1/",
+                "NetServerVersion": NETSERVER_VERSION,
+                "NetServerAssembly": NETSERVER_ASSEMBLY,
+                "NetServerDate": NETSERVER_DATE,
+                "NetServerLabel": tenant.version,
+                "NetServer": NETSERVER_NAME,
+                "Services": SERVICES,
+                "ServicesCurrent": SERVICES_CURRENT,
+                "Version": API_VERSION,
+                "Documentation": DOCUMENTATION,
+            }
+        )
+
+    def _endpoint_map(self, tenant: Tenant) -> dict[str, dict[str, str]]:
+        base = f"{self._base(tenant)}/v1"
+        result: dict[str, dict[str, str]] = {}
+        for verb, path, description in ENDPOINTS:
+            result.setdefault(base + path, {})[verb] = description
+        return result
+
+    # -- dispatch -----------------------------------------------------------------------------
+
+    async def dispatch(self, request: Request) -> Response:
+        rest = "/" + request.path_params["rest"]
+        try:
+            tenant = self._tenant(request.path_params["ctx"])
+            if re.fullmatch(r"/v1/?", rest, re.IGNORECASE):
+                if request.method != "GET":
+                    raise ApiError(405, METHOD_ERROR_TYPE, f"{request.method} is not allowed")
+                return _json(self._endpoint_map(tenant))
+            if rest == "/" and request.method == "GET":
+                return await self.version(request)
+            handler, params = self._route(request.method, rest)
+            principal = self.api.authenticate_rest(request, tenant)
+            call = Call(request, principal, self.world.data_of(tenant), params)
+            return await handler(call)
+        except Unauthorized as exc:
+            return unauthorized_response(exc.message)
+        except ApiError as exc:
+            return _error(exc)
+        except UnknownTenant as exc:
+            return _error(_not_found(f"Unknown tenant {exc}"))
+
+    def _route(self, method: str, rest: str) -> tuple[Handler, dict[str, str]]:
+        match = re.fullmatch(r"/v1(/.*)", rest, re.IGNORECASE)
+        if match is None:
+            raise _not_found(f"No endpoint {rest}")
+        path = match.group(1)
+        allowed = False
+        for verb, pattern, handler in self.table:
+            found = pattern.fullmatch(path)
+            if found is None:
+                continue
+            if verb == method:
+                return handler, found.groupdict()
+            allowed = True
+        if allowed:
+            raise ApiError(405, METHOD_ERROR_TYPE, f"{method} is not allowed on {rest}")
+        raise _not_found(f"No endpoint {rest}")
+
+    # -- lists --------------------------------------------------------------------------------
+
+    def _list(self, call: Call) -> ListDef:
+        key = call.params["idOrName"]
+        found = call.data.find_list(key)
+        if found is None:
+            raise _not_found(f"List {key} not found")
+        return found
+
+    async def default_list(self, call: Call) -> Response:
+        return _json(list_entity(ListDef(0, "", UDLIST_TYPE, is_custom=True, is_mdo=False)))
+
+    async def lists(self, call: Call) -> Response:
+        with self.world.lock:
+            return _json([list_entity(d) for d in call.data.lists])
+
+    def _links(self, call: Call, definition: ListDef) -> dict[str, Any]:
+        base = f"{self._base(call.principal.tenant)}/v1/List/{definition.id}"
+        return {**list_entity(definition), "_Links": {"Self": base, "Archive": f"{base}/Items"}}
+
+    async def get_list(self, call: Call) -> Response:
+        with self.world.lock:
+            return _json(self._links(call, self._list(call)))
+
+    async def create_list(self, call: Call) -> Response:
+        fields = checked_fields(require_entity(await call.body()), LIST_FIELDS)
+        name = fields.get("Name", "").strip()
+        if not name:
+            raise bad_request("Name is required")
+        if fields.get("Id", 0) != 0:
+            raise bad_request("Id must be 0 for a new list")
+        if fields.get("ListType", UDLIST_TYPE).lower() != UDLIST_TYPE:
+            raise bad_request("Only user-defined lists (ListType udlist) can be created")
+        with self.world.changing():
+            if call.data.find_list(name) is not None:
+                raise bad_request(f"A list named {name} already exists")
+            definition = ListDef(
+                id=max(d.id for d in call.data.lists) + 1,
+                name=name,
+                list_type=UDLIST_TYPE,
+                tooltip=fields.get("Tooltip", ""),
+                rank=fields.get("Rank", 0),
+                deleted=fields.get("Deleted", False),
+                is_custom=True,
+                is_mdo=False,
+                use_groups_and_headings=fields.get("UseGroupsAndHeadings", False),
+            )
+            call.data.lists.append(definition)
+            return _json(self._links(call, definition))
+
+    async def update_list(self, call: Call) -> Response:
+        fields = checked_fields(require_entity(await call.body()), LIST_FIELDS)
+        with self.world.changing():
+            definition = self._list(call)
+            if fields.get("Id", definition.id) != definition.id:
+                raise bad_request("Id does not match the URL")
+            name = fields.get("Name", definition.name).strip()
+            if name != definition.name:
+                if not definition.is_custom:
+                    raise bad_request("Built-in lists cannot be renamed")
+                other = call.data.find_list(name)
+                if not name or (other is not None and other is not definition):
+                    raise bad_request(f"Name {name!r} is empty or taken")
+                definition.name = name
+            definition.tooltip = fields.get("Tooltip", definition.tooltip)
+            definition.rank = fields.get("Rank", definition.rank)
+            definition.deleted = fields.get("Deleted", definition.deleted)
+            definition.use_groups_and_headings = fields.get(
+                "UseGroupsAndHeadings", definition.use_groups_and_headings
+            )
+            return _json(self._links(call, definition))
+
+    async def delete_list(self, call: Call) -> Response:
+        with self.world.changing():
+            definition = self._list(call)
+            if not definition.is_custom:
+                raise bad_request("Built-in lists cannot be deleted")
+            call.data.lists.remove(definition)
+        return _no_content()
+
+    # -- list items (and web panels, the items of the WebPanel list) --------------------------
+
+    def _item(self, call: Call, definition: ListDef) -> ListItem:
+        item_id = _int(call.params["itemId"], "List item")
+        for item in definition.items:
+            if item.id == item_id and call.sees(item):
+                return item
+        raise _not_found(f"List item {item_id} not found in {definition.name}")
+
+    def _panel(self, call: Call, raw_id: str | int) -> WebPanel:
+        panel_id = raw_id if isinstance(raw_id, int) else _int(raw_id, "Web panel")
+        panel = call.data.find_panel(panel_id)
+        if panel is None:
+            raise _not_found(f"Web panel {panel_id} not found")
+        return panel
+
+    async def items(self, call: Call) -> Response:
+        with self.world.lock:
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                return _json([web_panel_entity(p) for p in call.data.web_panels])
+            return _json([item_entity(definition, i) for i in definition.items if call.sees(i)])
+
+    async def default_item(self, call: Call) -> Response:
+        with self.world.lock:
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                return _json(default_web_panel())
+            return _json(item_entity(definition, ListItem(0, "")))
+
+    async def create_item(self, call: Call) -> Response:
+        body = require_entity(await call.body())
+        with self.world.changing():
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                return _json(web_panel_entity(self._create_panel(call, body)))
+            fields = checked_fields(body, ITEM_FIELDS)
+            name = fields.get("Name", "").strip()
+            if not name:
+                raise bad_request("Name is required")
+            if fields.get("Id", 0) != 0:
+                raise bad_request("Id must be 0 for a new item")
+            if fields.get("UdListDefinitionId", definition.id) not in (0, definition.id):
+                raise bad_request("UdListDefinitionId does not match the URL")
+            item = ListItem(
+                call.data.new_id(),
+                name,
+                tooltip=fields.get("Tooltip", ""),
+                rank=fields.get("Rank", 0),
+                deleted=fields.get("Deleted", False),
+            )
+            definition.items.append(item)
+            return _json(item_entity(definition, item))
+
+    async def get_item(self, call: Call) -> Response:
+        with self.world.lock:
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                return _json(web_panel_entity(self._panel(call, call.params["itemId"])))
+            return _json(item_entity(definition, self._item(call, definition)))
+
+    async def update_item(self, call: Call) -> Response:
+        body = require_entity(await call.body())
+        with self.world.changing():
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                panel = self._panel(call, call.params["itemId"])
+                return _json(web_panel_entity(self._update_panel(panel, body)))
+            item = self._item(call, definition)
+            fields = checked_fields(body, ITEM_FIELDS)
+            if fields.get("Id", item.id) != item.id:
+                raise bad_request("Id does not match the URL")
+            name = fields.get("Name", item.name).strip()
+            if not name:
+                raise bad_request("Name must not be empty")
+            item.name = name
+            item.tooltip = fields.get("Tooltip", item.tooltip)
+            item.rank = fields.get("Rank", item.rank)
+            item.deleted = fields.get("Deleted", item.deleted)
+            return _json(item_entity(definition, item))
+
+    async def delete_item(self, call: Call) -> Response:
+        with self.world.changing():
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                panel = self._panel(call, call.params["itemId"])
+                panel.entity["Deleted"] = True  # soft delete (protocol §7.1)
+            else:
+                definition.items.remove(self._item(call, definition))
+        return _no_content()
+
+    # -- web panels ---------------------------------------------------------------------------
+
+    def _create_panel(self, call: Call, body: dict[str, Any]) -> WebPanel:
+        fields = web_panel_fields(body)
+        if fields.get("WebPanelId", 0) != 0:
+            raise bad_request("WebPanelId must be 0 for a new web panel")
+        if not fields.get("Name", "").strip():
+            raise bad_request("Name is required")
+        entity = default_web_panel()
+        del entity["TableRight"], entity["FieldProperties"]
+        entity.update(fields)
+        entity["WebPanelId"] = call.data.new_id()
+        panel = WebPanel(entity, call.client_id)
+        call.data.web_panels.append(panel)
+        return panel
+
+    def _update_panel(self, panel: WebPanel, body: dict[str, Any]) -> WebPanel:
+        fields = web_panel_fields(body)
+        if fields.get("WebPanelId", panel.id) != panel.id:
+            raise bad_request("WebPanelId does not match")
+        if "Name" in fields and not fields["Name"].strip():
+            raise bad_request("Name must not be empty")
+        panel.entity.update(fields)
+        return panel
+
+    async def create_default_panel(self, call: Call) -> Response:
+        return _json(default_web_panel())
+
+    async def save_panel(self, call: Call) -> Response:
+        body = require_entity(await call.body())
+        # The agent's one parameter may also arrive wrapped by its name [I].
+        if set(body) == {"WebPanelEntity"} and isinstance(body["WebPanelEntity"], dict):
+            body = require_entity(body["WebPanelEntity"])
+        panel_id = body.get("WebPanelId") or 0
+        if isinstance(panel_id, bool) or not isinstance(panel_id, int):
+            raise bad_request("WebPanelId must be an int")
+        with self.world.changing():
+            if panel_id == 0:
+                panel = self._create_panel(call, body)
+            else:
+                panel = self._update_panel(self._panel(call, panel_id), body)
+            return _json(web_panel_entity(panel))
+
+    async def app_panels(self, call: Call) -> Response:
+        with self.world.lock:
+            owned = [p for p in call.data.web_panels if p.owner == call.client_id]
+            return _json([web_panel_entity(p) for p in owned])
+
+    async def delete_app_panels(self, call: Call) -> Response:
+        with self.world.changing():
+            call.data.web_panels[:] = [p for p in call.data.web_panels if p.owner != call.client_id]
+        return _no_content()
+
+    async def delete_panel(self, call: Call) -> Response:
+        body = require_entity(await call.body())
+        panel_id = body.get("Id")
+        if set(body) != {"Id"} or isinstance(panel_id, bool) or not isinstance(panel_id, int):
+            raise bad_request('Send {"Id": <web panel id>}')
+        with self.world.changing():
+            panel = self._panel(call, panel_id)
+            if panel.owner != call.client_id:
+                raise ApiError(
+                    403,
+                    FORBIDDEN_ERROR_TYPE,
+                    f"Web panel {panel_id} is not owned by this application",
+                )
+            call.data.web_panels.remove(panel)
+        return _no_content()
+
+
+def _error(exc: ApiError) -> Response:
+    response = JSONResponse(error_body(exc.error_type, exc.message), exc.status)
+    response.headers.update(exc.headers)
+    return response
+
+
+__all__ = ["ERROR_SOURCE", "TenantLists"]
