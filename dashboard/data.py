@@ -5,6 +5,9 @@ pages import ``data`` and render what it returns. Every table is built column by
 the records' non-secret fields: a client secret, private key, system user token or refresh
 token is never read here (no ``Secret.reveal()`` anywhere in the dashboard), so it cannot reach
 the rendered page. At most a key fingerprint and a "system user token held" flag are shown.
+System user tickets are described by the ticket manager's ``ticket_status`` (where one is held
+and until when), which neither decrypts nor exchanges; the only action that exchanges is
+:func:`renew_ticket`, and it returns the new validity, never the ticket.
 
 Errors the operator can act on come back as :class:`DashboardError` carrying the toolkit's own
 message (which never holds a secret); pages show them with ``st.error``, never a traceback.
@@ -25,10 +28,19 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from toolkit.applications import APPLICATION_KINDS, APPLICATION_MODELS
+from toolkit.auth.tickets import TicketStatus
 from toolkit.claims import SECRET_CLAIMS, SUPEROFFICE_CLAIM_PREFIX
 from toolkit.config import Settings
-from toolkit.errors import KeyFormatError, NotFoundError, ToolkitError
+from toolkit.errors import (
+    AuthorizationNotActiveError,
+    AuthorizationRevokedError,
+    KeyFormatError,
+    NeedsReapprovalError,
+    NotFoundError,
+    ToolkitError,
+)
 from toolkit.store.records import Application, AuditEvent, Authorization
+from toolkit.store.repository import utc_now
 from toolkit.store.schema import ENVIRONMENTS
 from toolkit.workspace import Workspace
 
@@ -49,6 +61,7 @@ __all__ = [
     "callback_url",
     "emulator_enabled",
     "install_url",
+    "renew_ticket",
     "reset",
     "sidebar_info",
     "tenant_choices",
@@ -92,6 +105,7 @@ TENANT_COLUMNS = [
     "Approved at",
     "Status",
     "System user token held",
+    "Ticket",
 ]
 CLAIM_COLUMNS = ["Claim", "Value", "URI"]
 AUDIT_COLUMNS = ["At", "Actor", "Action", "Summary"]
@@ -391,12 +405,38 @@ def install_url(app: str, tenant: str | None = None) -> str:
 
 # -- tenants -------------------------------------------------------------------------------------
 
+NEEDS_RECONSENT_ADVICE = (
+    "the authorization needs re-approval by a tenant administrator: click Install on the "
+    "Applications page and approve the application again in this tenant"
+)
+
+
+def _ticket_text(status: TicketStatus) -> str:
+    """ "valid until …", "expired …", "none", "needs reconsent" or "revoked"; never the ticket."""
+    if status.authorization_status == "needs_reconsent":
+        return "needs reconsent"
+    if status.authorization_status == "revoked":
+        return "revoked"
+    if status.held is None or status.valid_until is None:
+        return "none"
+    if status.valid_until <= utc_now():
+        return f"expired {_when(status.valid_until)}"
+    return f"valid until {_when(status.valid_until)}"
+
+
+def _ticket_texts(ws: Workspace, application: str | None) -> dict[tuple[str, str], str]:
+    return {
+        (status.application_id, status.context_identifier): _ticket_text(status)
+        for status in ws.tenants.tickets.ticket_statuses(application)
+    }
+
 
 @_guarded
 def tenants_table(application: str | None = None) -> pd.DataFrame:
     """The authorization records (all, or one application's), without any token."""
     ws = workspace()
     apps = _application_names(ws)
+    tickets = _ticket_texts(ws, application)
     rows = []
     for record in ws.repository.list_authorizations(application):
         app = apps.get(record.application_id)
@@ -410,6 +450,7 @@ def tenants_table(application: str | None = None) -> pd.DataFrame:
                 "Approved at": _when(record.approved_at),
                 "Status": record.status,
                 "System user token held": bool(record.has_system_user_token),
+                "Ticket": tickets.get((record.application_id, record.context_identifier), "none"),
             }
         )
     return _frame(rows, TENANT_COLUMNS)
@@ -482,6 +523,7 @@ def tenant_detail(app: str, ctx: str) -> TenantDetail:
         "Approved at": _when(record.approved_at),
         "Status": record.status,
         "System user token held": "yes" if record.has_system_user_token else "no",
+        "System user ticket": _ticket_text(ws.tenants.tickets.ticket_status(application.id, ctx)),
         "Updated": _when(record.updated_at),
     }
     events = ws.repository.list_audit(
@@ -494,3 +536,24 @@ def tenant_detail(app: str, ctx: str) -> TenantDetail:
         claims=_frame(_claim_rows(dict(record.claims)), CLAIM_COLUMNS),
         audit=_frame((_audit_row(event) for event in events), AUDIT_COLUMNS),
     )
+
+
+@_guarded
+def renew_ticket(app: str, ctx: str) -> str:
+    """Exchange a new system user ticket for ``app`` in ``ctx`` now; returns its validity.
+
+    Exactly one exchange (the ticket manager's single flight still applies). A revoked or
+    re-approval answer marks the record ``needs_reconsent`` and comes back as a
+    :class:`DashboardError` saying what to do; the ticket itself is never returned.
+    """
+    ws = workspace()
+    application = ws.repository.get_application(app)
+    try:
+        renewed = ws.tenants.tickets.renew(application.id, ctx)
+    except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
+        raise DashboardError(f"{exc}. {NEEDS_RECONSENT_ADVICE}.") from None
+    except AuthorizationNotActiveError as exc:
+        if exc.status != "needs_reconsent":
+            raise
+        raise DashboardError(f"{exc}. {NEEDS_RECONSENT_ADVICE}.") from None
+    return f"New system user ticket for {ctx}, valid until {_when(renewed.valid_until)}."

@@ -6,11 +6,14 @@ import data
 import streamlit as st
 
 ALL = "All applications"
+# The outcome of the last Renew ticket click: (record label, succeeded, message).
+RENEW_OUTCOME = "tenants_renew_outcome"
 
 st.title("Tenants")
 st.caption(
-    "One record per application approved in a tenant. Whether a system user token is held is "
-    "shown; the token itself stays encrypted in the store."
+    "One record per application approved in a tenant. Whether a system user token is held, and "
+    "until when the system user ticket is valid, are shown; the token and the ticket themselves "
+    "stay encrypted in the store."
 )
 
 
@@ -47,10 +50,43 @@ def _records() -> None:
         column_config={
             "System user token held": st.column_config.CheckboxColumn(
                 "System user token held", help="The token itself is never shown."
-            )
+            ),
+            "Ticket": st.column_config.TextColumn(
+                "Ticket",
+                help="The system user ticket held for the record: valid until (6 h from its "
+                "last use, sliding), none, or needs reconsent. Shown without an exchange.",
+            ),
         },
     )
     _detail(choices)
+
+
+def _renew(label: str, app: str, ctx: str) -> None:
+    """The Renew ticket button's callback: runs once per click, before the page reruns."""
+    try:
+        st.session_state[RENEW_OUTCOME] = (label, True, data.renew_ticket(app, ctx))
+    except data.DashboardError as exc:
+        st.session_state[RENEW_OUTCOME] = (label, False, str(exc))
+
+
+def _renew_action(label: str, app: str, ctx: str) -> None:
+    st.button(
+        "Renew ticket",
+        key="tenants_renew",
+        on_click=_renew,
+        args=(label, app, ctx),
+        help="Exchange a new system user ticket for this record now (one exchange, which "
+        "creates a credentials record in the tenant). The ticket itself is never shown.",
+        icon=":material/autorenew:",
+    )
+    outcome = st.session_state.pop(RENEW_OUTCOME, None)
+    if outcome is None or outcome[0] != label:
+        return
+    _label, succeeded, message = outcome
+    if succeeded:
+        st.success(message)
+    else:
+        st.error(message)
 
 
 def _detail(choices: list[tuple[str, str]]) -> None:
@@ -68,6 +104,7 @@ def _detail(choices: list[tuple[str, str]]) -> None:
     st.markdown(
         "\n".join(f"- **{label}:** {value or '—'}" for label, value in detail.facts.items())
     )
+    _renew_action(picked, app, ctx)
     st.markdown("#### Claims")
     if detail.claims.empty:
         st.info("No claims were kept for this record.")

@@ -7,7 +7,7 @@ reach the rendered dashboard.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,9 @@ CLIENT_SECRET = "cs-PLAINTEXT-client-secret-7b1e94"
 SYSTEM_USER_TOKEN = "DashboardApp-PLAINTEXTsut0c4f2a9e"
 REFRESH_TOKEN = "rt-PLAINTEXT-refresh-token-51d0aa"
 FORM_CLIENT_SECRET = "cs-PLAINTEXT-typed-into-the-form-88c2"
+TICKET = "7T:PLAINTEXTticketQWxwaGFTeW5jQ3VzdDEyMzQ1"
+# The seeded ticket was obtained this long ago (and not used since): 6 h - 1 h = 5 h left.
+TICKET_AGE = timedelta(hours=1)
 
 # 1024 bits is the smallest size the toolkit accepts, and fast to generate.
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=1024)
@@ -56,7 +59,8 @@ def private_numbers_text(key: rsa.RSAPrivateKey) -> list[str]:
 
 
 def seed(repository: Repository) -> None:
-    """A standard app approved in one tenant (with tokens) and a custom app not yet approved."""
+    """A standard app approved in one tenant (with tokens and a system user ticket held) and
+    a custom app not yet approved."""
     standard = repository.add_application(
         STANDARD_APP,
         environment="sod",
@@ -99,6 +103,15 @@ def seed(repository: Repository) -> None:
             UPN: ADMIN,
         },
         actor="test",
+    )
+    obtained_at = datetime.now(UTC) - TICKET_AGE
+    repository.put_ticket(
+        repository.get_authorization(standard.id, TENANT).id,
+        ticket=TICKET,
+        obtained_at=obtained_at,
+        expires_at=obtained_at + timedelta(hours=6),
+        serial="99887766",
+        webapi_url=f"https://sod2.superoffice.com/{TENANT}/api/",
     )
 
 

@@ -1,4 +1,4 @@
-"""No page ever renders a plaintext secret: system user token, client secret or private key."""
+"""No page renders a plaintext secret: system user token or ticket, client secret, private key."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dashboard_support import (
     REFRESH_TOKEN,
     SYSTEM_USER_TOKEN,
     TENANTS_PAGE,
+    TICKET,
     open_page,
     private_numbers_text,
     rendered_text,
@@ -28,6 +29,8 @@ PAGES = [APPLICATIONS_PAGE, TENANTS_PAGE]
 def _secrets() -> list[str]:
     return [
         SYSTEM_USER_TOKEN,
+        TICKET,
+        TICKET.removeprefix("7T:"),
         REFRESH_TOKEN,
         CLIENT_SECRET,
         FORM_CLIENT_SECRET,

@@ -19,14 +19,16 @@ EXPECTED = {
     "00_application_models.ipynb",
     "01_register_application.ipynb",
     "02_sign_in_and_install.ipynb",
+    "03_system_user_ticket.ipynb",
 }
 # Hex strings as long as a client id / secret, PEM private key blocks, RSAKeyValue private parts,
-# access tokens: none of them belongs in a committed notebook.
+# access tokens, system user tickets: none of them belongs in a committed notebook.
 SECRET_PATTERNS = (
     re.compile(r"\b[0-9a-f]{32}\b"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----\s*\n\s*[A-Za-z0-9+/]{20}"),
     re.compile(r"<D>[A-Za-z0-9+/=\s]{16,}</D>"),
     re.compile(r"8A:Cust[0-9]+\.[A-Za-z0-9+/=]{8,}"),
+    re.compile(r"7T:[A-Za-z0-9+/=]{16,}"),
 )
 
 

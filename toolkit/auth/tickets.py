@@ -18,7 +18,10 @@ tenant (SD:bp, SUC README; protocol §4.7). :class:`TicketManager` therefore
   :class:`~toolkit.errors.TicketRejectedError`;
 * on a ``Revoked``/``Expired`` or ``NeedsReapproval`` answer marks the authorization
   ``needs_reconsent`` (audited, actor ``ticket-manager``) and raises, without retrying; an
-  authorization that is not ``active`` gets no exchange at all.
+  authorization that is not ``active`` gets no exchange at all;
+* tells front ends what it holds without revealing a ticket or exchanging
+  (:meth:`TicketManager.ticket_status`, :meth:`TicketManager.ticket_statuses`), and renews on an
+  operator's request (:meth:`TicketManager.renew`: one exchange, even if a fresh ticket is held).
 
 The server-side expiry behaviour of tickets is only documented as "6 hours, sliding" (open
 question 5); an expired ticket is assumed to answer 401 [I].
@@ -68,6 +71,7 @@ __all__ = [
     "TICKET_TOUCH_INTERVAL",
     "TICKET_WINDOW",
     "TicketManager",
+    "TicketStatus",
     "environment_of",
     "system_user_exchange",
 ]
@@ -95,7 +99,10 @@ TICKET_TOUCH_INTERVAL: Final = timedelta(minutes=1)
 TICKET_MANAGER_ACTOR: Final = "ticket-manager"
 
 TicketExchange = Callable[..., SystemUserTicket]
-"""Called as ``exchange(application=Application, authorization=Authorization)``."""
+"""Called as ``exchange(application=Application, authorization=Authorization)``; a caller
+asking for a transport adds ``transport="rest"|"soap"`` (:func:`system_user_exchange` takes it).
+"""
+Transport = Literal["rest", "soap"]
 
 
 def _utc_now() -> datetime:
@@ -115,22 +122,29 @@ def system_user_exchange(
     *,
     http: httpx.Client,
     keys: SigningKeySource | Callable[[Environment], SigningKeySource],
-    transport: Literal["rest", "soap"] = "rest",
+    transport: Transport = "rest",
     policy: ValidationPolicy = DEFAULT_POLICY,
     now: Callable[[], datetime] = _utc_now,
 ) -> TicketExchange:
     """The real exchange for :class:`TicketManager`, from stored application records.
 
     ``keys`` is SuperID's key set (a :class:`~toolkit.auth.jwks.JwksCache`), or a function
-    giving the key set of an environment when applications live in several.
+    giving the key set of an environment when applications live in several. ``transport`` is
+    the default; a call may ask for the other with ``transport=...``.
     """
+    default_transport = transport
 
     def keys_for(environment: Environment) -> SigningKeySource:
         if callable(getattr(keys, "signing_key", None)):
             return cast(SigningKeySource, keys)
         return cast(Callable[[Environment], SigningKeySource], keys)(environment)
 
-    def exchange(*, application: Application, authorization: Authorization) -> SystemUserTicket:
+    def exchange(
+        *,
+        application: Application,
+        authorization: Authorization,
+        transport: Transport | None = None,
+    ) -> SystemUserTicket:
         if authorization.system_user_token is None:
             raise NoSystemUserTokenError(
                 f"the authorization in {authorization.context_identifier!r} holds no system "
@@ -149,12 +163,34 @@ def system_user_exchange(
             context_identifier=authorization.context_identifier,
             system_user_token=authorization.system_user_token.reveal(),
             private_key=load_private_key(application.private_key.reveal()),
-            transport=transport,
+            transport=transport or default_transport,
             policy=policy,
             now=now,
         )
 
     return exchange
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """What the manager holds for one authorization, without the ticket itself.
+
+    ``held`` is where the ticket is (``"memory"``, ``"store"``) or None; ``valid_until`` the
+    toolkit's view of the sliding window (last use, or obtained, + 6 h); ``fresh`` whether
+    :meth:`TicketManager.ticket` would use it without an exchange (before the refresh margin).
+    ``authorization_status`` is the record's (``active``, ``revoked``, ``needs_reconsent``).
+    """
+
+    application_id: str
+    context_identifier: str
+    authorization_status: str
+    held: Literal["memory", "store"] | None
+    obtained_at: datetime | None = None
+    last_used_at: datetime | None = None
+    valid_until: datetime | None = None
+    fresh: bool = False
+    webapi_url: str | None = None
+    netserver_url: str | None = None
 
 
 @dataclass
@@ -233,18 +269,49 @@ class TicketManager:
 
     # -- public API ---------------------------------------------------------------------------
 
-    def ticket(self, application: str, context_identifier: str) -> SystemUserTicket:
+    def ticket(
+        self, application: str, context_identifier: str, *, transport: Transport | None = None
+    ) -> SystemUserTicket:
         """A fresh ticket for the application in the tenant: memory, store, or one exchange.
 
-        Raises :class:`~toolkit.errors.AuthorizationNotActiveError` (no exchange) when the
-        authorization is not active, :class:`~toolkit.errors.NoSystemUserTokenError` when it
-        holds no system user token, the exchange's errors otherwise.
+        ``transport`` chooses REST or SOAP for an exchange, if one is needed (default: the
+        exchange's own). Raises :class:`~toolkit.errors.AuthorizationNotActiveError` (no
+        exchange) when the authorization is not active,
+        :class:`~toolkit.errors.NoSystemUserTokenError` when it holds no system user token, the
+        exchange's errors otherwise.
         """
         key = (application, context_identifier)
         cached = self._fresh_entry(key, rejected=None)
         if cached is not None:
             return cached
-        return self._renew(key, rejected=None)
+        return self._renew(key, rejected=None, transport=transport)
+
+    def renew(
+        self, application: str, context_identifier: str, *, transport: Transport | None = None
+    ) -> SystemUserTicket:
+        """Exchange a new ticket now, even if a fresh one is held (an operator's "Renew").
+
+        One exchange, shared with any renewal already in flight for the tenant (the single
+        flight still holds); the held ticket is replaced only when the exchange succeeds. A
+        refusal raises as in :meth:`ticket` (``Revoked`` marks the record ``needs_reconsent``).
+        """
+        held = self.peek(application, context_identifier)
+        rejected = held.ticket if held is not None else None
+        return self._renew(
+            (application, context_identifier), rejected=rejected, transport=transport
+        )
+
+    def ticket_status(self, application: str, context_identifier: str) -> TicketStatus:
+        """What is held for the application in the tenant; never exchanges, never decrypts.
+
+        Raises :class:`~toolkit.errors.NotFoundError` for an unknown application or record.
+        """
+        authorization = self._repository.get_authorization(application, context_identifier)
+        return self._status_of(authorization)
+
+    def ticket_statuses(self, application: str | None = None) -> list[TicketStatus]:
+        """:meth:`ticket_status` of every authorization record (or one application's)."""
+        return [self._status_of(a) for a in self._repository.list_authorizations(application)]
 
     def peek(self, application: str, context_identifier: str) -> SystemUserTicket | None:
         """The ticket held in memory or in the store, fresh or not; never exchanges."""
@@ -352,6 +419,45 @@ class TicketManager:
 
     # -- internals ----------------------------------------------------------------------------
 
+    def _status_of(self, authorization: Authorization) -> TicketStatus:
+        base = TicketStatus(
+            application_id=authorization.application_id,
+            context_identifier=authorization.context_identifier,
+            authorization_status=authorization.status,
+            held=None,
+        )
+        with self._lock:
+            entry = next(
+                (e for e in self._entries.values() if e.authorization_id == authorization.id),
+                None,
+            )
+            view = self._view(entry) if entry is not None else None
+        if view is not None:
+            return replace(
+                base,
+                held="memory",
+                obtained_at=view.obtained_at,
+                last_used_at=view.last_used_at,
+                valid_until=view.valid_until,
+                fresh=self._is_fresh(view.valid_until),
+                webapi_url=view.webapi_url,
+                netserver_url=view.netserver_url,
+            )
+        stored = self._repository.get_ticket(authorization.id)  # sealed: not decrypted here
+        if stored is None:
+            return base
+        valid_until = self._expires_at(stored.obtained_at, stored.last_used_at)
+        return replace(
+            base,
+            held="store",
+            obtained_at=stored.obtained_at,
+            last_used_at=stored.last_used_at,
+            valid_until=valid_until,
+            fresh=self._is_fresh(valid_until),
+            webapi_url=stored.webapi_url,
+            netserver_url=stored.netserver_url,
+        )
+
     def _expires_at(self, obtained_at: datetime, last_used_at: datetime | None) -> datetime:
         return (last_used_at or obtained_at) + self._window
 
@@ -398,7 +504,9 @@ class TicketManager:
             self._entries[key] = entry
             return self._view(entry)
 
-    def _renew(self, key: tuple[str, str], rejected: str | None) -> SystemUserTicket:
+    def _renew(
+        self, key: tuple[str, str], rejected: str | None, transport: Transport | None = None
+    ) -> SystemUserTicket:
         """One renewal per key in this process: the first caller leads, the others wait."""
         for _round in (1, 2):
             with self._lock:
@@ -408,7 +516,7 @@ class TicketManager:
                     flight = self._flights[key] = _Flight()
             if leader:
                 try:
-                    result = self._renew_leader(key, rejected)
+                    result = self._renew_leader(key, rejected, transport)
                     flight.result = result
                     return result
                 except BaseException as exc:
@@ -460,7 +568,9 @@ class TicketManager:
             return None
         return ticket
 
-    def _renew_leader(self, key: tuple[str, str], rejected: str | None) -> SystemUserTicket:
+    def _renew_leader(
+        self, key: tuple[str, str], rejected: str | None, transport: Transport | None = None
+    ) -> SystemUserTicket:
         application, context_identifier = key
         cached = self._fresh_entry(key, rejected)  # a flight that just ended may have cached
         if cached is not None:
@@ -481,7 +591,7 @@ class TicketManager:
                     if stored is not None:
                         return self._cache(key, stored, authorization.id)
                     authorization = self._usable_authorization(app.id, context_identifier)
-                    return self._exchange_and_store(key, app, authorization)
+                    return self._exchange_and_store(key, app, authorization, transport)
                 finally:
                     self._repository.release_ticket_lease(authorization.id, self.owner)
             if time.monotonic() >= deadline:
@@ -494,12 +604,18 @@ class TicketManager:
             authorization = self._usable_authorization(app.id, context_identifier)
 
     def _exchange_and_store(
-        self, key: tuple[str, str], app: Application, authorization: Authorization
+        self,
+        key: tuple[str, str],
+        app: Application,
+        authorization: Authorization,
+        transport: Transport | None = None,
     ) -> SystemUserTicket:
         with self._lock:
             self.exchange_count += 1
+        # Only a caller that chose a transport passes one: injected exchanges need not take it.
+        options = {} if transport is None else {"transport": transport}
         try:
-            ticket = self._exchange(application=app, authorization=authorization)
+            ticket = self._exchange(application=app, authorization=authorization, **options)
         except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
             self._mark_needs_reconsent(key, app, authorization, exc.error_code)
             raise

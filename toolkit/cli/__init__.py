@@ -12,6 +12,7 @@ from toolkit.cli.emulator import emulator_app
 from toolkit.cli.keys import key_app
 from toolkit.cli.secrets import secrets_app
 from toolkit.cli.servers import dashboard, run_stack, serve_endpoints
+from toolkit.cli.ticket import ticket
 
 app = typer.Typer(
     name="sotk",
@@ -31,6 +32,7 @@ app.command("install-url")(install_url)
 app.command("serve")(serve_endpoints)
 app.command("dashboard")(dashboard)
 app.command("run")(run_stack)
+app.command("ticket")(ticket)
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(key_app, name="key")
 app.add_typer(app_app, name="app")
