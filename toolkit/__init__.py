@@ -4,45 +4,97 @@ The names below are the curated public API (``__all__`` is kept sorted; a test g
 The emulator is imported on its own: ``from toolkit.emulator import Emulator``.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from toolkit.auth.jwks import JwksCache
-from toolkit.auth.oidc import (
-    AuthorizationRequest,
-    InMemoryTransactionStore,
-    ProviderMetadata,
-    SignInResult,
-    SuperIdClient,
-    TokenResponse,
-    fetch_provider_metadata,
-)
-from toolkit.auth.tokens import ValidationPolicy, validate_id_token
-from toolkit.claims import IdTokenClaims
-from toolkit.config import Environment, Settings
-from toolkit.errors import (
-    AuthorizationDeniedError,
-    ConfigurationError,
-    KeyFormatError,
-    OAuthError,
-    SignInError,
-    StateMismatchError,
-    TokenValidationError,
-    ToolkitError,
-    TransportError,
-)
-from toolkit.http import create_client
-from toolkit.keys import (
-    load_private_key,
-    load_private_key_file,
-    rsa_key_value_to_pem,
-    sign_system_user_token,
-)
-from toolkit.workspace import Workspace
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolkit.auth.jwks import JwksCache
+    from toolkit.auth.oidc import (
+        AuthorizationRequest,
+        InMemoryTransactionStore,
+        ProviderMetadata,
+        SignInResult,
+        SuperIdClient,
+        TokenResponse,
+        fetch_provider_metadata,
+    )
+    from toolkit.auth.tokens import ValidationPolicy, validate_id_token
+    from toolkit.claims import IdTokenClaims
+    from toolkit.config import Environment, Settings
+    from toolkit.errors import (
+        AuthorizationDeniedError,
+        ConfigurationError,
+        KeyFormatError,
+        OAuthError,
+        SignInError,
+        StateMismatchError,
+        TokenValidationError,
+        ToolkitError,
+        TransportError,
+    )
+    from toolkit.http import create_client
+    from toolkit.keys import (
+        load_private_key,
+        load_private_key_file,
+        rsa_key_value_to_pem,
+        sign_system_user_token,
+    )
+    from toolkit.workspace import Workspace
 
 try:
     __version__ = version("superoffice-toolkit")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0"
+
+# Where each public name lives. Imported on first use (PEP 562), so that `import toolkit` and the
+# CLI start fast: the emulator alone must not pay for SQLAlchemy, Alembic and the store.
+_HOMES = {
+    "JwksCache": "toolkit.auth.jwks",
+    "AuthorizationRequest": "toolkit.auth.oidc",
+    "InMemoryTransactionStore": "toolkit.auth.oidc",
+    "ProviderMetadata": "toolkit.auth.oidc",
+    "SignInResult": "toolkit.auth.oidc",
+    "SuperIdClient": "toolkit.auth.oidc",
+    "TokenResponse": "toolkit.auth.oidc",
+    "fetch_provider_metadata": "toolkit.auth.oidc",
+    "ValidationPolicy": "toolkit.auth.tokens",
+    "validate_id_token": "toolkit.auth.tokens",
+    "IdTokenClaims": "toolkit.claims",
+    "Environment": "toolkit.config",
+    "Settings": "toolkit.config",
+    "AuthorizationDeniedError": "toolkit.errors",
+    "ConfigurationError": "toolkit.errors",
+    "KeyFormatError": "toolkit.errors",
+    "OAuthError": "toolkit.errors",
+    "SignInError": "toolkit.errors",
+    "StateMismatchError": "toolkit.errors",
+    "TokenValidationError": "toolkit.errors",
+    "ToolkitError": "toolkit.errors",
+    "TransportError": "toolkit.errors",
+    "create_client": "toolkit.http",
+    "load_private_key": "toolkit.keys",
+    "load_private_key_file": "toolkit.keys",
+    "rsa_key_value_to_pem": "toolkit.keys",
+    "sign_system_user_token": "toolkit.keys",
+    "Workspace": "toolkit.workspace",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'toolkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "AuthorizationDeniedError",

@@ -42,6 +42,9 @@ def emulator_serve(
     typer.echo(f"  issuer          {base}")
     typer.echo(f"  discovery       {base}/login/.well-known/openid-configuration")
     typer.echo(f"  jwks            {base}/login/.well-known/jwks")
+    typer.echo(f"  state API       {base}/api/state/{{ctx}}")
+    for name, url in emulator.host_urls.items():
+        typer.echo(f"  tenant host     {name:<8}{url}")
     typer.echo(f"  control plane   {base}/__emulator__/state")
     typer.echo("Seeded users sign in with the password 'superid-demo'. Ctrl-C stops.")
     stop = threading.Event()
