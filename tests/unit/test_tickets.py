@@ -162,6 +162,16 @@ def test_ten_threads_cause_one_exchange(store: Repository, clock: Clock) -> None
     assert exchange.calls == 1
 
 
+def test_name_and_id_share_one_cached_ticket(store: Repository, clock: Clock) -> None:
+    exchange = FakeExchange(clock)
+    manager = manager_for(store, exchange, clock)
+    by_name = manager.ticket(APP, CTX)
+    store_reads_before = exchange.calls
+    by_id = manager.ticket(store.get_application(APP).id, CTX)
+    assert by_id.ticket == by_name.ticket
+    assert exchange.calls == store_reads_before == 1
+
+
 def test_ten_threads_share_one_failure(store: Repository, clock: Clock) -> None:
     exchange = FakeExchange(
         clock, delay=0.3, error=InvalidSystemUserSignatureError("x", error_code="InvalidSignature")

@@ -259,6 +259,8 @@ class TicketManager:
         self._sleep = sleep
         self.owner = owner or f"{socket.gethostname()[:100]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
+        # Names and ids callers used, resolved once: application ids never change.
+        self._application_ids: dict[str, str] = {}
         self._entries: dict[tuple[str, str], _Entry] = {}
         self._flights: dict[tuple[str, str], _Flight] = {}
         self.exchange_count = 0
@@ -280,7 +282,7 @@ class TicketManager:
         :class:`~toolkit.errors.NoSystemUserTokenError` when it holds no system user token, the
         exchange's errors otherwise.
         """
-        key = (application, context_identifier)
+        key = self._key(application, context_identifier)
         cached = self._fresh_entry(key, rejected=None)
         if cached is not None:
             return cached
@@ -298,7 +300,7 @@ class TicketManager:
         held = self.peek(application, context_identifier)
         rejected = held.ticket if held is not None else None
         return self._renew(
-            (application, context_identifier), rejected=rejected, transport=transport
+            self._key(application, context_identifier), rejected=rejected, transport=transport
         )
 
     def ticket_status(self, application: str, context_identifier: str) -> TicketStatus:
@@ -315,7 +317,7 @@ class TicketManager:
 
     def peek(self, application: str, context_identifier: str) -> SystemUserTicket | None:
         """The ticket held in memory or in the store, fresh or not; never exchanges."""
-        key = (application, context_identifier)
+        key = self._key(application, context_identifier)
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None:
@@ -345,7 +347,7 @@ class TicketManager:
         """
         moment = at or self._now()
         text = ticket.ticket if isinstance(ticket, SystemUserTicket) else ticket
-        key = (application, context_identifier)
+        key = self._key(application, context_identifier)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or (text is not None and entry.ticket.ticket != text):
@@ -369,7 +371,7 @@ class TicketManager:
     ) -> None:
         """Forget the ticket in memory and in the store; with ``ticket``, only that one."""
         text = ticket.ticket if isinstance(ticket, SystemUserTicket) else ticket
-        key = (application, context_identifier)
+        key = self._key(application, context_identifier)
         with self._lock:
             entry = self._entries.get(key)
             authorization_id = entry.authorization_id if entry is not None else None
@@ -399,7 +401,7 @@ class TicketManager:
         response.close()
         logger.info("ticket for %s answered 401; renewing once", context_identifier)
         self.invalidate(application, context_identifier, current)
-        renewed = self._renew((application, context_identifier), rejected=current.ticket)
+        renewed = self._renew(self._key(application, context_identifier), rejected=current.ticket)
         response = fn(renewed)
         if response.status_code == 401:
             response.close()
@@ -418,6 +420,16 @@ class TicketManager:
             self._entries.clear()
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _key(self, application: str, context_identifier: str) -> tuple[str, str]:
+        """The cache key: the application's id, so its name and id share one entry."""
+        with self._lock:
+            application_id = self._application_ids.get(application)
+        if application_id is None:
+            application_id = self._repository.get_application(application).id
+            with self._lock:
+                self._application_ids[application] = application_id
+        return application_id, context_identifier
 
     def _status_of(self, authorization: Authorization) -> TicketStatus:
         base = TicketStatus(
