@@ -29,7 +29,8 @@ left out or redacted before they reach an exception.
     │   ├── TokenExpiredError         exp passed beyond the leeway
     │   ├── TokenNotYetValidError     nbf / iat in the future beyond the leeway
     │   ├── NonceMismatchError        nonce absent, wrong, or already used
-    │   └── ContextMismatchError      ctx is not the tenant asked for (system user JWT)
+    │   ├── ContextMismatchError      ctx is not the tenant asked for (system user JWT, webhook)
+    │   └── NotificationMismatchError a webhook token's claims contradict its message
     ├── SignInError                   the interactive sign-in could not complete
     │   ├── AuthorizationDeniedError  SuperID answered ``error=...`` (access_denied, ...)
     │   ├── StateMismatchError        unknown, expired or replayed ``state``
@@ -59,12 +60,26 @@ left out or redacted before they reach an exception.
     │   ├── ApiConflictError          409: the entity changed or already exists
     │   └── MisdirectedRequestError   421 "Wrong subdomain" even after re-resolving the tenant
     ├── SoapFaultError                a NetServer SOAP service answered a fault
+    ├── NotificationRejectedError     a state-change webhook was refused (``reason``)
+    │   └── MalformedNotificationError    its body is not a NotificationMessage
+    ├── SessionError                  a normal user context (panel) session cannot be used
+    │   ├── SessionExpiredError       no such session, or it expired: sign in again
+    │   ├── SessionMismatchError      the session is another application's or tenant's
+    │   └── CsrfError                 a form came without the session's CSRF token
+    ├── OptionValidationError         a user option is unknown or its value is not allowed
+    ├── ProvisioningError             provisioning (manifest, plan, apply) cannot go on
+    │   ├── ManifestError             the manifest is invalid (``file:line: field: problem``)
+    │   ├── PlanConflictError         a ProgId / list the plan needs belongs to someone else
+    │   ├── StalePlanError            the tenant changed since the plan was made
+    │   ├── ProvisioningBusyError     another apply holds this application x tenant's lock
+    │   └── ProvisioningRunError      an apply stopped at a step (``run_id``; cause chained)
     └── StoreError                    the store (database, secrets at rest) cannot do what was asked
         ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
         ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
         ├── NotFoundError             no such application, authorization or pending sign-in
         │   └── ExpiredError          the record existed but expired (and is gone now)
-        └── ConflictError             a unique name / client id / key is already taken
+        ├── ConflictError             a unique name / client id / key is already taken
+        └── StoreUnavailableError     the database cannot be opened or written (``cause``)
 """
 
 from __future__ import annotations
@@ -495,3 +510,169 @@ class SoapFaultError(ToolkitError):
         self.fault_code = fault_code
         self.fault_string = fault_string
         self.status_code = status_code
+
+
+class NotificationMismatchError(TokenValidationError):
+    """A state-change webhook token's claims contradict the message it came with (for example
+    its ``change_type`` claim is not the body's ``ChangeType``)."""
+
+    reason = "notification"
+
+
+class NotificationRejectedError(ToolkitError):
+    """A state-change webhook (protocol §6) was refused; nothing was changed.
+
+    ``reason`` is a short machine-readable word (``unknown_application``, ``signature``,
+    ``expired``, ``unknown_tenant``, ...): for logs and the webhook history, never for the
+    sender. ``application`` names the application when the token's audience was one of ours.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str = "invalid", application: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.application = application
+
+
+class MalformedNotificationError(NotificationRejectedError):
+    """The webhook body is not a NotificationMessage (not JSON, fields missing or mistyped)."""
+
+    def __init__(self, message: str, *, reason: str = "malformed") -> None:
+        super().__init__(message, reason=reason)
+
+
+class SessionError(ToolkitError):
+    """A normal user context (``/panel``) session cannot be used as asked."""
+
+
+class SessionExpiredError(SessionError):
+    """No such session (unknown, signed out) or it expired: the user must sign in again."""
+
+
+class SessionMismatchError(SessionError):
+    """The session belongs to another application or tenant than the request names.
+
+    ``expected`` is the tenant the request names, ``actual`` the session's.
+    """
+
+    def __init__(self, message: str, *, expected: str | None, actual: str | None) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class CsrfError(SessionError):
+    """A form was posted without the session's CSRF token, or with another one."""
+
+
+class OptionValidationError(ToolkitError, ValueError):
+    """A user option is not in the allow-list, or its value has the wrong type or size.
+
+    ``key`` names the option at fault.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+class ProvisioningError(ToolkitError):
+    """Provisioning (manifest, plan, apply, uninstall) cannot go on as asked."""
+
+
+class ManifestError(ProvisioningError, ValueError):
+    """A provisioning manifest is invalid; nothing is applied.
+
+    ``problems`` lists every problem found as ``(line, field, message)`` (``line`` is None when
+    it could not be found in the source); ``source`` names the file (or ``<manifest>``). The
+    message reads ``manifest.toml:12: web_panels[1].visible_in: 'NavBar' is not a VisibleIn
+    value`` for the first problem, with the count of the others.
+    """
+
+    def __init__(
+        self, source: str, problems: list[tuple[int | None, str, str]] | None = None
+    ) -> None:
+        self.source = source
+        self.problems = list(problems or [])
+        first = self.problems[0] if self.problems else (None, "", "invalid manifest")
+        self.line, self.field, self.problem = first
+        where = source if self.line is None else f"{source}:{self.line}"
+        text = (
+            f"{where}: {self.field}: {self.problem}" if self.field else f"{where}: {self.problem}"
+        )
+        if len(self.problems) > 1:
+            text += f" (and {len(self.problems) - 1} more problem(s))"
+        super().__init__(text)
+
+    def lines(self) -> list[str]:
+        """Every problem as one ``file:line: field: message`` line."""
+        result = []
+        for line, field, problem in self.problems:
+            where = self.source if line is None else f"{self.source}:{line}"
+            result.append(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+        return result
+
+
+class PlanConflictError(ProvisioningError):
+    """The plan needs an object another application (or an administrator) owns, e.g. a web
+    panel with the manifest's ``ProgId`` that is not the application's. ``conflicts`` says
+    which; nothing was applied."""
+
+    def __init__(self, message: str, *, conflicts: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.conflicts = conflicts
+
+
+class StalePlanError(ProvisioningError):
+    """The tenant's objects changed since the plan was computed (``expected`` / ``actual``
+    fingerprints); plan again. Nothing was applied."""
+
+    def __init__(self, message: str, *, expected: str, actual: str) -> None:
+        super().__init__(message)
+        self.expected = expected
+        self.actual = actual
+
+
+class ProvisioningBusyError(ProvisioningError):
+    """Another apply (``owner``) holds the lock of this application x tenant until ``until``."""
+
+    def __init__(
+        self, message: str, *, owner: str | None = None, until: datetime | None = None
+    ) -> None:
+        super().__init__(message)
+        self.owner = owner
+        self.until = until
+
+
+class ProvisioningRunError(ProvisioningError):
+    """An apply or uninstall stopped at a step; the run (``run_id``) is stored as ``partial``
+    or ``failed`` and the cause is chained. Running it again completes only the rest."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        run_id: str,
+        step: int | None = None,
+        outcome: str = "failed",
+    ) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.step = step
+        self.outcome = outcome
+
+
+class StoreUnavailableError(StoreError):
+    """The database cannot be opened, reached or written: a read-only file, folder or server, a
+    full disk, an I/O error, a refused connection.
+
+    ``location`` is the database file or its URL without password; ``cause`` is a short word
+    (``read_only``, ``disk_full``, ``cannot_open``, ``io_error``, ``permission``, ``corrupt``,
+    ``resources``, ``unreachable``). The driver's error is chained with ``from``.
+    """
+
+    def __init__(self, message: str, *, location: str | None = None, cause: str = "unknown"):
+        super().__init__(message)
+        self.location = location
+        self.cause = cause

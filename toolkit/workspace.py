@@ -4,7 +4,9 @@
 ring loaded and proven to fit the store: a wrong key refuses to start with
 :class:`~toolkit.errors.SecretKeyError`) → the toolkit's httpx client → services
 (:class:`~toolkit.applications.Applications`, :class:`~toolkit.installation.Installations`,
-:class:`~toolkit.tenant.TenantAccess`: tenant state, tickets, tenant REST and SOAP clients).
+:class:`~toolkit.tenant.TenantAccess`: tenant state, tickets, tenant REST and SOAP clients;
+:class:`~toolkit.tenant_events.TenantEvents`: state-change webhooks and the tenants' last known
+state; :class:`~toolkit.user_context.UserContexts`: the normal user context behind ``/panel``).
 Front ends hold no protocol logic; they call these services.
 
 ::
@@ -32,9 +34,12 @@ from toolkit.config import Settings
 from toolkit.errors import ConfigurationError, SignInError
 from toolkit.http import HttpTimeouts, create_client
 from toolkit.installation import Installations
+from toolkit.provisioning.service import Provisioning
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
 from toolkit.tenant import TenantAccess
+from toolkit.tenant_events import TenantEvents
+from toolkit.user_context import UserContexts
 
 __all__ = ["INSTALL_PATH", "Workspace"]
 
@@ -57,6 +62,9 @@ class Workspace:
     applications: Applications
     installations: Installations
     tenants: TenantAccess
+    provisioning: Provisioning
+    tenant_events: TenantEvents
+    user_contexts: UserContexts
 
     def __init__(
         self,
@@ -73,10 +81,25 @@ class Workspace:
         self._owns_http = owns_http
         self._closed = False
         self.applications = Applications(repository, http)
-        self.installations = Installations(
-            repository, http, policy=ValidationPolicy.from_settings(settings), now=now
-        )
+        policy = ValidationPolicy.from_settings(settings)
+        self.installations = Installations(repository, http, policy=policy, now=now)
         self.tenants = TenantAccess(repository, http, now=now)
+        # Manifests, plans, applies and runs; {public_url} in manifests is the partner's URL.
+        self.provisioning = Provisioning(
+            repository, self.tenants, public_url=settings.public_url, now=now
+        )
+        tenants = self.tenants
+        self.tenant_events = TenantEvents(
+            repository,
+            http,
+            policy=policy,
+            now=now,
+            # A pushed change (a Move above all) makes the cached state API answer stale.
+            on_change=lambda environment, ctx: tenants.status_client(environment).invalidate(ctx),
+        )
+        self.user_contexts = UserContexts(
+            repository, http, self.installations, tenants, policy=policy, now=now
+        )
 
     @classmethod
     def open(

@@ -245,7 +245,7 @@ def test_a_newer_token_reactivates_a_revoked_record(store: Repository) -> None:
     assert outcome is PutOutcome.UPDATED
     assert store.get_authorization("demo", "Cust12345").status == "active"
     with pytest.raises(ConfigurationError):
-        store.set_authorization_status("demo", "Cust12345", "deleted")
+        store.set_authorization_status("demo", "Cust12345", "paused")
 
 
 # -- secrets at rest ------------------------------------------------------------------------

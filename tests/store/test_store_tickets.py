@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from store_support import KEY_A, KEY_B, Clock
 
 from toolkit.errors import DecryptionError, NotFoundError
-from toolkit.store import Authorization, Repository, head_version, open_store
+from toolkit.store import Authorization, Repository, open_store
 from toolkit.store.schema import tickets
 
 TICKET = "7T:VABJAEMASwBFAFQALQBQAEwAQQBJAE4A"
@@ -35,10 +35,6 @@ def put(store: Repository, authorization_id: str, clock: Clock, value: str = TIC
         serial="42",
         webapi_url="https://sod.superoffice.com/Cust12345/api/",
     )
-
-
-def test_the_schema_is_at_0002(store: Repository) -> None:
-    assert head_version() == "0002"
 
 
 def test_a_ticket_round_trips_sealed(store: Repository, clock: Clock) -> None:

@@ -11,7 +11,10 @@ applies the rules of its kind:
 * :func:`validate_system_user_token`: the system user JWT the PartnerSystemUser exchange
   returns (§4.6): issuer ``SuperOffice AS``, audience ``spn:`` + its own ``serial`` claim,
   ``ctx`` = the tenant asked for, a ``7T:`` ticket, ``iat``/``exp``.
-* (later) the state-change webhook JWT (§6; issuer and audience undocumented, open question 16).
+* :func:`validate_state_change_token`: the ``Token`` of a state-change webhook (§6). Its
+  issuer, audience and claims are undocumented (open question 16); by analogy with the other
+  partner callbacks (SD:validate's "Connectors" row) it is taken to be issuer ``SuperOffice
+  AS``, audience ``spn:{client_id}`` [I].
 
 Time checks use the injected ``now`` clock, never PyJWT's own (PyJWT is only asked to verify
 the signature). Messages never contain the token.
@@ -24,7 +27,7 @@ import binascii
 import hmac
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +36,9 @@ import jwt
 from toolkit.auth.jwks import SigningKeySource
 from toolkit.claims import (
     CONTEXT_IDENTIFIER,
+    REDACTED,
     SERIAL,
+    SUPEROFFICE_CLAIM_PREFIX,
     TICKET,
     IdTokenClaims,
     SystemUserClaims,
@@ -50,6 +55,7 @@ from toolkit.errors import (
     MalformedTokenError,
     MissingClaimError,
     NonceMismatchError,
+    NotificationMismatchError,
     TokenExpiredError,
     TokenNotYetValidError,
 )
@@ -70,6 +76,14 @@ SYSTEM_USER_AUDIENCE_PREFIX = "spn:"
 # A system user ticket is "7T:" + base64 (SUT, SD:ctx; §4.7). [C]
 SYSTEM_USER_TICKET_PREFIX = "7T:"
 MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
+# The state-change webhook token (§6, open question 16): issuer and audience are not documented.
+# SD:validate gives "SuperOffice AS" / "spn:{client_id}" for the other partner callbacks
+# (connectors, database mirroring); the webhook is taken to follow the same rule. [I]
+STATE_CHANGE_ISSUER = "SuperOffice AS"
+STATE_CHANGE_AUDIENCE_PREFIX = "spn:"
+# Claims a webhook token may carry to bind it to its message; checked only when present. [I]
+STATE_CHANGE_CONTEXT_CLAIMS = (CONTEXT_IDENTIFIER, "ctx")
+STATE_CHANGE_TYPE_CLAIMS = (SUPEROFFICE_CLAIM_PREFIX + "change_type", "change_type")
 
 
 def _utc_now() -> datetime:
@@ -212,6 +226,121 @@ def validate_system_user_token(
     _require_claims(payload, "iat", "exp")
     _check_times(payload, policy, _aware(now()))
     return SystemUserClaims.from_payload(payload)
+
+
+@dataclass(frozen=True, repr=False)
+class StateChangeClaims:
+    """The claims of a validated state-change webhook token (protocol §6, open question 16).
+
+    ``context_identifier`` and ``change_type`` are the token's own claims when it has them
+    (None otherwise); ``token_id`` is its ``jti`` (None without one). ``raw`` keeps the payload.
+    """
+
+    issuer: str
+    audience: tuple[str, ...]
+    issued_at: datetime
+    expires_at: datetime
+    not_before: datetime | None
+    context_identifier: str | None
+    change_type: int | None
+    token_id: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (
+            f"StateChangeClaims(context_identifier={self.context_identifier!r}, "
+            f"change_type={self.change_type!r}, issued_at={self.issued_at.isoformat()!r}, "
+            f"token={REDACTED!r})"
+        )
+
+    __str__ = __repr__
+
+
+def state_change_audience(client_id: str) -> str:
+    """The audience a webhook token for ``client_id`` carries: ``spn:{client_id}`` [I]."""
+    return STATE_CHANGE_AUDIENCE_PREFIX + client_id
+
+
+def validate_state_change_token(
+    token: str,
+    *,
+    keys: SigningKeySource,
+    client_id: str,
+    context_identifier: str,
+    change_type: int | None = None,
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    now: Callable[[], datetime] = _utc_now,
+) -> StateChangeClaims:
+    """Validate the ``Token`` of a state-change webhook and return its claims (protocol §6).
+
+    Rules: the signature verifies against the environment's JWKS (``keys``); ``iss`` is exactly
+    ``SuperOffice AS`` [I]; ``aud`` is ``spn:{client_id}`` (or a list holding it) [I]; ``iat``
+    and ``exp`` are required and checked with the policy's bounded leeway (``nbf`` when
+    present). Open question 16 leaves the claims undocumented, so the claims binding the token
+    to its message are checked only when present [I]: a ``ctx`` claim must equal
+    ``context_identifier`` (the body's ``ContextIdentifier``, case-insensitively, as ctx paths
+    are) and a ``change_type`` claim must equal ``change_type`` (the body's ``ChangeType``)
+    when that is given.
+
+    Raises a :class:`~toolkit.errors.TokenValidationError` subclass naming the failed rule
+    (:class:`~toolkit.errors.ContextMismatchError` for ``ctx``,
+    :class:`~toolkit.errors.NotificationMismatchError` for ``change_type``), or
+    :class:`~toolkit.errors.KeySetError` when no key can verify it.
+    """
+    if not client_id:
+        raise ConfigurationError("client_id is required to validate a state-change token")
+    if not context_identifier:
+        raise ConfigurationError("context_identifier is required to validate a state-change token")
+    _header, payload = _decode_verified(token, keys, policy)
+    _check_issuer(payload, STATE_CHANGE_ISSUER)
+    _check_audience(payload, state_change_audience(client_id))
+    _require_claims(payload, "iat", "exp")
+    _check_times(payload, policy, _aware(now()))
+    ctx = _first_claim(payload, STATE_CHANGE_CONTEXT_CLAIMS)
+    if ctx is not None and (
+        not isinstance(ctx, str) or ctx.casefold() != context_identifier.casefold()
+    ):
+        shown = ctx[:100] if isinstance(ctx, str) else type(ctx).__name__
+        raise ContextMismatchError(
+            f"token ctx {shown!r} is not the message's tenant ({context_identifier[:100]!r})",
+            claim=CONTEXT_IDENTIFIER,
+        )
+    claimed_change = _first_claim(payload, STATE_CHANGE_TYPE_CLAIMS)
+    claimed_number: int | None = None
+    if claimed_change is not None:
+        if isinstance(claimed_change, bool) or not isinstance(claimed_change, int | str):
+            raise MalformedTokenError("claim change_type is not a number", claim="change_type")
+        text = str(claimed_change).strip()
+        if not text.isdigit():
+            raise MalformedTokenError("claim change_type is not a number", claim="change_type")
+        claimed_number = int(text)
+        if change_type is not None and claimed_number != change_type:
+            raise NotificationMismatchError(
+                "token change_type is not the message's ChangeType", claim="change_type"
+            )
+    jti = payload.get("jti")
+    if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256):
+        raise MalformedTokenError("claim jti is not a short non-empty string", claim="jti")
+    aud = payload["aud"]
+    nbf = payload.get("nbf")
+    return StateChangeClaims(
+        issuer=str(payload["iss"]),
+        audience=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),
+        issued_at=parse_numeric_date(payload["iat"], "iat"),
+        expires_at=parse_numeric_date(payload["exp"], "exp"),
+        not_before=None if nbf is None else parse_numeric_date(nbf, "nbf"),
+        context_identifier=ctx if isinstance(ctx, str) else None,
+        change_type=claimed_number,
+        token_id=jti,
+        raw=dict(payload),
+    )
+
+
+def _first_claim(payload: Mapping[str, Any], names: tuple[str, ...]) -> Any:
+    for name in names:
+        if payload.get(name) is not None:
+            return payload[name]
+    return None
 
 
 # --------------------------------------------------------------------------------------------

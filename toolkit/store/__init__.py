@@ -1,4 +1,5 @@
-"""The toolkit's store: applications, authorizations, tickets, sign-ins, options, audit (sealed).
+"""The toolkit's store: applications, authorizations, tickets, sign-ins, options, tenant states,
+webhook history, panel sessions, audit (secrets sealed).
 
 :func:`open_store` is the one way in: it builds the engine, applies migrations, loads the key
 ring and proves that the key ring opens this store before anything else happens.
@@ -18,12 +19,20 @@ from toolkit.store.records import (
     AuditEvent,
     Authorization,
     PendingSignIn,
+    ProvisionedObject,
+    ProvisioningLock,
+    ProvisioningRun,
+    ProvisioningStepRecord,
     PutOutcome,
     RotationReport,
     Secret,
+    StateChange,
+    StateChangeOutcome,
     StoredTicket,
+    TenantStateRecord,
     TicketLease,
     UnreadableSecret,
+    UserSession,
 )
 from toolkit.store.repository import Repository, hash_state, is_sealed, utc_now
 
@@ -33,14 +42,22 @@ __all__ = [
     "Authorization",
     "KeyRing",
     "PendingSignIn",
+    "ProvisionedObject",
+    "ProvisioningLock",
+    "ProvisioningRun",
+    "ProvisioningStepRecord",
     "PutOutcome",
     "Repository",
     "RotationReport",
     "Secret",
     "SecretBox",
+    "StateChange",
+    "StateChangeOutcome",
     "StoredTicket",
+    "TenantStateRecord",
     "TicketLease",
     "UnreadableSecret",
+    "UserSession",
     "associated_data",
     "create_engine_for",
     "generate_key_text",

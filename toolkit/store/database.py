@@ -7,6 +7,11 @@ autocommit mode on connect and the ``begin`` event emits ``BEGIN`` or, for :func
 transactions, ``BEGIN IMMEDIATE``. A writer therefore takes the write lock at the start of its
 transaction and waits for it (up to the busy timeout) instead of failing with "database is
 locked" when a deferred read transaction tries to upgrade.
+
+A database that cannot be reached, opened or written (read-only file, folder or server, full
+disk, I/O error, connection refused) raises :class:`~toolkit.errors.StoreUnavailableError` naming
+the database (never its password) and the cause, at open or at write, instead of a raw driver
+error: see :func:`unavailable_error`, installed on every engine as a ``handle_error`` hook.
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 
-from toolkit.errors import ConfigurationError
+from toolkit.errors import ConfigurationError, StoreUnavailableError
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -29,6 +35,7 @@ __all__ = [
     "default_database_url",
     "is_sqlite",
     "read",
+    "unavailable_error",
     "write",
 ]
 
@@ -53,6 +60,24 @@ CONNECT_TIMEOUT_SECONDS = 10
 # Execution option naming how a SQLite transaction begins (DEFERRED or IMMEDIATE).
 _BEGIN_OPTION = "sotk_sqlite_begin"
 _BEGIN_MODES = {"DEFERRED": "BEGIN", "IMMEDIATE": "BEGIN IMMEDIATE"}
+# SQLite primary result codes meaning "this database cannot be used here", with what to say.
+_SQLITE_UNAVAILABLE = {
+    sqlite3.SQLITE_READONLY: ("read_only", "the database file or its folder is read-only"),
+    sqlite3.SQLITE_FULL: ("disk_full", "the disk (or the file size limit) is full"),
+    sqlite3.SQLITE_CANTOPEN: ("cannot_open", "the database file cannot be opened or created"),
+    sqlite3.SQLITE_IOERR: ("io_error", "the disk reported an I/O error"),
+    sqlite3.SQLITE_PERM: ("permission", "access to the database file was denied"),
+    sqlite3.SQLITE_CORRUPT: ("corrupt", "the database file is damaged"),
+    sqlite3.SQLITE_NOTADB: ("corrupt", "the file is not a SQLite database"),
+}
+# PostgreSQL SQLSTATEs (exact, then by class) meaning the same, with what to say.
+_POSTGRES_UNAVAILABLE = {
+    "25006": ("read_only", "the server accepts only read-only transactions"),
+    "53100": ("disk_full", "the server's disk is full"),
+    "53": ("resources", "the server is out of resources"),
+    "08": ("unreachable", "the connection to the server failed"),
+    "57P": ("unreachable", "the server is shutting down or not accepting connections"),
+}
 
 
 def default_database_url(home: Path) -> str:
@@ -68,7 +93,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
     """
     if not url:
         home = Path(home)
-        home.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+        _make_folder(home)
         url = default_database_url(home)
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -81,7 +106,17 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             )
         if parsed.get_driver_name() != "pysqlite":
             raise ConfigurationError("SQLite is supported through the built-in sqlite3 driver")
-        Path(database).parent.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+        _make_folder(Path(database).parent)
+        if parsed.query.get("mode") == "ro":
+            # ``?mode=ro``: open the file read-only (SQLITE_OPEN_READONLY) through a file: URI,
+            # for inspection (``sotk doctor``) or a read-only copy; writes fail with
+            # StoreUnavailableError. Any other query option would be taken as part of the name.
+            parsed = parsed.set(
+                database=f"file:{quote(str(Path(database).resolve()))}",
+                query={"mode": "ro", "uri": "true"},
+            )
+        elif parsed.query:
+            raise ConfigurationError("a SQLite store URL takes no options other than ?mode=ro")
         engine = create_engine(
             parsed,
             pool_size=POOL_SIZE,
@@ -90,6 +125,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         _install_sqlite_hooks(engine)
+        _install_error_mapping(engine, database)
         return engine
     if backend in ("postgresql", "postgres"):
         if "+" not in parsed.drivername:
@@ -98,7 +134,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             raise ConfigurationError(
                 "PostgreSQL is supported through psycopg 3 (postgresql+psycopg://...)"
             )
-        return create_engine(
+        engine = create_engine(
             parsed,
             pool_size=POOL_SIZE,
             max_overflow=MAX_OVERFLOW,
@@ -107,6 +143,8 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             pool_pre_ping=True,
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
+        _install_error_mapping(engine, describe_url(parsed))
+        return engine
     raise ConfigurationError(
         f"unsupported database {parsed.drivername!r}: use sqlite:///path or postgresql+psycopg://"
     )
@@ -114,6 +152,72 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
 
 def is_sqlite(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def describe_url(url: str | URL) -> str:
+    """The database URL fit for messages: no password, no query options."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(query={}).render_as_string(hide_password=True)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(mode=HOME_MODE, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"the store folder {folder} cannot be created: {exc.strerror or exc}",
+            location=str(folder),
+            cause="cannot_open",
+        ) from exc
+
+
+def unavailable_error(error: BaseException, location: str) -> StoreUnavailableError | None:
+    """The typed error for a driver error that means the database cannot be used, else None.
+
+    SQLite: read-only, full, cannot open, I/O error, permission, damaged. PostgreSQL: read-only
+    transactions, disk full / out of resources, connection failures, or any error while
+    connecting. ``location`` is the database file or the password-free URL.
+    """
+    found: tuple[str, str] | None = None
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        if isinstance(code, int):
+            found = _SQLITE_UNAVAILABLE.get(code & 0xFF)
+    else:
+        state = getattr(error, "sqlstate", None)
+        if isinstance(state, str):
+            found = next(
+                (hit for prefix, hit in _POSTGRES_UNAVAILABLE.items() if state.startswith(prefix)),
+                None,
+            )
+    if found is None:
+        return None
+    cause, meaning = found
+    # The driver's own words (no SQL, no parameters): "attempt to write a readonly database".
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return StoreUnavailableError(
+        f"the store at {location} cannot be used: {meaning} ({detail})",
+        location=location,
+        cause=cause,
+    )
+
+
+def _install_error_mapping(engine: Engine, location: str) -> None:
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> StoreUnavailableError | None:
+        if context.is_pre_ping:
+            return None  # the pool reconnects by itself
+        error = unavailable_error(context.original_exception, location)
+        if error is None and context.connection is None and not is_sqlite(engine):
+            # Any failure to connect to the server (refused, unknown host, auth, timeout).
+            detail = str(context.original_exception).strip().splitlines()
+            error = StoreUnavailableError(
+                f"the store at {location} cannot be reached: "
+                f"{detail[0] if detail else type(context.original_exception).__name__}",
+                location=location,
+                cause="unreachable",
+            )
+        return error
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -14,12 +14,20 @@ __all__ = [
     "AuditEvent",
     "Authorization",
     "PendingSignIn",
+    "ProvisionedObject",
+    "ProvisioningLock",
+    "ProvisioningRun",
+    "ProvisioningStepRecord",
     "PutOutcome",
     "RotationReport",
     "Secret",
+    "StateChange",
+    "StateChangeOutcome",
     "StoredTicket",
+    "TenantStateRecord",
     "TicketLease",
     "UnreadableSecret",
+    "UserSession",
 ]
 
 REDACTED = "<redacted>"
@@ -198,3 +206,139 @@ class TicketLease:
     authorization_id: str
     owner: str
     renewing_until: datetime
+
+
+class StateChangeOutcome(StrEnum):
+    """What a received state-change webhook did (the ``state_changes`` history)."""
+
+    APPLIED = "applied"  # the tenant's state / the authorization's status was updated
+    DUPLICATE = "duplicate"  # the same notification again, or one that changes nothing
+    STALE = "stale"  # older than what is already known: ignored
+    REJECTED = "rejected"  # refused (``reason`` says why): nothing changed
+
+
+@dataclass(frozen=True)
+class TenantStateRecord:
+    """The last known state of a tenant for one authorization (protocol §6).
+
+    ``state`` is the state API's name (``Running``, ``Suspended``, ...); ``source`` is
+    ``state-api`` or ``webhook``; ``observed_at`` is when the information is from (a webhook
+    token's ``iat``, or when the state API answered); ``checked_at`` when it was stored.
+    """
+
+    authorization_id: str
+    application_id: str
+    context_identifier: str
+    state: str | None
+    endpoint: str | None
+    api: str | None
+    version: str | None
+    valid_until: datetime | None
+    observed_at: datetime
+    checked_at: datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """One received state-change webhook, as recorded (never its token)."""
+
+    id: int
+    received_at: datetime
+    application_id: str
+    application: str | None
+    context_identifier: str | None
+    change_type: str | None
+    version_name: str | None
+    file_version: str | None
+    public_endpoint: str | None
+    issued_at: datetime | None
+    outcome: StateChangeOutcome
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class UserSession:
+    """A signed-in user of the normal user context; the tokens stay sealed until revealed.
+
+    The browser holds only the session id (an opaque random value); the store keeps its hash.
+    ``user`` is the id_token's ``sub`` (the SuperID user name).
+    """
+
+    id_hash: str
+    application_id: str
+    context_identifier: str
+    user: str
+    associate_id: int | None
+    access_token: Secret
+    refresh_token: Secret | None
+    csrf_token: Secret
+    access_expires_at: datetime | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class ProvisioningStepRecord:
+    """One completed (or failed) step of a provisioning run; ``detail`` is JSON (no secrets)."""
+
+    run_id: str
+    position: int
+    action: str
+    kind: str
+    key: str
+    outcome: str
+    remote_id: int | None
+    detail: Mapping[str, Any] = field(hash=False)
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ProvisioningRun:
+    """An apply or uninstall of an application in a tenant: its plan, who, how it ended.
+
+    ``outcome`` is ``running`` (or a crashed run never finished), ``succeeded``, ``failed``
+    (no step done) or ``partial``. ``steps`` are filled by ``get_provisioning_run`` only.
+    """
+
+    id: str
+    application_id: str
+    application: str
+    context_identifier: str
+    operation: str
+    actor: str
+    outcome: str
+    fingerprint: str | None
+    plan: Mapping[str, Any] = field(hash=False)
+    steps_total: int
+    error: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    steps: tuple[ProvisioningStepRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProvisionedObject:
+    """A list or list item an application created in a tenant (``state`` pending / owned)."""
+
+    application_id: str
+    context_identifier: str
+    kind: str
+    list_name: str | None
+    name: str
+    remote_id: int | None
+    state: str
+    run_id: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ProvisioningLock:
+    """Who applies to an application x tenant, and until when at the latest."""
+
+    application_id: str
+    context_identifier: str
+    owner: str
+    locked_until: datetime
+    acquired_at: datetime

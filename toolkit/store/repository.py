@@ -53,12 +53,20 @@ from toolkit.store.records import (
     AuditEvent,
     Authorization,
     PendingSignIn,
+    ProvisionedObject,
+    ProvisioningLock,
+    ProvisioningRun,
+    ProvisioningStepRecord,
     PutOutcome,
     RotationReport,
     Secret,
+    StateChange,
+    StateChangeOutcome,
     StoredTicket,
+    TenantStateRecord,
     TicketLease,
     UnreadableSecret,
+    UserSession,
 )
 from toolkit.store.schema import (
     APPLICATION_KINDS,
@@ -66,14 +74,26 @@ from toolkit.store.schema import (
     AUTHORIZATION_STATUSES,
     ENCRYPTED_COLUMNS,
     ENVIRONMENTS,
+    OWNERSHIP_STATES,
+    PROVISIONED_KINDS,
+    RUN_OUTCOMES,
     SIGN_IN_PURPOSES,
+    STEP_OUTCOMES,
+    TENANT_STATE_SOURCES,
     applications,
     audit_events,
     authorizations,
     pending_sign_ins,
+    provisioned_objects,
+    provisioning_locks,
+    provisioning_runs,
+    provisioning_steps,
+    state_changes,
     store_meta,
+    tenant_states,
     tickets,
     user_options,
+    user_sessions,
 )
 
 __all__ = [
@@ -192,7 +212,8 @@ _TARGETS = (
 
 
 class Repository:
-    """Applications, authorizations, pending sign-ins, user options and audit events.
+    """Applications, authorizations, pending sign-ins, user options, tenant states, the webhook
+    history, panel sessions and audit events.
 
     ``now`` is the clock (timezone-aware UTC); tests inject their own.
     """
@@ -743,7 +764,7 @@ class Repository:
         actor: str | None = None,
         reason: str | None = None,
     ) -> Authorization:
-        """Mark a record active, revoked or needs_reconsent."""
+        """Mark a record active, revoked, needs_reconsent, suspended or deleted."""
         if status not in AUTHORIZATION_STATUSES:
             raise ConfigurationError(f"status must be one of {', '.join(AUTHORIZATION_STATUSES)}")
         with self._write() as connection:
@@ -1108,6 +1129,554 @@ class Repository:
             )
             return result.rowcount
 
+    def peek_pending_sign_in(self, state: str) -> tuple[str, str] | None:
+        """``(application_id, purpose)`` of the live sign-in started with ``state``, or None.
+
+        Does not take it: a callback uses this to route to the flow that then takes it (once).
+        """
+        if not state:
+            return None
+        with self._read() as connection:
+            row = connection.execute(
+                select(
+                    pending_sign_ins.c.application_id,
+                    pending_sign_ins.c.purpose,
+                    pending_sign_ins.c.expires_at,
+                ).where(pending_sign_ins.c.state_hash == hash_state(state))
+            ).first()
+        if row is None or row.expires_at <= self._now():
+            return None
+        return str(row.application_id), str(row.purpose)
+
+    # -- tenant states and state-change webhooks (protocol §6) ---------------------------------
+
+    @staticmethod
+    def _authorization_row(
+        connection: Connection, application_id: str, context_identifier: str, *, lock: bool
+    ) -> RowMapping | None:
+        # Context identifiers match case-insensitively (protocol §1) [I].
+        query = select(authorizations).where(
+            authorizations.c.application_id == application_id,
+            func.lower(authorizations.c.context_identifier) == context_identifier.lower(),
+        )
+        if lock:
+            query = query.with_for_update()
+        return connection.execute(query).mappings().first()
+
+    @staticmethod
+    def _tenant_state(
+        row: Mapping[Any, Any], authorization: Mapping[Any, Any]
+    ) -> TenantStateRecord:
+        return TenantStateRecord(
+            authorization_id=row["authorization_id"],
+            application_id=authorization["application_id"],
+            context_identifier=authorization["context_identifier"],
+            state=row["state"],
+            endpoint=row["endpoint"],
+            api=row["api"],
+            version=row["version"],
+            valid_until=row["valid_until"],
+            observed_at=row["observed_at"],
+            checked_at=row["checked_at"],
+            source=row["source"],
+        )
+
+    def get_tenant_state(
+        self, application: str, context_identifier: str
+    ) -> TenantStateRecord | None:
+        """The tenant's last known state for this application (name or id), None if never known.
+
+        NotFoundError when the application has no authorization in the tenant.
+        """
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            auth = self._authorization_row(connection, app["id"], context_identifier, lock=False)
+            if auth is None:
+                raise NotFoundError(
+                    f"application {app['name']!r} has no authorization in {context_identifier!r}"
+                )
+            row = (
+                connection.execute(
+                    select(tenant_states).where(tenant_states.c.authorization_id == auth["id"])
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else self._tenant_state(row, auth)
+
+    def list_tenant_states(self, application: str | None = None) -> list[TenantStateRecord]:
+        """Every known tenant state (or one application's), by application and tenant."""
+        query = (
+            select(
+                tenant_states,
+                authorizations.c.application_id,
+                authorizations.c.context_identifier,
+            )
+            .join(authorizations, authorizations.c.id == tenant_states.c.authorization_id)
+            .join(applications, applications.c.id == authorizations.c.application_id)
+            .order_by(applications.c.name, authorizations.c.context_identifier)
+        )
+        with self._read() as connection:
+            if application is not None:
+                app = self._require_application(connection, application)
+                query = query.where(authorizations.c.application_id == app["id"])
+            rows = connection.execute(query).mappings().all()
+        return [self._tenant_state(row, row) for row in rows]
+
+    def put_tenant_state(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        state: str | None,
+        endpoint: str | None,
+        api: str | None,
+        version: str | None = None,
+        valid_until: datetime | None = None,
+        observed_at: datetime | None = None,
+        source: str = "state-api",
+        actor: str | None = None,
+    ) -> tuple[TenantStateRecord, bool]:
+        """Store what the state API (or another source) says about the tenant.
+
+        ``observed_at`` (default now) is when the answer is from; an answer older than the one
+        stored changes nothing. Returns the record now stored and whether it changed. A change
+        of state or endpoint is audited when ``actor`` is given.
+        """
+        if source not in TENANT_STATE_SOURCES:
+            raise ConfigurationError(f"source must be one of {', '.join(TENANT_STATE_SOURCES)}")
+        now = self._now()
+        observed = observed_at or now
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            auth = self._authorization_row(connection, app["id"], context_identifier, lock=True)
+            if auth is None:
+                raise NotFoundError(
+                    f"application {app['name']!r} has no authorization in {context_identifier!r}"
+                )
+            existing = (
+                connection.execute(
+                    select(tenant_states).where(tenant_states.c.authorization_id == auth["id"])
+                )
+                .mappings()
+                .first()
+            )
+            if existing is not None and existing["observed_at"] > observed:
+                return self._tenant_state(existing, auth), False
+            values = {
+                "state": state,
+                "endpoint": endpoint,
+                "api": api,
+                "version": version,
+                "valid_until": valid_until,
+                "observed_at": observed,
+                "checked_at": now,
+                "source": source,
+            }
+            self._upsert_tenant_state(connection, auth["id"], existing, values)
+            moved = existing is None or (
+                existing["state"] != state or existing["endpoint"] != endpoint
+            )
+            if actor is not None and moved:
+                self._audit(
+                    connection,
+                    actor,
+                    "tenant.state_recorded",
+                    application=app["name"],
+                    context_identifier=auth["context_identifier"],
+                    summary={
+                        "source": source,
+                        "from_state": None if existing is None else existing["state"],
+                        "to_state": state,
+                        "endpoint": endpoint,
+                    },
+                )
+        return self._tenant_state({"authorization_id": auth["id"], **values}, auth), True
+
+    @staticmethod
+    def _upsert_tenant_state(
+        connection: Connection,
+        authorization_id: str,
+        existing: Mapping[Any, Any] | None,
+        values: Mapping[str, Any],
+    ) -> None:
+        if existing is None:
+            connection.execute(
+                insert(tenant_states).values(authorization_id=authorization_id, **values)
+            )
+        else:
+            connection.execute(
+                update(tenant_states)
+                .where(tenant_states.c.authorization_id == authorization_id)
+                .values(**values)
+            )
+
+    def apply_state_change(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        change_type: str,
+        issued_at: datetime | None,
+        fingerprint: str | None,
+        version_name: str | None = None,
+        file_version: str | None = None,
+        public_endpoint: str | None = None,
+        state: str | None = None,
+        endpoint: str | None = None,
+        api: str | None = None,
+        status: str | None = None,
+        status_from: frozenset[str] = frozenset(),
+        actor: str = "webhook",
+    ) -> StateChange:
+        """Apply one validated state-change webhook to the tenant's record, idempotently.
+
+        In one transaction: a notification whose ``fingerprint`` was applied before is a
+        ``duplicate`` (nothing changes); one older (``issued_at``) than the state known is
+        ``stale``; otherwise ``state`` / ``endpoint`` / ``api`` / ``version_name`` (those given)
+        become the tenant's state (source ``webhook``) and, when ``status`` is given and the
+        authorization's status is one of ``status_from``, the authorization takes ``status``
+        (leaving ``active`` drops its ticket). A notification that changes nothing is a
+        ``duplicate`` too. Every outcome is recorded in the history; a change is audited.
+        NotFoundError when the application has no authorization in the tenant.
+        """
+        if status is not None and status not in AUTHORIZATION_STATUSES:
+            raise ConfigurationError(f"status must be one of {', '.join(AUTHORIZATION_STATUSES)}")
+        now = self._now()
+        history: dict[str, Any] = {
+            "received_at": now,
+            "change_type": change_type,
+            "version_name": version_name,
+            "file_version": file_version,
+            "public_endpoint": public_endpoint,
+            "issued_at": issued_at,
+            "fingerprint": fingerprint,
+        }
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            auth = self._authorization_row(connection, app["id"], context_identifier, lock=True)
+            if auth is None:
+                raise NotFoundError(
+                    f"application {app['name']!r} has no authorization in {context_identifier!r}"
+                )
+            history["application_id"] = app["id"]
+            history["context_identifier"] = auth["context_identifier"]
+            existing = (
+                connection.execute(
+                    select(tenant_states).where(tenant_states.c.authorization_id == auth["id"])
+                )
+                .mappings()
+                .first()
+            )
+            seen = fingerprint is not None and (
+                connection.execute(
+                    select(state_changes.c.id)
+                    .where(
+                        state_changes.c.application_id == app["id"],
+                        state_changes.c.fingerprint == fingerprint,
+                        state_changes.c.outcome != StateChangeOutcome.REJECTED.value,
+                    )
+                    .limit(1)
+                ).first()
+                is not None
+            )
+            if seen:
+                return self._insert_state_change(
+                    connection, app["name"], history, StateChangeOutcome.DUPLICATE, "redelivered"
+                )
+            if (
+                existing is not None
+                and issued_at is not None
+                and existing["observed_at"] > issued_at
+            ):
+                return self._insert_state_change(
+                    connection, app["name"], history, StateChangeOutcome.STALE, "older"
+                )
+            current: dict[str, Any] = dict(existing) if existing is not None else {}
+            values = {
+                "state": state if state is not None else current.get("state"),
+                "endpoint": endpoint if endpoint is not None else current.get("endpoint"),
+                "api": api if api is not None else current.get("api"),
+                "version": version_name if version_name is not None else current.get("version"),
+            }
+            new_status = auth["status"]
+            if status is not None and auth["status"] in status_from:
+                new_status = status
+            changed = new_status != auth["status"] or any(
+                current.get(name) != value for name, value in values.items()
+            )
+            if not changed:
+                return self._insert_state_change(
+                    connection, app["name"], history, StateChangeOutcome.DUPLICATE, "no_change"
+                )
+            self._upsert_tenant_state(
+                connection,
+                auth["id"],
+                existing,
+                {
+                    **values,
+                    # A pushed change makes a pulled ValidUntil meaningless.
+                    "valid_until": None,
+                    "observed_at": issued_at or now,
+                    "checked_at": now,
+                    "source": "webhook",
+                },
+            )
+            ticket_dropped = False
+            if new_status != auth["status"]:
+                connection.execute(
+                    update(authorizations)
+                    .where(authorizations.c.id == auth["id"])
+                    .values(status=new_status, updated_at=now)
+                )
+                if new_status != "active":
+                    ticket_dropped = (
+                        connection.execute(
+                            delete(tickets).where(tickets.c.authorization_id == auth["id"])
+                        ).rowcount
+                        > 0
+                    )
+            self._audit(
+                connection,
+                actor,
+                "tenant.state_changed",
+                application=app["name"],
+                context_identifier=auth["context_identifier"],
+                summary={
+                    "change_type": change_type,
+                    "from_state": current.get("state"),
+                    "to_state": values["state"],
+                    "endpoint": values["endpoint"],
+                    "version": values["version"],
+                    "from_status": auth["status"],
+                    "to_status": new_status,
+                    **({"ticket_dropped": True} if ticket_dropped else {}),
+                },
+            )
+            return self._insert_state_change(
+                connection, app["name"], history, StateChangeOutcome.APPLIED, None
+            )
+
+    def record_state_change(
+        self,
+        application: str,
+        *,
+        outcome: StateChangeOutcome | str,
+        reason: str | None,
+        context_identifier: str | None = None,
+        change_type: str | None = None,
+        version_name: str | None = None,
+        file_version: str | None = None,
+        public_endpoint: str | None = None,
+        issued_at: datetime | None = None,
+        fingerprint: str | None = None,
+        actor: str = "webhook",
+    ) -> StateChange:
+        """Record a webhook that changed nothing (normally ``rejected``, with its reason)."""
+        outcome = StateChangeOutcome(outcome)
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            history = {
+                "received_at": self._now(),
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "change_type": change_type,
+                "version_name": version_name,
+                "file_version": file_version,
+                "public_endpoint": public_endpoint,
+                "issued_at": issued_at,
+                "fingerprint": fingerprint,
+            }
+            if outcome is StateChangeOutcome.REJECTED:
+                self._audit(
+                    connection,
+                    actor,
+                    "tenant.state_change_rejected",
+                    application=app["name"],
+                    context_identifier=context_identifier,
+                    summary={"change_type": change_type, "reason": reason},
+                )
+            return self._insert_state_change(connection, app["name"], history, outcome, reason)
+
+    def _insert_state_change(
+        self,
+        connection: Connection,
+        application_name: str,
+        history: Mapping[str, Any],
+        outcome: StateChangeOutcome,
+        reason: str | None,
+    ) -> StateChange:
+        values = {**history, "outcome": outcome.value, "reason": reason}
+        row_id = connection.execute(
+            insert(state_changes).values(values).returning(state_changes.c.id)
+        ).scalar_one()
+        return self._state_change({**values, "id": row_id}, application_name)
+
+    @staticmethod
+    def _state_change(row: Mapping[Any, Any], application_name: str | None) -> StateChange:
+        return StateChange(
+            id=row["id"],
+            received_at=row["received_at"],
+            application_id=row["application_id"],
+            application=application_name,
+            context_identifier=row["context_identifier"],
+            change_type=row["change_type"],
+            version_name=row["version_name"],
+            file_version=row["file_version"],
+            public_endpoint=row["public_endpoint"],
+            issued_at=row["issued_at"],
+            outcome=StateChangeOutcome(row["outcome"]),
+            reason=row["reason"],
+        )
+
+    def list_state_changes(
+        self,
+        *,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        limit: int = DEFAULT_AUDIT_LIMIT,
+    ) -> list[StateChange]:
+        """The webhook history, newest first; ``application`` is a name or id."""
+        query = (
+            select(state_changes, applications.c.name.label("application_name"))
+            .join(applications, applications.c.id == state_changes.c.application_id)
+            .order_by(state_changes.c.received_at.desc(), state_changes.c.id.desc())
+        )
+        if context_identifier is not None:
+            query = query.where(
+                func.lower(state_changes.c.context_identifier) == context_identifier.lower()
+            )
+        with self._read() as connection:
+            if application is not None:
+                app = self._require_application(connection, application)
+                query = query.where(state_changes.c.application_id == app["id"])
+            rows = connection.execute(query.limit(limit)).mappings().all()
+        return [self._state_change(row, row["application_name"]) for row in rows]
+
+    # -- user sessions (normal user context) ----------------------------------------------------
+
+    def _user_session(self, row: Mapping[Any, Any]) -> UserSession:
+        key = row["id_hash"]
+        return UserSession(
+            id_hash=key,
+            application_id=row["application_id"],
+            context_identifier=row["context_identifier"],
+            user=row["user"],
+            associate_id=row["associate_id"],
+            access_token=self._required_secret(
+                user_sessions, key, "access_token", row["access_token"]
+            ),
+            refresh_token=self._secret(user_sessions, key, "refresh_token", row["refresh_token"]),
+            csrf_token=self._required_secret(user_sessions, key, "csrf_token", row["csrf_token"]),
+            access_expires_at=row["access_expires_at"],
+            created_at=row["created_at"],
+            last_seen_at=row["last_seen_at"],
+            expires_at=row["expires_at"],
+        )
+
+    def add_user_session(
+        self,
+        session_id: str,
+        *,
+        application_id: str,
+        context_identifier: str,
+        user: str,
+        access_token: str,
+        csrf_token: str,
+        ttl: timedelta,
+        refresh_token: str | None = None,
+        access_expires_at: datetime | None = None,
+        associate_id: int | None = None,
+    ) -> UserSession:
+        """Keep a signed-in user's tokens (sealed) under the hash of the session id."""
+        if not session_id or not access_token or not csrf_token:
+            raise ConfigurationError("a user session needs an id, an access token and a CSRF token")
+        if ttl <= timedelta(0):
+            raise ConfigurationError("a user session needs a positive ttl")
+        id_hash = hash_state(session_id)
+        now = self._now()
+        with self._write() as connection:
+            app = self._require_application(connection, application_id)
+            values = {
+                "id_hash": id_hash,
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "user": user,
+                "associate_id": associate_id,
+                "access_token": self._seal(user_sessions, id_hash, "access_token", access_token),
+                "refresh_token": self._seal(user_sessions, id_hash, "refresh_token", refresh_token),
+                "csrf_token": self._seal(user_sessions, id_hash, "csrf_token", csrf_token),
+                "access_expires_at": access_expires_at,
+                "created_at": now,
+                "last_seen_at": now,
+                "expires_at": now + ttl,
+            }
+            try:
+                connection.execute(insert(user_sessions).values(values))
+            except IntegrityError:
+                raise ConflictError("this session id is already in use") from None
+        return self._user_session(values)
+
+    def get_user_session(self, session_id: str) -> UserSession:
+        """The live session with this id. NotFoundError if unknown; ExpiredError (and removed)
+        if it expired."""
+        if not session_id:
+            raise NotFoundError("no session id")
+        id_hash = hash_state(session_id)
+        with self._read() as connection:
+            row = (
+                connection.execute(select(user_sessions).where(user_sessions.c.id_hash == id_hash))
+                .mappings()
+                .first()
+            )
+        if row is None:
+            raise NotFoundError("unknown or ended session")
+        if row["expires_at"] <= self._now():
+            self.delete_user_session(session_id)
+            raise ExpiredError("the session expired; sign in again")
+        return self._user_session(row)
+
+    def update_user_session_tokens(
+        self,
+        session_id: str,
+        *,
+        access_token: str,
+        refresh_token: str | None,
+        access_expires_at: datetime | None,
+    ) -> bool:
+        """Store refreshed tokens in the session; False when the session is gone."""
+        id_hash = hash_state(session_id)
+        with self._write() as connection:
+            result = connection.execute(
+                update(user_sessions)
+                .where(user_sessions.c.id_hash == id_hash)
+                .values(
+                    access_token=self._seal(user_sessions, id_hash, "access_token", access_token),
+                    refresh_token=self._seal(
+                        user_sessions, id_hash, "refresh_token", refresh_token
+                    ),
+                    access_expires_at=access_expires_at,
+                    last_seen_at=self._now(),
+                )
+            )
+            return result.rowcount > 0
+
+    def delete_user_session(self, session_id: str) -> bool:
+        """End a session (sign-out); False when there was none."""
+        with self._write() as connection:
+            result = connection.execute(
+                delete(user_sessions).where(user_sessions.c.id_hash == hash_state(session_id))
+            )
+            return result.rowcount > 0
+
+    def purge_expired_user_sessions(self) -> int:
+        """Delete expired sessions; returns how many."""
+        with self._write() as connection:
+            result = connection.execute(
+                delete(user_sessions).where(user_sessions.c.expires_at <= self._now())
+            )
+            return result.rowcount
+
     # -- user options (normal user context) -----------------------------------------------------
 
     def get_user_options(
@@ -1202,6 +1771,427 @@ class Repository:
             )
             for row in rows
         ]
+
+    # -- provisioning (0004) --------------------------------------------------------------------
+
+    def get_application_manifest(self, application: str) -> str | None:
+        """The application's provisioning manifest (TOML text), or None when it has none."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            value = connection.execute(
+                select(applications.c.manifest).where(applications.c.id == app["id"])
+            ).scalar_one_or_none()
+        return value if isinstance(value, str) else None
+
+    def set_application_manifest(
+        self, application: str, manifest: str | None, *, actor: str | None = None
+    ) -> None:
+        """Keep (or with None, remove) the application's manifest text; validate it first."""
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            connection.execute(
+                update(applications)
+                .where(applications.c.id == app["id"])
+                .values(manifest=manifest, updated_at=self._now())
+            )
+            if actor is not None:
+                digest = (
+                    None
+                    if manifest is None
+                    else hashlib.sha256(manifest.encode("utf-8")).hexdigest()[:16]
+                )
+                self._audit(
+                    connection,
+                    actor,
+                    "application.manifest_set"
+                    if manifest is not None
+                    else "application.manifest_removed",
+                    application=app["name"],
+                    context_identifier=None,
+                    summary={"sha256": digest},
+                )
+
+    def acquire_provisioning_lock(
+        self, application: str, context_identifier: str, owner: str, *, ttl: timedelta
+    ) -> ProvisioningLock | None:
+        """Take (or, for the same ``owner``, extend) the apply lock of an application x tenant.
+
+        Of several processes exactly one gets it (a write transaction, ``FOR UPDATE``). Returns
+        the lock held now, or None while another owner's lock has not expired; an expired lock
+        (a crashed holder) is taken over.
+        """
+        if not owner:
+            raise StoreError("a lock needs an owner")
+        if ttl <= timedelta(0):
+            raise ConfigurationError("a lock ttl must be positive")
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            condition = and_(
+                provisioning_locks.c.application_id == app["id"],
+                provisioning_locks.c.context_identifier == context_identifier,
+            )
+            row = (
+                connection.execute(select(provisioning_locks).where(condition).with_for_update())
+                .mappings()
+                .first()
+            )
+            now = self._now()
+            if row is None:
+                values = {
+                    "application_id": app["id"],
+                    "context_identifier": context_identifier,
+                    "owner": owner,
+                    "locked_until": now + ttl,
+                    "acquired_at": now,
+                }
+                try:
+                    with connection.begin_nested():
+                        connection.execute(insert(provisioning_locks).values(values))
+                except IntegrityError:  # PostgreSQL: a concurrent first taker won
+                    return None
+                return ProvisioningLock(**values)
+            if row["owner"] != owner and row["locked_until"] > now:
+                return None
+            acquired = row["acquired_at"] if row["owner"] == owner else now
+            connection.execute(
+                update(provisioning_locks)
+                .where(condition)
+                .values(owner=owner, locked_until=now + ttl, acquired_at=acquired)
+            )
+            return ProvisioningLock(app["id"], context_identifier, owner, now + ttl, acquired)
+
+    def release_provisioning_lock(
+        self, application: str, context_identifier: str, owner: str
+    ) -> bool:
+        """Give the lock back; False when ``owner`` does not hold it (any more)."""
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            result = connection.execute(
+                delete(provisioning_locks).where(
+                    provisioning_locks.c.application_id == app["id"],
+                    provisioning_locks.c.context_identifier == context_identifier,
+                    provisioning_locks.c.owner == owner,
+                )
+            )
+            return result.rowcount > 0
+
+    def get_provisioning_lock(
+        self, application: str, context_identifier: str
+    ) -> ProvisioningLock | None:
+        """The lock in force for an application x tenant, or None (none, or it expired)."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            row = (
+                connection.execute(
+                    select(provisioning_locks).where(
+                        provisioning_locks.c.application_id == app["id"],
+                        provisioning_locks.c.context_identifier == context_identifier,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if row is None or row["locked_until"] <= self._now():
+            return None
+        return ProvisioningLock(**dict(row))
+
+    def start_provisioning_run(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        operation: str,
+        actor: str,
+        plan: Mapping[str, Any],
+        fingerprint: str | None,
+        steps_total: int,
+    ) -> ProvisioningRun:
+        """Record a run that starts now (outcome ``running``) with the plan it performs."""
+        _refuse_secrets(dict(plan), what="provisioning plan")
+        text = _json(dict(plan))
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            values = {
+                "id": str(uuid.uuid4()),
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "operation": operation,
+                "actor": actor,
+                "outcome": "running",
+                "fingerprint": fingerprint,
+                "plan": text,
+                "steps_total": steps_total,
+                "error": None,
+                "started_at": self._now(),
+                "finished_at": None,
+            }
+            connection.execute(insert(provisioning_runs).values(values))
+        return self._run({**values, "application": app["name"]})
+
+    def record_provisioning_step(
+        self,
+        run_id: str,
+        position: int,
+        *,
+        action: str,
+        kind: str,
+        key: str,
+        outcome: str,
+        remote_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> ProvisioningStepRecord:
+        """Record one step of a run as it completes (``done`` / ``adopted`` / ``failed``)."""
+        if outcome not in STEP_OUTCOMES:
+            raise ConfigurationError(f"outcome must be one of {', '.join(STEP_OUTCOMES)}")
+        _refuse_secrets(dict(detail or {}), what="provisioning step")
+        values = {
+            "run_id": run_id,
+            "position": position,
+            "action": action,
+            "kind": kind,
+            "key": key,
+            "outcome": outcome,
+            "remote_id": remote_id,
+            "detail": _json(dict(detail or {})),
+            "at": self._now(),
+        }
+        with self._write() as connection:
+            try:
+                connection.execute(insert(provisioning_steps).values(values))
+            except IntegrityError:
+                raise ConflictError(
+                    f"step {position} of run {run_id} is already recorded"
+                ) from None
+        return self._step(values)
+
+    def finish_provisioning_run(
+        self, run_id: str, outcome: str, *, error: str | None = None
+    ) -> ProvisioningRun:
+        """End a run: ``succeeded``, ``failed`` or ``partial``, with an error text (redacted)."""
+        if outcome not in RUN_OUTCOMES or outcome == "running":
+            raise ConfigurationError("a run finishes succeeded, failed or partial")
+        with self._write() as connection:
+            result = connection.execute(
+                update(provisioning_runs)
+                .where(provisioning_runs.c.id == run_id)
+                .values(outcome=outcome, error=error, finished_at=self._now())
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"no provisioning run {run_id!r}")
+        return self.get_provisioning_run(run_id)
+
+    def _run(
+        self, row: Mapping[Any, Any], steps: tuple[ProvisioningStepRecord, ...] = ()
+    ) -> ProvisioningRun:
+        return ProvisioningRun(
+            id=row["id"],
+            application_id=row["application_id"],
+            application=row["application"],
+            context_identifier=row["context_identifier"],
+            operation=row["operation"],
+            actor=row["actor"],
+            outcome=row["outcome"],
+            fingerprint=row["fingerprint"],
+            plan=json.loads(row["plan"]),
+            steps_total=row["steps_total"],
+            error=row["error"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            steps=steps,
+        )
+
+    @staticmethod
+    def _step(row: Mapping[Any, Any]) -> ProvisioningStepRecord:
+        return ProvisioningStepRecord(
+            run_id=row["run_id"],
+            position=row["position"],
+            action=row["action"],
+            kind=row["kind"],
+            key=row["key"],
+            outcome=row["outcome"],
+            remote_id=row["remote_id"],
+            detail=json.loads(row["detail"] or "{}"),
+            at=row["at"],
+        )
+
+    def _runs_query(self) -> Any:
+        return select(*provisioning_runs.c, applications.c.name.label("application")).join(
+            applications, applications.c.id == provisioning_runs.c.application_id
+        )
+
+    def get_provisioning_run(self, run_id: str) -> ProvisioningRun:
+        """One run with its recorded steps; NotFoundError if there is none."""
+        with self._read() as connection:
+            row = (
+                connection.execute(self._runs_query().where(provisioning_runs.c.id == run_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFoundError(f"no provisioning run {run_id!r}")
+            steps = (
+                connection.execute(
+                    select(provisioning_steps)
+                    .where(provisioning_steps.c.run_id == run_id)
+                    .order_by(provisioning_steps.c.position)
+                )
+                .mappings()
+                .all()
+            )
+        return self._run(row, tuple(self._step(step) for step in steps))
+
+    def list_provisioning_runs(
+        self,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        *,
+        outcome: str | None = None,
+        limit: int = DEFAULT_AUDIT_LIMIT,
+    ) -> list[ProvisioningRun]:
+        """Runs, newest first (without their steps: see :meth:`get_provisioning_run`)."""
+        query = self._runs_query().order_by(
+            provisioning_runs.c.started_at.desc(), provisioning_runs.c.id
+        )
+        if context_identifier is not None:
+            query = query.where(provisioning_runs.c.context_identifier == context_identifier)
+        if outcome is not None:
+            query = query.where(provisioning_runs.c.outcome == outcome)
+        with self._read() as connection:
+            if application is not None:
+                app = self._require_application(connection, application)
+                query = query.where(provisioning_runs.c.application_id == app["id"])
+            rows = connection.execute(query.limit(limit)).mappings().all()
+        return [self._run(row) for row in rows]
+
+    def put_provisioned_object(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        kind: str,
+        name: str,
+        list_name: str | None = None,
+        state: str = "owned",
+        remote_id: int | None = None,
+        run_id: str | None = None,
+    ) -> ProvisionedObject:
+        """Record that the application created (``owned``) or is creating (``pending``) a list
+        or list item in the tenant; keyed by casefolded names."""
+        if kind not in PROVISIONED_KINDS:
+            raise ConfigurationError(f"kind must be one of {', '.join(PROVISIONED_KINDS)}")
+        if state not in OWNERSHIP_STATES:
+            raise ConfigurationError(f"state must be one of {', '.join(OWNERSHIP_STATES)}")
+        if kind == "list_item" and not list_name:
+            raise ConfigurationError("a list item needs its list's name")
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            values = {
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "kind": kind,
+                "list_key": (list_name or "").casefold() if kind == "list_item" else "",
+                "key": name.casefold(),
+                "list_name": list_name if kind == "list_item" else None,
+                "name": name,
+                "remote_id": remote_id,
+                "state": state,
+                "run_id": run_id,
+                "updated_at": self._now(),
+            }
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            changes = {k: values[k] for k in ("name", "list_name", "remote_id", "state", "run_id")}
+            connection.execute(
+                dialect.insert(provisioned_objects)
+                .values(values)
+                .on_conflict_do_update(
+                    index_elements=[
+                        "application_id",
+                        "context_identifier",
+                        "kind",
+                        "list_key",
+                        "key",
+                    ],
+                    set_={**changes, "updated_at": values["updated_at"]},
+                )
+            )
+        return self._provisioned(values)
+
+    def delete_provisioned_object(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        kind: str,
+        name: str,
+        list_name: str | None = None,
+    ) -> bool:
+        """Forget an owned list (with its items' records) or list item; True if one was there."""
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            scope = and_(
+                provisioned_objects.c.application_id == app["id"],
+                provisioned_objects.c.context_identifier == context_identifier,
+            )
+            if kind == "list":
+                key = name.casefold()
+                connection.execute(
+                    delete(provisioned_objects).where(
+                        scope,
+                        provisioned_objects.c.kind == "list_item",
+                        provisioned_objects.c.list_key == key,
+                    )
+                )
+                condition = and_(
+                    provisioned_objects.c.kind == "list",
+                    provisioned_objects.c.list_key == "",
+                    provisioned_objects.c.key == key,
+                )
+            else:
+                condition = and_(
+                    provisioned_objects.c.kind == kind,
+                    provisioned_objects.c.list_key == (list_name or "").casefold(),
+                    provisioned_objects.c.key == name.casefold(),
+                )
+            result = connection.execute(delete(provisioned_objects).where(scope, condition))
+            return result.rowcount > 0
+
+    def list_provisioned_objects(
+        self, application: str, context_identifier: str
+    ) -> list[ProvisionedObject]:
+        """Every list and list item the application created (or is creating) in the tenant."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            rows = (
+                connection.execute(
+                    select(provisioned_objects)
+                    .where(
+                        provisioned_objects.c.application_id == app["id"],
+                        provisioned_objects.c.context_identifier == context_identifier,
+                    )
+                    .order_by(
+                        provisioned_objects.c.kind,
+                        provisioned_objects.c.list_key,
+                        provisioned_objects.c.key,
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [self._provisioned(row) for row in rows]
+
+    @staticmethod
+    def _provisioned(row: Mapping[Any, Any]) -> ProvisionedObject:
+        return ProvisionedObject(
+            application_id=row["application_id"],
+            context_identifier=row["context_identifier"],
+            kind=row["kind"],
+            list_name=row["list_name"],
+            name=row["name"],
+            remote_id=row["remote_id"],
+            state=row["state"],
+            run_id=row["run_id"],
+            updated_at=row["updated_at"],
+        )
 
     # -- secrets maintenance --------------------------------------------------------------------
 

@@ -33,22 +33,50 @@ __all__ = [
     "AUTHORIZATION_STATUSES",
     "ENCRYPTED_COLUMNS",
     "ENVIRONMENTS",
+    "OWNERSHIP_STATES",
+    "PROVISIONED_KINDS",
+    "RUN_OUTCOMES",
     "SIGN_IN_PURPOSES",
+    "STATE_CHANGE_OUTCOMES",
+    "STEP_OUTCOMES",
+    "TENANT_STATE_SOURCES",
     "applications",
     "audit_events",
     "authorizations",
     "metadata",
     "pending_sign_ins",
+    "provisioned_objects",
+    "provisioning_locks",
+    "provisioning_runs",
+    "provisioning_steps",
+    "state_changes",
     "store_meta",
+    "tenant_states",
     "tickets",
     "user_options",
+    "user_sessions",
 ]
 
 ENVIRONMENTS = ("sod", "qaonline", "online", "emulator")
 APPLICATION_KINDS = ("standard", "custom")
 APPLICATION_MODELS = ("internal", "external", "hybrid")
-AUTHORIZATION_STATUSES = ("active", "revoked", "needs_reconsent")
+# suspended / deleted follow the tenant's state-change webhooks (Suspend, Delete; protocol §6).
+AUTHORIZATION_STATUSES = ("active", "revoked", "needs_reconsent", "suspended", "deleted")
 SIGN_IN_PURPOSES = ("install", "user")
+# Provisioning (0004). A run is ``running`` until it ends ``succeeded``, ``failed`` (no step
+# done) or ``partial`` (some steps done); a step ends ``done``, ``adopted`` (found by its natural
+# key instead of created: a lost response or an earlier crash) or ``failed``.
+RUN_OUTCOMES = ("running", "succeeded", "failed", "partial")
+STEP_OUTCOMES = ("done", "adopted", "failed")
+# What the store tracks ownership of (REST has no owner field for lists and items; web panels
+# are owned through GetAppWebPanels). ``pending``: a create was sent, its answer not seen yet.
+PROVISIONED_KINDS = ("list", "list_item")
+OWNERSHIP_STATES = ("pending", "owned")
+# Where a tenant's last known state came from: the state API (pull) or a webhook (push).
+TENANT_STATE_SOURCES = ("state-api", "webhook")
+# What a received state-change webhook did: applied, a duplicate of one already applied, older
+# than what is known (stale), or refused (rejected, with a reason).
+STATE_CHANGE_OUTCOMES = ("applied", "duplicate", "stale", "rejected")
 
 # Lengths are generous bounds, not protocol facts: they keep a runaway value out of the store.
 NAME_LENGTH = 200
@@ -111,6 +139,7 @@ applications = Table(
     Column("key_fingerprint", String(IDENTIFIER_LENGTH)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("manifest", Text),  # the provisioning manifest (TOML text), 0004
     UniqueConstraint("client_id", "environment"),
     _one_of("environment", ENVIRONMENTS),
     _one_of("kind", APPLICATION_KINDS),
@@ -229,10 +258,178 @@ store_meta = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+# The tenant's last known state per authorization (protocol §6): from the state API or from a
+# state-change webhook. ``observed_at`` is when the information is from (the webhook token's
+# iat, or the time the state API was asked): an older observation never overwrites a newer one.
+tenant_states = Table(
+    "tenant_states",
+    metadata,
+    Column(
+        "authorization_id",
+        String(36),
+        ForeignKey("authorizations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("state", String(40)),
+    Column("endpoint", String(URL_LENGTH)),
+    Column("api", String(URL_LENGTH)),
+    Column("version", String(NAME_LENGTH)),
+    Column("valid_until", UTCDateTime),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("checked_at", UTCDateTime, nullable=False),
+    Column("source", String(20), nullable=False),
+    _one_of("source", TENANT_STATE_SOURCES),
+)
+
+# Every state-change webhook received for a known application, whatever became of it. Never
+# the token: ``fingerprint`` is the SHA-256 of its jti (or of the token without one), which
+# recognises a redelivery.
+state_changes = Table(
+    "state_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH)),
+    Column("change_type", String(40)),
+    Column("version_name", String(NAME_LENGTH)),
+    Column("file_version", String(NAME_LENGTH)),
+    Column("public_endpoint", String(URL_LENGTH)),
+    Column("issued_at", UTCDateTime),
+    Column("fingerprint", String(64)),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", String(100)),
+    _one_of("outcome", STATE_CHANGE_OUTCOMES),
+    Index(None, "received_at"),
+    Index(None, "application_id", "fingerprint"),
+    Index(None, "context_identifier"),
+)
+
+# Signed-in users of the normal user context (/panel). The browser holds only an opaque random
+# id in an HttpOnly cookie; the store keeps its SHA-256 and the user's tokens, sealed.
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # SHA-256 hex of the cookie value
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), nullable=False),
+    Column("user", String(USER_LENGTH), nullable=False),
+    Column("associate_id", Integer),
+    Column("access_token", Text, nullable=False),  # encrypted
+    Column("refresh_token", Text),  # encrypted
+    Column("csrf_token", Text, nullable=False),  # encrypted
+    Column("access_expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index(None, "expires_at"),
+)
+
+# Provisioning runs (0004): one row per apply / uninstall of an application in a tenant, with
+# the plan it performed (JSON), who asked, and how it ended.
+provisioning_runs = Table(
+    "provisioning_runs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), nullable=False),
+    Column("operation", String(20), nullable=False),  # apply | uninstall
+    Column("actor", String(USER_LENGTH), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("fingerprint", String(64)),
+    Column("plan", Text, nullable=False),  # JSON
+    Column("steps_total", Integer, nullable=False),
+    Column("error", Text),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    _one_of("outcome", RUN_OUTCOMES),
+    Index(None, "application_id", "context_identifier", "started_at"),
+    Index(None, "started_at"),
+)
+
+# Each step of a run as it completes (so a crash leaves a record of what was done).
+provisioning_steps = Table(
+    "provisioning_steps",
+    metadata,
+    Column(
+        "run_id",
+        String(36),
+        ForeignKey("provisioning_runs.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("position", Integer, primary_key=True),
+    Column("action", String(20), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("key", String(URL_LENGTH), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("remote_id", Integer),
+    Column("detail", Text),
+    Column("at", UTCDateTime, nullable=False),
+    _one_of("outcome", STEP_OUTCOMES),
+)
+
+# Lists and list items an application created in a tenant (REST has no owner field for them).
+# Keys are casefolded names (``list_key`` is '' for a list itself).
+provisioned_objects = Table(
+    "provisioned_objects",
+    metadata,
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), primary_key=True),
+    Column("kind", String(20), primary_key=True),
+    Column("list_key", String(NAME_LENGTH), primary_key=True),
+    Column("key", String(NAME_LENGTH), primary_key=True),
+    Column("list_name", String(NAME_LENGTH)),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("remote_id", Integer),
+    Column("state", String(20), nullable=False),
+    Column("run_id", String(36)),
+    Column("updated_at", UTCDateTime, nullable=False),
+    _one_of("kind", PROVISIONED_KINDS),
+    _one_of("state", OWNERSHIP_STATES),
+)
+
+# One apply per application x tenant at a time: a lease with an expiry (a crashed holder's
+# lock is taken over once it expires), like the ticket exchange lease.
+provisioning_locks = Table(
+    "provisioning_locks",
+    metadata,
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), primary_key=True),
+    Column("owner", String(IDENTIFIER_LENGTH), nullable=False),
+    Column("locked_until", UTCDateTime, nullable=False),
+    Column("acquired_at", UTCDateTime, nullable=False),
+)
+
 # (table, primary key column, encrypted columns): what rotation and verification walk through.
 ENCRYPTED_COLUMNS: tuple[tuple[Table, str, tuple[str, ...]], ...] = (
     (applications, "id", ("client_secret", "private_key")),
     (authorizations, "id", ("system_user_token", "refresh_token")),
     (pending_sign_ins, "state_hash", ("nonce", "code_verifier")),
     (tickets, "authorization_id", ("ticket",)),
+    (user_sessions, "id_hash", ("access_token", "refresh_token", "csrf_token")),
 )

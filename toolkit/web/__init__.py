@@ -1,4 +1,5 @@
-"""The partner's own endpoints (Starlette): ``/install``, ``/callback``, ``/healthz``.
+"""The partner's own endpoints (Starlette): ``/install``, ``/callback``, ``/state-change``,
+``/panel``, ``/healthz``.
 
 ``create_app(workspace)`` builds the ASGI application; ``PartnerEndpoints(workspace, port=0)``
 runs it in a thread (a context manager with ``.base_url``); ``serve(workspace, host, port)``

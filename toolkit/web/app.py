@@ -1,9 +1,11 @@
 """The partner's own endpoints as a Starlette application: ``create_app(workspace)``.
 
-Routes: ``GET /install``, ``GET|POST /callback``, ``GET /healthz``. Every response carries
+Routes: ``GET /install``, ``GET|POST /callback``, ``POST /state-change``, ``GET|POST /panel``,
+``GET|POST /panel/logout``, ``GET /healthz``. Every response carries
 ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (HTML pages also
-``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`); wrong
-methods get 405, unknown paths 404, both as plain pages.
+``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`; the panel's
+pages may be framed by SuperOffice); wrong methods get 405, unknown paths 404, both as plain
+pages (JSON on ``/state-change``).
 """
 
 from __future__ import annotations
@@ -14,22 +16,34 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from toolkit.web.health import health_endpoint
 from toolkit.web.install import InstallEndpoints
 from toolkit.web.middleware import ProtectMiddleware
 from toolkit.web.pages import error_page
+from toolkit.web.panel import LOGOUT_PATH, PanelEndpoints
+from toolkit.web.state_change import state_change_endpoint
 
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
 
-__all__ = ["CALLBACK_PATH", "HEALTH_PATH", "INSTALL_PATH", "create_app"]
+__all__ = [
+    "CALLBACK_PATH",
+    "HEALTH_PATH",
+    "INSTALL_PATH",
+    "LOGOUT_PATH",
+    "PANEL_PATH",
+    "STATE_CHANGE_PATH",
+    "create_app",
+]
 
 INSTALL_PATH = "/install"
 CALLBACK_PATH = "/callback"
 HEALTH_PATH = "/healthz"
+STATE_CHANGE_PATH = "/state-change"
+PANEL_PATH = "/panel"
 
 _TITLES = {404: "Not found", 405: "Method not allowed"}
 
@@ -37,6 +51,14 @@ _TITLES = {404: "Not found", 405: "Method not allowed"}
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for HTTPException only
         raise exc
+    if request.url.path == STATE_CHANGE_PATH:  # a machine endpoint: JSON, like its answers
+        json_response = JSONResponse(
+            {"error": {405: "method_not_allowed"}.get(exc.status_code, "refused")},
+            status_code=exc.status_code,
+        )
+        if exc.headers:
+            json_response.headers.update(exc.headers)
+        return json_response
     title = _TITLES.get(exc.status_code, "Request refused")
     message = {
         404: "There is nothing at this address.",
@@ -52,11 +74,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def create_app(workspace: Workspace) -> Starlette:
     """The partner endpoints for ``workspace`` (which stays the caller's to close)."""
-    install = InstallEndpoints(workspace)
+    panel = PanelEndpoints(workspace)
+    install = InstallEndpoints(workspace, user_callback=panel.complete)
     return Starlette(
         routes=[
             Route(INSTALL_PATH, install.install, methods=["GET"]),
             Route(CALLBACK_PATH, install.callback, methods=["GET", "POST"]),
+            Route(STATE_CHANGE_PATH, state_change_endpoint(workspace), methods=["POST"]),
+            Route(PANEL_PATH, panel.panel, methods=["GET", "POST"]),
+            Route(LOGOUT_PATH, panel.logout, methods=["GET", "POST"]),
             Route(HEALTH_PATH, health_endpoint(workspace), methods=["GET"]),
         ],
         middleware=[Middleware(ProtectMiddleware)],

@@ -4,13 +4,16 @@
 started server-side by :meth:`~toolkit.installation.Installations.begin`, with
 ``response_mode=form_post``). ``GET|POST /callback`` takes SuperID's answer (query or form_post;
 a POST must be ``application/x-www-form-urlencoded`` and at most :data:`MAX_CALLBACK_BODY`
-bytes), completes the install and shows a plain result page. Errors are plain pages that name
-what went wrong in general terms and a request id, never a secret or a stack trace.
+bytes), completes the install and shows a plain result page; a callback of a normal user's
+sign-in (``/panel``) is handed to the panel endpoints instead, by the pending sign-in's
+purpose. Errors are plain pages that name what went wrong in general terms and a request id,
+never a secret or a stack trace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
@@ -39,7 +42,7 @@ from toolkit.web.pages import error_page, result_page
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
 
-__all__ = ["FORM_CONTENT_TYPE", "MAX_CALLBACK_BODY", "InstallEndpoints"]
+__all__ = ["FORM_CONTENT_TYPE", "MAX_CALLBACK_BODY", "InstallEndpoints", "UserCallback"]
 
 logger = logging.getLogger("toolkit.web")
 
@@ -134,11 +137,21 @@ def _describe(error: Exception) -> tuple[int, str, str]:
     return 500, "Technical error", "Something went wrong on our side."
 
 
-class InstallEndpoints:
-    """The handlers, bound to one workspace."""
+# Finishes a callback that belongs to a normal user's sign-in (purpose "user", see /panel).
+UserCallback = Callable[[Request, list[tuple[str, str]]], Awaitable[Response]]
 
-    def __init__(self, workspace: Workspace) -> None:
+
+class InstallEndpoints:
+    """The handlers, bound to one workspace.
+
+    ``user_callback`` takes the callbacks of *user* sign-ins (the pending sign-in's purpose
+    decides, :meth:`~toolkit.user_context.UserContexts.handles`); they never create an
+    authorization record.
+    """
+
+    def __init__(self, workspace: Workspace, user_callback: UserCallback | None = None) -> None:
         self.workspace = workspace
+        self.user_callback = user_callback
 
     def _error(self, request: Request, error: Exception) -> Response:
         status, title, message = _describe(error)
@@ -188,6 +201,10 @@ class InstallEndpoints:
         except _BadRequest as exc:
             return error_page(exc.title, exc.message, exc.status, _request_id(request))
         try:
+            if self.user_callback is not None and await run_in_threadpool(
+                self.workspace.user_contexts.handles, params
+            ):
+                return await self.user_callback(request, params)
             result = await run_in_threadpool(self.workspace.installations.complete, params)
         except ToolkitError as exc:
             return self._error(request, exc)

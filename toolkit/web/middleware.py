@@ -4,6 +4,10 @@
 also ``request.state.request_id``), adds the security headers to every response, and turns any
 unhandled exception into a plain 500 page naming only the request id (the exception is logged
 with that id; the page never shows a message or a stack trace).
+
+A response may bring its own ``Content-Security-Policy`` with a ``frame-ancestors`` directive
+(the ``/panel`` pages, which SuperOffice shows in a web panel): it is kept, and no
+``X-Frame-Options`` is added; every other HTML page is never framed.
 """
 
 from __future__ import annotations
@@ -53,6 +57,10 @@ class ProtectMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                own_policy = None
+                for name, value in message.get("headers", []):
+                    if name.lower() == b"content-security-policy":
+                        own_policy = value.decode("latin-1")
                 headers = [
                     (name, value)
                     for name, value in message.get("headers", [])
@@ -63,7 +71,11 @@ class ProtectMiddleware:
                     if name.lower() == b"content-type":
                         content_type = value
                 added = dict(SECURITY_HEADERS)
-                if content_type.startswith(b"text/html"):
+                if own_policy is not None and "frame-ancestors" in own_policy:
+                    # A page that states its own policy, frame-ancestors included (the panel,
+                    # which SuperOffice frames): that policy instead of DENY.
+                    added["Content-Security-Policy"] = own_policy
+                elif content_type.startswith(b"text/html"):
                     added.update(HTML_HEADERS)
                 added["X-Request-Id"] = request_id
                 headers.extend(

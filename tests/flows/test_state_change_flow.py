@@ -1,0 +1,209 @@
+"""State-change webhooks end to end: the emulator POSTs them to the running partner endpoints.
+
+Install (admin approves) → the emulator's control plane changes the tenant (Suspend, Resume,
+Move, Upgrade, Delete) → its NotificationMessage arrives at /state-change → the store follows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from toolkit.config import Settings
+from toolkit.emulator import Emulator
+from toolkit.emulator.driver import sign_in
+from toolkit.http import create_client
+from toolkit.store import StateChangeOutcome
+from toolkit.web import PartnerEndpoints
+from toolkit.workspace import Workspace
+
+pytestmark = pytest.mark.emulator
+
+ADMIN = "admin@cust12345.test"
+TENANT = "Cust12345"
+APP = "Acme Sync"
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with Emulator(port=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator: Emulator) -> Emulator:
+    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
+    assert response.status_code == 200
+    return emulator
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    with create_client() as http, Workspace.open(settings, http=http) as ws:
+        yield ws
+
+
+@pytest.fixture
+def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
+    with PartnerEndpoints(workspace, port=0) as running:
+        yield running
+
+
+def register(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> dict[str, Any]:
+    """Register at the emulator with a state-change URL, store the credentials it issued."""
+    issued = emu.register_app(
+        APP,
+        [f"{endpoints.base_url}/callback"],
+        vendor="Acme AS",
+        state_change_url=f"{endpoints.base_url}/state-change",
+    )
+    workspace.applications.register(
+        name=APP,
+        environment="emulator",
+        environment_url=emu.base_url,
+        client_id=issued["client_id"],
+        client_secret=issued["client_secret"],
+        redirect_uri=f"{endpoints.base_url}/callback",
+        private_key=issued["private_key_xml"],
+        actor="test",
+    )
+    return issued
+
+
+def install(endpoints: PartnerEndpoints) -> None:
+    with httpx.Client(timeout=10) as browser:
+        start = browser.get(f"{endpoints.base_url}/install", params={"app": APP, "tenant": TENANT})
+        assert start.status_code == 303, start.text
+        result = sign_in(start.headers["location"], username=ADMIN)
+        assert result.form_action is not None
+        response = browser.post(result.form_action, data=result.params)
+        assert response.status_code == 200, response.text
+
+
+@pytest.fixture
+def installed(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> dict[str, Any]:
+    issued = register(emu, workspace, endpoints)
+    install(endpoints)
+    assert workspace.repository.get_authorization(APP, TENANT).status == "active"
+    return issued
+
+
+def delivered(emu: Emulator) -> list[int | None]:
+    deliveries = emu.wait_for_webhooks(timeout=10)
+    assert all(d["status"] != "pending" for d in deliveries)
+    return [d["status_code"] for d in deliveries]
+
+
+def status(workspace: Workspace) -> str:
+    return workspace.repository.get_authorization(APP, TENANT).status
+
+
+def test_the_tenants_lifecycle_reaches_the_store(
+    installed: dict[str, Any], emu: Emulator, workspace: Workspace
+) -> None:
+    emu.change_tenant(TENANT, "Suspend")
+    assert delivered(emu) == [200]
+    assert status(workspace) == "suspended"
+    state = workspace.repository.get_tenant_state(APP, TENANT)
+    assert state is not None
+    assert (state.state, state.source) == ("Suspended", "webhook")
+
+    emu.change_tenant(TENANT, "Resume")
+    assert delivered(emu) == [200, 200]
+    assert status(workspace) == "active"
+
+    emu.move_tenant(TENANT, "sod3")
+    assert delivered(emu) == [200, 200, 200]
+    state = workspace.repository.get_tenant_state(APP, TENANT)
+    assert state is not None
+    assert state.endpoint == emu.tenant_url(TENANT)
+    assert urlsplit(state.endpoint).netloc == urlsplit(emu.host_urls["sod3"]).netloc
+
+    emu.change_tenant(TENANT, "Upgrade", version="Release_11.11_2026.03.01-01")
+    assert delivered(emu) == [200] * 4
+    state = workspace.repository.get_tenant_state(APP, TENANT)
+    assert state is not None
+    assert state.version == "Release_11.11_2026.03.01-01"
+
+    emu.change_tenant(TENANT, "Delete")
+    assert delivered(emu) == [200] * 5
+    assert status(workspace) == "deleted"
+
+    history = workspace.tenant_events.history(application=APP)
+    assert [c.change_type for c in history] == ["Delete", "Upgrade", "Move", "Resume", "Suspend"]
+    assert {c.outcome for c in history} == {StateChangeOutcome.APPLIED}
+    events = [e for e in workspace.repository.list_audit(application=APP) if e.actor == "webhook"]
+    assert len(events) == 5
+
+
+def test_a_redelivered_webhook_changes_nothing(
+    installed: dict[str, Any], emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
+) -> None:
+    emu.change_tenant(TENANT, "Suspend")
+    [delivery] = emu.wait_for_webhooks(timeout=10)
+    assert delivery["status_code"] == 200
+    again = httpx.post(
+        f"{endpoints.base_url}/state-change",
+        content=json.dumps(delivery["message"]),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert again.status_code == 200
+    assert status(workspace) == "suspended"
+    outcomes = [c.outcome for c in workspace.tenant_events.history()]
+    assert outcomes == [StateChangeOutcome.DUPLICATE, StateChangeOutcome.APPLIED]
+
+
+def test_a_forged_webhook_changes_nothing(
+    installed: dict[str, Any], emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
+) -> None:
+    attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(datetime.now(UTC).timestamp())
+    claims = {
+        "iss": "SuperOffice AS",
+        "aud": f"spn:{installed['client_id']}",
+        "iat": now,
+        "exp": now + 300,
+        "http://schemes.superoffice.net/identity/ctx": TENANT,
+        "http://schemes.superoffice.net/identity/change_type": 4,
+    }
+    body = {
+        "ChangeType": 4,
+        "ContextIdentifier": TENANT,
+        "VersionName": "x",
+        "FileVersion": "x",
+        "Token": jwt.encode(claims, attacker, algorithm="RS256", headers={"kid": "forged"}),
+    }
+    response = httpx.post(
+        f"{endpoints.base_url}/state-change",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized"}
+    assert status(workspace) == "active"
+    assert workspace.repository.get_tenant_state(APP, TENANT) is None
+    [rejected] = workspace.tenant_events.history()
+    assert rejected.outcome is StateChangeOutcome.REJECTED
+
+
+def test_a_tenant_checked_through_the_state_api_is_recorded(
+    installed: dict[str, Any], emu: Emulator, workspace: Workspace
+) -> None:
+    answer = workspace.tenants.status(APP, TENANT, refresh=True)
+    assert workspace.tenant_events.record_status(APP, answer, actor="test")
+    state = workspace.repository.get_tenant_state(APP, TENANT)
+    assert state is not None
+    assert (state.state, state.source) == ("Running", "state-api")
+    assert state.endpoint == emu.tenant_url(TENANT)

@@ -1,0 +1,167 @@
+"""Provisioning in the store, on SQLite and PostgreSQL: manifests, runs and steps, ownership
+records, the apply lock (one holder, expiry, take-over), and migration 0004."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+from store_support import Clock
+
+from toolkit.errors import ConfigurationError, ConflictError, NotFoundError, StoreError
+from toolkit.store import Repository, head_version
+
+TTL = timedelta(minutes=2)
+CTX = "Cust12345"
+
+
+@pytest.fixture
+def app_id(store: Repository) -> str:
+    return store.add_application("demo", environment="sod", client_id="cid", client_secret="s").id
+
+
+def test_migration_0004_is_the_head_and_adds_its_tables(store: Repository) -> None:
+    assert head_version() >= "0004"
+    names = set(inspect(store.engine).get_table_names())
+    assert {
+        "provisioning_runs",
+        "provisioning_steps",
+        "provisioned_objects",
+        "provisioning_locks",
+    } <= names
+    columns = {c["name"] for c in inspect(store.engine).get_columns("applications")}
+    assert "manifest" in columns
+
+
+def test_an_application_keeps_its_manifest(store: Repository, app_id: str) -> None:
+    assert store.get_application_manifest("demo") is None
+    store.set_application_manifest("demo", "[[lists]]\nname = 'x'\n", actor="ops")
+    assert store.get_application_manifest(app_id) == "[[lists]]\nname = 'x'\n"
+    assert store.get_application("demo").name == "demo"  # the record still loads
+    store.set_application_manifest("demo", None, actor="ops")
+    assert store.get_application_manifest("demo") is None
+    assert [e.action for e in store.list_audit(application="demo")][:2] == [
+        "application.manifest_removed",
+        "application.manifest_set",
+    ]
+
+
+def test_runs_and_steps_are_recorded(store: Repository, app_id: str, clock: Clock) -> None:
+    run = store.start_provisioning_run(
+        "demo",
+        CTX,
+        operation="apply",
+        actor="ops",
+        plan={"steps": [1, 2]},
+        fingerprint="f" * 64,
+        steps_total=2,
+    )
+    assert run.outcome == "running"
+    store.record_provisioning_step(
+        run.id, 0, action="create", kind="list", key="L", outcome="done", remote_id=7
+    )
+    with pytest.raises(ConflictError):
+        store.record_provisioning_step(
+            run.id, 0, action="create", kind="list", key="L", outcome="done"
+        )
+    with pytest.raises(ConfigurationError):
+        store.record_provisioning_step(run.id, 1, action="x", kind="list", key="L", outcome="nope")
+    clock.advance(seconds=5)
+    finished = store.finish_provisioning_run(run.id, "partial", error="ApiError: HTTP 500")
+    assert (finished.outcome, finished.error) == ("partial", "ApiError: HTTP 500")
+    assert finished.finished_at == clock.current
+    assert [(s.position, s.outcome, s.remote_id) for s in finished.steps] == [(0, "done", 7)]
+    assert finished.plan == {"steps": [1, 2]}
+    assert [r.id for r in store.list_provisioning_runs("demo", CTX)] == [run.id]
+    assert store.list_provisioning_runs(outcome="succeeded") == []
+    with pytest.raises(NotFoundError):
+        store.get_provisioning_run("missing")
+    with pytest.raises(StoreError, match="secret"):
+        store.start_provisioning_run(
+            "demo",
+            CTX,
+            operation="apply",
+            actor="ops",
+            plan={"ticket": "7T:x"},
+            fingerprint=None,
+            steps_total=0,
+        )
+
+
+def test_ownership_records_are_keyed_case_insensitively(store: Repository, app_id: str) -> None:
+    store.put_provisioned_object("demo", CTX, kind="list", name="Acme Status", state="pending")
+    store.put_provisioned_object("demo", CTX, kind="list", name="acme status", remote_id=5)
+    store.put_provisioned_object(
+        "demo", CTX, kind="list_item", name="Synced", list_name="Acme Status", remote_id=6
+    )
+    store.put_provisioned_object("demo", "Cust99999", kind="list", name="Other tenant")
+    records = store.list_provisioned_objects("demo", CTX)
+    assert [(r.kind, r.name, r.state, r.remote_id) for r in records] == [
+        ("list", "acme status", "owned", 5),
+        ("list_item", "Synced", "owned", 6),
+    ]
+    with pytest.raises(ConfigurationError):
+        store.put_provisioned_object("demo", CTX, kind="list_item", name="orphan")
+    # Forgetting a list forgets its items' records too.
+    assert store.delete_provisioned_object("demo", CTX, kind="list", name="ACME STATUS")
+    assert store.list_provisioned_objects("demo", CTX) == []
+    assert not store.delete_provisioned_object("demo", CTX, kind="list", name="ACME STATUS")
+
+
+def test_the_apply_lock_has_one_holder_and_expires(
+    store: Repository, app_id: str, clock: Clock
+) -> None:
+    first = store.acquire_provisioning_lock("demo", CTX, "one", ttl=TTL)
+    assert first is not None
+    assert first.owner == "one"
+    assert store.acquire_provisioning_lock("demo", CTX, "two", ttl=TTL) is None
+    assert store.acquire_provisioning_lock("demo", "Cust99999", "two", ttl=TTL) is not None
+    clock.advance(minutes=1)
+    renewed = store.acquire_provisioning_lock("demo", CTX, "one", ttl=TTL)
+    assert renewed is not None
+    assert renewed.locked_until == clock.current + TTL
+    assert not store.release_provisioning_lock("demo", CTX, "two")
+    clock.advance(minutes=3)  # the holder crashed: its lock expired
+    assert store.get_provisioning_lock("demo", CTX) is None
+    taken = store.acquire_provisioning_lock("demo", CTX, "two", ttl=TTL)
+    assert taken is not None
+    assert taken.owner == "two"
+    assert not store.release_provisioning_lock("demo", CTX, "one")
+    assert store.release_provisioning_lock("demo", CTX, "two")
+    assert store.get_provisioning_lock("demo", CTX) is None
+
+
+def test_concurrent_takers_get_the_lock_once(store: Repository, app_id: str) -> None:
+    winners: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def take(owner: str) -> None:
+        barrier.wait()
+        if store.acquire_provisioning_lock("demo", CTX, owner, ttl=TTL) is not None:
+            winners.append(owner)
+
+    threads = [threading.Thread(target=take, args=(f"o{n}",)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(winners) == 1
+
+
+def test_removing_an_application_removes_its_provisioning_rows(
+    store: Repository, app_id: str
+) -> None:
+    from sqlalchemy import delete, func, select
+
+    from toolkit.store.schema import applications, provisioned_objects, provisioning_runs
+
+    store.start_provisioning_run(
+        "demo", CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=0
+    )
+    store.put_provisioned_object("demo", CTX, kind="list", name="L")
+    with store.engine.begin() as connection:
+        connection.execute(delete(applications).where(applications.c.id == app_id))
+        for table in (provisioning_runs, provisioned_objects):
+            assert connection.execute(select(func.count()).select_from(table)).scalar_one() == 0

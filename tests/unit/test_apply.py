@@ -1,0 +1,288 @@
+"""Applying plans against a fake tenant: exactly the plan, recorded, resumable, locked."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_plan import CTX, MANIFEST, FakeApi, FakeTenant
+
+from toolkit.errors import (
+    PlanConflictError,
+    ProvisioningBusyError,
+    ProvisioningRunError,
+    RequestOutcomeUnknownError,
+    StalePlanError,
+)
+from toolkit.provisioning import Manifest, ProvisioningEvent, apply_plan, load_manifest, make_plan
+from toolkit.store import Application, Repository, generate_key_text, open_store
+from toolkit.tenant import ListItemEntity, WebPanelEntity
+
+
+class Interrupted(Exception):
+    """What a test raises from the progress callback to kill a run mid-way."""
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Repository]:
+    repository = open_store(None, tmp_path / "home", generate_key_text("apply"))
+    yield repository
+    repository.close()
+
+
+@pytest.fixture
+def app(store: Repository) -> Application:
+    return store.add_application(
+        "Acme Sync", environment="sod", client_id="acme", client_secret="s", model="hybrid"
+    )
+
+
+@pytest.fixture
+def tenant() -> FakeTenant:
+    return FakeTenant()
+
+
+@pytest.fixture
+def manifest() -> Manifest:
+    return load_manifest(MANIFEST)
+
+
+def apply_now(
+    api: Any, store: Repository, app: Application, manifest: Manifest, **options: Any
+) -> Any:
+    plan = make_plan(api, store, app, CTX, manifest)
+    return apply_plan(api, store, app, plan, actor="test", **options)
+
+
+def test_apply_performs_the_plan_and_a_new_plan_is_empty(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    events: list[ProvisioningEvent] = []
+    run = apply_now(api, store, app, manifest, on_event=events.append)
+    assert run.outcome == "succeeded"
+    assert run.steps_total == len(run.steps) == 7
+    assert {step.outcome for step in run.steps} == {"done"}
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.item_names("Category") == ["VIP Customer", "Acme customer"]
+    assert tenant.panel_count("acme.main.button") == 1
+    (button,) = [e for e, _ in tenant.panels.values() if e.prog_id == "acme.main.button"]
+    assert button.url == "soprotocol:browser.AcmeWindow"
+    assert [e.kind for e in events][:2] == ["run_started", "step_started"]
+    assert events[-1].kind == "run_finished"
+    assert events[-1].outcome == "succeeded"
+    owned = {(o.kind, o.name, o.state) for o in store.list_provisioned_objects(app.id, CTX)}
+    assert ("list", "Acme status", "owned") in owned
+    assert ("list_item", "Acme customer", "owned") in owned
+    again = make_plan(api, store, app, CTX, manifest)
+    assert again.is_empty
+    stored = store.list_provisioning_runs(app.name, CTX)
+    assert [r.outcome for r in stored] == ["succeeded"]
+    assert stored[0].plan["counts"]["create"] == 7
+    audit = store.list_audit(application=app.name)
+    assert [e.action for e in audit] == ["provisioning.apply"]
+    assert audit[0].summary["outcome"] == "succeeded"
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 6])
+def test_a_run_killed_after_k_steps_is_completed_by_the_next_without_duplicates(
+    k: int, store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+
+    def kill(event: ProvisioningEvent) -> None:
+        if event.kind == "step_finished" and event.position == k:
+            raise Interrupted(f"killed after step {k}")
+
+    with pytest.raises(ProvisioningRunError) as caught:
+        apply_now(api, store, app, manifest, on_event=kill)
+    assert isinstance(caught.value.__cause__, Interrupted)
+    killed = store.get_provisioning_run(caught.value.run_id)
+    assert killed.outcome == "partial"
+    assert len(killed.steps) == k + 1
+    assert store.get_provisioning_lock(app.id, CTX) is None  # released on the way out
+
+    rest = make_plan(api, store, app, CTX, manifest)
+    assert len(rest.pending) == 7 - (k + 1)
+    run = apply_plan(api, store, app, rest, actor="test")
+    assert run.outcome == "succeeded"
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.item_names("Category").count("Acme customer") == 1
+    for prog_id in ("acme.contact", "acme.main.panel", "acme.main.button"):
+        assert tenant.panel_count(prog_id) == 1
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+
+
+class LosingApi(FakeApi):
+    """Creates on the server, then loses the answer (RequestOutcomeUnknownError) once per
+    method named in ``lose``."""
+
+    def __init__(self, tenant: FakeTenant, lose: set[str]) -> None:
+        super().__init__(tenant)
+        self.lose = set(lose)
+
+    def _maybe_lose(self, name: str) -> None:
+        if name in self.lose:
+            self.lose.discard(name)
+            raise RequestOutcomeUnknownError(f"{name}: connection reset after sending")
+
+    def save_web_panel(self, entity: WebPanelEntity | Mapping[str, Any]) -> WebPanelEntity:
+        created = super().save_web_panel(entity)
+        self._maybe_lose("save_web_panel")
+        return created
+
+    def create_list_item(
+        self, list_ref: int | str, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity:
+        created = super().create_list_item(list_ref, entity)
+        self._maybe_lose("create_list_item")
+        return created
+
+
+def test_a_create_whose_answer_is_lost_is_read_back_not_duplicated(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = LosingApi(tenant, {"save_web_panel", "create_list_item"})
+    run = apply_now(api, store, app, manifest)
+    assert run.outcome == "succeeded"
+    outcomes = {step.key: step.outcome for step in run.steps}
+    assert outcomes["acme.contact"] == "adopted"
+    assert outcomes["Acme status/Synced"] == "adopted"
+    assert tenant.panel_count("acme.contact") == 1
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+
+
+def test_a_lost_create_that_never_arrived_is_created_once_more(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    class Dropping(FakeApi):
+        dropped = False
+
+        def save_web_panel(self, entity: WebPanelEntity | Mapping[str, Any]) -> WebPanelEntity:
+            if not self.dropped:
+                self.dropped = True
+                raise RequestOutcomeUnknownError("dropped before the server saw it")
+            return super().save_web_panel(entity)
+
+    api = Dropping(tenant)
+    assert apply_now(api, store, app, manifest).outcome == "succeeded"
+    assert tenant.panel_count("acme.contact") == 1
+
+
+def test_a_crash_between_create_and_record_is_adopted_on_the_next_plan(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    class Dying(FakeApi):
+        def create_list_item(
+            self, list_ref: int | str, entity: ListItemEntity | Mapping[str, Any]
+        ) -> ListItemEntity:
+            super().create_list_item(list_ref, entity)
+            raise SystemExit("the process died right after the server created it")
+
+    with pytest.raises(SystemExit):
+        apply_now(Dying(tenant), store, app, manifest)
+    pending = [o for o in store.list_provisioned_objects(app.id, CTX) if o.state == "pending"]
+    assert [(o.kind, o.name) for o in pending] == [("list_item", "Synced")]
+    api = FakeApi(tenant)
+    plan = make_plan(api, store, app, CTX, manifest)
+    (adopt,) = [s for s in plan.pending if s.key == "Acme status/Synced"]
+    assert str(adopt.action) == "adopt"
+    apply_plan(api, store, app, plan, actor="test")
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert all(o.state == "owned" for o in store.list_provisioned_objects(app.id, CTX))
+
+
+def test_a_stale_plan_is_refused_before_anything_happens(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    plan = make_plan(api, store, app, CTX, manifest)
+    tenant.items[1].append(ListItemEntity(id=5000, name="Added by an admin"))
+    calls = len(tenant.calls)
+    with pytest.raises(StalePlanError) as caught:
+        apply_plan(api, store, app, plan, actor="test")
+    assert caught.value.expected == plan.fingerprint != caught.value.actual
+    assert [c for c in tenant.calls[calls:] if c[0] != "lists"] == []
+    assert store.list_provisioning_runs(app.id) == []
+
+
+def test_a_plan_with_conflicts_is_refused(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    tenant.add_panel("other", prog_id="acme.contact", name="Theirs")
+    api = FakeApi(tenant)
+    with pytest.raises(PlanConflictError, match=r"acme\.contact"):
+        apply_now(api, store, app, manifest)
+    assert tenant.panel_count("acme.main.panel") == 0
+
+
+def test_two_applies_on_one_tenant_do_not_interleave(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    plan = make_plan(api, store, app, CTX, manifest)
+    inside, release = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
+
+    def slow(event: ProvisioningEvent) -> None:
+        if event.kind == "step_started" and event.position == 2:
+            inside.set()
+            assert release.wait(10)
+
+    def first() -> None:
+        results["first"] = apply_plan(api, store, app, plan, actor="one", on_event=slow)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert inside.wait(10)
+    with pytest.raises(ProvisioningBusyError) as caught:
+        apply_plan(api, store, app, plan, actor="two")
+    assert caught.value.owner is not None
+    with pytest.raises(ProvisioningBusyError):
+        apply_plan(api, store, app, plan, actor="two", lock_wait=0.3)
+    release.set()
+    thread.join(10)
+    assert results["first"].outcome == "succeeded"
+    # The lock is free again; the old plan is stale now; a fresh one is empty.
+    with pytest.raises(StalePlanError):
+        apply_plan(api, store, app, plan, actor="two")
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+    assert [r.actor for r in store.list_provisioning_runs(app.id)] == ["one"]
+
+
+def test_a_waiting_apply_gets_the_lock_when_the_first_ends(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    owner = "someone-else"
+    assert store.acquire_provisioning_lock(app.id, CTX, owner, ttl=timedelta(seconds=30))
+    timer = threading.Timer(0.3, lambda: store.release_provisioning_lock(app.id, CTX, owner))
+    timer.start()
+    try:
+        run = apply_now(api, store, app, manifest, lock_wait=5)
+    finally:
+        timer.cancel()
+    assert run.outcome == "succeeded"
+
+
+def test_uninstall_removes_the_apps_objects_and_nothing_else(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    apply_now(api, store, app, manifest)
+    other = FakeApi(tenant, client="other")
+    theirs = other.save_web_panel(WebPanelEntity(prog_id="other.panel", name="Theirs"))
+    admin = tenant.add_panel(None, prog_id="admin.panel", name="Admin's")
+    plan = make_plan(api, store, app, CTX, manifest, operation="uninstall")
+    run = apply_plan(api, store, app, plan, actor="test")
+    assert run.outcome == "succeeded"
+    left = {entity.prog_id for entity, _ in tenant.panels.values()}
+    assert left == {theirs.prog_id, admin.prog_id}
+    assert tenant.item_names("Category") == ["VIP Customer"]
+    assert not [e for e in tenant.lists.values() if e.name == "Acme status"]
+    assert store.list_provisioned_objects(app.id, CTX) == []

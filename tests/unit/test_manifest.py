@@ -1,0 +1,251 @@
+"""Provisioning manifests: TOML → frozen dataclasses, presets per model, file:line:field errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolkit.errors import ManifestError
+from toolkit.provisioning.manifest import (
+    APPLICATION_MODELS,
+    Manifest,
+    load_manifest,
+    preset_manifest,
+    preset_text,
+)
+from toolkit.tenant import UrlEncoding, VisibleIn
+
+PUBLIC = "https://partner.example.com"
+
+GOOD = """\
+model = "hybrid"
+
+[[lists]]
+name = "Acme status"
+tooltip = "Sync states"
+rank = 3
+
+[[lists.items]]
+name = "Synced"
+rank = 1
+
+[[lists.items]]
+name = "Failed"
+tooltip = "Needs a look"
+
+[[web_panels]]
+prog_id = "acme.contact"
+name = "Acme"
+url = "{public_url}/panel?contact=<cuid>&uctx=<uctx>"
+visible_in = "contactcard"
+window_name = "AcmeContact"
+url_encoding = "ANSI"
+on_travel = true
+show_in_tool_bar = true
+rank = 7
+
+[[buttons]]
+prog_id = "acme.main"
+name = "Acme Sync!"
+url = "https://partner.example.com/app?uctx=<uctx>"
+"""
+
+
+def test_a_good_manifest_loads_into_frozen_dataclasses() -> None:
+    manifest = load_manifest(GOOD, public_url=PUBLIC)
+    assert manifest.model == "hybrid"
+    (status,) = manifest.lists
+    assert (status.name, status.tooltip, status.rank) == ("Acme status", "Sync states", 3)
+    assert [item.name for item in status.items] == ["Synced", "Failed"]
+    (panel,) = manifest.web_panels
+    assert panel.visible_in is VisibleIn.ContactCard
+    assert panel.url_encoding is UrlEncoding.ANSI
+    assert panel.url == f"{PUBLIC}/panel?contact=<cuid>&uctx=<uctx>"
+    assert (panel.on_travel, panel.on_central, panel.show_in_tool_bar) == (True, True, True)
+    with pytest.raises(AttributeError):
+        panel.name = "x"  # type: ignore[misc]
+    assert manifest.digest == load_manifest(GOOD, public_url=PUBLIC).digest
+
+
+def test_a_button_expands_to_a_browser_panel_and_a_navigator_button() -> None:
+    manifest = load_manifest(GOOD, public_url=PUBLIC)
+    panel, button = manifest.buttons[0].panels()
+    assert panel.prog_id == "acme.main.panel"
+    assert button.prog_id == "acme.main.button"
+    assert panel.visible_in is VisibleIn.BrowserPanel
+    assert button.visible_in is VisibleIn.NavigatorButton
+    assert panel.window_name == "AcmeSyncWindow"  # DNO's Clean(name) + "Window"
+    assert button.window_name == "AcmeSyncButtonWindow"
+    # The button opens the PANEL's window (protocol §7.2, [I]).
+    assert button.url == "soprotocol:browser.AcmeSyncWindow"
+    assert panel.rank == button.rank == 100
+    assert manifest.prog_ids == {"acme.contact", "acme.main.panel", "acme.main.button"}
+
+
+def test_errors_name_file_line_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "manifest.toml"
+    path.write_text(
+        """\
+[[web_panels]]
+prog_id = "a.one"
+name = "One"
+url = "https://partner.example.com/one"
+visible_in = "ContactCard"
+
+[[web_panels]]
+prog_id = "a.two"
+name = "Two"
+url = "https://partner.example.com/two"
+window_name = "Two"
+visible_in = "NavBar"
+"""
+    )
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    error = caught.value
+    assert (
+        str(error)
+        == "manifest.toml:12: web_panels[1].visible_in: 'NavBar' is not a VisibleIn value"
+    )
+    assert (error.source, error.line, error.field) == (
+        "manifest.toml",
+        12,
+        "web_panels[1].visible_in",
+    )
+
+
+def test_every_problem_is_listed_in_line_order() -> None:
+    text = """\
+[[lists]]
+name = "L"
+[[lists.items]]
+name = "A"
+[[lists.items]]
+name = "a"
+
+[[web_panels]]
+name = "No prog id"
+url = "https://sod.superoffice.com/Cust12345/default.aspx"
+visible_in = "ContactCard"
+colour = "red"
+"""
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(text, name="m.toml")
+    lines = caught.value.lines()
+    assert lines[0].startswith("m.toml:6: lists[0].items[1].name: 'a' is already")
+    assert any(line.startswith("m.toml:8: web_panels[0].prog_id: is required") for line in lines)
+    assert any("m.toml:10: web_panels[0].url: names the SuperOffice host" in line for line in lines)
+    assert any(line.startswith("m.toml:12: web_panels[0].colour: unknown key") for line in lines)
+    assert "(and 3 more problem(s))" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://online2.superoffice.com/Cust1/x", "names the SuperOffice host"),
+        ("https://<ctx>.example.com/x", "host from template variables"),
+        ("http://partner.example.com/x", "loopback only"),
+        ("ftp://partner.example.com/x", "https:// or soprotocol:"),
+        ("https://partner.example.com/?a=<not a var>", "is not a template variable"),
+        ("{public_url}/x", "no public URL was given"),
+    ],
+)
+def test_urls_are_checked(url: str, problem: str) -> None:
+    text = f'[[web_panels]]\nprog_id = "p"\nname = "P"\nvisible_in = "ContactCard"\nurl = "{url}"\n'
+    with pytest.raises(ManifestError, match=problem) as caught:
+        load_manifest(text)
+    assert caught.value.line == 5
+    assert caught.value.field == "web_panels[0].url"
+
+
+def test_loopback_http_and_soprotocol_urls_are_fine() -> None:
+    text = """\
+[[web_panels]]
+prog_id = "p.one"
+name = "P"
+visible_in = "ContactCard"
+url = "http://127.0.0.1:8000/panel?uctx=<uctx>"
+
+[[web_panels]]
+prog_id = "p.two"
+name = "Q"
+visible_in = "ToolboxMenu"
+url = "soprotocol:browser.PWindow"
+"""
+    assert len(load_manifest(text).web_panels) == 2
+
+
+def test_prog_ids_are_unique_across_panels_and_buttons() -> None:
+    text = """\
+[[web_panels]]
+prog_id = "acme.main.panel"
+name = "P"
+visible_in = "ContactCard"
+url = "https://partner.example.com/"
+
+[[buttons]]
+prog_id = "acme.main"
+name = "Main"
+url = "https://partner.example.com/"
+"""
+    with pytest.raises(ManifestError, match=r"buttons\[0\]\.prog_id: 'acme.main.panel' is already"):
+        load_manifest(text)
+
+
+def test_an_external_application_has_no_panels_or_buttons() -> None:
+    with pytest.raises(ManifestError, match="external application has no UI") as caught:
+        load_manifest(GOOD.replace('model = "hybrid"', ""), model="external", public_url=PUBLIC)
+    assert {field for _, field, _ in caught.value.problems} == {"web_panels[0]", "buttons[0]"}
+    lists_only = "[[lists]]\nname = 'Sync queue'\n"
+    assert load_manifest(lists_only, model="external").lists[0].name == "Sync queue"
+
+
+def test_a_declared_model_must_match_the_application() -> None:
+    with pytest.raises(ManifestError, match="model: the manifest is for 'hybrid'"):
+        load_manifest(GOOD, model="internal", public_url=PUBLIC)
+
+
+def test_syntax_errors_have_their_line() -> None:
+    with pytest.raises(ManifestError) as caught:
+        load_manifest('[[lists]]\nname = "x"\nrank = \n', name="bad.toml")
+    assert caught.value.line == 3
+    assert str(caught.value).startswith("bad.toml:3: not valid TOML")
+
+
+@pytest.mark.parametrize("model", APPLICATION_MODELS)
+def test_presets_per_model(model: str) -> None:
+    manifest = preset_manifest(model, public_url=PUBLIC)
+    assert manifest.model == model
+    assert preset_text(model).strip()
+    if model == "external":
+        assert manifest.all_web_panels() == ()
+    else:
+        kinds = {panel.visible_in for panel in manifest.all_web_panels()}
+        assert {VisibleIn.BrowserPanel, VisibleIn.NavigatorButton} <= kinds
+        assert all(
+            panel.url.startswith(PUBLIC) or panel.url.startswith("soprotocol:")
+            for panel in manifest.all_web_panels()
+        )
+    assert bool(manifest.lists) is (model == "hybrid")
+
+
+def test_a_manifest_can_start_from_a_preset_and_override_it() -> None:
+    text = """\
+preset = "internal"
+
+[[web_panels]]
+prog_id = "app.contact"
+name = "Mine"
+url = "https://partner.example.com/mine"
+visible_in = "PersonCard"
+"""
+    manifest = load_manifest(text, public_url=PUBLIC)
+    names = {panel.prog_id: panel.name for panel in manifest.all_web_panels()}
+    assert names["app.contact"] == "Mine"
+    assert "app.main.button" in names
+
+
+def test_an_empty_manifest_is_valid_and_empty() -> None:
+    assert load_manifest("").is_empty()
+    assert Manifest().is_empty()

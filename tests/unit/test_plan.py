@@ -1,0 +1,374 @@
+"""Plans against a fake tenant: diff by natural key, ownership, conflicts, fingerprints.
+
+:class:`FakeTenant` / :class:`FakeApi` model the tenant REST subset provisioning uses, with web
+panels owned by the app that created them (as the emulator decides, open question 13). The
+apply tests import them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.errors import ApiNotFoundError
+from toolkit.provisioning import Action, Kind, Manifest, load_manifest, make_plan
+from toolkit.provisioning.plan import fingerprint_of, read_snapshot
+from toolkit.store import Application, Repository, generate_key_text, open_store
+from toolkit.tenant import ListEntity, ListItemEntity, WebPanelEntity
+
+CTX = "Cust12345"
+
+MANIFEST = """\
+[[lists]]
+name = "Acme status"
+tooltip = "Sync states"
+
+[[lists.items]]
+name = "Synced"
+rank = 1
+
+[[lists.items]]
+name = "Failed"
+rank = 2
+
+[[lists]]
+name = "Category"
+
+[[lists.items]]
+name = "Acme customer"
+
+[[web_panels]]
+prog_id = "acme.contact"
+name = "Acme"
+url = "https://partner.example.com/panel?contact=<cuid>"
+visible_in = "ContactCard"
+window_name = "AcmeContact"
+
+[[buttons]]
+prog_id = "acme.main"
+name = "Acme"
+url = "https://partner.example.com/app?uctx=<uctx>"
+"""
+
+
+class FakeTenant:
+    """One tenant's lists, items and web panels (with their owning client)."""
+
+    def __init__(self) -> None:
+        self.ids = itertools.count(100)
+        self.lists: dict[int, ListEntity] = {
+            1: ListEntity(id=1, name="Category", list_type="category", rank=1),
+            2: ListEntity(id=2, name="WebPanel", list_type="webpanel", rank=2),
+        }
+        self.items: dict[int, list[ListItemEntity]] = {
+            1: [ListItemEntity(id=next(self.ids), name="VIP Customer", ud_list_definition_id=1)],
+        }
+        self.panels: dict[int, tuple[WebPanelEntity, str | None]] = {}
+        self.calls: list[tuple[str, Any]] = []
+
+    def add_panel(self, owner: str | None, **fields: Any) -> WebPanelEntity:
+        entity = WebPanelEntity(web_panel_id=next(self.ids), **fields)
+        self.panels[entity.web_panel_id] = (entity, owner)
+        return entity
+
+    def panel_count(self, prog_id: str) -> int:
+        return sum(1 for entity, _ in self.panels.values() if entity.prog_id == prog_id)
+
+    def item_names(self, list_name: str) -> list[str]:
+        (found,) = [e for e in self.lists.values() if e.name == list_name]
+        return [item.name for item in self.items.get(found.id, [])]
+
+
+class FakeApi:
+    """The tenant REST methods provisioning uses, as application ``client``."""
+
+    def __init__(self, tenant: FakeTenant, client: str = "acme") -> None:
+        self.tenant = tenant
+        self.client = client
+
+    def _list(self, ref: int | str) -> ListEntity:
+        for entity in self.tenant.lists.values():
+            if entity.id == ref or (isinstance(ref, str) and entity.name.lower() == ref.lower()):
+                return entity
+        raise ApiNotFoundError(f"list {ref}", status_code=404)
+
+    def lists(self) -> builtins.list[ListEntity]:
+        self.tenant.calls.append(("lists", None))
+        return list(self.tenant.lists.values())
+
+    def list(self, list_ref: int | str) -> ListEntity:
+        return self._list(list_ref)
+
+    def create_list(self, entity: ListEntity | Mapping[str, Any]) -> ListEntity:
+        assert isinstance(entity, ListEntity)
+        assert entity.list_type == "udlist"
+        created = replace(entity, id=next(self.tenant.ids))
+        self.tenant.lists[created.id] = created
+        self.tenant.calls.append(("create_list", created.name))
+        return created
+
+    def delete_list(self, list_ref: int | str) -> None:
+        entity = self._list(list_ref)
+        del self.tenant.lists[entity.id]
+        self.tenant.items.pop(entity.id, None)
+        self.tenant.calls.append(("delete_list", entity.name))
+
+    def list_items(self, list_ref: int | str) -> builtins.list[ListItemEntity]:
+        return list(self.tenant.items.get(self._list(list_ref).id, []))
+
+    def create_list_item(
+        self, list_ref: int | str, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity:
+        assert isinstance(entity, ListItemEntity)
+        owner = self._list(list_ref)
+        created = replace(entity, id=next(self.tenant.ids), ud_list_definition_id=owner.id)
+        self.tenant.items.setdefault(owner.id, []).append(created)
+        self.tenant.calls.append(("create_list_item", created.name))
+        return created
+
+    def update_list_item(
+        self, list_ref: int | str, item_id: int, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity:
+        assert isinstance(entity, ListItemEntity)
+        items = self.tenant.items[self._list(list_ref).id]
+        for index, item in enumerate(items):
+            if item.id == item_id:
+                items[index] = replace(entity, id=item_id)
+                self.tenant.calls.append(("update_list_item", entity.name))
+                return items[index]
+        raise ApiNotFoundError("item", status_code=404)
+
+    def delete_list_item(self, list_ref: int | str, item_id: int) -> None:
+        items = self.tenant.items[self._list(list_ref).id]
+        before = len(items)
+        items[:] = [item for item in items if item.id != item_id]
+        if len(items) == before:
+            raise ApiNotFoundError("item", status_code=404)
+        self.tenant.calls.append(("delete_list_item", item_id))
+
+    def web_panels(self) -> builtins.list[WebPanelEntity]:
+        return [entity for entity, _ in self.tenant.panels.values()]
+
+    def web_panel(self, web_panel_id: int) -> WebPanelEntity:
+        return self.tenant.panels[web_panel_id][0]
+
+    def save_web_panel(self, entity: WebPanelEntity | Mapping[str, Any]) -> WebPanelEntity:
+        assert isinstance(entity, WebPanelEntity)
+        assert entity.web_panel_id == 0
+        created = replace(entity, web_panel_id=next(self.tenant.ids))
+        self.tenant.panels[created.web_panel_id] = (created, self.client)
+        self.tenant.calls.append(("save_web_panel", created.prog_id))
+        return created
+
+    def update_web_panel(
+        self, web_panel_id: int, entity: WebPanelEntity | Mapping[str, Any]
+    ) -> WebPanelEntity:
+        assert isinstance(entity, WebPanelEntity)
+        owner = self.tenant.panels[web_panel_id][1]
+        updated = replace(entity, web_panel_id=web_panel_id)
+        self.tenant.panels[web_panel_id] = (updated, owner)
+        self.tenant.calls.append(("update_web_panel", updated.prog_id))
+        return updated
+
+    def app_web_panels(self) -> builtins.list[WebPanelEntity]:
+        return [e for e, owner in self.tenant.panels.values() if owner == self.client]
+
+    def delete_app_web_panels(self) -> None:
+        self.tenant.panels = {
+            key: value for key, value in self.tenant.panels.items() if value[1] != self.client
+        }
+        self.tenant.calls.append(("delete_app_web_panels", self.client))
+
+    def delete_web_panel_permanently(self, web_panel_id: int) -> None:
+        if web_panel_id not in self.tenant.panels:
+            raise ApiNotFoundError("panel", status_code=404)
+        assert self.tenant.panels[web_panel_id][1] == self.client
+        del self.tenant.panels[web_panel_id]
+        self.tenant.calls.append(("delete_web_panel", web_panel_id))
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any:
+        assert method == "PUT"
+        assert path.startswith("v1/List/")
+        list_id = int(path.rsplit("/", 1)[1])
+        updated = ListEntity.from_wire(body)
+        self.tenant.lists[list_id] = updated
+        self.tenant.calls.append(("update_list", updated.name))
+        return updated.to_wire()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Repository]:
+    repository = open_store(None, tmp_path / "home", generate_key_text("plan"))
+    yield repository
+    repository.close()
+
+
+@pytest.fixture
+def app(store: Repository) -> Application:
+    return store.add_application(
+        "Acme Sync", environment="sod", client_id="acme", client_secret="s", model="hybrid"
+    )
+
+
+@pytest.fixture
+def tenant() -> FakeTenant:
+    return FakeTenant()
+
+
+@pytest.fixture
+def manifest() -> Manifest:
+    return load_manifest(MANIFEST)
+
+
+def actions(steps: Any) -> list[tuple[str, str, str]]:
+    return [(str(s.action), str(s.kind), s.key) for s in steps]
+
+
+def test_an_empty_tenant_needs_every_object_created(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    plan = make_plan(FakeApi(tenant), store, app, CTX, manifest)
+    assert actions(plan.pending) == [
+        ("create", "list", "Acme status"),
+        ("create", "list_item", "Acme status/Synced"),
+        ("create", "list_item", "Acme status/Failed"),
+        ("create", "list_item", "Category/Acme customer"),
+        ("create", "web_panel", "acme.contact"),
+        ("create", "web_panel", "acme.main.panel"),
+        ("create", "web_panel", "acme.main.button"),
+    ]
+    # Category exists and is not the app's: used, never changed.
+    (category,) = [s for s in plan.steps if s.key == "Category"]
+    assert (category.action, category.owned) == (Action.UNCHANGED, False)
+    assert plan.counts()["create"] == 7
+    assert plan.conflicts == ()
+    assert plan.to_json()["steps"][0]["desired"]["Name"] == "Acme status"
+
+
+def test_owned_objects_that_differ_are_updated_with_the_fields_that_differ(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    tenant.add_panel(
+        "acme",
+        prog_id="acme.contact",
+        name="Old name",
+        url="https://partner.example.com/panel?contact=<cuid>",
+        visible_in="ContactCard",
+        window_name="AcmeContact",
+        deleted=True,
+    )
+    plan = make_plan(FakeApi(tenant), store, app, CTX, manifest)
+    (step,) = [s for s in plan.steps if s.key == "acme.contact"]
+    assert step.action is Action.UPDATE
+    assert {c.field: (c.actual, c.desired) for c in step.changes} == {
+        "Name": ("Old name", "Acme"),
+        "Deleted": (True, False),
+    }
+    assert step.note.startswith("revived")
+
+
+def test_a_prog_id_on_another_apps_panel_is_a_conflict(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    tenant.add_panel("other", prog_id="acme.contact", name="Theirs", visible_in="ContactCard")
+    plan = make_plan(FakeApi(tenant), store, app, CTX, manifest)
+    assert len(plan.conflicts) == 1
+    assert "acme.contact" in plan.conflicts[0]
+    assert not plan.is_empty
+
+
+def test_owned_panels_no_longer_in_the_manifest_and_duplicates_are_deleted(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    fields = load_manifest(MANIFEST).web_panels[0].entity_fields()
+    keep = tenant.add_panel("acme", **fields)
+    duplicate = tenant.add_panel("acme", **fields)
+    gone = tenant.add_panel("acme", prog_id="acme.retired", name="Retired")
+    no_prog_id = tenant.add_panel("acme", name="Made by hand")
+    other = tenant.add_panel("other", prog_id="other.thing", name="Theirs")
+    plan = make_plan(FakeApi(tenant), store, app, CTX, manifest)
+    deletes = {s.remote_id for s in plan.steps if s.action is Action.DELETE}
+    assert deletes == {duplicate.web_panel_id, gone.web_panel_id}
+    unchanged = {s.remote_id for s in plan.steps if s.action is Action.UNCHANGED}
+    assert keep.web_panel_id in unchanged
+    assert no_prog_id.web_panel_id not in deletes
+    assert other.web_panel_id not in deletes
+
+
+def test_owned_items_and_lists_the_manifest_dropped_are_deleted(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    old = api.create_list(ListEntity(name="Old list", list_type="udlist"))
+    store.put_provisioned_object(app.id, CTX, kind="list", name="Old list", remote_id=old.id)
+    vip = tenant.items[1][0]
+    item = api.create_list_item(1, ListItemEntity(name="Acme legacy"))
+    store.put_provisioned_object(
+        app.id, CTX, kind="list_item", name="Acme legacy", list_name="Category", remote_id=item.id
+    )
+    plan = make_plan(api, store, app, CTX, manifest)
+    deletes = [(s.kind, s.key, s.remote_id) for s in plan.steps if s.action is Action.DELETE]
+    assert deletes == [
+        (Kind.LIST_ITEM, "Category/Acme legacy", item.id),
+        (Kind.LIST, "Old list", old.id),  # whole lists last
+    ]
+    assert vip.id not in {s.remote_id for s in plan.pending}
+
+
+def test_a_pending_create_whose_object_exists_is_adopted(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    store.put_provisioned_object(
+        app.id, CTX, kind="list_item", name="Acme customer", list_name="Category", state="pending"
+    )
+    item = api.create_list_item(1, ListItemEntity(name="Acme customer"))
+    plan = make_plan(api, store, app, CTX, manifest)
+    (step,) = [s for s in plan.steps if s.key == "Category/Acme customer"]
+    assert (step.action, step.remote_id) == (Action.ADOPT, item.id)
+
+
+def test_the_fingerprint_follows_relevant_objects_only(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    first = fingerprint_of(read_snapshot(api, store, app, CTX, manifest), manifest)
+    tenant.add_panel("other", prog_id="unrelated", name="Not ours")
+    tenant.items[1].append(ListItemEntity(id=999, name="Unrelated? no: Category is ours to read"))
+    second = fingerprint_of(read_snapshot(api, store, app, CTX, manifest), manifest)
+    assert second != first  # an item of a manifest list changed
+    third = fingerprint_of(read_snapshot(api, store, app, CTX, manifest), manifest)
+    tenant.add_panel("other", prog_id="also.unrelated", name="Still not ours")
+    assert fingerprint_of(read_snapshot(api, store, app, CTX, manifest), manifest) == third
+    tenant.add_panel("other", prog_id="acme.contact", name="Squatter")
+    assert fingerprint_of(read_snapshot(api, store, app, CTX, manifest), manifest) != third
+
+
+def test_an_uninstall_plan_removes_only_what_the_app_owns(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    tenant.add_panel("acme", prog_id="acme.contact", name="Mine")
+    tenant.add_panel("other", prog_id="other.x", name="Theirs")
+    item = api.create_list_item(1, ListItemEntity(name="Acme customer"))
+    store.put_provisioned_object(
+        app.id, CTX, kind="list_item", name="Acme customer", list_name="Category", remote_id=item.id
+    )
+    plan = make_plan(api, store, app, CTX, manifest, operation="uninstall")
+    assert actions(plan.steps) == [
+        ("delete", "app_web_panels", "*"),
+        ("delete", "list_item", "Category/Acme customer"),
+    ]

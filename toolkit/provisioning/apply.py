@@ -1,0 +1,619 @@
+"""Apply a plan: exactly its steps, one apply per application x tenant, every step recorded.
+
+:func:`apply_plan`:
+
+1. refuses a plan with conflicts (:class:`~toolkit.errors.PlanConflictError`);
+2. takes the store's apply lock of the application x tenant (a lease with expiry, renewed at
+   every step; a crashed holder's lock is taken over once it expires). Another apply holding it
+   gives :class:`~toolkit.errors.ProvisioningBusyError` at once, or after ``lock_wait``
+   seconds: two applies never interleave;
+3. re-reads the tenant and refuses a **stale** plan (its fingerprint changed:
+   :class:`~toolkit.errors.StalePlanError`); nothing has been done yet;
+4. records the run (plan, actor, ``running``) and performs each pending step, recording it in
+   the store as it completes (``done`` / ``adopted`` / ``failed``), reporting progress as
+   :class:`ProvisioningEvent` values through ``on_event`` (no printing);
+5. ends the run ``succeeded``, ``partial`` (some steps done) or ``failed``; a step that raised
+   (or a callback that raised: an interrupted run) surfaces as
+   :class:`~toolkit.errors.ProvisioningRunError` with the cause chained.
+
+Re-running after a crash, a kill or a lost response never duplicates anything:
+
+* before every create the object is read back by its natural key (ProgId among the app's own
+  panels, list name, item name within its list) and an existing one is **adopted**;
+* list and item creates are written ahead to the store as ``pending`` ownership, so an object
+  whose create answer never arrived is still known to be the application's on the next plan;
+* a POST that raised :class:`~toolkit.errors.RequestOutcomeUnknownError` (sent, answer lost) is
+  followed by a read-back: found is adopted; not found is created once more (the read-back
+  proved it was not applied). Deletes treat 404 as done.
+
+A new plan after an interrupted run contains only the rest (what was done is in the tenant).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any, Final
+
+from toolkit.errors import (
+    ApiNotFoundError,
+    PlanConflictError,
+    ProvisioningBusyError,
+    ProvisioningRunError,
+    RequestOutcomeUnknownError,
+    StalePlanError,
+)
+from toolkit.provisioning.manifest import Manifest
+from toolkit.provisioning.plan import (
+    Action,
+    Kind,
+    Plan,
+    ProvisioningApi,
+    Step,
+    fingerprint_of,
+    read_snapshot,
+)
+from toolkit.store import Application, ProvisioningRun, Repository
+from toolkit.tenant.webapi import ListEntity, ListItemEntity, WebPanelEntity
+
+__all__ = [
+    "LOCK_POLL",
+    "LOCK_TTL",
+    "EventCallback",
+    "ProvisioningEvent",
+    "apply_plan",
+]
+
+logger = logging.getLogger("toolkit.provisioning")
+
+# An apply holds its lock this long past its last step; long enough for one slow step (the
+# HTTP retry budget is 30 s), short enough that a crashed holder blocks the tenant briefly.
+LOCK_TTL: Final = timedelta(minutes=2)
+# How often a waiting apply asks for the lock again.
+LOCK_POLL: Final = 0.1
+# User-defined lists are the only ones an application can create (§7.3, SD:udef).
+UDLIST_TYPE: Final = "udlist"
+
+
+@dataclass(frozen=True)
+class ProvisioningEvent:
+    """Progress of an apply / uninstall.
+
+    ``kind``: ``run_started``, ``step_started``, ``step_finished`` (``outcome`` done /
+    adopted), ``step_failed``, ``run_finished`` (``outcome`` succeeded / partial / failed).
+    ``position`` is the 0-based index among the run's ``total`` pending steps.
+    """
+
+    kind: str
+    application: str
+    context_identifier: str
+    run_id: str
+    total: int
+    position: int | None = None
+    step: Step | None = None
+    outcome: str | None = None
+    message: str = ""
+
+
+EventCallback = Callable[[ProvisioningEvent], None]
+
+
+def lock_owner() -> str:
+    """A lock owner id unique to this process, thread and call."""
+    return (
+        f"{socket.gethostname()[:60]}:{os.getpid()}:{threading.get_ident()}:{uuid.uuid4().hex[:8]}"
+    )
+
+
+def _acquire(
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    owner: str,
+    *,
+    ttl: timedelta,
+    wait: float,
+) -> None:
+    deadline = time.monotonic() + max(0.0, wait)
+    while True:
+        lock = repository.acquire_provisioning_lock(
+            application.id, context_identifier, owner, ttl=ttl
+        )
+        if lock is not None:
+            return
+        if time.monotonic() >= deadline:
+            held = repository.get_provisioning_lock(application.id, context_identifier)
+            raise ProvisioningBusyError(
+                f"another apply is running for {application.name!r} in {context_identifier!r}"
+                + ("" if held is None else f" (until {held.locked_until.isoformat()})"),
+                owner=None if held is None else held.owner,
+                until=None if held is None else held.locked_until,
+            )
+        time.sleep(LOCK_POLL)
+
+
+def _fold(text: str) -> str:
+    return text.strip().casefold()
+
+
+class _Executor:
+    """Performs single steps against the tenant, idempotently (read back before creating)."""
+
+    def __init__(
+        self,
+        api: ProvisioningApi,
+        repository: Repository,
+        application: Application,
+        context_identifier: str,
+        run_id: str,
+    ) -> None:
+        self.api = api
+        self.repository = repository
+        self.application = application
+        self.ctx = context_identifier
+        self.run_id = run_id
+        self._list_ids: dict[str, int] = {}
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def find_list(self, name: str) -> ListEntity | None:
+        folded = _fold(name)
+        found = next((e for e in self.api.lists() if _fold(e.name) == folded), None)
+        if found is not None:
+            self._list_ids[folded] = found.id
+        return found
+
+    def list_id(self, name: str) -> int:
+        folded = _fold(name)
+        if folded not in self._list_ids:
+            found = self.find_list(name)
+            if found is None:
+                raise ApiNotFoundError(
+                    f"list {name!r} is not in the tenant", status_code=404, error_type=None
+                )
+        return self._list_ids[folded]
+
+    def find_item(self, list_name: str, name: str) -> ListItemEntity | None:
+        folded = _fold(name)
+        items = self.api.list_items(self.list_id(list_name))
+        return next((item for item in items if _fold(item.name) == folded), None)
+
+    def find_app_panel(self, prog_id: str) -> WebPanelEntity | None:
+        folded = _fold(prog_id)
+        mine = [p for p in self.api.app_web_panels() if _fold(p.prog_id) == folded]
+        mine.sort(key=lambda p: (p.deleted, p.web_panel_id))
+        return mine[0] if mine else None
+
+    def own(
+        self, kind: str, name: str, list_name: str | None, state: str, remote: int | None
+    ) -> None:
+        self.repository.put_provisioned_object(
+            self.application.id,
+            self.ctx,
+            kind=kind,
+            name=name,
+            list_name=list_name,
+            state=state,
+            remote_id=remote,
+            run_id=self.run_id,
+        )
+
+    def disown(self, kind: str, name: str, list_name: str | None) -> None:
+        self.repository.delete_provisioned_object(
+            self.application.id, self.ctx, kind=kind, name=name, list_name=list_name
+        )
+
+    # -- creating with read-back --------------------------------------------------------------
+
+    def _create(self, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, str]:
+        """(the object, ``done`` | ``adopted``): read back first; after a lost answer, read
+        back again and create once more only if it is really not there."""
+        existing = find()
+        if existing is not None:
+            return existing, "adopted"
+        try:
+            return create(), "done"
+        except RequestOutcomeUnknownError:
+            logger.info("a create's answer was lost; reading it back by its natural key")
+            existing = find()
+            if existing is not None:
+                return existing, "adopted"
+            return create(), "done"
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    def perform(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        """Do one step: (outcome, remote id, detail)."""
+        handler = {
+            (Kind.LIST, Action.CREATE): self.create_list,
+            (Kind.LIST, Action.UPDATE): self.update_list,
+            (Kind.LIST, Action.ADOPT): self.adopt,
+            (Kind.LIST, Action.DELETE): self.delete_list,
+            (Kind.LIST_ITEM, Action.CREATE): self.create_item,
+            (Kind.LIST_ITEM, Action.UPDATE): self.update_item,
+            (Kind.LIST_ITEM, Action.ADOPT): self.adopt,
+            (Kind.LIST_ITEM, Action.DELETE): self.delete_item,
+            (Kind.WEB_PANEL, Action.CREATE): self.create_panel,
+            (Kind.WEB_PANEL, Action.UPDATE): self.update_panel,
+            (Kind.WEB_PANEL, Action.DELETE): self.delete_panel,
+            (Kind.APP_WEB_PANELS, Action.DELETE): self.delete_app_panels,
+        }.get((step.kind, step.action))
+        if handler is None:
+            raise ValueError(f"no way to {step.action} a {step.kind}")
+        return handler(step)
+
+    def create_list(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        desired = step.desired
+        self.own("list", step.name, None, "pending", None)  # written ahead (see module doc)
+        entity = ListEntity(
+            name=str(desired["Name"]),
+            tooltip=str(desired.get("Tooltip", "")),
+            rank=int(desired.get("Rank", 0)),
+            list_type=UDLIST_TYPE,
+            is_custom_list=True,
+        )
+        created, outcome = self._create(
+            lambda: self.find_list(step.name), lambda: self.api.create_list(entity)
+        )
+        self._list_ids[_fold(step.name)] = created.id
+        if outcome == "adopted" and _list_differs(created, desired):
+            self._put_list(created, desired)
+        self.own("list", step.name, None, "owned", created.id)
+        return outcome, created.id, {}
+
+    def _put_list(self, actual: ListEntity, desired: Mapping[str, Any]) -> None:
+        body = replace(
+            actual,
+            name=str(desired.get("Name", actual.name)),
+            tooltip=str(desired.get("Tooltip", actual.tooltip)),
+            rank=int(desired.get("Rank", actual.rank)),
+            deleted=False,
+        ).to_wire()
+        self.api.call("PUT", f"v1/List/{actual.id}", body=body)
+
+    def update_list(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        actual = self.api.list(self._remote(step))
+        self._put_list(actual, step.desired)
+        self.own("list", step.name, None, "owned", actual.id)
+        return "done", actual.id, {"fields": [c.field for c in step.changes]}
+
+    def adopt(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        kind = "list" if step.kind is Kind.LIST else "list_item"
+        self.own(kind, step.name, step.list_name, "owned", step.remote_id)
+        return "adopted", step.remote_id, {}
+
+    def delete_list(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        detail: dict[str, Any] = {}
+        if step.remote_id is not None:
+            try:
+                self.api.delete_list(step.remote_id)
+            except ApiNotFoundError:
+                detail["already_gone"] = True
+        self.disown("list", step.name, None)
+        return "done", step.remote_id, detail
+
+    def create_item(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        list_name = step.list_name or ""
+        desired = step.desired
+        self.own("list_item", step.name, list_name, "pending", None)
+        list_id = self.list_id(list_name)
+        entity = ListItemEntity(
+            name=str(desired["Name"]),
+            tooltip=str(desired.get("Tooltip", "")),
+            rank=int(desired.get("Rank", 0)),
+        )
+        created, outcome = self._create(
+            lambda: self.find_item(list_name, step.name),
+            lambda: self.api.create_list_item(list_id, entity),
+        )
+        if outcome == "adopted" and (created.tooltip, created.rank) != (
+            entity.tooltip,
+            entity.rank,
+        ):
+            created = self.api.update_list_item(
+                list_id, created.id, replace(created, tooltip=entity.tooltip, rank=entity.rank)
+            )
+        self.own("list_item", step.name, list_name, "owned", created.id)
+        return outcome, created.id, {}
+
+    def update_item(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        list_name = step.list_name or ""
+        list_id = self.list_id(list_name)
+        item_id = self._remote(step)
+        desired = step.desired
+        body = ListItemEntity(
+            id=item_id,
+            name=str(desired["Name"]),
+            tooltip=str(desired.get("Tooltip", "")),
+            rank=int(desired.get("Rank", 0)),
+            ud_list_definition_id=list_id,
+        )
+        self.api.update_list_item(list_id, item_id, body)
+        self.own("list_item", step.name, list_name, "owned", item_id)
+        return "done", item_id, {"fields": [c.field for c in step.changes]}
+
+    def delete_item(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        list_name = step.list_name or ""
+        detail: dict[str, Any] = {}
+        if step.remote_id is not None:
+            try:
+                self.api.delete_list_item(self.list_id(list_name), step.remote_id)
+            except ApiNotFoundError:
+                detail["already_gone"] = True
+        self.disown("list_item", step.name, list_name)
+        return "done", step.remote_id, detail
+
+    def _panel_entity(self, step: Step, base: WebPanelEntity | None = None) -> WebPanelEntity:
+        desired = step.desired
+        values = {
+            "prog_id": desired["ProgId"],
+            "name": desired["Name"],
+            "url": desired["Url"],
+            "visible_in": desired["VisibleIn"],
+            "window_name": desired["WindowName"],
+            "url_encoding": desired["UrlEncoding"],
+            "tooltip": desired["Tooltip"],
+            "rank": desired["Rank"],
+            "icon": desired["Icon"],
+            "on_central": desired["OnCentral"],
+            "on_satellite": desired["OnSatellite"],
+            "on_travel": desired["OnTravel"],
+            "on_sales_marketing_web": desired["OnSalesMarketingWeb"],
+            "on_sales_marketing_pocket": desired["OnSalesMarketingPocket"],
+            "show_in_menu_bar": desired["ShowInMenuBar"],
+            "show_in_tool_bar": desired["ShowInToolBar"],
+            "show_in_address_bar": desired["ShowInAddressBar"],
+            "show_in_status_bar": desired["ShowInStatusBar"],
+            "always_reload_on_show": desired["AlwaysReloadOnShow"],
+            "never_reload_on_current_change": desired["NeverReloadOnCurrentChange"],
+            "deleted": False,
+        }
+        return replace(base, **values) if base is not None else WebPanelEntity(**values)
+
+    def create_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        entity = self._panel_entity(step)
+        created, outcome = self._create(
+            lambda: self.find_app_panel(step.key), lambda: self.api.save_web_panel(entity)
+        )
+        if outcome == "adopted" and _panel_differs(created, entity):
+            created = self.api.update_web_panel(
+                created.web_panel_id, self._panel_entity(step, created)
+            )
+        return outcome, created.web_panel_id, {}
+
+    def update_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        panel_id = self._remote(step)
+        current = self.api.web_panel(panel_id)
+        self.api.update_web_panel(panel_id, self._panel_entity(step, current))
+        return "done", panel_id, {"fields": [c.field for c in step.changes]}
+
+    def delete_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        panel_id = self._remote(step)
+        detail: dict[str, Any] = {}
+        try:
+            self.api.delete_web_panel_permanently(panel_id)
+        except ApiNotFoundError:
+            detail["already_gone"] = True
+        except RequestOutcomeUnknownError:
+            if any(p.web_panel_id == panel_id for p in self.api.app_web_panels()):
+                self.api.delete_web_panel_permanently(panel_id)
+        return "done", panel_id, detail
+
+    def delete_app_panels(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        try:
+            self.api.delete_app_web_panels()
+        except RequestOutcomeUnknownError:
+            if self.api.app_web_panels():
+                self.api.delete_app_web_panels()
+        return "done", None, {"prog_ids": list(step.desired.get("ProgIds", []))}
+
+    @staticmethod
+    def _remote(step: Step) -> int:
+        if step.remote_id is None:
+            raise ValueError(f"step {step.action} {step.key} has no remote id")
+        return step.remote_id
+
+
+def _list_differs(actual: ListEntity, desired: Mapping[str, Any]) -> bool:
+    return (actual.tooltip, actual.rank, actual.deleted) != (
+        desired.get("Tooltip", actual.tooltip),
+        desired.get("Rank", actual.rank),
+        False,
+    )
+
+
+def _panel_differs(actual: WebPanelEntity, desired: WebPanelEntity) -> bool:
+    ignore = ("WebPanelId", "TableRight", "FieldProperties")
+    a = {k: v for k, v in actual.to_wire().items() if k not in ignore}
+    d = {k: v for k, v in desired.to_wire().items() if k not in ignore}
+    return a != d
+
+
+def _error_text(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:2000]
+
+
+def apply_plan(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    plan: Plan,
+    *,
+    actor: str,
+    on_event: EventCallback | None = None,
+    lock_ttl: timedelta = LOCK_TTL,
+    lock_wait: float = 0.0,
+    manifest: Manifest | None = None,
+) -> ProvisioningRun:
+    """Perform exactly ``plan``'s pending steps in its tenant (see the module doc).
+
+    ``manifest`` defaults to the one the plan was made from (needed to re-read the same
+    objects for the staleness check). Returns the stored run (with its steps).
+    """
+    if plan.application_id != application.id:
+        raise ValueError(f"the plan is for {plan.application!r}, not {application.name!r}")
+    if plan.conflicts:
+        raise PlanConflictError(
+            f"the plan for {plan.application!r} in {plan.context_identifier!r} has conflicts: "
+            + "; ".join(plan.conflicts),
+            conflicts=plan.conflicts,
+        )
+    manifest = manifest if manifest is not None else plan.manifest
+    ctx = plan.context_identifier
+    owner = lock_owner()
+    _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
+    try:
+        snapshot = read_snapshot(api, repository, application, ctx, manifest)
+        actual = fingerprint_of(snapshot, manifest)
+        if actual != plan.fingerprint:
+            raise StalePlanError(
+                f"the tenant {ctx!r} changed since the plan was made; plan again",
+                expected=plan.fingerprint,
+                actual=actual,
+            )
+        return _run(
+            api,
+            repository,
+            application,
+            plan,
+            actor=actor,
+            on_event=on_event,
+            owner=owner,
+            lock_ttl=lock_ttl,
+        )
+    finally:
+        repository.release_provisioning_lock(application.id, ctx, owner)
+
+
+def _run(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    plan: Plan,
+    *,
+    actor: str,
+    on_event: EventCallback | None,
+    owner: str,
+    lock_ttl: timedelta,
+) -> ProvisioningRun:
+    ctx = plan.context_identifier
+    pending = plan.pending
+    record = repository.start_provisioning_run(
+        application.id,
+        ctx,
+        operation=plan.operation,
+        actor=actor,
+        plan=plan.to_json(),
+        fingerprint=plan.fingerprint,
+        steps_total=len(pending),
+    )
+    run_id = record.id
+    executor = _Executor(api, repository, application, ctx, run_id)
+
+    def emit(kind: str, **fields: Any) -> None:
+        if on_event is not None:
+            on_event(
+                ProvisioningEvent(
+                    kind=kind,
+                    application=application.name,
+                    context_identifier=ctx,
+                    run_id=run_id,
+                    total=len(pending),
+                    **fields,
+                )
+            )
+
+    done = 0
+    position: int | None = None
+    outcome = "failed"
+    error: str | None = None
+    try:
+        emit("run_started", message=f"{len(pending)} step(s)")
+        for position, step in enumerate(pending):
+            if (
+                repository.acquire_provisioning_lock(application.id, ctx, owner, ttl=lock_ttl)
+                is None
+            ):
+                raise ProvisioningBusyError(
+                    f"the apply lock of {application.name!r} in {ctx!r} was taken over "
+                    "(this run outlived its lock)"
+                )
+            emit("step_started", position=position, step=step)
+            try:
+                result, remote_id, detail = executor.perform(step)
+            except Exception as exc:
+                repository.record_provisioning_step(
+                    run_id,
+                    position,
+                    action=str(step.action),
+                    kind=str(step.kind),
+                    key=step.key,
+                    outcome="failed",
+                    remote_id=step.remote_id,
+                    detail={"error": _error_text(exc)},
+                )
+                emit("step_failed", position=position, step=step, message=_error_text(exc))
+                raise
+            repository.record_provisioning_step(
+                run_id,
+                position,
+                action=str(step.action),
+                kind=str(step.kind),
+                key=step.key,
+                outcome=result,
+                remote_id=remote_id,
+                detail=detail,
+            )
+            done += 1
+            emit("step_finished", position=position, step=step, outcome=result)
+        outcome = "succeeded"
+    except BaseException as exc:
+        outcome = "partial" if done else "failed"
+        error = _error_text(exc)
+        final = repository.finish_provisioning_run(run_id, outcome, error=error)
+        _audit(repository, application, ctx, actor, final)
+        if isinstance(exc, Exception):
+            raise ProvisioningRunError(
+                f"{plan.operation} of {application.name!r} in {ctx!r} stopped at step "
+                f"{position} of {len(pending)} ({outcome}): {error}",
+                run_id=run_id,
+                step=position,
+                outcome=outcome,
+            ) from exc
+        raise
+    final = repository.finish_provisioning_run(run_id, outcome)
+    _audit(repository, application, ctx, actor, final)
+    emit("run_finished", outcome=outcome, message=f"{done} step(s) done")
+    return final
+
+
+def _audit(
+    repository: Repository,
+    application: Application,
+    ctx: str,
+    actor: str,
+    run: ProvisioningRun,
+) -> None:
+    try:
+        repository.record_audit(
+            actor,
+            f"provisioning.{run.operation}",
+            application=application.name,
+            context_identifier=ctx,
+            summary={
+                "run_id": run.id,
+                "outcome": run.outcome,
+                "steps": run.steps_total,
+                "done": sum(1 for s in run.steps if s.outcome != "failed"),
+            },
+        )
+    except Exception:  # the run itself is recorded; an audit hiccup must not mask its outcome
+        logger.exception("could not record the audit event of run %s", run.id)

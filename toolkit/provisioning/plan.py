@@ -1,0 +1,656 @@
+"""Plans: what it takes to bring one tenant to an application's manifest (protocol §7).
+
+:func:`read_snapshot` reads the tenant's actual objects that matter to the manifest: every list
+definition, the items of the manifest's lists (and of lists the application owns items in), the
+application's own web panels (``GetAppWebPanels``) and all web panels (to find a ``ProgId``
+taken by someone else). :func:`diff` compares them with the manifest by natural key and gives
+one :class:`Step` per object: ``create``, ``update`` (with the fields that differ), ``delete``,
+``adopt`` or ``unchanged``. A :class:`Plan` carries the :attr:`~Plan.fingerprint` of the state
+it was computed from, so that an apply can refuse it once the tenant changed.
+
+Ownership (what a plan may update and delete):
+
+* **web panels**: owned through SuperOffice itself. ``GetAppWebPanels`` lists the panels the
+  application created (open question 13: how NetServer records it is [I]); a panel is matched
+  by ``ProgId``. Owned panels with a ProgId the manifest no longer has are deleted (hard delete,
+  ``DeleteWebPanel``); owned duplicates of one ProgId are reduced to one; an owned, soft-deleted
+  panel is revived (``Deleted=false``) rather than duplicated (DNO does the same, §7.2). Owned
+  panels *without* a ProgId were not made from a manifest and are left alone. A manifest ProgId
+  on a live panel the application does not own is a **conflict**: the plan cannot be applied.
+* **lists and list items**: REST has no owner field, so the store records what the application
+  created (``provisioned_objects``), *before* the create is sent (``pending``) and after
+  (``owned``). A pending record whose object exists is **adopted** (the answer was lost or the
+  process died). Objects of the manifest's names that exist but were not created by the
+  application (``Category``, an administrator's item) are used as they are and never updated or
+  deleted. Owned lists and items the manifest no longer has are deleted.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final, Protocol
+
+from toolkit.provisioning.manifest import Manifest, WebPanelSpec
+from toolkit.store import Application, ProvisionedObject, Repository
+from toolkit.tenant.webapi import ListEntity, ListItemEntity, ListRef, WebPanelEntity
+
+__all__ = [
+    "Action",
+    "Change",
+    "Kind",
+    "Plan",
+    "ProvisioningApi",
+    "Step",
+    "TenantSnapshot",
+    "diff",
+    "fingerprint_of",
+    "make_plan",
+    "read_snapshot",
+]
+
+# Response-only fields that say nothing about the object (never compared or fingerprinted).
+VOLATILE_FIELDS: Final = ("TableRight", "FieldProperties")
+LIST_COMPARED: Final = ("Name", "Tooltip", "Rank")
+ITEM_COMPARED: Final = ("Name", "Tooltip", "Rank")
+
+
+class ProvisioningApi(Protocol):
+    """The tenant REST methods provisioning uses (:class:`~toolkit.tenant.WebApiClient` has
+    them); tests pass a fake."""
+
+    def lists(self) -> builtins.list[ListEntity]: ...
+
+    def list(self, list_ref: ListRef) -> ListEntity: ...
+
+    def create_list(self, entity: ListEntity | Mapping[str, Any]) -> ListEntity: ...
+
+    def delete_list(self, list_ref: ListRef) -> None: ...
+
+    def list_items(self, list_ref: ListRef) -> builtins.list[ListItemEntity]: ...
+
+    def create_list_item(
+        self, list_ref: ListRef, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity: ...
+
+    def update_list_item(
+        self, list_ref: ListRef, item_id: int, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity: ...
+
+    def delete_list_item(self, list_ref: ListRef, item_id: int) -> None: ...
+
+    def web_panels(self) -> builtins.list[WebPanelEntity]: ...
+
+    def web_panel(self, web_panel_id: int) -> WebPanelEntity: ...
+
+    def save_web_panel(self, entity: WebPanelEntity | Mapping[str, Any]) -> WebPanelEntity: ...
+
+    def update_web_panel(
+        self, web_panel_id: int, entity: WebPanelEntity | Mapping[str, Any]
+    ) -> WebPanelEntity: ...
+
+    def app_web_panels(self) -> builtins.list[WebPanelEntity]: ...
+
+    def delete_app_web_panels(self) -> None: ...
+
+    def delete_web_panel_permanently(self, web_panel_id: int) -> None: ...
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+    ) -> Any: ...
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ADOPT = "adopt"  # it exists from an interrupted create of ours: record it as ours
+    UNCHANGED = "unchanged"
+
+
+class Kind(StrEnum):
+    LIST = "list"
+    LIST_ITEM = "list_item"
+    WEB_PANEL = "web_panel"
+    APP_WEB_PANELS = "app_web_panels"  # uninstall: every panel the app owns, in one call
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs: what the tenant has, what the manifest wants."""
+
+    field: str
+    actual: Any
+    desired: Any
+
+
+@dataclass(frozen=True)
+class Step:
+    """One object's step. ``key`` is its natural key (list name, ``list/item`` name, ProgId);
+    ``remote_id`` its id when it exists; ``desired`` the wire fields to set (create, update);
+    ``owned`` whether the application owns it; ``note`` says why in plain words."""
+
+    action: Action
+    kind: Kind
+    key: str
+    name: str
+    list_name: str | None = None
+    remote_id: int | None = None
+    desired: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    changes: tuple[Change, ...] = ()
+    owned: bool = True
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": str(self.action),
+            "kind": str(self.kind),
+            "key": self.key,
+            "name": self.name,
+            "list_name": self.list_name,
+            "remote_id": self.remote_id,
+            "desired": dict(self.desired),
+            "changes": [
+                {"field": c.field, "actual": c.actual, "desired": c.desired} for c in self.changes
+            ],
+            "owned": self.owned,
+            "note": self.note,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The steps that bring one tenant to the manifest, and the state they were computed from.
+
+    ``steps`` include the ``unchanged`` ones; :attr:`pending` are those an apply performs.
+    ``conflicts`` (ProgIds taken by panels the application does not own) make it unappliable.
+    """
+
+    application: str
+    application_id: str
+    context_identifier: str
+    operation: str
+    steps: tuple[Step, ...]
+    fingerprint: str
+    manifest_digest: str
+    created_at: datetime
+    conflicts: tuple[str, ...] = ()
+    manifest: Manifest | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def pending(self) -> tuple[Step, ...]:
+        return tuple(step for step in self.steps if step.action is not Action.UNCHANGED)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to do: the tenant already matches the manifest."""
+        return not self.pending and not self.conflicts
+
+    def counts(self) -> dict[str, int]:
+        """Steps per action (``{"create": 2, "unchanged": 5, ...}``), every action present."""
+        counts = {str(action): 0 for action in Action}
+        for step in self.steps:
+            counts[str(step.action)] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "application": self.application,
+            "context_identifier": self.context_identifier,
+            "operation": self.operation,
+            "fingerprint": self.fingerprint,
+            "manifest_digest": self.manifest_digest,
+            "created_at": self.created_at.isoformat(),
+            "conflicts": list(self.conflicts),
+            "counts": self.counts(),
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+
+# ============================================================================================
+# Reading the tenant
+# ============================================================================================
+
+
+def _fold(text: str) -> str:
+    return text.strip().casefold()
+
+
+def _wire(entity: ListEntity | ListItemEntity | WebPanelEntity) -> dict[str, Any]:
+    wire = entity.to_wire()
+    for name in VOLATILE_FIELDS:
+        wire.pop(name, None)
+    return wire
+
+
+@dataclass(frozen=True)
+class TenantSnapshot:
+    """The tenant objects a plan is computed from (plus the store's ownership records)."""
+
+    lists: tuple[ListEntity, ...]
+    items: Mapping[str, tuple[ListItemEntity, ...]]  # casefolded list name -> its items
+    app_panels: tuple[WebPanelEntity, ...]
+    all_panels: tuple[WebPanelEntity, ...]
+    owned: tuple[ProvisionedObject, ...]
+
+    def find_list(self, name: str) -> ListEntity | None:
+        folded = _fold(name)
+        return next((entity for entity in self.lists if _fold(entity.name) == folded), None)
+
+    def items_of(self, name: str) -> tuple[ListItemEntity, ...]:
+        return self.items.get(_fold(name), ())
+
+    def ownership(
+        self, kind: str, name: str, list_name: str | None = None
+    ) -> ProvisionedObject | None:
+        list_key = _fold(list_name or "") if kind == "list_item" else ""
+        for record in self.owned:
+            if (
+                record.kind == kind
+                and _fold(record.name) == _fold(name)
+                and _fold(record.list_name or "") == list_key
+            ):
+                return record
+        return None
+
+
+def relevant_lists(manifest: Manifest | None, owned: Sequence[ProvisionedObject]) -> list[str]:
+    """The list names whose items matter: the manifest's and those the app owns things in."""
+    names: dict[str, str] = {}
+    for spec in manifest.lists if manifest is not None else ():
+        names.setdefault(_fold(spec.name), spec.name)
+    for record in owned:
+        name = record.name if record.kind == "list" else record.list_name or ""
+        if name:
+            names.setdefault(_fold(name), name)
+    return list(names.values())
+
+
+def read_snapshot(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    manifest: Manifest | None,
+) -> TenantSnapshot:
+    """Read what a plan needs from the tenant (and the store's ownership records)."""
+    owned = tuple(repository.list_provisioned_objects(application.id, context_identifier))
+    lists = tuple(api.lists())
+    by_name = {_fold(entity.name): entity for entity in lists}
+    items: dict[str, tuple[ListItemEntity, ...]] = {}
+    for name in relevant_lists(manifest, owned):
+        entity = by_name.get(_fold(name))
+        if entity is not None:
+            items[_fold(name)] = tuple(api.list_items(entity.id))
+    return TenantSnapshot(
+        lists=lists,
+        items=items,
+        app_panels=tuple(api.app_web_panels()),
+        all_panels=tuple(api.web_panels()),
+        owned=owned,
+    )
+
+
+def fingerprint_of(snapshot: TenantSnapshot, manifest: Manifest | None) -> str:
+    """SHA-256 over the objects the plan depends on (canonical JSON), nothing else: unrelated
+    lists and other applications' panels may change without making a plan stale."""
+    names = {_fold(name) for name in relevant_lists(manifest, snapshot.owned)}
+    prog_ids = {_fold(p) for p in (manifest.prog_ids if manifest is not None else ())}
+    document = {
+        "lists": sorted(
+            (_wire(e) for e in snapshot.lists if _fold(e.name) in names),
+            key=lambda w: (w["Id"], w["Name"]),
+        ),
+        "items": {
+            name: sorted((_wire(i) for i in items), key=lambda w: w["Id"])
+            for name, items in sorted(snapshot.items.items())
+        },
+        "app_panels": sorted(
+            (_wire(p) for p in snapshot.app_panels), key=lambda w: w["WebPanelId"]
+        ),
+        "panels": sorted(
+            (_wire(p) for p in snapshot.all_panels if _fold(p.prog_id) in prog_ids),
+            key=lambda w: w["WebPanelId"],
+        ),
+        "owned": sorted(
+            [r.kind, _fold(r.list_name or ""), _fold(r.name), r.state] for r in snapshot.owned
+        ),
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# ============================================================================================
+# Diffing (pure)
+# ============================================================================================
+
+
+def _changes(actual: Mapping[str, Any], desired: Mapping[str, Any]) -> tuple[Change, ...]:
+    return tuple(
+        Change(name, actual.get(name), value)
+        for name, value in desired.items()
+        if actual.get(name) != value
+    )
+
+
+def _item_key(list_name: str, name: str) -> str:
+    return f"{list_name}/{name}"
+
+
+def _list_steps(manifest: Manifest, snapshot: TenantSnapshot) -> tuple[list[Step], list[Step]]:
+    """(steps for lists and items, list deletions that must come last)."""
+    steps: list[Step] = []
+    late: list[Step] = []
+    wanted = {_fold(spec.name) for spec in manifest.lists}
+    for spec in manifest.lists:
+        actual = snapshot.find_list(spec.name)
+        record = snapshot.ownership("list", spec.name)
+        desired = spec.fields()
+        if actual is None:
+            steps.append(Step(Action.CREATE, Kind.LIST, spec.name, spec.name, desired=desired))
+        elif record is None:
+            steps.append(
+                Step(
+                    Action.UNCHANGED,
+                    Kind.LIST,
+                    spec.name,
+                    actual.name,
+                    remote_id=actual.id,
+                    owned=False,
+                    note="exists and was not created by the application: only its items "
+                    "from the manifest are managed",
+                )
+            )
+        else:
+            wire = _wire(actual)
+            changes = _changes(wire, {**desired, **({"Deleted": False} if actual.deleted else {})})
+            action = Action.UPDATE if changes else Action.UNCHANGED
+            if record.state == "pending" and not changes:
+                action = Action.ADOPT
+            steps.append(
+                Step(
+                    action,
+                    Kind.LIST,
+                    spec.name,
+                    actual.name,
+                    remote_id=actual.id,
+                    desired={**desired, "Deleted": False},
+                    changes=changes,
+                    note="created earlier; its answer was lost" if action is Action.ADOPT else "",
+                )
+            )
+        steps.extend(_item_steps(spec.name, spec.items, snapshot, actual is not None))
+    # Lists the app owns (or owns items in) that the manifest no longer has.
+    for name in relevant_lists(None, snapshot.owned):
+        if _fold(name) in wanted:
+            continue
+        actual = snapshot.find_list(name)
+        record = snapshot.ownership("list", name)
+        if record is not None:
+            late.append(
+                Step(
+                    Action.DELETE,
+                    Kind.LIST,
+                    name,
+                    name,
+                    remote_id=actual.id if actual is not None else None,
+                    note="no longer in the manifest"
+                    if actual is not None
+                    else "already gone: only the record is removed",
+                )
+            )
+        else:
+            steps.extend(_item_steps(name, (), snapshot, actual is not None))
+    return steps, late
+
+
+def _item_steps(
+    list_name: str, specs: Sequence[Any], snapshot: TenantSnapshot, list_exists: bool
+) -> list[Step]:
+    steps: list[Step] = []
+    actual_items = {_fold(item.name): item for item in snapshot.items_of(list_name)}
+    wanted = set()
+    for spec in specs:
+        wanted.add(_fold(spec.name))
+        key = _item_key(list_name, spec.name)
+        desired = spec.fields()
+        actual = actual_items.get(_fold(spec.name)) if list_exists else None
+        record = snapshot.ownership("list_item", spec.name, list_name)
+        if actual is None:
+            steps.append(
+                Step(Action.CREATE, Kind.LIST_ITEM, key, spec.name, list_name, desired=desired)
+            )
+        elif record is None:
+            steps.append(
+                Step(
+                    Action.UNCHANGED,
+                    Kind.LIST_ITEM,
+                    key,
+                    actual.name,
+                    list_name,
+                    remote_id=actual.id,
+                    owned=False,
+                    note="exists and was not created by the application: left as it is",
+                )
+            )
+        else:
+            changes = _changes(_wire(actual), desired)
+            action = Action.UPDATE if changes else Action.UNCHANGED
+            if record.state == "pending" and not changes:
+                action = Action.ADOPT
+            steps.append(
+                Step(
+                    action,
+                    Kind.LIST_ITEM,
+                    key,
+                    actual.name,
+                    list_name,
+                    remote_id=actual.id,
+                    desired=desired,
+                    changes=changes,
+                    note="created earlier; its answer was lost" if action is Action.ADOPT else "",
+                )
+            )
+    for record in snapshot.owned:
+        if record.kind != "list_item" or _fold(record.list_name or "") != _fold(list_name):
+            continue
+        if _fold(record.name) in wanted:
+            continue
+        actual = actual_items.get(_fold(record.name))
+        steps.append(
+            Step(
+                Action.DELETE,
+                Kind.LIST_ITEM,
+                _item_key(list_name, record.name),
+                record.name,
+                list_name,
+                remote_id=actual.id if actual is not None else None,
+                note="no longer in the manifest"
+                if actual is not None
+                else "already gone: only the record is removed",
+            )
+        )
+    return steps
+
+
+def _panel_steps(
+    panels: Sequence[WebPanelSpec], snapshot: TenantSnapshot
+) -> tuple[list[Step], list[str]]:
+    steps: list[Step] = []
+    conflicts: list[str] = []
+    owned: dict[str, list[WebPanelEntity]] = {}
+    for entity in snapshot.app_panels:
+        if entity.prog_id.strip():
+            owned.setdefault(_fold(entity.prog_id), []).append(entity)
+    owned_ids = {entity.web_panel_id for entity in snapshot.app_panels}
+    wanted = set()
+    for spec in panels:
+        key = _fold(spec.prog_id)
+        wanted.add(key)
+        desired = spec.fields()
+        mine = sorted(owned.get(key, []), key=lambda e: (e.deleted, e.web_panel_id))
+        if not mine:
+            others = [
+                entity
+                for entity in snapshot.all_panels
+                if _fold(entity.prog_id) == key
+                and entity.web_panel_id not in owned_ids
+                and not entity.deleted
+            ]
+            if others:
+                conflicts.append(
+                    f"ProgId {spec.prog_id!r} is taken by web panel {others[0].web_panel_id} "
+                    f"({others[0].name!r}), which the application does not own"
+                )
+                continue
+            steps.append(
+                Step(Action.CREATE, Kind.WEB_PANEL, spec.prog_id, spec.name, desired=desired)
+            )
+            continue
+        keep, *duplicates = mine
+        changes = _changes(_wire(keep), {**desired, "Deleted": False})
+        steps.append(
+            Step(
+                Action.UPDATE if changes else Action.UNCHANGED,
+                Kind.WEB_PANEL,
+                spec.prog_id,
+                spec.name,
+                remote_id=keep.web_panel_id,
+                desired={**desired, "Deleted": False},
+                changes=changes,
+                note="revived: it was soft-deleted" if keep.deleted else "",
+            )
+        )
+        steps.extend(
+            Step(
+                Action.DELETE,
+                Kind.WEB_PANEL,
+                spec.prog_id,
+                duplicate.name,
+                remote_id=duplicate.web_panel_id,
+                note=f"a duplicate of web panel {keep.web_panel_id}",
+            )
+            for duplicate in duplicates
+        )
+    for key, entities in sorted(owned.items()):
+        if key in wanted:
+            continue
+        steps.extend(
+            Step(
+                Action.DELETE,
+                Kind.WEB_PANEL,
+                entity.prog_id,
+                entity.name,
+                remote_id=entity.web_panel_id,
+                note="no longer in the manifest",
+            )
+            for entity in sorted(entities, key=lambda e: e.web_panel_id)
+        )
+    return steps, conflicts
+
+
+def diff(manifest: Manifest, snapshot: TenantSnapshot) -> tuple[tuple[Step, ...], tuple[str, ...]]:
+    """(steps, conflicts) to bring ``snapshot`` to ``manifest`` (pure).
+
+    Order: lists and their items (creates, updates, deletes), web panels, then deletions of
+    whole lists last.
+    """
+    list_steps, late = _list_steps(manifest, snapshot)
+    panel_steps, conflicts = _panel_steps(manifest.all_web_panels(), snapshot)
+    return (*list_steps, *panel_steps, *late), tuple(conflicts)
+
+
+def uninstall_steps(snapshot: TenantSnapshot) -> tuple[Step, ...]:
+    """Everything the application owns, to delete: its web panels (``DeleteAppWebPanels``, one
+    call), the list items it created, then the lists it created. Nothing else."""
+    steps: list[Step] = []
+    if snapshot.app_panels:
+        steps.append(
+            Step(
+                Action.DELETE,
+                Kind.APP_WEB_PANELS,
+                "*",
+                f"{len(snapshot.app_panels)} web panel(s) owned by the application",
+                desired={"ProgIds": sorted(p.prog_id for p in snapshot.app_panels)},
+            )
+        )
+    owned_lists = {_fold(r.name) for r in snapshot.owned if r.kind == "list"}
+    for record in snapshot.owned:
+        if record.kind != "list_item" or _fold(record.list_name or "") in owned_lists:
+            continue  # a list of ours goes as a whole
+        list_name = record.list_name or ""
+        item = next(
+            (i for i in snapshot.items_of(list_name) if _fold(i.name) == _fold(record.name)),
+            None,
+        )
+        steps.append(
+            Step(
+                Action.DELETE,
+                Kind.LIST_ITEM,
+                _item_key(list_name, record.name),
+                record.name,
+                list_name,
+                remote_id=item.id if item is not None else None,
+            )
+        )
+    for record in snapshot.owned:
+        if record.kind == "list":
+            actual = snapshot.find_list(record.name)
+            steps.append(
+                Step(
+                    Action.DELETE,
+                    Kind.LIST,
+                    record.name,
+                    record.name,
+                    remote_id=actual.id if actual is not None else None,
+                )
+            )
+    return tuple(steps)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_plan(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    manifest: Manifest,
+    *,
+    operation: str = "apply",
+    now: datetime | None = None,
+) -> Plan:
+    """Read the tenant and diff it against ``manifest`` (``operation="uninstall"``: plan the
+    removal of everything the application owns instead)."""
+    snapshot = read_snapshot(api, repository, application, context_identifier, manifest)
+    conflicts: tuple[str, ...] = ()
+    if operation == "uninstall":
+        steps = uninstall_steps(snapshot)
+    elif operation == "apply":
+        steps, conflicts = diff(manifest, snapshot)
+    else:
+        raise ValueError("operation is apply or uninstall")
+    return Plan(
+        application=application.name,
+        application_id=application.id,
+        context_identifier=context_identifier,
+        operation=operation,
+        steps=steps,
+        fingerprint=fingerprint_of(snapshot, manifest),
+        manifest_digest=manifest.digest,
+        created_at=now or _utc_now(),
+        conflicts=conflicts,
+        manifest=manifest,
+    )

@@ -1,0 +1,105 @@
+"""``POST /state-change``: SuperOffice's tenant state-change webhook (protocol §6).
+
+The route only checks the envelope (POST, ``application/json``, at most
+:data:`~toolkit.tenant_events.MAX_NOTIFICATION_BYTES`) and hands the body to
+:meth:`~toolkit.tenant_events.TenantEvents.receive`, where every protocol rule lives. Answers are
+plain JSON without detail that would help a forger: ``200 {"status": "ok"}`` (also for a
+duplicate or stale notification, which changed nothing on purpose), ``400 {"error":
+"bad_request"}`` for a body that is not a message, ``401 {"error": "unauthorized"}`` for
+anything that is not SuperOffice's notification for one of our tenants, 413 / 415 for the
+envelope, 503 when we cannot check it now (keys or store unavailable: the sender may retry).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from toolkit.errors import (
+    MalformedNotificationError,
+    NotificationRejectedError,
+    ToolkitError,
+)
+from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
+
+if TYPE_CHECKING:
+    from toolkit.workspace import Workspace
+
+__all__ = ["JSON_CONTENT_TYPE", "state_change_endpoint"]
+
+logger = logging.getLogger("toolkit.web")
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+def json_error(status: int, error: str) -> JSONResponse:
+    """A plain JSON error: one word, nothing else."""
+    return JSONResponse({"error": error}, status_code=status)
+
+
+async def _read_json_body(request: Request) -> bytes:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != JSON_CONTENT_TYPE:
+        raise _Refused(415, "unsupported_media_type")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.strip().isdigit():
+            raise _Refused(400, "bad_request")
+        if int(declared) > MAX_NOTIFICATION_BYTES:
+            raise _Refused(413, "too_large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_NOTIFICATION_BYTES:
+            raise _Refused(413, "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable[Response]]:
+    """The ``/state-change`` handler for ``workspace``."""
+
+    async def state_change(request: Request) -> Response:
+        request_id = getattr(request.state, "request_id", None)
+        try:
+            body = await _read_json_body(request)
+        except _Refused as exc:
+            return json_error(exc.status, exc.error)
+        try:
+            result = await run_in_threadpool(workspace.tenant_events.receive, body)
+        except MalformedNotificationError as exc:
+            logger.info("request %s: state-change refused: %s", request_id, exc.reason)
+            return json_error(400, "bad_request")
+        except NotificationRejectedError as exc:
+            logger.info("request %s: state-change refused: %s", request_id, exc.reason)
+            return json_error(401, "unauthorized")
+        except ToolkitError as exc:  # keys or store unavailable: our outage, not a forgery
+            logger.error(
+                "request %s: state-change could not be checked: %s",
+                request_id,
+                type(exc).__name__,
+            )
+            return json_error(503, "unavailable")
+        logger.info(
+            "request %s: state-change %s for %s: %s",
+            request_id,
+            result.message.change_type.name,
+            result.message.context_identifier,
+            result.outcome.value,
+        )
+        return JSONResponse({"status": "ok"})
+
+    return state_change
