@@ -177,6 +177,10 @@ class Settings(BaseSettings):
     secret_keys: SecretStr | None = Field(
         default=None, description="key ring 'kid:base64key,...', first current"
     )
+    provision_after_install: bool = Field(
+        default=True,
+        description="apply the application's manifest right after a tenant installs it",
+    )
     public_url: str = Field(
         default="http://127.0.0.1:8000",
         description="base URL at which SuperID reaches the partner endpoints",

@@ -447,3 +447,34 @@ def test_outcome_of_a_second_install_is_an_update(
     response = install(browser, endpoints)
     assert field(response.text, "record") in (PutOutcome.UPDATED.value, "unchanged", "stale")
     assert len(workspace.repository.list_authorizations(APP)) == 1
+
+
+MANIFEST = """
+[[web_panels]]
+prog_id = "acme.contact"
+name = "Acme"
+url = "https://partner.example.com/panel?uctx=<uctx>"
+visible_in = "ContactCard"
+window_name = "AcmeContact"
+"""
+
+
+def test_the_callback_provisions_an_application_with_a_manifest(
+    registered: str, workspace: Workspace, endpoints: PartnerEndpoints, browser: httpx.Client
+) -> None:
+    workspace.provisioning.set_manifest(registered, MANIFEST, actor="test")
+    response = install(browser, endpoints, tenant=TENANT)
+    assert response.status_code == 200, response.text
+    assert field(response.text, "provisioning") == "succeeded (1 step(s))"
+    panels = workspace.tenants.system_user_api(registered, TENANT).app_web_panels()
+    assert [panel.prog_id for panel in panels] == ["acme.contact"]
+    runs = workspace.provisioning.runs(registered, TENANT)
+    assert [(run.actor, run.outcome) for run in runs] == [("partner-endpoint", "succeeded")]
+
+
+def test_an_install_without_a_manifest_provisions_nothing(
+    registered: str, workspace: Workspace, endpoints: PartnerEndpoints, browser: httpx.Client
+) -> None:
+    response = install(browser, endpoints, tenant=TENANT)
+    assert field(response.text, "provisioning") == "no manifest"
+    assert workspace.provisioning.runs(registered, TENANT) == []

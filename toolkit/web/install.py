@@ -40,6 +40,7 @@ from toolkit.errors import (
 from toolkit.web.pages import error_page, result_page
 
 if TYPE_CHECKING:
+    from toolkit.installation import InstallResult
     from toolkit.workspace import Workspace
 
 __all__ = ["FORM_CONTENT_TYPE", "MAX_CALLBACK_BODY", "InstallEndpoints", "UserCallback"]
@@ -54,6 +55,8 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_QUERY_VALUE = 256
 
 AGAIN = "Start the installation again from the application."
+# Who the audit log names for work the partner endpoints do.
+CALLBACK_ACTOR = "partner-endpoint"
 
 
 class _BadRequest(Exception):
@@ -209,6 +212,7 @@ class InstallEndpoints:
         except ToolkitError as exc:
             return self._error(request, exc)
         record = result.authorization
+        provisioning = await run_in_threadpool(self._provision, result)
         return result_page(
             application=result.application.name,
             tenant=record.context_identifier,
@@ -216,5 +220,31 @@ class InstallEndpoints:
             approved_by=record.approved_by,
             has_system_user_token=record.has_system_user_token,
             outcome=result.outcome.value,
+            provisioning=provisioning,
             return_to=result.return_to,
         )
+
+    def _provision(self, result: InstallResult) -> str:
+        """Apply the application's manifest to the new tenant (when configured and present).
+
+        The install stands whatever happens here: a failed apply is reported on the page and
+        in the audit log, and resumes on the next apply.
+        """
+        if not self.workspace.settings.provision_after_install:
+            return "off"
+        try:
+            run = self.workspace.provisioning.provision_after_install(
+                result.application.id,
+                result.authorization.context_identifier,
+                actor=CALLBACK_ACTOR,
+            )
+        except ToolkitError as exc:
+            logger.warning(
+                "provisioning after install failed for %s: %s",
+                result.authorization.context_identifier,
+                type(exc).__name__,
+            )
+            return f"failed ({type(exc).__name__}); run it again from the dashboard or CLI"
+        if run is None:
+            return "no manifest"
+        return f"{run.outcome} ({run.steps_total} step(s))"

@@ -51,6 +51,7 @@ def result_page(
     approved_by: str | None,
     has_system_user_token: bool,
     outcome: str,
+    provisioning: str = "off",
     return_to: str | None = None,
 ) -> HTMLResponse:
     """The install result: who approved which application in which tenant; never the token."""
@@ -61,6 +62,7 @@ def result_page(
         ("Approved by", approved_by or "-"),
         ("System user token stored", "yes" if has_system_user_token else "no"),
         ("Record", outcome),
+        ("Provisioning", provisioning),
     ]
     items = "".join(
         f'<dt>{escape(label)}</dt><dd data-field="{escape(label.lower())}">{escape(value)}</dd>'
