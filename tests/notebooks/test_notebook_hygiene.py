@@ -20,6 +20,9 @@ EXPECTED = {
     "01_register_application.ipynb",
     "02_sign_in_and_install.ipynb",
     "03_system_user_ticket.ipynb",
+    "04_tenant_state_and_web_api.ipynb",
+    "05_provisioning.ipynb",
+    "06_operating_at_scale.ipynb",
 }
 # Hex strings as long as a client id / secret, PEM private key blocks, RSAKeyValue private parts,
 # access tokens, system user tickets: none of them belongs in a committed notebook.

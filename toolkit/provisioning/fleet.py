@@ -424,14 +424,18 @@ def check_states(
 
 
 def renew_tickets(
-    access: TenantAccess, tenants: Iterable[tuple[Application, str]], **options: Any
+    access: TenantAccess,
+    tenants: Iterable[tuple[Application, str]],
+    *,
+    actor: str = "ticket-manager",
+    **options: Any,
 ) -> FleetSummary[str]:
     """Exchange a new system user ticket for every running tenant; the value is the new
-    ticket's expiry (ISO 8601), never the ticket."""
+    ticket's expiry (ISO 8601), never the ticket. Each renewal is audited naming ``actor``."""
     options.setdefault("status", _status_lookup(access))
 
     def unit(app: Application, ctx: str) -> str:
-        expires = access.tickets.renew(app.id, ctx).expires_at
+        expires = access.tickets.renew(app.id, ctx, actor=actor).expires_at
         return expires.isoformat() if expires is not None else "renewed"
 
     return run_fleet(tenants, unit, **options)

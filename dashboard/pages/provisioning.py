@@ -1,0 +1,174 @@
+"""Provisioning: plan an application's manifest in tenants, apply it, and the recent runs."""
+
+from __future__ import annotations
+
+import data
+import streamlit as st
+
+CHOOSE = "Choose tenants"
+DRIFTED = "All that drifted"
+# The plans on screen (a data.PlanSet), kept until applied or planned again.
+PLANS = "provisioning_plans"
+# The last apply's per-tenant results (application, DataFrame), shown once after the rerun.
+RESULTS = "provisioning_results"
+
+st.title("Provisioning")
+st.caption(
+    "Bring tenants to the application's manifest: its lists, list items, web panels and "
+    "buttons. Plan first (nothing changes), then Apply: only the drifted tenants' steps run, "
+    "one run per tenant, each recorded. A tenant that changed after its plan is refused as "
+    "stale: plan again."
+)
+
+
+def _manifest(app: str) -> bool:
+    """Show the stored manifest's outline (or how to store one); True when there is one."""
+    try:
+        outline = data.provisioning_manifest(app)
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return False
+    if outline is None:
+        st.warning(
+            f"**{app}** has no manifest yet. Store one below, or with "
+            f"`sotk provision set-manifest '{app}' manifest.toml`."
+        )
+    else:
+        st.markdown(f"**Manifest:** {outline}")
+    with st.expander("Store a manifest", expanded=outline is None):
+        text = st.text_area(
+            "Manifest (TOML)",
+            key="provisioning_manifest_text",
+            height=200,
+            help="Lists, list items, web panels and buttons; see examples/manifest.toml.",
+        )
+        if st.button("Store manifest", key="provisioning_store_manifest"):
+            try:
+                stored = data.store_manifest(app, text)
+            except data.DashboardError as exc:
+                st.error(str(exc))
+            else:
+                st.success(f"Stored: {stored}")
+                st.session_state.pop(PLANS, None)
+                return True
+    return outline is not None
+
+
+def _plan(app: str) -> None:
+    try:
+        tenants = data.provisioning_tenants(app)
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    if not tenants:
+        st.info(f"No tenant has approved **{app}** yet: there is nothing to provision.")
+        return
+    mode = st.radio("Tenants", [CHOOSE, DRIFTED], key="provisioning_mode", horizontal=True)
+    chosen: list[str] | None = None
+    if mode == CHOOSE:
+        chosen = st.multiselect("Tenants to plan", tenants, key="provisioning_tenants")
+    else:
+        st.caption(f"Every tenant of {app} ({len(tenants)}) is planned; the drifted are applied.")
+    if st.button("Plan", key="provisioning_plan", icon=":material/difference:"):
+        st.session_state.pop(RESULTS, None)
+        try:
+            with st.spinner("Reading the tenants…"):
+                st.session_state[PLANS] = data.plan_provisioning(app, chosen)
+        except data.DashboardError as exc:
+            st.session_state.pop(PLANS, None)
+            st.error(str(exc))
+
+
+def _apply(plan_set: data.PlanSet) -> None:
+    tenants = len(plan_set.plans)
+    progress = st.progress(0.0, text=f"Applying to {tenants} tenant(s)…")
+    with st.status(f"Applying {plan_set.application}…", expanded=True) as status:
+
+        def show(event: data.ApplyProgress) -> None:
+            if event.total:
+                progress.progress(
+                    event.done / event.total, text=f"{event.done} of {event.total} tenant(s)"
+                )
+            if event.kind in ("finished", "skipped", "failed"):
+                detail = f": {event.message}" if event.message else ""
+                st.write(f"{event.context_identifier}: {event.kind}{detail}")
+
+        try:
+            results = data.apply_provisioning(plan_set, show)
+        except data.DashboardError as exc:
+            status.update(label="Apply stopped", state="error")
+            st.error(str(exc))
+            return
+        failed = int((results["Outcome"] != "succeeded").sum())
+        status.update(
+            label=f"Applied {plan_set.application}: {len(results) - failed} of "
+            f"{len(results)} tenant(s) succeeded",
+            state="error" if failed else "complete",
+        )
+    # The plans are spent (a second Apply would be refused as stale): show the results.
+    st.session_state.pop(PLANS, None)
+    st.session_state[RESULTS] = (plan_set.application, results)
+
+
+def _plans(app: str) -> None:
+    plan_set: data.PlanSet | None = st.session_state.get(PLANS)
+    if plan_set is None or plan_set.application != app:
+        return
+    st.subheader("Plan")
+    st.dataframe(plan_set.summary, hide_index=True, key="provisioning_plan_table")
+    if plan_set.steps.empty:
+        st.success("Every tenant planned is up to date: nothing to apply.")
+        return
+    st.dataframe(plan_set.steps, hide_index=True, key="provisioning_steps_table")
+    clicked = st.button(
+        f"Apply {plan_set.pending_steps} step(s) in {len(plan_set.plans)} tenant(s)",
+        key="provisioning_apply",
+        type="primary",
+        icon=":material/play_arrow:",
+        disabled=not plan_set.plans,
+    )
+    if clicked:
+        _apply(plan_set)
+
+
+def _results(app: str) -> None:
+    shown = st.session_state.get(RESULTS)
+    if shown is None or shown[0] != app:
+        return
+    st.subheader("Results")
+    st.dataframe(shown[1], hide_index=True, key="provisioning_results_table")
+
+
+def _runs(app: str) -> None:
+    st.subheader("Recent runs")
+    try:
+        runs = data.recent_runs(app)
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    if runs.empty:
+        st.info(f"No provisioning run of {app} yet.")
+    else:
+        st.dataframe(runs, hide_index=True, key="provisioning_runs_table")
+
+
+def _page() -> None:
+    try:
+        names = [choice.name for choice in data.application_choices()]
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    if not names:
+        st.info("No applications yet. Register one on the Applications page and install it.")
+        return
+    app = st.selectbox("Application", names, key="provisioning_application")
+    if app is None:
+        return
+    if _manifest(app):
+        _plan(app)
+        _plans(app)
+    _results(app)
+    _runs(app)
+
+
+_page()

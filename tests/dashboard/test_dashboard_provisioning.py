@@ -1,0 +1,147 @@
+"""The Provisioning page: empty states, storing a manifest, and applying a plan through the page
+(select the application and a tenant, Plan, Apply) against an in-thread emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from dashboard_support import labels, open_page, texts
+from streamlit.testing.v1 import AppTest
+
+from toolkit.config import Settings
+from toolkit.emulator import Emulator
+from toolkit.emulator.driver import sign_in
+from toolkit.store import Repository
+from toolkit.workspace import Workspace
+
+PROVISIONING_PAGE = "pages/provisioning.py"
+APP = "Echo Sync"
+CTX = "Cust12345"
+ADMIN = "admin@cust12345.test"
+PUBLIC_URL = "http://127.0.0.1:8000"
+
+MANIFEST = """\
+model = "internal"
+
+[[lists]]
+name = "Echo status"
+
+[[lists.items]]
+name = "Synced"
+
+[[web_panels]]
+prog_id = "echo.contact"
+name = "Echo"
+url = "{public_url}/panel?contact=<cuid>&uctx=<uctx>"
+visible_in = "ContactCard"
+"""
+
+
+def test_no_applications_explains_what_to_do() -> None:
+    at = open_page(PROVISIONING_PAGE)
+
+    assert at.title[0].value == "Provisioning"
+    assert any("No applications yet" in text for text in texts(at.info))
+    assert not at.error
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator(port=0) as emu:
+        yield emu
+
+
+@pytest.fixture
+def installed(home: Path, emulator: Emulator) -> None:
+    """Echo Sync registered at the emulator and installed into Cust12345 (no manifest yet)."""
+    settings = Settings(home=home, public_url=PUBLIC_URL, _env_file=None)  # type: ignore[call-arg]
+    with Workspace.open(settings) as ws:
+        ws.applications.register_with_emulator(
+            name=APP,
+            emulator_url=emulator.base_url,
+            redirect_uri=f"{PUBLIC_URL}/callback",
+            actor="test",
+        )
+        answer = sign_in(ws.installations.begin(APP, tenant=CTX), username=ADMIN)
+        ws.installations.complete(answer.params)
+
+
+def table(at: AppTest, column: str) -> pd.DataFrame:
+    """The first table on the page with ``column`` (each of the page's tables has its own)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def prog_ids(emulator: Emulator) -> set[str]:
+    data = emulator.world.data_of(emulator.world.find_tenant(CTX))  # type: ignore[arg-type]
+    return {panel.entity["ProgId"] for panel in data.web_panels}
+
+
+@pytest.mark.emulator
+def test_store_a_manifest_then_plan_and_apply_through_the_page(
+    repository: Repository, emulator: Emulator, installed: None
+) -> None:
+    at = open_page(PROVISIONING_PAGE)
+    assert at.selectbox(key="provisioning_application").value == APP
+    assert any("has no manifest yet" in text for text in texts(at.warning))
+
+    # An invalid manifest is refused with its line; a valid one is stored.
+    at.text_area(key="provisioning_manifest_text").input(MANIFEST.replace("ContactCard", "Nav"))
+    at.button(key="provisioning_store_manifest").click().run()
+    assert not at.exception, at.exception
+    (error,) = texts(at.error)
+    line = MANIFEST.splitlines().index('visible_in = "ContactCard"') + 1
+    assert f"<manifest>:{line}: web_panels[0].visible_in" in error
+    assert repository.get_application_manifest(APP) is None
+
+    at.text_area(key="provisioning_manifest_text").input(MANIFEST)
+    at.button(key="provisioning_store_manifest").click().run()
+    assert not at.error, texts(at.error)
+    assert repository.get_application_manifest(APP) == MANIFEST
+    at.run()
+    assert any("1 list(s), 1 web panel(s)" in text for text in texts(at.markdown))
+
+    # Choose the tenant, plan: the page shows the counts and the steps; nothing changed yet.
+    at.multiselect(key="provisioning_tenants").select(CTX).run()
+    at.button(key="provisioning_plan").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    summary = table(at, "Unchanged")
+    assert list(summary["Tenant"]) == [CTX]
+    assert list(summary["Status"]) == ["drifted"]
+    assert int(summary["Create"][0]) == 3
+    steps = table(at, "Action")
+    assert set(steps["Key"]) == {"Echo status", "Echo status/Synced", "echo.contact"}
+    assert "echo.contact" not in prog_ids(emulator)
+    assert "Apply 3 step(s) in 1 tenant(s)" in labels(at.button)
+
+    # Apply: the fleet's events drive the status and progress; results and the run are shown.
+    at.button(key="provisioning_apply").click().run()
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    results = table(at, "Run")
+    assert list(results["Tenant"]) == [CTX]
+    assert list(results["Outcome"]) == ["succeeded"]
+    assert list(results["Steps"]) == ["3/3"]
+    assert at.get("progress")[0].proto.value == 100
+    assert "echo.contact" in prog_ids(emulator)
+    (run,) = repository.list_provisioning_runs(APP, CTX)
+    assert (run.outcome, run.actor, run.steps_total) == ("succeeded", "dashboard", 3)
+    assert list(results["Run"]) == [run.id]
+    runs = table(at, "Operation")
+    assert list(runs["Outcome"]) == ["succeeded"]
+
+    # Reruns apply nothing more; planning every drifted tenant finds none.
+    at.run()
+    assert len(repository.list_provisioning_runs(APP)) == 1
+    assert not [b for b in at.button if b.key == "provisioning_apply"]
+    at.radio(key="provisioning_mode").set_value("All that drifted").run()
+    at.button(key="provisioning_plan").click().run()
+    assert list(table(at, "Unchanged")["Status"]) == ["up to date"]
+    assert any("nothing to apply" in text for text in texts(at.success))
+    assert len(repository.list_provisioning_runs(APP)) == 1
