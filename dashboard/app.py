@@ -32,6 +32,7 @@ st.set_page_config(page_title="SuperOffice toolkit", page_icon=":material/hub:",
 # More pages join in later issues (Overview, Provisioning, Activity).
 navigation = st.navigation(
     [
+        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:"),
         st.Page(
             PAGES_DIR / "applications.py",
             title="Applications",
@@ -39,8 +40,45 @@ navigation = st.navigation(
             default=True,
         ),
         st.Page(PAGES_DIR / "tenants.py", title="Tenants", icon=":material/domain:"),
+        st.Page(PAGES_DIR / "provisioning.py", title="Provisioning", icon=":material/build:"),
+        st.Page(PAGES_DIR / "activity.py", title="Activity", icon=":material/history:"),
     ]
 )
+
+
+def _gate() -> data.SignIn:
+    """Operator sign-in, before any page runs (every page passes through here on each rerun).
+
+    A broken sign-in configuration, or an unauthenticated dashboard reached beyond loopback,
+    stops with an error; with sign-in configured, nobody gets past without signing in as an
+    allow-listed operator; without it, every page carries the "unauthenticated" banner.
+    """
+    state = data.sign_in_state()
+    if state.problem is not None:
+        st.error(state.problem, icon=":material/block:")
+        st.stop()
+    if not state.configured:
+        st.warning(data.UNAUTHENTICATED_BANNER, icon=":material/lock_open:")
+        return state
+    if not state.logged_in:
+        st.title("Sign in")
+        st.info("Operators sign in to use this dashboard.")
+        st.button("Sign in", key="sign_in", on_click=st.login, type="primary")
+        st.stop()
+    if state.operator is None:
+        who = state.identity or "This account"
+        st.error(f"{who} is not on the dashboard's operator allow-list (SOTK_OPERATORS).")
+        st.button("Log out", key="log_out_refused", on_click=st.logout)
+        st.stop()
+    return state
+
+
+def _signed_in(state: data.SignIn) -> None:
+    if state.operator is None:
+        return
+    with st.sidebar:
+        st.markdown(f"Signed in as **{state.operator.identity}** ({state.operator.role})")
+        st.button("Log out", key="log_out", on_click=st.logout, icon=":material/logout:")
 
 
 def _sidebar() -> None:
@@ -59,5 +97,7 @@ def _sidebar() -> None:
         st.caption(f"Store: {info.database}")
 
 
+signed_in = _gate()
 _sidebar()
+_signed_in(signed_in)
 navigation.run()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,20 +30,39 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from toolkit.applications import APPLICATION_KINDS, APPLICATION_MODELS
+from toolkit.audit import audit_csv
 from toolkit.auth.tickets import TicketStatus
 from toolkit.claims import SECRET_CLAIMS, SUPEROFFICE_CLAIM_PREFIX
-from toolkit.config import Settings
+from toolkit.config import Settings, is_loopback_host
 from toolkit.errors import (
     AuthorizationNotActiveError,
     AuthorizationRevokedError,
     KeyFormatError,
+    ManifestError,
     NeedsReapprovalError,
     NotFoundError,
     ToolkitError,
 )
-from toolkit.store.records import Application, AuditEvent, Authorization
+from toolkit.operators import Operator, load_auth_settings, parse_operators, resolve_operator
+from toolkit.operators import can as role_can
+from toolkit.provisioning import (
+    FleetEvent,
+    FleetSummary,
+    Plan,
+    apply_fleet,
+    fleet_targets,
+    plan_fleet,
+)
+from toolkit.store.records import (
+    Application,
+    AuditEvent,
+    Authorization,
+    StateChange,
+    TenantStateRecord,
+)
 from toolkit.store.repository import utc_now
 from toolkit.store.schema import ENVIRONMENTS
+from toolkit.tenant_events import is_running_state
 from toolkit.workspace import Workspace
 
 __all__ = [
@@ -52,6 +73,7 @@ __all__ = [
     "ApplicationChoice",
     "DashboardError",
     "SidebarInfo",
+    "StateCheck",
     "TenantDetail",
     "add_application",
     "add_emulator_application",
@@ -59,6 +81,7 @@ __all__ = [
     "applications_table",
     "approvals_for",
     "callback_url",
+    "check_state",
     "emulator_enabled",
     "install_url",
     "renew_ticket",
@@ -72,7 +95,8 @@ __all__ = [
 
 logger = logging.getLogger("dashboard")
 
-# Who the audit trail names for changes made from the dashboard.
+# Who the audit trail names for changes made from the unauthenticated (loopback) dashboard;
+# with operator sign-in it is the signed-in operator's email or subject (actor_name()).
 ACTOR = "dashboard"
 # Audit events shown in a tenant's detail view: a screenful, newest first.
 AUDIT_TRAIL_LIMIT = 50
@@ -104,11 +128,15 @@ TENANT_COLUMNS = [
     "Approved by",
     "Approved at",
     "Status",
+    "State",
     "System user token held",
     "Ticket",
 ]
 CLAIM_COLUMNS = ["Claim", "Value", "URI"]
 AUDIT_COLUMNS = ["At", "Actor", "Action", "Summary"]
+HISTORY_COLUMNS = ["Received at", "Change", "Version", "Public endpoint", "Outcome", "Reason"]
+# State-change webhooks shown in a tenant's detail view: a screenful, newest first.
+HISTORY_LIMIT = 50
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -133,6 +161,7 @@ def _resources() -> tuple[Settings, Workspace]:
 
 
 def _opened() -> tuple[Settings, Workspace]:
+    _require_sign_in()  # no data for anyone who has not passed the sign-in, on any page
     try:
         return _resources()
     except ToolkitError as exc:  # e.g. a wrong secret key: refuse, and say why
@@ -159,6 +188,147 @@ def reset() -> None:
     _resources.clear()
 
 
+# -- operators: sign-in and roles ----------------------------------------------------------------
+
+# The test seam: AppTest cannot run st.login, so a test puts a dict of id_token claims here and
+# it stands in for st.user. Only code can write session_state (no widget uses this key).
+USER_OVERRIDE = "_sotk_signed_in_user"
+UNAUTHENTICATED_BANNER = (
+    "This dashboard is **unauthenticated**: no operator sign-in is configured, so it serves on "
+    "loopback only and everyone who can reach it acts as one local operator. Configure `[auth]` "
+    "and `SOTK_OPERATORS` to let operators sign in (see the README)."
+)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """Who is using the dashboard. ``problem``: it must not serve at all (say why and stop);
+    ``configured``: operator sign-in is on; ``operator``: the allow-listed person signed in
+    (None when nobody is, or the signed-in identity is not on the allow-list)."""
+
+    configured: bool
+    problem: str | None = None
+    logged_in: bool = False
+    operator: Operator | None = None
+    identity: str | None = None
+
+    @property
+    def role(self) -> str | None:
+        return None if self.operator is None else self.operator.role
+
+
+def _auth_section() -> dict[str, Any] | None:
+    try:
+        section = st.secrets.get("auth")
+    except Exception:  # no secrets file at all, or one Streamlit cannot parse
+        return None
+    return None if section is None else dict(section)
+
+
+def _signed_in_claims() -> dict[str, Any] | None:
+    fake = st.session_state.get(USER_OVERRIDE)
+    if fake is not None:
+        return dict(fake)
+    user = dict(st.user.to_dict())
+    return user if user.get("is_logged_in") else None
+
+
+def _served_beyond_loopback() -> str | None:
+    """Why this unauthenticated dashboard must not serve this request, or None."""
+    address = st.get_option("server.address")
+    if address and not is_loopback_host(str(address)):
+        return f"it listens on {address}"
+    remote = st.context.ip_address  # None for a loopback client (and without a client)
+    if isinstance(remote, str) and remote and not is_loopback_host(remote):
+        return "this request comes from another machine"
+    host_header = st.context.headers.get("Host")
+    host = host_header.rsplit(":", 1)[0].strip("[]") if isinstance(host_header, str) else ""
+    if host and not is_loopback_host(host):
+        return f"it was reached as {host}"
+    return None
+
+
+def sign_in_state() -> SignIn:
+    """The sign-in situation of this session (see :class:`SignIn`)."""
+    try:
+        auth = load_auth_settings(_auth_section())
+    except ToolkitError as exc:
+        return SignIn(configured=True, problem=f"The dashboard refuses to start: {exc}.")
+    if auth is None:
+        beyond = _served_beyond_loopback()
+        if beyond is not None:
+            return SignIn(
+                configured=False,
+                problem="The dashboard refuses to serve: no operator sign-in is configured, so "
+                f"it serves on loopback only, and {beyond}.",
+            )
+        return SignIn(configured=False)
+    try:
+        settings = Settings()
+        allowed = parse_operators(settings.operators)
+    except (ToolkitError, ValidationError) as exc:
+        reason = str(exc) if isinstance(exc, ToolkitError) else "the SOTK_* settings are invalid"
+        return SignIn(configured=True, problem=f"The dashboard refuses to start: {reason}.")
+    if not allowed:
+        return SignIn(
+            configured=True,
+            problem="The dashboard refuses to start: operator sign-in is configured but "
+            "SOTK_OPERATORS allow-lists nobody.",
+        )
+    claims = _signed_in_claims()
+    if claims is None:
+        return SignIn(configured=True)
+    identity = claims.get("email") or claims.get("sub")
+    operator = resolve_operator(claims, allowed, trusted_issuer=settings.operator_issuer)
+    return SignIn(
+        configured=True,
+        logged_in=True,
+        operator=operator,
+        identity=identity if isinstance(identity, str) else None,
+    )
+
+
+def _require_sign_in() -> None:
+    state = sign_in_state()
+    if state.problem is not None:
+        raise DashboardError(state.problem)
+    if state.configured and state.operator is None:
+        raise DashboardError("Sign in with an account on the operator allow-list first.")
+
+
+def can(action: str) -> bool:
+    """May this session perform ``action`` (see toolkit.operators.OPERATOR_ACTIONS)? Always
+    on the unauthenticated loopback dashboard; operators only, with sign-in."""
+    state = sign_in_state()
+    if state.problem is not None:
+        return False
+    if not state.configured:
+        return True
+    return state.operator is not None and role_can(state.operator.role, action)
+
+
+def actor_name() -> str:
+    """Who the audit trail names for a change made in this session."""
+    operator = sign_in_state().operator
+    return ACTOR if operator is None else operator.identity
+
+
+def _operator_only(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Refuse ``action`` to viewers even if a page offered it (pages hide the buttons too)."""
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not can(action):
+                raise DashboardError("Only operators may do this; you are signed in as a viewer.")
+            return func(*args, **kwargs)
+
+        wrapper.__name__ = func.__name__
+        wrapper.__doc__ = func.__doc__
+        return wrapper
+
+    return decorate
+
+
 def _guarded(func: Callable[P, R]) -> Callable[P, R]:
     """Turn toolkit errors into DashboardError; anything else into a message without details."""
 
@@ -183,6 +353,83 @@ def _guarded(func: Callable[P, R]) -> Callable[P, R]:
     wrapper.__name__ = func.__name__
     wrapper.__doc__ = func.__doc__
     return wrapper
+
+
+# -- activity (the audit trail) -------------------------------------------------------------------
+
+# Events the Activity page shows and its filters are drawn from: the newest this many.
+ACTIVITY_LIMIT = 1000
+# Events one CSV export holds at most.
+EXPORT_LIMIT = 100_000
+ACTIVITY_COLUMNS = ["At", "Actor", "Action", "Application", "Tenant", "Summary"]
+
+
+@dataclass(frozen=True)
+class ActivityFilter:
+    """The Activity page's filters; None means any. ``since`` inclusive, ``until`` exclusive."""
+
+    application: str | None = None
+    tenant: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ActivityChoices:
+    applications: list[str]
+    tenants: list[str]
+    actors: list[str]
+    actions: list[str]
+
+
+def _events(chosen: ActivityFilter, limit: int) -> list[AuditEvent]:
+    return workspace().repository.list_audit(
+        application=chosen.application,
+        context_identifier=chosen.tenant,
+        actor=chosen.actor,
+        action=chosen.action,
+        since=chosen.since,
+        until=chosen.until,
+        limit=limit,
+    )
+
+
+@_guarded
+def activity_choices() -> ActivityChoices:
+    """The values the filters offer, from the newest :data:`ACTIVITY_LIMIT` events."""
+    events = _events(ActivityFilter(), ACTIVITY_LIMIT)
+    return ActivityChoices(
+        applications=sorted({e.application for e in events if e.application}),
+        tenants=sorted({e.context_identifier for e in events if e.context_identifier}),
+        actors=sorted({e.actor for e in events}),
+        actions=sorted({e.action for e in events}),
+    )
+
+
+@_guarded
+def activity(chosen: ActivityFilter, limit: int = ACTIVITY_LIMIT) -> pd.DataFrame:
+    """Audit events matching ``chosen``, newest first; summaries as JSON (never a secret:
+    the store refuses secret-looking keys in them)."""
+    rows = (
+        {
+            "At": _when(event.at),
+            "Actor": event.actor,
+            "Action": event.action,
+            "Application": event.application or "",
+            "Tenant": event.context_identifier or "",
+            "Summary": json.dumps(dict(event.summary), sort_keys=True, default=str),
+        }
+        for event in _events(chosen, limit)
+    )
+    return _frame(rows, ACTIVITY_COLUMNS)
+
+
+@_guarded
+def activity_csv(chosen: ActivityFilter) -> str:
+    """The matching audit events as CSV (toolkit.audit.audit_csv: redacted, formula-safe)."""
+    return audit_csv(_events(chosen, EXPORT_LIMIT))
 
 
 # -- small formatting helpers --------------------------------------------------------------------
@@ -316,6 +563,7 @@ def _key_input(private_key: bytes | str | None) -> bytes | str | None:
     return private_key
 
 
+@_operator_only("add_application")
 @_guarded
 def add_application(
     *,
@@ -350,11 +598,12 @@ def add_application(
         private_key=_key_input(private_key),
         tenant=(tenant or "").strip() or None,
         environment_url=(environment_url or "").strip() or None,
-        actor=ACTOR,
+        actor=actor_name(),
     )
     return _registered(app)
 
 
+@_operator_only("add_application")
 @_guarded
 def add_emulator_application(
     *,
@@ -378,7 +627,7 @@ def add_emulator_application(
         model=model,
         tenant=(tenant or "").strip() or None,
         vendor=vendor,
-        actor=ACTOR,
+        actor=actor_name(),
     )
     return _registered(app)
 
@@ -437,6 +686,7 @@ def tenants_table(application: str | None = None) -> pd.DataFrame:
     ws = workspace()
     apps = _application_names(ws)
     tickets = _ticket_texts(ws, application)
+    states = ws.tenant_events.known_states(application)  # the store only: no state API call
     rows = []
     for record in ws.repository.list_authorizations(application):
         app = apps.get(record.application_id)
@@ -449,6 +699,9 @@ def tenants_table(application: str | None = None) -> pd.DataFrame:
                 "Approved by": record.approved_by or "",
                 "Approved at": _when(record.approved_at),
                 "Status": record.status,
+                "State": _state_text(
+                    states.get((record.application_id, record.context_identifier.casefold()))
+                ),
                 "System user token held": bool(record.has_system_user_token),
                 "Ticket": tickets.get((record.application_id, record.context_identifier), "none"),
             }
@@ -477,6 +730,7 @@ class TenantDetail:
     facts: dict[str, str] = field(default_factory=dict)
     claims: pd.DataFrame = field(default_factory=lambda: _frame([], CLAIM_COLUMNS))
     audit: pd.DataFrame = field(default_factory=lambda: _frame([], AUDIT_COLUMNS))
+    history: pd.DataFrame = field(default_factory=lambda: _frame([], HISTORY_COLUMNS))
 
 
 def _claim_rows(claims: dict[str, Any]) -> list[dict[str, Any]]:
@@ -496,6 +750,26 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
         "Actor": event.actor,
         "Action": event.action,
         "Summary": json.dumps(dict(event.summary), sort_keys=True, default=str),
+    }
+
+
+def _state_text(record: TenantStateRecord | None) -> str:
+    """ "Running · running · checked …" from the last known state; "never checked" without one."""
+    if record is None:
+        return "never checked"
+    running = "running" if is_running_state(record.state) else "not running"
+    via = " (webhook)" if record.source == "webhook" else ""
+    return f"{record.state or 'Unknown'} · {running} · checked {_when(record.checked_at)}{via}"
+
+
+def _history_row(change: StateChange) -> dict[str, Any]:
+    return {
+        "Received at": _when(change.received_at),
+        "Change": change.change_type or "",
+        "Version": change.version_name or "",
+        "Public endpoint": change.public_endpoint or "",
+        "Outcome": change.outcome.value,
+        "Reason": change.reason or "",
     }
 
 
@@ -524,8 +798,12 @@ def tenant_detail(app: str, ctx: str) -> TenantDetail:
         "Status": record.status,
         "System user token held": "yes" if record.has_system_user_token else "no",
         "System user ticket": _ticket_text(ws.tenants.tickets.ticket_status(application.id, ctx)),
+        "Tenant state": _state_text(ws.repository.get_tenant_state(application.id, ctx)),
         "Updated": _when(record.updated_at),
     }
+    changes = ws.tenant_events.history(
+        application=application.id, context_identifier=ctx, limit=HISTORY_LIMIT
+    )
     events = ws.repository.list_audit(
         application=application.name, context_identifier=ctx, limit=AUDIT_TRAIL_LIMIT
     )
@@ -535,9 +813,11 @@ def tenant_detail(app: str, ctx: str) -> TenantDetail:
         facts=facts,
         claims=_frame(_claim_rows(dict(record.claims)), CLAIM_COLUMNS),
         audit=_frame((_audit_row(event) for event in events), AUDIT_COLUMNS),
+        history=_frame((_history_row(change) for change in changes), HISTORY_COLUMNS),
     )
 
 
+@_operator_only("renew_ticket")
 @_guarded
 def renew_ticket(app: str, ctx: str) -> str:
     """Exchange a new system user ticket for ``app`` in ``ctx`` now; returns its validity.
@@ -549,7 +829,7 @@ def renew_ticket(app: str, ctx: str) -> str:
     ws = workspace()
     application = ws.repository.get_application(app)
     try:
-        renewed = ws.tenants.tickets.renew(application.id, ctx)
+        renewed = ws.tenants.tickets.renew(application.id, ctx, actor=actor_name())
     except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
         raise DashboardError(f"{exc}. {NEEDS_RECONSENT_ADVICE}.") from None
     except AuthorizationNotActiveError as exc:
@@ -557,3 +837,425 @@ def renew_ticket(app: str, ctx: str) -> str:
             raise
         raise DashboardError(f"{exc}. {NEEDS_RECONSENT_ADVICE}.") from None
     return f"New system user ticket for {ctx}, valid until {_when(renewed.valid_until)}."
+
+
+@dataclass(frozen=True)
+class StateCheck:
+    """What a Check state click found: the state's name, whether it runs, a sentence."""
+
+    state: str
+    running: bool
+    message: str
+
+
+@_operator_only("check_state")
+@_guarded
+def check_state(app: str, ctx: str) -> StateCheck:
+    """Ask the state API about tenant ``ctx`` now (one call) and store the answer as its last
+    known state. A state API that cannot be asked comes back as a :class:`DashboardError`
+    naming the toolkit's error type."""
+    ws = workspace()
+    application = ws.repository.get_application(app)
+    try:
+        status = ws.tenants.status(application.id, ctx, refresh=True)
+    except ToolkitError as exc:
+        raise DashboardError(f"{type(exc).__name__}: {exc}") from None
+    ws.tenant_events.record_status(application.id, status, actor=actor_name())
+    state = status.state_name or status.state.name
+    running = status.is_available
+    message = (
+        f"{status.context_identifier} is {state} ({'running' if running else 'not running'})"
+        f" at {status.endpoint or 'no endpoint'}; valid until {_when(status.valid_until)}."
+    )
+    return StateCheck(state=state, running=running, message=message)
+
+
+# -- provisioning (the Provisioning and Overview pages) ----------------------------------------
+
+PLAN_COLUMNS = ["Tenant", "Status", "Create", "Update", "Delete", "Unchanged", "Error"]
+STEP_COLUMNS = ["Tenant", "Action", "Kind", "Key", "Detail"]
+RESULT_COLUMNS = ["Tenant", "Outcome", "Steps", "Run", "Error"]
+RUN_COLUMNS = [
+    "Started",
+    "Finished",
+    "Application",
+    "Tenant",
+    "Operation",
+    "Outcome",
+    "Steps",
+    "Actor",
+    "Error",
+]
+# Recent runs shown on the Provisioning page: a screenful, newest first.
+RECENT_RUNS_LIMIT = 50
+# Runs the Overview charts over time: enough history for a few weeks of operating.
+OVERVIEW_RUNS_LIMIT = 1000
+# Tenants planned or applied at once from the dashboard: the Streamlit server is shared.
+DASHBOARD_CONCURRENCY = 4
+# How often the apply loop looks for the fleet's next event (seconds).
+EVENT_POLL = 0.1
+# Provisioning categories of the Overview, in chart order.
+PROVISIONING_STATES = (
+    "up to date",
+    "drifted",
+    "failed",
+    "applied",
+    "never provisioned",
+    "not running",
+    "no manifest",
+    "unknown",
+)
+TICKET_STATES = ("valid", "expiring", "none")
+
+
+@dataclass(frozen=True)
+class PlanSet:
+    """Plans of one application in some tenants, for display, and the ones an Apply performs
+    (``plans``: the drifted tenants' plans, without conflicts). Plans are toolkit objects the
+    pages only hand back to :func:`apply_provisioning`."""
+
+    application: str
+    summary: pd.DataFrame
+    steps: pd.DataFrame
+    plans: tuple[Plan, ...] = ()
+
+    @property
+    def pending_steps(self) -> int:
+        return sum(len(plan.pending) for plan in self.plans)
+
+
+@dataclass(frozen=True)
+class ApplyProgress:
+    """One fleet event, for a progress bar: ``done`` of ``total`` tenants finished."""
+
+    done: int
+    total: int
+    kind: str
+    context_identifier: str | None
+    message: str = ""
+
+
+@_guarded
+def provisioning_manifest(app: str) -> str | None:
+    """What the application's stored manifest holds, in a line; None when it has none."""
+    manifest = workspace().provisioning.manifest_for(app)
+    if manifest is None:
+        return None
+    return (
+        f"{len(manifest.lists)} list(s), {len(manifest.all_web_panels())} web panel(s) "
+        f"({len(manifest.buttons)} button(s)); digest {manifest.digest[:12]}"
+    )
+
+
+@_guarded
+def provisioning_tenants(app: str) -> list[str]:
+    """The tenants where ``app`` is actively authorized (what can be provisioned)."""
+    return [ctx for _app, ctx in fleet_targets(workspace().repository, app)]
+
+
+def _step_detail(changes: Iterable[Any], note: str) -> str:
+    fields = [change.field for change in changes]
+    return "changes " + ", ".join(fields) if fields else note
+
+
+@_operator_only("plan")
+@_guarded
+def plan_provisioning(app: str, tenants: Iterable[str] | None = None) -> PlanSet:
+    """Plan ``app`` in ``tenants`` (None: every active authorization of it). A tenant is
+    *drifted* when its plan is not empty; only drifted tenants' plans are applied."""
+    ws = workspace()
+    application = ws.repository.get_application(app)
+    if ws.provisioning.manifest_for(application.id) is None:
+        raise DashboardError(f"{application.name} has no manifest yet: store one first.")
+    targets = fleet_targets(ws.repository, application.id)
+    if tenants is not None:
+        wanted = {ctx.casefold() for ctx in tenants}
+        targets = [(a, ctx) for a, ctx in targets if ctx.casefold() in wanted]
+    if not targets:
+        raise DashboardError("Choose at least one tenant to plan.")
+    summary: FleetSummary[Plan] = plan_fleet(
+        ws.provisioning, targets, concurrency=DASHBOARD_CONCURRENCY
+    )
+    rows: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    plans: list[Plan] = []
+    for result in summary.results:
+        plan = result.value
+        if plan is None:
+            status = "not running" if result.outcome == "skipped" else "failed"
+            rows.append(
+                {"Tenant": result.context_identifier, "Status": status, "Error": result.error or ""}
+            )
+            continue
+        counts = plan.counts()
+        status = "up to date" if plan.is_empty else "drifted"
+        if plan.conflicts:
+            status = "conflict"
+        elif not plan.is_empty:
+            plans.append(plan)
+        rows.append(
+            {
+                "Tenant": plan.context_identifier,
+                "Status": status,
+                "Create": counts["create"],
+                "Update": counts["update"],
+                "Delete": counts["delete"],
+                "Unchanged": counts["unchanged"],
+                "Error": "; ".join(plan.conflicts),
+            }
+        )
+        steps.extend(
+            {
+                "Tenant": plan.context_identifier,
+                "Action": str(step.action),
+                "Kind": str(step.kind),
+                "Key": step.key,
+                "Detail": _step_detail(step.changes, step.note),
+            }
+            for step in plan.pending
+        )
+    table = _frame(rows, PLAN_COLUMNS)
+    for column in ("Create", "Update", "Delete", "Unchanged"):
+        table[column] = table[column].astype("Int64")
+    return PlanSet(application.name, table, _frame(steps, STEP_COLUMNS), tuple(plans))
+
+
+@_operator_only("apply")
+@_guarded
+def apply_provisioning(
+    plan_set: PlanSet, on_progress: Callable[[ApplyProgress], None] | None = None
+) -> pd.DataFrame:
+    """Apply the drifted tenants' plans of ``plan_set`` (one run per tenant, recorded with the
+    dashboard as actor); a tenant changed since its plan is refused as stale. ``on_progress``
+    is called on the calling thread (Streamlit's) for every fleet event; the fleet itself runs
+    on worker threads. Returns one row per tenant: outcome, steps done, run id, error."""
+    ws = workspace()
+    applications = _application_names(ws)
+    targets = [
+        (applications[plan.application_id], plan.context_identifier)
+        for plan in plan_set.plans
+        if plan.application_id in applications
+    ]
+    if not targets:
+        raise DashboardError("Nothing to apply: every tenant planned is up to date.")
+    events: queue.Queue[FleetEvent] = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["summary"] = apply_fleet(
+                ws.provisioning,
+                targets,
+                actor=actor_name(),
+                plans=plan_set.plans,
+                concurrency=DASHBOARD_CONCURRENCY,
+                on_event=events.put,
+            )
+        except Exception as exc:  # re-raised below, on the page's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="dashboard-apply", daemon=True)
+    worker.start()
+    while worker.is_alive() or not events.empty():
+        try:
+            event = events.get(timeout=EVENT_POLL)
+        except queue.Empty:
+            continue
+        if on_progress is not None:
+            counts = event.counts
+            on_progress(
+                ApplyProgress(
+                    counts.finished,
+                    counts.total,
+                    event.kind,
+                    event.context_identifier,
+                    event.message,
+                )
+            )
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    summary: FleetSummary[Any] = outcome["summary"]
+    rows = []
+    for result in summary.results:
+        run = result.value
+        done = 0 if run is None else sum(1 for s in run.steps if s.outcome != "failed")
+        rows.append(
+            {
+                "Tenant": result.context_identifier,
+                "Outcome": result.outcome if run is None else run.outcome,
+                "Steps": "" if run is None else f"{done}/{run.steps_total}",
+                "Run": "" if run is None else run.id,
+                "Error": "" if not result.error else f"{result.error_type}: {result.error}",
+            }
+        )
+    return _frame(rows, RESULT_COLUMNS)
+
+
+@_guarded
+def recent_runs(app: str | None = None, limit: int = RECENT_RUNS_LIMIT) -> pd.DataFrame:
+    """Stored provisioning runs (all, or one application's), newest first."""
+    runs = workspace().provisioning.runs(app, limit=limit)
+    rows = (
+        {
+            "Started": _when(run.started_at),
+            "Finished": _when(run.finished_at),
+            "Application": run.application,
+            "Tenant": run.context_identifier,
+            "Operation": run.operation,
+            "Outcome": run.outcome,
+            "Steps": run.steps_total,
+            "Actor": run.actor,
+            "Error": run.error or "",
+        }
+        for run in runs
+    )
+    return _frame(rows, RUN_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The Overview page's numbers: ``metrics`` (label -> value) and one small frame per chart
+    (a category column and a count column). ``states`` is empty when no tenant state is known."""
+
+    metrics: dict[str, int]
+    authorizations: pd.DataFrame
+    states: pd.DataFrame
+    tickets: pd.DataFrame
+    provisioning: pd.DataFrame
+    runs: pd.DataFrame
+
+
+def _counted(values: Iterable[str], column: str, order: Iterable[str] = ()) -> pd.DataFrame:
+    counts: dict[str, int] = dict.fromkeys(order, 0)
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return pd.DataFrame(
+        [{column: key, "Tenants": count} for key, count in counts.items() if count],
+        columns=[column, "Tenants"],
+    )
+
+
+def _ticket_state(status: TicketStatus, now: datetime) -> str:
+    """valid (fresh), expiring (held, inside the refresh margin) or none (no usable ticket)."""
+    if status.authorization_status != "active" or status.held is None:
+        return "none"
+    if status.valid_until is None or status.valid_until <= now:
+        return "none"
+    return "valid" if status.fresh else "expiring"
+
+
+def _latest_runs(ws: Workspace) -> dict[tuple[str, str], str]:
+    latest: dict[tuple[str, str], str] = {}
+    for run in ws.provisioning.runs(limit=OVERVIEW_RUNS_LIMIT):  # newest first
+        latest.setdefault((run.application_id, run.context_identifier.casefold()), run.outcome)
+    return latest
+
+
+def _run_state(outcome: str | None) -> str:
+    if outcome is None:
+        return "never provisioned"
+    if outcome in ("failed", "partial"):
+        return "failed"
+    return "applied" if outcome == "succeeded" else "unknown"
+
+
+@_guarded
+def overview() -> Overview:
+    """Counts across every application and tenant, from the store only: nothing is asked of
+    SuperOffice (no state API call, no ticket exchange, no plan)."""
+    ws = workspace()
+    now = utc_now()
+    records = ws.repository.list_authorizations()
+    active = [r for r in records if r.status == "active"]
+    states = [state.state or "unknown" for state in ws.repository.list_tenant_states()]
+    tickets = [
+        _ticket_state(status, now)
+        for status in ws.tenants.tickets.ticket_statuses()
+        if status.authorization_status == "active"
+    ]
+    latest = _latest_runs(ws)
+    provisioning = [
+        _run_state(latest.get((r.application_id, r.context_identifier.casefold()))) for r in active
+    ]
+    runs = ws.provisioning.runs(limit=OVERVIEW_RUNS_LIMIT)
+    per_day: dict[tuple[str, str], int] = {}
+    for run in runs:
+        key = (run.started_at.date().isoformat(), run.outcome)
+        per_day[key] = per_day.get(key, 0) + 1
+    runs_frame = pd.DataFrame(
+        [{"Day": day, "Outcome": outcome, "Runs": n} for (day, outcome), n in per_day.items()],
+        columns=["Day", "Outcome", "Runs"],
+    ).sort_values("Day", ignore_index=True)
+    metrics = {
+        "Applications": len(ws.repository.list_applications()),
+        "Authorizations": len(records),
+        "Active": len(active),
+        "Tickets valid": tickets.count("valid"),
+        "Runs": len(runs),
+        "Failed runs": sum(1 for run in runs if run.outcome in ("failed", "partial")),
+    }
+    return Overview(
+        metrics=metrics,
+        authorizations=_counted((r.status for r in records), "Status"),
+        states=_counted(states, "State"),
+        tickets=_counted(tickets, "Ticket", TICKET_STATES),
+        provisioning=_counted(provisioning, "Provisioning", PROVISIONING_STATES),
+        runs=runs_frame,
+    )
+
+
+@_guarded
+def check_drift() -> pd.DataFrame:
+    """Plan every active tenant of every application with a manifest (this reads every
+    tenant: run it on request) and say for each: up to date, drifted, failed (its last run
+    failed and it is still drifted), not running, no manifest or unknown (the plan failed).
+    Columns: Application, Tenant, Provisioning."""
+    ws = workspace()
+    latest = _latest_runs(ws)
+    rows: list[dict[str, str]] = []
+    with_manifest = []
+    for app, ctx in fleet_targets(ws.repository):
+        if ws.repository.get_application_manifest(app.id) is None:
+            rows.append({"Application": app.name, "Tenant": ctx, "Provisioning": "no manifest"})
+        else:
+            with_manifest.append((app, ctx))
+    summary = plan_fleet(ws.provisioning, with_manifest, concurrency=DASHBOARD_CONCURRENCY)
+    by_name = {app.name: app for app, _ in with_manifest}
+    for result in summary.results:
+        plan = result.value
+        if plan is None:
+            state = "not running" if result.outcome == "skipped" else "unknown"
+        elif plan.is_empty:
+            state = "up to date"
+        else:
+            app_id = by_name[result.application].id
+            last = latest.get((app_id, result.context_identifier.casefold()))
+            state = "failed" if last in ("failed", "partial") else "drifted"
+        rows.append(
+            {
+                "Application": result.application,
+                "Tenant": result.context_identifier,
+                "Provisioning": state,
+            }
+        )
+    return pd.DataFrame(rows, columns=["Application", "Tenant", "Provisioning"])
+
+
+def provisioning_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Tenants per category of a :func:`check_drift` table, in chart order."""
+    return _counted(table["Provisioning"], "Provisioning", PROVISIONING_STATES)
+
+
+@_operator_only("store_manifest")
+@_guarded
+def store_manifest(app: str, text: str) -> str:
+    """Validate and store ``app``'s manifest (TOML text); an invalid one changes nothing and
+    comes back as a :class:`DashboardError` listing every ``line: field: problem``."""
+    try:
+        workspace().provisioning.set_manifest(app, text, actor=actor_name())
+    except ManifestError as exc:
+        raise DashboardError(
+            "The manifest is not valid:\n\n- " + "\n- ".join(exc.lines())
+        ) from None
+    return provisioning_manifest(app) or "no manifest"

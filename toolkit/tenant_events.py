@@ -73,8 +73,14 @@ from toolkit.errors import (
     TokenValidationError,
 )
 from toolkit.installation import application_environment
-from toolkit.store import Application, Repository, StateChange, StateChangeOutcome
-from toolkit.tenant.status import TenantStatus
+from toolkit.store import (
+    Application,
+    Repository,
+    StateChange,
+    StateChangeOutcome,
+    TenantStateRecord,
+)
+from toolkit.tenant.status import RUNNING_STATES, TenantState, TenantStatus
 
 __all__ = [
     "MAX_NOTIFICATION_BYTES",
@@ -83,6 +89,7 @@ __all__ = [
     "NotificationMessage",
     "StateChangeResult",
     "TenantEvents",
+    "is_running_state",
     "parse_notification",
 ]
 
@@ -101,6 +108,12 @@ _HOST_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::
 _MESSAGE_FIELDS = frozenset(
     {"ChangeType", "ContextIdentifier", "VersionName", "FileVersion", "Token", "PublicEndpoint"}
 )
+
+
+def is_running_state(state: str | None) -> bool:
+    """Whether a stored state name (the state API's ``State``) is one the API is available in:
+    Running or OnlineMaintenance (§6: ``IsRunning`` is true only for these)."""
+    return state is not None and TenantState.from_wire(state) in RUNNING_STATES
 
 
 class ChangeType(IntEnum):
@@ -468,4 +481,36 @@ class TenantEvents:
         """The webhook history, newest first."""
         return self._repository.list_state_changes(
             application=application, context_identifier=context_identifier, limit=limit
+        )
+
+    def known_states(
+        self, application: str | None = None
+    ) -> dict[tuple[str, str], TenantStateRecord]:
+        """The last known state of every authorization that has one (or of one application's),
+        keyed by ``(application_id, context_identifier.casefold())``; from the store only."""
+        return {
+            (record.application_id, record.context_identifier.casefold()): record
+            for record in self._repository.list_tenant_states(application)
+        }
+
+    def stored_status(self, application: str, context_identifier: str) -> TenantStatus | None:
+        """The stored state API answer while its ``ValidUntil`` is still ahead, else None.
+
+        ``ValidUntil`` is "when to check next time" (§6): until then a front end may show the
+        stored answer instead of asking again. A state without ``ValidUntil`` (one a webhook
+        set) or past it is None: ask the state API. Never calls the network.
+        """
+        record = self._repository.get_tenant_state(application, context_identifier)
+        if record is None or record.valid_until is None or record.valid_until <= self._now():
+            return None
+        state = TenantState.from_wire(record.state)
+        return TenantStatus(
+            context_identifier=record.context_identifier,
+            endpoint=record.endpoint,
+            state=state,
+            is_running=state in RUNNING_STATES,
+            valid_until=record.valid_until,
+            api=record.api,
+            version=record.version,
+            state_name=record.state,
         )

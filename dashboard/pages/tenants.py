@@ -1,4 +1,5 @@
-"""Tenants: the application authorization records, and one record's claims and audit trail."""
+"""Tenants: the application authorization records with their last known state, and one record's
+claims, audit trail and state-change webhook history; Renew ticket and Check state actions."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import streamlit as st
 ALL = "All applications"
 # The outcome of the last Renew ticket click: (record label, succeeded, message).
 RENEW_OUTCOME = "tenants_renew_outcome"
+# The outcome of the last Check state click: (record label, StateCheck or error message).
+CHECK_OUTCOME = "tenants_check_outcome"
 
 st.title("Tenants")
 st.caption(
     "One record per application approved in a tenant. Whether a system user token is held, and "
     "until when the system user ticket is valid, are shown; the token and the ticket themselves "
-    "stay encrypted in the store."
+    "stay encrypted in the store. The state is the last one known (from a Check state or a "
+    "state-change webhook); showing this page asks SuperOffice nothing."
 )
 
 
@@ -50,6 +54,11 @@ def _records() -> None:
         column_config={
             "System user token held": st.column_config.CheckboxColumn(
                 "System user token held", help="The token itself is never shown."
+            ),
+            "State": st.column_config.TextColumn(
+                "State",
+                help="The tenant's last known state (state API or webhook), whether it is "
+                "running, and when it was checked. Check state in the detail asks again.",
             ),
             "Ticket": st.column_config.TextColumn(
                 "Ticket",
@@ -89,6 +98,36 @@ def _renew_action(label: str, app: str, ctx: str) -> None:
         st.error(message)
 
 
+def _check(label: str, app: str, ctx: str) -> None:
+    """The Check state button's callback: one state API call per click, stored."""
+    try:
+        st.session_state[CHECK_OUTCOME] = (label, data.check_state(app, ctx))
+    except data.DashboardError as exc:
+        st.session_state[CHECK_OUTCOME] = (label, str(exc))
+
+
+def _check_action(label: str, app: str, ctx: str) -> None:
+    st.button(
+        "Check state",
+        key="tenants_check_state",
+        on_click=_check,
+        args=(label, app, ctx),
+        help="Ask the state API now where this tenant lives and whether it is running, and "
+        "store the answer as its last known state.",
+        icon=":material/travel_explore:",
+    )
+    outcome = st.session_state.pop(CHECK_OUTCOME, None)
+    if outcome is None or outcome[0] != label:
+        return
+    result = outcome[1]
+    if isinstance(result, str):
+        st.error(result)
+    elif result.running:
+        st.success(result.message)
+    else:
+        st.warning(result.message)
+
+
 def _detail(choices: list[tuple[str, str]]) -> None:
     st.subheader("Detail")
     by_label = {f"{ctx} · {app}": (app, ctx) for app, ctx in choices}
@@ -105,6 +144,7 @@ def _detail(choices: list[tuple[str, str]]) -> None:
         "\n".join(f"- **{label}:** {value or '—'}" for label, value in detail.facts.items())
     )
     _renew_action(picked, app, ctx)
+    _check_action(picked, app, ctx)
     st.markdown("#### Claims")
     if detail.claims.empty:
         st.info("No claims were kept for this record.")
@@ -115,6 +155,11 @@ def _detail(choices: list[tuple[str, str]]) -> None:
         st.info("No audit events for this record.")
     else:
         st.dataframe(detail.audit, hide_index=True)
+    st.markdown("#### State-change webhooks")
+    if detail.history.empty:
+        st.info("No state-change webhook has been received for this record.")
+    else:
+        st.dataframe(detail.history, hide_index=True)
 
 
 _records()

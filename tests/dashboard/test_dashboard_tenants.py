@@ -1,9 +1,12 @@
-"""The Tenants page: empty states, the records, the filter, one record's detail, Renew ticket."""
+"""The Tenants page: empty states, the records, the filter, one record's detail, Renew ticket,
+the State column, Check state and the state-change webhook history."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,6 +56,7 @@ def test_records_table_shows_whether_a_system_user_token_is_held(
         "Approved by",
         "Approved at",
         "Status",
+        "State",
         "System user token held",
         "Ticket",
     ]
@@ -221,3 +225,160 @@ def test_renew_after_revocation_shows_the_typed_error(
     assert list(at.dataframe[0].value["Ticket"]) == ["needs reconsent"]
     assert repository.get_authorization(EMULATOR_APP, CTX).status == "needs_reconsent"
     assert credentials(emulator) == 0
+
+
+# -- the State column, Check state, the webhook history -----------------------------------------
+
+
+def test_state_column_shows_the_last_known_state_without_calling_the_network(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(repository)
+    calls: list[str] = []
+
+    def no_network(client: httpx.Client, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        calls.append(str(request.url))
+        raise AssertionError("rendering the Tenants page must not call the network")
+
+    monkeypatch.setattr(httpx.Client, "send", no_network)
+
+    at = open_page(TENANTS_PAGE)
+
+    assert list(at.dataframe[0].value["State"]) == ["never checked"]
+    assert "**Tenant state:** never checked" in " ".join(texts(at.markdown))
+    assert "Check state" in labels(at.button)
+
+    repository.put_tenant_state(
+        STANDARD_APP,
+        TENANT,
+        state="OfflineMaintenance",
+        endpoint=f"https://sod2.superoffice.com/{TENANT}",
+        api=f"https://sod2.superoffice.com/{TENANT}/api",
+        valid_until=datetime.now(UTC) + timedelta(seconds=30),
+        source="state-api",
+    )
+    at.run()
+
+    state = at.dataframe[0].value["State"][0]
+    assert state.startswith("OfflineMaintenance · not running · checked 20")
+    assert not at.error, texts(at.error)
+    assert calls == []
+
+
+def test_the_detail_shows_the_webhook_history_newest_first(repository: Repository) -> None:
+    seed(repository)
+    repository.apply_state_change(
+        STANDARD_APP,
+        TENANT,
+        change_type="Suspend",
+        issued_at=datetime.now(UTC) - timedelta(minutes=5),
+        fingerprint="a" * 64,
+        state="Suspended",
+        status="suspended",
+        status_from=frozenset({"active"}),
+        actor="webhook",
+    )
+    repository.apply_state_change(
+        STANDARD_APP,
+        TENANT,
+        change_type="Move",
+        issued_at=datetime.now(UTC),
+        fingerprint="b" * 64,
+        public_endpoint="sod3.superoffice.com",
+        endpoint=f"https://sod3.superoffice.com/{TENANT}",
+        api=f"https://sod3.superoffice.com/{TENANT}/api",
+        actor="webhook",
+    )
+    repository.record_state_change(
+        STANDARD_APP,
+        outcome="rejected",
+        reason="signature",
+        context_identifier=TENANT,
+        change_type="Delete",
+    )
+
+    at = open_page(TENANTS_PAGE)
+
+    assert list(at.dataframe[0].value["Status"]) == ["suspended"]
+    assert at.dataframe[0].value["State"][0].startswith("Suspended · not running · checked")
+    assert at.dataframe[0].value["State"][0].endswith("(webhook)")
+    history = at.dataframe[3].value
+    assert list(history.columns) == [
+        "Received at",
+        "Change",
+        "Version",
+        "Public endpoint",
+        "Outcome",
+        "Reason",
+    ]
+    assert list(history["Change"]) == ["Delete", "Move", "Suspend"]
+    assert list(history["Outcome"]) == ["rejected", "applied", "applied"]
+    assert list(history["Reason"]) == ["signature", "", ""]
+    assert list(history["Public endpoint"]) == ["", "sod3.superoffice.com", ""]
+    assert all(value.startswith("20") for value in history["Received at"])
+
+
+def test_no_webhook_history_says_so(repository: Repository) -> None:
+    seed(repository)
+
+    at = open_page(TENANTS_PAGE)
+
+    assert any("No state-change webhook" in text for text in texts(at.info))
+
+
+@pytest.mark.emulator
+def test_check_state_asks_the_state_api_and_stores_the_answer(
+    repository: Repository, emulator: Emulator, installed: str
+) -> None:
+    at = open_page(TENANTS_PAGE)
+    assert list(at.dataframe[0].value["State"]) == ["never checked"]
+
+    at.button(key="tenants_check_state").click().run()
+
+    assert not at.exception, at.exception
+    assert not at.error, texts(at.error)
+    [message] = texts(at.success)
+    assert message.startswith(f"{CTX} is Running (running) at {emulator.tenant_url(CTX)}")
+    assert "valid until 20" in message
+    assert at.dataframe[0].value["State"][0].startswith("Running · running · checked")
+    stored = repository.get_tenant_state(EMULATOR_APP, CTX)
+    assert stored is not None
+    assert (stored.state, stored.source, stored.endpoint) == (
+        "Running",
+        "state-api",
+        emulator.tenant_url(CTX),
+    )
+    recorded = repository.list_audit(application=EMULATOR_APP, context_identifier=CTX, limit=5)
+    assert any(e.action == "tenant.state_recorded" and e.actor == "dashboard" for e in recorded)
+
+    # A rerun without a click asks nothing and shows no message again.
+    at.run()
+    assert not at.success
+
+    emulator.change_tenant(CTX, "Suspend")  # no state-change URL registered: no webhook
+    at.button(key="tenants_check_state").click().run()
+
+    assert not at.error, texts(at.error)
+    [warning] = texts(at.warning)
+    assert warning.startswith(f"{CTX} is Suspended (not running)")
+    assert at.dataframe[0].value["State"][0].startswith("Suspended · not running · checked")
+    emulator.change_tenant(CTX, "Resume")
+
+
+@pytest.mark.emulator
+def test_check_state_shows_the_typed_error(
+    repository: Repository, emulator: Emulator, installed: str
+) -> None:
+    emulator.set_faults([{"kind": "status", "status": 500, "path_prefix": "/api/state"}])
+    try:
+        at = open_page(TENANTS_PAGE)
+        at.button(key="tenants_check_state").click().run()
+    finally:
+        emulator.clear_faults()
+
+    assert not at.exception, at.exception
+    [error] = texts(at.error)
+    assert error.startswith("UnexpectedResponseError: state API: HTTP 500")
+    assert "Traceback" not in error
+    assert repository.get_tenant_state(EMULATOR_APP, CTX) is None
+    assert list(at.dataframe[0].value["State"]) == ["never checked"]
