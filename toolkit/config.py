@@ -161,9 +161,6 @@ class Settings(BaseSettings):
 
     environment: str = Field(default="sod", description="sod, qaonline (stage) or online")
     emulator_url: str | None = Field(default=None, description="base URL of a local emulator")
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
-    redirect_uri: str | None = None
     allowed_algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     token_leeway_seconds: Annotated[int, Field(ge=0, le=MAX_LEEWAY_SECONDS)] = (
         DEFAULT_LEEWAY_SECONDS
@@ -185,6 +182,16 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="base URL at which SuperID reaches the partner endpoints",
     )
+    operators: str | None = Field(
+        default=None,
+        description="dashboard allow-list 'email:role,...' or JSON; roles viewer, operator",
+    )
+    operator_issuer: str | None = Field(
+        default=None, description="when set, signed-in operators must come from this issuer"
+    )
+    dashboard_secrets: Path | None = Field(
+        default=None, description="the dashboard's Streamlit secrets.toml ([auth] sign-in)"
+    )
 
     @field_validator("environment")
     @classmethod
@@ -200,11 +207,6 @@ class Settings(BaseSettings):
         if bad or not value:
             raise ValueError(f"allowed_algorithms must be a non-empty subset of {sorted(allowed)}")
         return value
-
-    @field_validator("redirect_uri")
-    @classmethod
-    def _secure_redirect(cls, value: str | None) -> str | None:
-        return None if value is None else require_secure_url(value, what="redirect_uri")
 
     @field_validator("public_url")
     @classmethod

@@ -73,7 +73,7 @@ def test_loopback_and_https_urls_are_accepted(url: str) -> None:
 
 def test_settings_read_sotk_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOTK_ENVIRONMENT", "stage")
-    monkeypatch.setenv("SOTK_CLIENT_SECRET", "83d0f3bcb9afbc7eb9d0682e9b86db52")
+    monkeypatch.setenv("SOTK_SECRET_KEYS", "k1:83d0f3bcb9afbc7eb9d0682e9b86db52")
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.environment == "qaonline"
     assert settings.superoffice_environment().base_url == "https://qaonline.superoffice.com"
@@ -94,7 +94,7 @@ def test_settings_point_at_the_emulator(monkeypatch: pytest.MonkeyPatch) -> None
         ("SOTK_ALLOWED_ALGORITHMS", '["none"]'),
         ("SOTK_ALLOWED_ALGORITHMS", "[]"),
         ("SOTK_TOKEN_LEEWAY_SECONDS", "3600"),
-        ("SOTK_REDIRECT_URI", "http://partner.example.com/callback"),
+        ("SOTK_PUBLIC_URL", "http://partner.example.com"),
         ("SOTK_ENVIRONMENT", "production"),
     ],
 )
