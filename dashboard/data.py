@@ -1041,12 +1041,14 @@ def apply_provisioning(
     events: queue.Queue[FleetEvent] = queue.Queue()
     outcome: dict[str, Any] = {}
 
+    actor = actor_name()  # here, on the session's thread: the worker has no st.user
+
     def work() -> None:
         try:
             outcome["summary"] = apply_fleet(
                 ws.provisioning,
                 targets,
-                actor=actor_name(),
+                actor=actor,
                 plans=plan_set.plans,
                 concurrency=DASHBOARD_CONCURRENCY,
                 on_event=events.put,

@@ -8,7 +8,12 @@
    **partner endpoints** (``/install``, ``/callback``, ``/healthz``) at ``public_url``;
 3. the **dashboard** (``streamlit run dashboard/app.py``) as a subprocess, with the ``SOTK_*``
    environment pointing at the same home, emulator and public URL; its output goes to
-   ``{home}/dashboard.log``.
+   ``{home}/dashboard.log``. Operators sign in to it through the emulator's SuperID: an
+   "Operator Dashboard" application is registered at the emulator (redirect
+   ``http://127.0.0.1:{port}/oauth2callback``) and activated in Cust12345, its ``[auth]``
+   secrets are written to ``{home}/dashboard-secrets.toml`` (mode 0600, kept across runs while
+   the port stays the same) and ``SOTK_OPERATORS`` allow-lists ``admin@cust12345.test`` as
+   operator and ``user@cust12345.test`` as viewer (:data:`DEMO_OPERATORS`).
 
 On the first run it **seeds** a demo world: a standard application and a custom one, registered
 at the emulator the way a partner uses the Developer Portal, and installed into a tenant each
@@ -32,11 +37,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
 
@@ -51,8 +56,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DASHBOARD_APP",
+    "DASHBOARD_SECRETS",
     "DEMO_APPLICATIONS",
     "DEMO_INSTALLS",
+    "DEMO_OPERATORS",
     "DEMO_PASSWORD",
     "NEWCOMER_TENANT",
     "NEWCOMER_USERNAME",
@@ -67,6 +74,15 @@ __all__ = [
 HOST = "127.0.0.1"  # loopback only: the stack holds demo credentials and is not hardened
 EMULATOR_STATE_FILE = "emulator-world.json"
 DASHBOARD_LOG = "dashboard.log"
+# The dashboard's Streamlit secrets ([auth] for operator sign-in), generated; never committed.
+DASHBOARD_SECRETS = "dashboard-secrets.toml"
+# The application operators sign in to the dashboard with, at the emulator's SuperID.
+OPERATOR_DASHBOARD_APP = "Operator Dashboard"
+# The tenant it is activated in (so that its non-administrator users can sign in too).
+OPERATOR_TENANT = "Cust12345"
+OPERATOR_TENANT_ADMIN = "admin@cust12345.test"
+# The demo allow-list (SOTK_OPERATORS): the seeded world's administrator and user of Cust12345.
+DEMO_OPERATORS = "admin@cust12345.test:operator,user@cust12345.test:viewer"
 # The Streamlit app; it lives in the checkout next to the toolkit (not in the wheel).
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
@@ -152,8 +168,10 @@ class StackUrls:
     dashboard: str | None  # None when started without the dashboard
 
 
-def dashboard_command(port: int, host: str = HOST) -> list[str]:
-    """The command that runs the dashboard with Streamlit on ``host:port`` (no browser)."""
+def dashboard_command(port: int, host: str = HOST, secrets: Path | None = None) -> list[str]:
+    """The command that runs the dashboard with Streamlit on ``host:port`` (no browser);
+    ``secrets`` is the secrets.toml Streamlit reads instead of its ``.streamlit/`` defaults."""
+    extra = [] if secrets is None else ["--secrets.files", str(secrets)]
     return [
         sys.executable,
         "-m",
@@ -168,6 +186,7 @@ def dashboard_command(port: int, host: str = HOST) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        *extra,
     ]
 
 
@@ -222,6 +241,8 @@ class LocalStack:
         seed_applications: bool = True,
         seed_tenants: bool = True,
         dashboard: bool = True,
+        operator_sign_in: bool = True,
+        operators: str = DEMO_OPERATORS,
         on_event: Callable[[StackEvent], None] | None = None,
     ) -> None:
         self.home = Path(home).expanduser().resolve()
@@ -231,6 +252,8 @@ class LocalStack:
         self._seed_applications = seed_applications
         self._seed_tenants = seed_tenants
         self._with_dashboard = dashboard
+        self._operator_sign_in = operator_sign_in
+        self._operators = operators
         self._on_event = on_event
         self.emulator: Emulator | None = None
         self.workspace: Workspace | None = None
@@ -252,6 +275,11 @@ class LocalStack:
         if self._urls is None:
             raise RuntimeError("the local stack is not started")
         return self._urls
+
+    @property
+    def dashboard_secrets(self) -> Path:
+        """The dashboard's generated secrets.toml (``[auth]``), when operators sign in."""
+        return self.home / DASHBOARD_SECRETS
 
     @property
     def dashboard_log(self) -> Path:
@@ -374,6 +402,15 @@ class LocalStack:
             SOTK_PUBLIC_URL=settings.public_url,
             PYTHONUNBUFFERED="1",
         )
+        if self._operator_sign_in:
+            env.update(
+                SOTK_OPERATORS=self._operators,
+                SOTK_OPERATOR_ISSUER=settings.emulator_url or "",
+                SOTK_DASHBOARD_SECRETS=str(self.dashboard_secrets),
+            )
+        else:
+            for name in ("SOTK_OPERATORS", "SOTK_OPERATOR_ISSUER", "SOTK_DASHBOARD_SECRETS"):
+                env.pop(name, None)
         # The same store and key ring as this process, wherever they came from (.env or env).
         if settings.database_url:
             env["SOTK_DATABASE_URL"] = settings.database_url
@@ -388,9 +425,12 @@ class LocalStack:
             )
         port = self._dashboard_port or _free_port()
         url = f"http://{HOST}:{port}"
+        secrets_file: Path | None = None
+        if self._operator_sign_in:
+            secrets_file = self._dashboard_sign_in(url)
         self._dashboard_log = self.dashboard_log.open("wb")
         self.dashboard_process = subprocess.Popen(  # noqa: S603 - our own interpreter and args
-            dashboard_command(port),
+            dashboard_command(port, secrets=secrets_file),
             env=self._dashboard_environment(settings),
             stdin=subprocess.DEVNULL,
             stdout=self._dashboard_log,
@@ -402,6 +442,59 @@ class LocalStack:
             "dashboard.starting", f"dashboard starting at {url} (log: {self.dashboard_log})"
         )
         return url
+
+    def _dashboard_sign_in(self, dashboard_url: str) -> Path:
+        """Register (or reuse) the Operator Dashboard application at the emulator and write
+        the dashboard's ``[auth]`` secrets for it (mode 0600). Reused while the emulator's
+        world still knows the application and it redirects to this dashboard URL."""
+        from toolkit.operators import (
+            generate_cookie_secret,
+            load_auth_settings,
+            read_auth_section,
+            secrets_toml,
+            write_secrets_file,
+        )
+
+        emulator = self.emulator
+        assert emulator is not None  # noqa: S101 - started before the dashboard
+        redirect = dashboard_url + "/oauth2callback"
+        path = self.dashboard_secrets
+        existing: Mapping[str, Any] | None = None
+        try:
+            existing = read_auth_section([path])
+            load_auth_settings(existing)
+        except ConfigurationError:
+            existing = None
+        if existing is not None:
+            app = emulator.world.find_app(str(existing["client_id"]))
+            if (
+                app is not None
+                and redirect in app.redirect_urls
+                and existing.get("redirect_uri") == redirect
+            ):
+                return path
+        registered = emulator.register_app(
+            OPERATOR_DASHBOARD_APP,
+            [redirect],
+            grant_system_token=False,
+            vendor="Demo Partner AS",
+            post_logout_urls=[redirect],
+        )
+        emulator.activate_app(registered["client_id"], OPERATOR_TENANT, OPERATOR_TENANT_ADMIN)
+        text = secrets_toml(
+            redirect_uri=redirect,
+            cookie_secret=generate_cookie_secret(),
+            client_id=registered["client_id"],
+            client_secret=registered["client_secret"],
+            server_metadata_url=emulator.base_url + EMULATOR_HEALTH_PATH,
+        )
+        write_secrets_file(path, text)
+        self._event(
+            "application.registered",
+            f"registered {OPERATOR_DASHBOARD_APP} at the emulator for operator sign-in"
+            f" (secrets in {path})",
+        )
+        return path
 
     def _wait_dashboard(self, url: str) -> None:
         process = self.dashboard_process

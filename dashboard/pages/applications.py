@@ -64,6 +64,8 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
         else:
             st.dataframe(approvals, hide_index=True)
     with right:
+        if not data.can("install"):
+            return  # viewers see the approvals; starting an install is for operators
         st.link_button(
             "Install",
             url,
@@ -156,6 +158,7 @@ def _default_redirect() -> str:
 
 _show_notice()
 _list_applications()
-if data.emulator_enabled():
-    _emulator_form()
-_add_form()
+if data.can("add_application"):
+    if data.emulator_enabled():
+        _emulator_form()
+    _add_form()

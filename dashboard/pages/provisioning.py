@@ -35,6 +35,8 @@ def _manifest(app: str) -> bool:
         )
     else:
         st.markdown(f"**Manifest:** {outline}")
+    if not data.can("store_manifest"):
+        return outline is not None
     with st.expander("Store a manifest", expanded=outline is None):
         text = st.text_area(
             "Manifest (TOML)",
@@ -120,14 +122,18 @@ def _plans(app: str) -> None:
         st.success("Every tenant planned is up to date: nothing to apply.")
         return
     st.dataframe(plan_set.steps, hide_index=True, key="provisioning_steps_table")
+    # Apply changes customers' tenants: a deliberate confirmation first, one run per click.
+    confirmed = st.checkbox(
+        "I confirm: apply these steps in the tenants' SuperOffice", key="provisioning_confirm"
+    )
     clicked = st.button(
         f"Apply {plan_set.pending_steps} step(s) in {len(plan_set.plans)} tenant(s)",
         key="provisioning_apply",
         type="primary",
         icon=":material/play_arrow:",
-        disabled=not plan_set.plans,
+        disabled=not plan_set.plans or not confirmed,
     )
-    if clicked:
+    if clicked and confirmed:
         _apply(plan_set)
 
 
@@ -164,7 +170,7 @@ def _page() -> None:
     app = st.selectbox("Application", names, key="provisioning_application")
     if app is None:
         return
-    if _manifest(app):
+    if _manifest(app) and data.can("plan"):  # viewers see manifests and runs, not plans
         _plan(app)
         _plans(app)
     _results(app)

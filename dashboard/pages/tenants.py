@@ -143,8 +143,11 @@ def _detail(choices: list[tuple[str, str]]) -> None:
     st.markdown(
         "\n".join(f"- **{label}:** {value or '—'}" for label, value in detail.facts.items())
     )
-    _renew_action(picked, app, ctx)
-    _check_action(picked, app, ctx)
+    # Viewers read; renewing a ticket and asking the state API are operators' actions.
+    if data.can("renew_ticket"):
+        _renew_action(picked, app, ctx)
+    if data.can("check_state"):
+        _check_action(picked, app, ctx)
     st.markdown("#### Claims")
     if detail.claims.empty:
         st.info("No claims were kept for this record.")

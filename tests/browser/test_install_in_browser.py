@@ -58,7 +58,11 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStac
         monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
     with LocalStack(
-        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
+        tmp_path / "home",
+        emulator_port=0,
+        partner_port=0,
+        dashboard_port=0,
+        operator_sign_in=False,  # the unauthenticated loopback dashboard (sign-in has its test)
     ) as running:
         yield running
 

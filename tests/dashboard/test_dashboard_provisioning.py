@@ -121,6 +121,8 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     assert "Apply 3 step(s) in 1 tenant(s)" in labels(at.button)
 
     # Apply: the fleet's events drive the status and progress; results and the run are shown.
+    assert at.button(key="provisioning_apply").disabled  # not before the confirmation
+    at.checkbox(key="provisioning_confirm").check().run()
     at.button(key="provisioning_apply").click().run()
     assert not at.exception, at.exception
     assert not at.error, texts(at.error)

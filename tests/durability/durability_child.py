@@ -18,6 +18,11 @@ Modes:
     Bring a fresh (or old) database to the newest schema, sleeping ``delay`` seconds after each
     SQL statement inside the migration transaction so that a kill lands in the middle of it.
     Prints ``ready`` before and ``done {version}`` after.
+``provision``
+    Open a workspace on the given home and emulator, plan the application's stored manifest in
+    one tenant and apply it (actor ``durability``), with a short apply lock so that the lock a
+    killed predecessor left expires quickly. Prints ``ready``, ``planned {steps}`` and
+    ``finished {run id} {outcome}`` (``finished - up-to-date`` when nothing was pending).
 """
 
 from __future__ import annotations
@@ -117,11 +122,43 @@ def run_migrate(args: dict[str, Any], say: Output) -> None:
     say(f"done {version}")
 
 
+def run_provision(args: dict[str, Any], say: Output) -> None:
+    from toolkit.config import Settings
+    from toolkit.provisioning.service import Provisioning
+    from toolkit.workspace import Workspace
+
+    settings = Settings(
+        home=Path(args["home"]), emulator_url=args["emulator_url"], public_url=args["public_url"]
+    )
+    ws = Workspace.open(settings)
+    provisioning = Provisioning(
+        ws.repository,
+        ws.tenants,
+        public_url=settings.public_url,
+        lock_ttl=timedelta(seconds=float(args["lock_ttl"])),
+    )
+    say("ready")
+    plan = provisioning.plan(args["application"], args["tenant"])
+    say(f"planned {len(plan.pending)}")
+    if plan.is_empty:
+        say("finished - up-to-date")
+        return
+    run = provisioning.apply(
+        args["application"],
+        args["tenant"],
+        plan,
+        actor="durability",
+        lock_wait=float(args["lock_wait"]),
+    )
+    say(f"finished {run.id} {run.outcome}")
+    ws.close()
+
+
 def run(mode: str, args: dict[str, Any]) -> None:
     """Run ``mode``; a failure is written to ``{out}.err`` (the parent shows it) and re-raised."""
     say = Output(args["out"])
     try:
-        {"write": run_write, "migrate": run_migrate}[mode](args, say)
+        {"write": run_write, "migrate": run_migrate, "provision": run_provision}[mode](args, say)
     except BaseException:
         with open(args["out"] + ".err", "a", encoding="utf-8") as handle:
             handle.write(traceback.format_exc())

@@ -289,19 +289,40 @@ class TicketManager:
         return self._renew(key, rejected=None, transport=transport)
 
     def renew(
-        self, application: str, context_identifier: str, *, transport: Transport | None = None
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        transport: Transport | None = None,
+        actor: str = TICKET_MANAGER_ACTOR,
     ) -> SystemUserTicket:
         """Exchange a new ticket now, even if a fresh one is held (an operator's "Renew").
 
         One exchange, shared with any renewal already in flight for the tenant (the single
         flight still holds); the held ticket is replaced only when the exchange succeeds. A
         refusal raises as in :meth:`ticket` (``Revoked`` marks the record ``needs_reconsent``).
+        The renewal is an audit event (``ticket.renewed``) naming ``actor``; never the ticket.
         """
         held = self.peek(application, context_identifier)
         rejected = held.ticket if held is not None else None
-        return self._renew(
-            self._key(application, context_identifier), rejected=rejected, transport=transport
-        )
+        key = self._key(application, context_identifier)
+        renewed = self._renew(key, rejected=rejected, transport=transport)
+        try:
+            self._repository.record_audit(
+                actor,
+                "ticket.renewed",
+                application=self._repository.get_application(key[0]).name,
+                context_identifier=context_identifier,
+                summary={
+                    "valid_until": None
+                    if renewed.expires_at is None
+                    else renewed.expires_at.isoformat(),
+                    "transport": transport or "rest",
+                },
+            )
+        except StoreError:  # the ticket is renewed and stored; a lost audit row must not undo it
+            logger.exception("could not record the audit event of a ticket renewal")
+        return renewed
 
     def ticket_status(self, application: str, context_identifier: str) -> TicketStatus:
         """What is held for the application in the tenant; never exchanges, never decrypts.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +16,16 @@ from toolkit.errors import ToolkitError
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
 
-# Who the CLI acts as in audit events.
-CLI_ACTOR = "cli"
+
+def _cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no login name and no passwd entry (some containers)
+        return "cli:unknown"
+
+
+# Who the CLI acts as in audit events: "cli:{the operating system user}".
+CLI_ACTOR = _cli_actor()
 
 
 def configure_logging() -> None:

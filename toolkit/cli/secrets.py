@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from toolkit.cli.common import fail, workspace
+from toolkit.cli.common import CLI_ACTOR, fail, workspace
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def secrets_rotate() -> None:
             typer.echo(f"  {table}: {count} value(s) re-encrypted")
 
         try:
-            report = ws.repository.rotate_secrets(on_batch=progress)
+            report = ws.repository.rotate_secrets(on_batch=progress, actor=CLI_ACTOR)
         except ToolkitError as error:
             raise fail(error) from None
         typer.echo(

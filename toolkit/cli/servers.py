@@ -36,17 +36,49 @@ def serve_endpoints(
 
 
 def dashboard(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8501,
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on; not loopback only with operator sign-in.")
+    ] = "127.0.0.1",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SOTK_DASHBOARD_SECRETS",
+            help="Streamlit secrets.toml with [auth] for operator sign-in (default: Streamlit's"
+            " .streamlit/secrets.toml in the current folder or the home folder).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the Streamlit dashboard on 127.0.0.1 until Ctrl-C (settings from SOTK_* / .env)."""
+    """Run the Streamlit dashboard until Ctrl-C (settings from SOTK_* / .env).
+
+    With an [auth] section in its secrets, operators sign in (SOTK_OPERATORS is the
+    allow-list); without one it is unauthenticated and listens on loopback only.
+    """
     import subprocess
 
+    from pydantic import ValidationError
+
+    from toolkit.config import Settings
     from toolkit.localstack import DASHBOARD_APP, dashboard_command
+    from toolkit.operators import check_dashboard_launch, default_secrets_files
 
     if not DASHBOARD_APP.is_file():
         raise fail(FileNotFoundError(f"no dashboard at {DASHBOARD_APP}; run from a checkout"))
-    typer.echo(f"dashboard on http://127.0.0.1:{port} (Ctrl-C stops)")
-    process = subprocess.Popen(dashboard_command(port))  # noqa: S603 - our interpreter, our args
+    try:
+        operators = Settings().operators
+    except ValidationError:
+        operators = None  # the dashboard itself names the invalid setting on its pages
+    files = [secrets] if secrets is not None else default_secrets_files()
+    try:
+        auth = check_dashboard_launch(host, files, operators)
+    except ToolkitError as error:
+        raise fail(error) from None
+    if secrets is not None and not secrets.is_file():
+        raise fail(FileNotFoundError(f"no secrets file at {secrets}"))
+    mode = "operators sign in" if auth is not None else "unauthenticated, loopback only"
+    typer.echo(f"dashboard on http://{host}:{port} ({mode}; Ctrl-C stops)")
+    command = dashboard_command(port, host, secrets)
+    process = subprocess.Popen(command)  # noqa: S603 - our interpreter, our args
     signal.signal(signal.SIGTERM, lambda *_: process.terminate())
     try:
         code = process.wait()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from toolkit.cli.common import fail, workspace
+from toolkit.cli.common import CLI_ACTOR, fail, workspace
 from toolkit.errors import (
     AuthorizationNotActiveError,
     AuthorizationRevokedError,
@@ -110,7 +110,7 @@ def ticket(
             before = manager.ticket_status(application.id, ctx)
             exchanges = manager.exchange_count
             if renew:
-                got = manager.renew(application.id, ctx, transport=transport)
+                got = manager.renew(application.id, ctx, transport=transport, actor=CLI_ACTOR)
             else:
                 got = manager.ticket(application.id, ctx, transport=transport)
         except ToolkitError as error:

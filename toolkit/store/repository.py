@@ -162,6 +162,11 @@ def _looks_secret(key: str) -> bool:
     return name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES)
 
 
+def looks_secret(key: str) -> bool:
+    """True when a mapping key names a secret (``client_secret``, ``*_token``, ...)."""
+    return _looks_secret(key)
+
+
 def _refuse_secrets(value: Any, *, what: str) -> None:
     if isinstance(value, Mapping):
         for key, item in value.items():
@@ -1748,8 +1753,12 @@ class Repository:
         context_identifier: str | None = None,
         since: datetime | None = None,
         limit: int = DEFAULT_AUDIT_LIMIT,
+        actor: str | None = None,
+        action: str | None = None,
+        until: datetime | None = None,
     ) -> list[AuditEvent]:
-        """Events, newest first; ``application`` is the application's name."""
+        """Events, newest first; ``application`` is the application's name. ``since`` is
+        inclusive, ``until`` exclusive; ``action`` ending in ``.`` matches a prefix."""
         query = select(audit_events).order_by(audit_events.c.at.desc(), audit_events.c.id.desc())
         if application is not None:
             query = query.where(audit_events.c.application == application)
@@ -1757,6 +1766,14 @@ class Repository:
             query = query.where(audit_events.c.context_identifier == context_identifier)
         if since is not None:
             query = query.where(audit_events.c.at >= since)
+        if until is not None:
+            query = query.where(audit_events.c.at < until)
+        if actor is not None:
+            query = query.where(audit_events.c.actor == actor)
+        if action is not None and action.endswith("."):
+            query = query.where(audit_events.c.action.startswith(action, autoescape=True))
+        elif action is not None:
+            query = query.where(audit_events.c.action == action)
         with self._read() as connection:
             rows = connection.execute(query.limit(limit)).mappings().all()
         return [
@@ -2200,6 +2217,7 @@ class Repository:
         *,
         batch_size: int = ROTATION_BATCH_SIZE,
         on_batch: Callable[[str, int], None] | None = None,
+        actor: str | None = None,
     ) -> RotationReport:
         """Re-encrypt every stored secret not sealed with the current key.
 
@@ -2264,9 +2282,22 @@ class Repository:
                 batches += 1
                 if on_batch is not None:
                     on_batch(table.name, count)
-        return RotationReport(
+        report = RotationReport(
             current_kid=current, rotated=rotated, unreadable=unreadable, batches=batches
         )
+        if actor is not None:
+            # Key ids and counts only: which key the store is sealed with now, never a key.
+            self.record_audit(
+                actor,
+                "secrets.rotated",
+                summary={
+                    "current_kid": current,
+                    "rotated": rotated,
+                    "unreadable": unreadable,
+                    "batches": batches,
+                },
+            )
+        return report
 
     def verify_secrets(self, *, batch_size: int = VERIFY_BATCH_SIZE) -> list[UnreadableSecret]:
         """Every stored secret the key ring cannot decrypt, with the reason (never the value)."""

@@ -1,0 +1,170 @@
+"""Operator sign-in in a real browser: the dashboard's sign-in prompt → the emulator's SuperID
+login page → a viewer sees tenants but no action buttons → log out → an operator plans and
+applies a manifest (with confirmation) → the Activity page names that operator as the actor.
+
+The local stack registers the "Operator Dashboard" application at the emulator, writes the
+dashboard's [auth] secrets and allow-lists admin@cust12345.test (operator) and
+user@cust12345.test (viewer). Playwright drives Debian's chromium, as in
+test_install_in_browser.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.localstack import DEMO_PASSWORD, LocalStack
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+APP = "Demo Standard App"
+CTX = "Cust12345"
+OPERATOR = "admin@cust12345.test"
+VIEWER = "user@cust12345.test"
+MANIFEST = """model = "hybrid"
+
+[[lists]]
+name = "Browser test status"
+
+[[lists.items]]
+name = "Ready"
+rank = 1
+"""
+STEP_TIMEOUT_MS = 20_000
+FIRST_RENDER_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    for name in [name for name in os.environ if name.startswith("SOTK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
+    with LocalStack(
+        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
+    ) as running:
+        assert running.workspace is not None
+        running.workspace.provisioning.set_manifest(APP, MANIFEST, actor="test")
+        yield running
+
+
+def sign_in(page: Any, dashboard: str, emulator: str, username: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(dashboard)
+    sign_in_button = page.get_by_role("button", name="Sign in")
+    expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
+    sign_in_button.click()
+    page.wait_for_url(f"{emulator}/login/**")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{dashboard}/**")
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    choice = page.get_by_role("option", name=option)
+    expect(choice).to_be_visible()
+    choice.click()
+
+
+def test_viewer_reads_operator_applies_and_is_the_actor(
+    chromium: Path, stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    urls = stack.urls
+    assert urls.dashboard is not None
+    secrets = stack.dashboard_secrets
+    assert secrets.stat().st_mode & 0o077 == 0  # owner only
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
+        )
+        context = browser.new_context()
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            # A viewer: the Tenants table, but no Renew / Check / Apply.
+            sign_in(page, urls.dashboard, urls.emulator, VIEWER)
+            page.goto(f"{urls.dashboard}/tenants")
+            expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+            expect(page.get_by_text("(viewer)")).to_be_visible()
+            for action in ("Renew ticket", "Check state"):
+                expect(page.get_by_role("button", name=action)).to_have_count(0)
+            page.goto(f"{urls.dashboard}/provisioning")
+            expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
+            expect(page.get_by_role("button", name="Plan")).to_have_count(0)
+            expect(page.get_by_role("button", name=re.compile("^Apply"))).to_have_count(0)
+
+            # Log out: back to the sign-in prompt (SuperID's session ends too).
+            page.get_by_role("button", name="Log out").click()
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+
+            # An operator: plan, confirm, apply.
+            sign_in(page, urls.dashboard, urls.emulator, OPERATOR)
+            page.goto(f"{urls.dashboard}/provisioning")
+            expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
+            choose(page, "Application", APP)
+            page.get_by_text("All that drifted").click()  # its one tenant, Cust12345
+            expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
+            page.get_by_role("button", name="Plan").click()
+            apply = page.get_by_role("button", name=re.compile("^Apply"))
+            expect(apply).to_be_visible()
+            expect(apply).to_be_disabled()  # not before the confirmation
+            page.get_by_text(re.compile("I confirm")).click()
+            expect(apply).to_be_enabled()
+            apply.click()
+            expect(page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded"))).to_be_visible()
+
+            # The Activity page names the operator as the actor of the apply.
+            page.goto(f"{urls.dashboard}/activity")
+            expect(page.get_by_role("heading", name="Activity")).to_be_visible()
+            choose(page, "Action", "provisioning.apply")
+            table = page.get_by_test_id("stDataFrame").first
+            row = table.locator("tr[role=row]").filter(
+                has=page.locator("td[role=gridcell]", has_text=re.compile("^provisioning.apply$"))
+            )
+            expect(row).to_have_count(1)
+            expect(row.locator("td[role=gridcell]", has_text=OPERATOR)).to_have_count(1)
+        except BaseException:
+            if not page.is_closed():
+                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            context.close()
+            browser.close()
+
+    assert stack.workspace is not None
+    (run,) = stack.workspace.provisioning.runs(APP, CTX)
+    assert (run.actor, run.outcome) == (OPERATOR, "succeeded")

@@ -1,0 +1,90 @@
+"""The audit trail for people: filtering events and exporting them as CSV, without secrets.
+
+Every change the toolkit makes is an audit event in the store (``Repository.record_audit``):
+who (``actor``: an operator's email from the dashboard, ``partner-endpoint``, ``cli:{os user}``,
+``webhook``, ``ticket-manager``, ...), when, which application and tenant, and a summary that
+the store already refuses to hold secrets in. The export redacts once more, on the way out
+(a secret-looking key's value, anything credential-shaped in a value), and defuses spreadsheet
+formulas, so a CSV opened in a spreadsheet neither leaks nor runs anything.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Final
+
+from toolkit.claims import REDACTED
+from toolkit.http import redact_text
+from toolkit.store.records import AuditEvent
+from toolkit.store.repository import looks_secret
+
+__all__ = [
+    "AUDIT_CSV_COLUMNS",
+    "audit_csv",
+    "audit_csv_rows",
+    "redacted_summary",
+]
+
+AUDIT_CSV_COLUMNS: Final = (
+    "at",
+    "actor",
+    "action",
+    "application",
+    "tenant",
+    "summary",
+)
+# A cell starting with one of these is a formula to a spreadsheet (CSV injection).
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _redact_value(key: str, value: Any) -> Any:
+    if looks_secret(key) and not (value is None or isinstance(value, bool)):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {str(k): _redact_value(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(key, item) for item in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def redacted_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """``summary`` with secret-looking keys' values and credential-shaped text masked."""
+    return {str(key): _redact_value(str(key), value) for key, value in summary.items()}
+
+
+def _cell(value: str) -> str:
+    text = redact_text(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _when(value: datetime) -> str:
+    return value.isoformat(timespec="seconds")
+
+
+def audit_csv_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
+    """The header, then one row per event (:data:`AUDIT_CSV_COLUMNS`), redacted."""
+    yield list(AUDIT_CSV_COLUMNS)
+    for event in events:
+        summary = json.dumps(redacted_summary(event.summary), sort_keys=True, default=str)
+        yield [
+            _cell(_when(event.at)),
+            _cell(event.actor),
+            _cell(event.action),
+            _cell(event.application or ""),
+            _cell(event.context_identifier or ""),
+            _cell(summary),
+        ]
+
+
+def audit_csv(events: Iterable[AuditEvent]) -> str:
+    """The events as CSV text (RFC 4180, ``\\r\\n`` line ends), redacted."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerows(audit_csv_rows(events))
+    return buffer.getvalue()
