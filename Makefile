@@ -40,3 +40,9 @@ test: lint typecheck unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# Scale benchmarks (issue 8; not part of `make test`, which runs a smoke run of each case):
+# N = 100, 500, 1000 tenants at 50 ms latency, 3 repeats; JSON lines on stdout and in the file.
+.PHONY: bench
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --json-out benchmarks/results/latest.jsonl
