@@ -292,11 +292,18 @@ def read_snapshot(
         entity = by_name.get(_fold(name))
         if entity is not None:
             items[_fold(name)] = tuple(api.list_items(entity.id))
+    app_panels = tuple(api.app_web_panels())
+    # Other applications' panels matter only for a ProgId the application holds no panel for
+    # (a possible conflict); when it holds them all, the tenant-wide read adds nothing, and an
+    # unchanged fleet's re-plan saves one request per tenant.
+    held = {_fold(panel.prog_id) for panel in app_panels}
+    wanted = {_fold(p) for p in (manifest.prog_ids if manifest is not None else ())}
+    all_panels = app_panels if wanted <= held else tuple(api.web_panels())
     return TenantSnapshot(
         lists=lists,
         items=items,
-        app_panels=tuple(api.app_web_panels()),
-        all_panels=tuple(api.web_panels()),
+        app_panels=app_panels,
+        all_panels=all_panels,
         owned=owned,
     )
 
