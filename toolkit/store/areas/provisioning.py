@@ -1,0 +1,212 @@
+"""Provisioning ownership: the apply lock of each application x tenant and the lists and list
+items an application created there."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from toolkit.errors import ConfigurationError, StoreError
+from toolkit.store.areas.base import RepositoryBase, first_row, from_row, upsert_insert
+from toolkit.store.areas.common import require_choice
+from toolkit.store.records import ProvisionedObject, ProvisioningLock
+from toolkit.store.schema import (
+    OWNERSHIP_STATES,
+    PROVISIONED_KINDS,
+    provisioned_objects,
+    provisioning_locks,
+)
+
+__all__ = ["ProvisioningOwnership"]
+
+
+class ProvisioningOwnership(RepositoryBase):
+    def acquire_provisioning_lock(
+        self, application: str, context_identifier: str, owner: str, *, ttl: timedelta
+    ) -> ProvisioningLock | None:
+        """Take (or, for the same ``owner``, extend) the apply lock of an application x tenant.
+
+        Of several processes exactly one gets it (a write transaction, ``FOR UPDATE``). Returns
+        the lock held now, or None while another owner's lock has not expired; an expired lock
+        (a crashed holder) is taken over.
+        """
+        if not owner:
+            raise StoreError("a lock needs an owner")
+        if ttl <= timedelta(0):
+            raise ConfigurationError("a lock ttl must be positive")
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            condition = self._in_tenant(provisioning_locks, app["id"], context_identifier)
+            row = self._lock_row(connection, app["id"], context_identifier, lock=True)
+            now = self._now()
+            if row is None:
+                values = {
+                    "application_id": app["id"],
+                    "context_identifier": context_identifier,
+                    "owner": owner,
+                    "locked_until": now + ttl,
+                    "acquired_at": now,
+                }
+                try:
+                    with connection.begin_nested():
+                        connection.execute(insert(provisioning_locks).values(values))
+                except IntegrityError:  # PostgreSQL: a concurrent first taker won
+                    return None
+                return ProvisioningLock(**values)
+            if row["owner"] != owner and row["locked_until"] > now:
+                return None
+            acquired = row["acquired_at"] if row["owner"] == owner else now
+            connection.execute(
+                update(provisioning_locks)
+                .where(condition)
+                .values(owner=owner, locked_until=now + ttl, acquired_at=acquired)
+            )
+            return ProvisioningLock(app["id"], context_identifier, owner, now + ttl, acquired)
+
+    def release_provisioning_lock(
+        self, application: str, context_identifier: str, owner: str
+    ) -> bool:
+        """Give the lock back; False when ``owner`` does not hold it (any more)."""
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            result = connection.execute(
+                delete(provisioning_locks).where(
+                    self._in_tenant(provisioning_locks, app["id"], context_identifier),
+                    provisioning_locks.c.owner == owner,
+                )
+            )
+            return result.rowcount > 0
+
+    def get_provisioning_lock(
+        self, application: str, context_identifier: str
+    ) -> ProvisioningLock | None:
+        """The lock in force for an application x tenant, or None (none, or it expired)."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            row = self._lock_row(connection, app["id"], context_identifier, lock=False)
+        if row is None or row["locked_until"] <= self._now():
+            return None
+        return ProvisioningLock(**dict(row))
+
+    def _lock_row(
+        self, connection: Connection, application_id: str, context_identifier: str, *, lock: bool
+    ) -> RowMapping | None:
+        query = select(provisioning_locks).where(
+            self._in_tenant(provisioning_locks, application_id, context_identifier)
+        )
+        return first_row(connection, query, lock=lock)
+
+    def put_provisioned_object(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        kind: str,
+        name: str,
+        list_name: str | None = None,
+        state: str = "owned",
+        remote_id: int | None = None,
+        run_id: str | None = None,
+    ) -> ProvisionedObject:
+        """Record that the application created (``owned``) or is creating (``pending``) a list
+        or list item in the tenant; keyed by casefolded names."""
+        require_choice("kind", kind, PROVISIONED_KINDS)
+        require_choice("state", state, OWNERSHIP_STATES)
+        if kind == "list_item" and not list_name:
+            raise ConfigurationError("a list item needs its list's name")
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            values = {
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "kind": kind,
+                "list_key": (list_name or "").casefold() if kind == "list_item" else "",
+                "key": name.casefold(),
+                "list_name": list_name if kind == "list_item" else None,
+                "name": name,
+                "remote_id": remote_id,
+                "state": state,
+                "run_id": run_id,
+                "updated_at": self._now(),
+            }
+            changes = {k: values[k] for k in ("name", "list_name", "remote_id", "state", "run_id")}
+            connection.execute(
+                upsert_insert(connection, provisioned_objects)
+                .values(values)
+                .on_conflict_do_update(
+                    index_elements=[
+                        "application_id",
+                        "context_identifier",
+                        "kind",
+                        "list_key",
+                        "key",
+                    ],
+                    set_={**changes, "updated_at": values["updated_at"]},
+                )
+            )
+        return self._provisioned(values)
+
+    def delete_provisioned_object(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        kind: str,
+        name: str,
+        list_name: str | None = None,
+    ) -> bool:
+        """Forget an owned list (with its items' records) or list item; True if one was there."""
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            scope = self._in_tenant(provisioned_objects, app["id"], context_identifier)
+            if kind == "list":
+                key = name.casefold()
+                connection.execute(
+                    delete(provisioned_objects).where(
+                        scope,
+                        provisioned_objects.c.kind == "list_item",
+                        provisioned_objects.c.list_key == key,
+                    )
+                )
+                condition = and_(
+                    provisioned_objects.c.kind == "list",
+                    provisioned_objects.c.list_key == "",
+                    provisioned_objects.c.key == key,
+                )
+            else:
+                condition = and_(
+                    provisioned_objects.c.kind == kind,
+                    provisioned_objects.c.list_key == (list_name or "").casefold(),
+                    provisioned_objects.c.key == name.casefold(),
+                )
+            result = connection.execute(delete(provisioned_objects).where(scope, condition))
+            return result.rowcount > 0
+
+    def list_provisioned_objects(
+        self, application: str, context_identifier: str
+    ) -> list[ProvisionedObject]:
+        """Every list and list item the application created (or is creating) in the tenant."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            rows = (
+                connection.execute(
+                    select(provisioned_objects)
+                    .where(self._in_tenant(provisioned_objects, app["id"], context_identifier))
+                    .order_by(
+                        provisioned_objects.c.kind,
+                        provisioned_objects.c.list_key,
+                        provisioned_objects.c.key,
+                    )
+                )
+                .mappings()
+                .all()
+            )
+        return [self._provisioned(row) for row in rows]
+
+    @staticmethod
+    def _provisioned(row: Mapping[Any, Any]) -> ProvisionedObject:
+        return from_row(ProvisionedObject, row)

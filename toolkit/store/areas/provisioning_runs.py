@@ -1,0 +1,164 @@
+"""Provisioning runs: each apply (or other operation) with its plan and the steps it did."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from toolkit.errors import ConfigurationError, NotFoundError
+from toolkit.store.areas.base import RepositoryBase, from_row, insert_new
+from toolkit.store.areas.common import DEFAULT_AUDIT_LIMIT, refuse_secrets, require_choice, to_json
+from toolkit.store.records import ProvisioningRun, ProvisioningStepRecord
+from toolkit.store.schema import (
+    RUN_OUTCOMES,
+    STEP_OUTCOMES,
+    applications,
+    provisioning_runs,
+    provisioning_steps,
+)
+
+__all__ = ["ProvisioningRuns"]
+
+
+class ProvisioningRuns(RepositoryBase):
+    def start_provisioning_run(
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        operation: str,
+        actor: str,
+        plan: Mapping[str, Any],
+        fingerprint: str | None,
+        steps_total: int,
+    ) -> ProvisioningRun:
+        """Record a run that starts now (outcome ``running``) with the plan it performs."""
+        refuse_secrets(dict(plan), what="provisioning plan")
+        text = to_json(dict(plan))
+        with self._write() as connection:
+            app = self._require_application(connection, application)
+            values = {
+                "id": str(uuid.uuid4()),
+                "application_id": app["id"],
+                "context_identifier": context_identifier,
+                "operation": operation,
+                "actor": actor,
+                "outcome": "running",
+                "fingerprint": fingerprint,
+                "plan": text,
+                "steps_total": steps_total,
+                "error": None,
+                "started_at": self._now(),
+                "finished_at": None,
+            }
+            connection.execute(insert(provisioning_runs).values(values))
+        return self._run({**values, "application": app["name"]})
+
+    def record_provisioning_step(
+        self,
+        run_id: str,
+        position: int,
+        *,
+        action: str,
+        kind: str,
+        key: str,
+        outcome: str,
+        remote_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> ProvisioningStepRecord:
+        """Record one step of a run as it completes (``done`` / ``adopted`` / ``failed``)."""
+        require_choice("outcome", outcome, STEP_OUTCOMES)
+        refuse_secrets(dict(detail or {}), what="provisioning step")
+        values = {
+            "run_id": run_id,
+            "position": position,
+            "action": action,
+            "kind": kind,
+            "key": key,
+            "outcome": outcome,
+            "remote_id": remote_id,
+            "detail": to_json(dict(detail or {})),
+            "at": self._now(),
+        }
+        with self._write() as connection:
+            insert_new(
+                connection,
+                provisioning_steps,
+                values,
+                conflict=f"step {position} of run {run_id} is already recorded",
+            )
+        return self._step(values)
+
+    def finish_provisioning_run(
+        self, run_id: str, outcome: str, *, error: str | None = None
+    ) -> ProvisioningRun:
+        """End a run: ``succeeded``, ``failed`` or ``partial``, with an error text (redacted)."""
+        if outcome not in RUN_OUTCOMES or outcome == "running":
+            raise ConfigurationError("a run finishes succeeded, failed or partial")
+        with self._write() as connection:
+            result = connection.execute(
+                update(provisioning_runs)
+                .where(provisioning_runs.c.id == run_id)
+                .values(outcome=outcome, error=error, finished_at=self._now())
+            )
+            if result.rowcount == 0:
+                raise NotFoundError(f"no provisioning run {run_id!r}")
+        return self.get_provisioning_run(run_id)
+
+    def _run(
+        self, row: Mapping[Any, Any], steps: tuple[ProvisioningStepRecord, ...] = ()
+    ) -> ProvisioningRun:
+        return from_row(ProvisioningRun, row, plan=json.loads(row["plan"]), steps=steps)
+
+    @staticmethod
+    def _step(row: Mapping[Any, Any]) -> ProvisioningStepRecord:
+        return from_row(ProvisioningStepRecord, row, detail=json.loads(row["detail"] or "{}"))
+
+    def _runs_query(self) -> Any:
+        return select(*provisioning_runs.c, applications.c.name.label("application")).join(
+            applications, applications.c.id == provisioning_runs.c.application_id
+        )
+
+    def get_provisioning_run(self, run_id: str) -> ProvisioningRun:
+        """One run with its recorded steps; NotFoundError if there is none."""
+        with self._read() as connection:
+            row = (
+                connection.execute(self._runs_query().where(provisioning_runs.c.id == run_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFoundError(f"no provisioning run {run_id!r}")
+            steps = (
+                connection.execute(
+                    select(provisioning_steps)
+                    .where(provisioning_steps.c.run_id == run_id)
+                    .order_by(provisioning_steps.c.position)
+                )
+                .mappings()
+                .all()
+            )
+        return self._run(row, tuple(self._step(step) for step in steps))
+
+    def list_provisioning_runs(
+        self,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        *,
+        outcome: str | None = None,
+        limit: int = DEFAULT_AUDIT_LIMIT,
+    ) -> list[ProvisioningRun]:
+        """Runs, newest first (without their steps: see :meth:`get_provisioning_run`)."""
+        query = self._runs_query().order_by(
+            provisioning_runs.c.started_at.desc(), provisioning_runs.c.id
+        )
+        if context_identifier is not None:
+            query = query.where(provisioning_runs.c.context_identifier == context_identifier)
+        if outcome is not None:
+            query = query.where(provisioning_runs.c.outcome == outcome)
+        rows = self._rows_of(query, provisioning_runs.c.application_id, application, limit=limit)
+        return [self._run(row) for row in rows]
