@@ -12,13 +12,11 @@ import re
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -54,11 +52,10 @@ from toolkit.emulator.tenant_lists import TenantLists
 from toolkit.emulator.tenant_state import STATE_PATH, state_document
 from toolkit.emulator.webhooks import Webhooks
 from toolkit.emulator.world import DEFAULT_HOSTS, Authorization, Tenant, World
+from toolkit.serving import ServerThread, listen, uvicorn_server
 
 logger = logging.getLogger("toolkit.emulator")
 
-START_TIMEOUT = 5.0  # seconds; start() normally returns in well under one
-STOP_TIMEOUT = 5.0
 STATE_FORMAT_VERSION = 1
 # Requests still running at stop (a stall, a slow webhook) are cancelled after this long.
 GRACEFUL_SHUTDOWN = 1
@@ -192,8 +189,7 @@ class Emulator:
         self._socket: socket.socket | None = None
         self._sockets: dict[str, socket.socket] = {}
         self._port: int | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._runner: ServerThread | None = None
 
     # -- world & persistence ------------------------------------------------------------------
 
@@ -291,30 +287,12 @@ class Emulator:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{port}"
 
-    def _listen(self, port: int) -> socket.socket:
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
-        # when the socket says it is TCP; without it, Nagle + delayed ACK add ~40 ms to every
-        # response written in two parts (headers, body).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            sock.bind((self.host, port))
-            # A deep backlog: benchmarks open many connections at once.
-            sock.listen(1024)
-        except OSError:
-            sock.close()
-            raise
-        sock.set_inheritable(True)
-        return sock
-
     def _bind(self) -> None:
         sockets: dict[str, socket.socket] = {}
         try:
-            sockets[LOGIN_HOST] = self._listen(self._requested_port)
+            sockets[LOGIN_HOST] = listen(self.host, self._requested_port)
             for name in self.tenant_hosts:
-                sockets[name] = self._listen(0)
+                sockets[name] = listen(self.host, 0)
         except OSError:
             for sock in sockets.values():
                 sock.close()
@@ -374,45 +352,29 @@ class Emulator:
         return HostTagger(_Guard(faulty), ports)
 
     def _uvicorn(self) -> Any:
-        config = uvicorn.Config(
-            self._app(),
-            log_config=None,  # library code configures no logging handlers
-            access_log=False,
-            lifespan="off",
-            server_header=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
-        )
-        return uvicorn.Server(config)
+        return uvicorn_server(self._app(), timeout_graceful_shutdown=GRACEFUL_SHUTDOWN)
 
     def start(self) -> Emulator:
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the emulator is already started")
         self._bind()
         self.faults.stopping.clear()
-        self._server = self._uvicorn()
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": list(self._sockets.values())},
-            name=f"sotk-emulator-{self.port}",
-            daemon=True,
+        self._runner = ServerThread(
+            self._uvicorn(), list(self._sockets.values()), name=f"sotk-emulator-{self.port}"
         )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the emulator did not start")
-            time.sleep(0.005)
+        try:
+            self._runner.start()
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError("the emulator did not start") from None
         return self
 
     def stop(self) -> None:
         self.faults.stopping.set()  # stalled requests let go
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
+        if self._runner is not None:
+            self._runner.stop()
         self._close_sockets()
-        self._server, self._thread = None, None
+        self._runner = None
         self.webhooks.shutdown()
         self._save()
 
@@ -420,12 +382,10 @@ class Emulator:
         """Serve until interrupted (Ctrl-C / SIGTERM); for `sotk emulator serve`."""
         self._bind()
         self.faults.stopping.clear()
-        self._server = self._uvicorn()
         try:
-            self._server.run(sockets=list(self._sockets.values()))
+            self._uvicorn().run(sockets=list(self._sockets.values()))
         finally:
             self._close_sockets()
-            self._server = None
             self.webhooks.shutdown()
             self._save()
 

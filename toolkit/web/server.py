@@ -8,13 +8,10 @@ loopback port first, so the URL is known before the first request, like the emul
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
+from toolkit.serving import ServerThread, listen, uvicorn_server
 from toolkit.web.app import create_app
 
 if TYPE_CHECKING:
@@ -22,38 +19,14 @@ if TYPE_CHECKING:
 
 __all__ = ["PartnerEndpoints", "serve"]
 
-START_TIMEOUT = 5.0  # seconds; starting normally takes well under one
-STOP_TIMEOUT = 5.0
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
 
 def _server(workspace: Workspace) -> Any:
-    config = uvicorn.Config(
-        create_app(workspace),
-        log_config=None,  # library code configures no logging handlers
-        access_log=False,  # access logs would print callback query strings (codes)
-        lifespan="off",
-        server_header=False,
-    )
-    return uvicorn.Server(config)
+    return uvicorn_server(create_app(workspace))
 
 
 def serve(workspace: Workspace, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve the partner endpoints until interrupted (Ctrl-C / SIGTERM)."""
-    sock = _bind(host, port)
+    sock = listen(host, port)
     try:
         _server(workspace).run(sockets=[sock])
     finally:
@@ -69,8 +42,7 @@ class PartnerEndpoints:
         self._requested_port = port
         self._socket: socket.socket | None = None
         self._port: int | None = None
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
+        self._runner: ServerThread | None = None
 
     @property
     def port(self) -> int:
@@ -85,34 +57,26 @@ class PartnerEndpoints:
         return f"http://{host}:{self.port}"
 
     def start(self) -> PartnerEndpoints:
-        if self._thread is not None:
+        if self._runner is not None:
             raise RuntimeError("the partner endpoints are already started")
-        self._socket = _bind(self.host, self._requested_port)
+        self._socket = listen(self.host, self._requested_port)
         self._port = int(self._socket.getsockname()[1])
-        self._server = _server(self.workspace)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [self._socket]},
-            name=f"sotk-partner-endpoints-{self._port}",
-            daemon=True,
+        self._runner = ServerThread(
+            _server(self.workspace), [self._socket], name=f"sotk-partner-endpoints-{self._port}"
         )
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("the partner endpoints did not start")
-            time.sleep(0.005)
+        try:
+            self._runner.start()
+        except RuntimeError:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
+        if self._runner is not None:
+            self._runner.stop()
         if self._socket is not None:
             self._socket.close()
-        self._server, self._thread, self._socket = None, None, None
+        self._runner, self._socket = None, None
 
     def __enter__(self) -> PartnerEndpoints:
         return self.start()
