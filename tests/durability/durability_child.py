@@ -19,9 +19,10 @@ Modes:
     SQL statement inside the migration transaction so that a kill lands in the middle of it.
     Prints ``ready`` before and ``done {version}`` after.
 ``provision``
-    Open a workspace on the given home and emulator, plan the application's stored manifest in
-    one tenant and apply it (actor ``durability``), with a short apply lock so that the lock a
-    killed predecessor left expires quickly. Prints ``ready``, ``planned {steps}`` and
+    Open a workspace on the given home, database (``database_url``, None for the home's SQLite
+    file) and emulator, plan the application's stored manifest in one tenant and apply it (actor
+    ``durability``), with a short apply lock so that the lock a killed predecessor left expires
+    quickly. Prints ``ready``, ``planned {steps}`` and
     ``finished {run id} {outcome}`` (``finished - up-to-date`` when nothing was pending).
 """
 
@@ -127,8 +128,13 @@ def run_provision(args: dict[str, Any], say: Output) -> None:
     from toolkit.provisioning.service import Provisioning
     from toolkit.workspace import Workspace
 
+    # database_url is passed even when None (SQLite): an explicit value beats a SOTK_DATABASE_URL
+    # the fork server may have inherited from whichever test started it.
     settings = Settings(
-        home=Path(args["home"]), emulator_url=args["emulator_url"], public_url=args["public_url"]
+        home=Path(args["home"]),
+        emulator_url=args["emulator_url"],
+        public_url=args["public_url"],
+        database_url=args.get("database_url"),
     )
     ws = Workspace.open(settings)
     provisioning = Provisioning(

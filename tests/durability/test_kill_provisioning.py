@@ -1,11 +1,12 @@
 """SIGKILL a process applying a provisioning plan, at random points, over and over.
 
-The emulator and the store outlive every kill (the emulator runs in this test's process, the
-store is the SQLite file of a local stack's home). After each kill the store holds no
-half-written run: every run is either still ``running`` (the killed one: its steps are a
-contiguous prefix of its plan) or finished with a finish time, and SQLite's integrity check
-says ok. A last, unkilled re-run then brings the tenant to exactly the manifest: every list and
-item once, nothing duplicated, and a new plan is empty.
+Runs on each backend of the ``databases`` fixture. The emulator and the store outlive every kill
+(the emulator runs in this test's process; the store is the SQLite file of a local stack's home,
+or a fresh PostgreSQL schema the stack reaches through ``SOTK_DATABASE_URL``). After each kill
+the store holds no half-written run: every run is either still ``running`` (the killed one: its
+steps are a contiguous prefix of its plan) or finished with a finish time, and on SQLite the
+integrity check says ok. A last, unkilled re-run then brings the tenant to exactly the manifest:
+every list and item once, nothing duplicated, and a new plan is empty.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durability_support import complete_lines, run_and_kill, sqlite_integrity, start_forked
+from durability_support import (
+    Databases,
+    Target,
+    complete_lines,
+    run_and_kill,
+    sqlite_integrity,
+    start_forked,
+)
 from durability_support import wait_for_line as wait_for
 
 from toolkit.localstack import LocalStack
@@ -27,7 +35,7 @@ from toolkit.store.schema import RUN_OUTCOMES
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator]
 
-ROUNDS = 20  # at least 20 kills (issue 7)
+ROUNDS = 20  # at least 20 kills per backend (issue 7)
 SEED = 11
 APP = "Demo Standard App"  # hybrid, installed in Cust12345 by the local stack's seed
 CTX = "Cust12345"
@@ -54,12 +62,22 @@ def manifest() -> str:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+def target(databases: Databases) -> Target:
+    """The store of the stack: its home's SQLite file, or a fresh PostgreSQL schema."""
+    return databases.new()
+
+
+@pytest.fixture
+def stack(target: Target, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
     for name in [name for name in os.environ if name.startswith("SOTK_")]:
         monkeypatch.delenv(name)
+    if target.url is not None:
+        # The stack builds Settings(home=...); the database comes from the environment.
+        monkeypatch.setenv("SOTK_DATABASE_URL", target.url)
     monkeypatch.chdir(tmp_path)  # no .env from the checkout
-    with LocalStack(tmp_path / "home", emulator_port=0, partner_port=0, dashboard=False) as running:
+    with LocalStack(target.home, emulator_port=0, partner_port=0, dashboard=False) as running:
         assert running.workspace is not None
+        assert running.workspace.settings.database_url == target.url
         running.workspace.provisioning.set_manifest(APP, manifest(), actor="test")
         yield running
 
@@ -100,10 +118,18 @@ def check_runs(stack: LocalStack) -> dict[str, int]:
     return counts
 
 
-def child_args(stack: LocalStack) -> dict[str, Any]:
+def finished_run_ids(lines: list[str]) -> set[str]:
+    """The run ids in a child's ``finished {run id} {outcome}`` lines (``-``: nothing to do)."""
+    return {
+        line.split()[1] for line in lines if line.startswith("finished ") and line.split()[1] != "-"
+    }
+
+
+def child_args(stack: LocalStack, target: Target) -> dict[str, Any]:
     urls = stack.urls
     return {
         "home": str(stack.home),
+        "database_url": target.url,  # the child's own Settings, not the fork server's environment
         "emulator_url": urls.emulator,
         "public_url": urls.partner,
         "application": APP,
@@ -114,18 +140,19 @@ def child_args(stack: LocalStack) -> dict[str, Any]:
 
 
 def test_killed_applies_leave_whole_runs_and_a_re_run_completes_without_duplicates(
-    stack: LocalStack, tmp_path: Path
+    stack: LocalStack, target: Target, tmp_path: Path
 ) -> None:
     assert stack.emulator is not None
     assert stack.workspace is not None
     stack.emulator.set_faults([{"kind": "latency", "latency_ms": LATENCY_MS, "ctx": CTX}])
     rng = random.Random(SEED)
     kills = interrupted = completed = 0
+    finished_runs: set[str] = set()  # the ids of the runs children reported finished
     started = time.monotonic()
     for round_number in range(ROUNDS):
         killed = run_and_kill(
             "provision",
-            child_args(stack),
+            child_args(stack, target),
             tmp_path / f"provision-{round_number}.out",
             delay=rng.uniform(*KILL_AFTER),
         )
@@ -133,16 +160,18 @@ def test_killed_applies_leave_whole_runs_and_a_re_run_completes_without_duplicat
         lines = killed.lines
         if any(line.startswith("finished") for line in lines):
             completed += 1
+            finished_runs |= finished_run_ids(lines)
             # Start over, so that the next rounds have work to be killed in.
             stack.workspace.provisioning.uninstall(APP, CTX, actor="test", lock_wait=LOCK_WAIT)
         elif any(line.startswith("planned") for line in lines):
             interrupted += 1
-        assert sqlite_integrity(stack.home / "toolkit.db") == (["ok"], [])
+        if target.backend == "sqlite":
+            assert sqlite_integrity(target.sqlite_file) == (["ok"], [])
         check_runs(stack)
 
     # The re-run, not killed: it resumes from wherever the last kill left the tenant.
     out = tmp_path / "provision-final.out"
-    process = start_forked("provision", child_args(stack), out)
+    process = start_forked("provision", child_args(stack, target), out)
     wait_for(lambda: process.exitcode, out, "ready")
     deadline = time.monotonic() + 60
     while not any(line.startswith("finished") for line in complete_lines(out)):
@@ -152,6 +181,7 @@ def test_killed_applies_leave_whole_runs_and_a_re_run_completes_without_duplicat
     process.join(timeout=30)
     assert process.exitcode == 0
     final = next(line for line in complete_lines(out) if line.startswith("finished"))
+    finished_runs |= finished_run_ids(complete_lines(out))
     assert final.endswith(("succeeded", "up-to-date")), final
 
     found = tenant_lists(stack)
@@ -162,9 +192,14 @@ def test_killed_applies_leave_whole_runs_and_a_re_run_completes_without_duplicat
     assert stack.workspace.provisioning.plan(APP, CTX).is_empty
     counts = check_runs(stack)
     elapsed = time.monotonic() - started
+    # The children applied to the stack's store, not to one of their own.
+    stored = {summary.id for summary in stack.workspace.provisioning.runs(APP, limit=1000)}
+    assert finished_runs <= stored, f"runs missing from the stack's store: {finished_runs - stored}"
+    if target.backend == "postgresql":
+        assert not target.sqlite_file.exists(), "a child fell back to SQLite"
     print(
-        f"{kills} kills ({interrupted} inside an apply, {completed} completed first) in "
-        f"{elapsed:.1f} s; runs {counts}"
+        f"{target.backend}: {kills} kills ({interrupted} inside an apply, {completed} completed "
+        f"first) in {elapsed:.1f} s; runs {counts}"
     )
     assert kills >= ROUNDS
     assert interrupted >= ROUNDS // 4  # most kills must land inside applies, not before them
