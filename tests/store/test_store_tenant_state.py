@@ -96,6 +96,30 @@ def test_an_older_notification_never_overwrites_a_newer_one(store: Repository, a
     assert state.state == "Running"
 
 
+def pull_running(store: Repository, observed_at: datetime) -> None:
+    store.put_tenant_state(
+        APP, CTX, state="Running", endpoint=None, api=None, observed_at=observed_at
+    )
+
+
+def test_a_notification_in_the_same_second_as_a_pulled_state_applies(
+    store: Repository, app_id: str
+) -> None:
+    # The state API's answer carries our clock to the microsecond; the token's iat is whole
+    # seconds on SuperOffice's clock: the webhook that follows a check must not look older.
+    pull_running(store, at(10) + timedelta(milliseconds=700))
+    assert suspend(store, fingerprint="p" * 64, issued_at=at(10)) is StateChangeOutcome.APPLIED
+    assert store.get_authorization(APP, CTX).status == "suspended"
+
+
+def test_a_notification_clearly_older_than_a_pulled_state_is_stale(
+    store: Repository, app_id: str
+) -> None:
+    pull_running(store, at(600))
+    assert suspend(store, fingerprint="q" * 64, issued_at=at(10)) is StateChangeOutcome.STALE
+    assert store.get_authorization(APP, CTX).status == "active"
+
+
 def test_a_status_changes_only_from_the_allowed_ones(store: Repository, app_id: str) -> None:
     store.set_authorization_status(APP, CTX, "revoked", actor="test")
     assert suspend(store, fingerprint="c" * 64, issued_at=at(1)) is StateChangeOutcome.APPLIED

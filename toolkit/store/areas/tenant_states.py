@@ -4,7 +4,7 @@ the history of state-change webhooks."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, func, insert, select, update
@@ -22,6 +22,16 @@ from toolkit.store.schema import (
 )
 
 __all__ = ["TenantStates"]
+
+
+# Notifications are ordered by their token's iat, whole seconds on SuperOffice's clock. A state
+# pulled from the state API carries our own clock (to the microsecond), so against a pulled
+# state only a notification clearly older than the clocks' skew counts as stale.
+PULL_PUSH_SKEW = timedelta(seconds=60)
+
+
+def _stale_margin(source: str | None) -> timedelta:
+    return timedelta(0) if source == "webhook" else PULL_PUSH_SKEW
 
 
 class TenantStates(RepositoryBase):
@@ -215,7 +225,7 @@ class TenantStates(RepositoryBase):
             if (
                 existing is not None
                 and issued_at is not None
-                and existing["observed_at"] > issued_at
+                and existing["observed_at"] > issued_at + _stale_margin(existing["source"])
             ):
                 return self._insert_state_change(
                     connection, app["name"], history, StateChangeOutcome.STALE, "older"
