@@ -25,24 +25,37 @@ if str(DASHBOARD_DIR) not in sys.path:
 
 import data  # noqa: E402 - needs the dashboard folder on sys.path, set just above
 
-PAGES_DIR = DASHBOARD_DIR / "pages"
+# The pages live in views/, not pages/: Streamlit treats a pages/ folder beside the entrypoint as
+# its older multipage mechanism and, on a fresh server whose first request is a page's URL, runs
+# that page without this file (no sign-in, no sidebar). Every URL goes through st.navigation here.
+VIEWS_DIR = DASHBOARD_DIR / "views"
 
 st.set_page_config(page_title="SuperOffice toolkit", page_icon=":material/hub:", layout="wide")
 
-# More pages join in later issues (Overview, Provisioning, Activity).
+
+def _view(name: str, title: str, icon: str) -> st.Page:
+    """A page of views/, served at ``/<name>`` (so a bookmark of any page works)."""
+    return st.Page(VIEWS_DIR / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name)
+
+
+APPLICATIONS = _view("applications", "Applications", "apps")
+VIEWS = [
+    _view("overview", "Overview", "dashboard"),
+    APPLICATIONS,
+    _view("tenants", "Tenants", "domain"),
+    _view("provisioning", "Provisioning", "build"),
+    _view("activity", "Activity", "history"),
+]
+
+
+def _home() -> None:
+    # Streamlit serves its default page at "/" only (never at its own url_path), so the default
+    # is this hidden page, which sends "/" on to Applications: then /applications works too.
+    st.switch_page(APPLICATIONS)
+
+
 navigation = st.navigation(
-    [
-        st.Page(PAGES_DIR / "overview.py", title="Overview", icon=":material/dashboard:"),
-        st.Page(
-            PAGES_DIR / "applications.py",
-            title="Applications",
-            icon=":material/apps:",
-            default=True,
-        ),
-        st.Page(PAGES_DIR / "tenants.py", title="Tenants", icon=":material/domain:"),
-        st.Page(PAGES_DIR / "provisioning.py", title="Provisioning", icon=":material/build:"),
-        st.Page(PAGES_DIR / "activity.py", title="Activity", icon=":material/history:"),
-    ]
+    [st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden"), *VIEWS]
 )
 
 

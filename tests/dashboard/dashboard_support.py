@@ -20,8 +20,8 @@ from toolkit.keys import key_fingerprint, private_key_to_pem, private_key_to_rsa
 from toolkit.store import Repository
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-APPLICATIONS_PAGE = "pages/applications.py"
-TENANTS_PAGE = "pages/tenants.py"
+APPLICATIONS_PAGE = "views/applications.py"
+TENANTS_PAGE = "views/tenants.py"
 # The first run imports the toolkit and opens the store; later runs take milliseconds.
 RUN_TIMEOUT = 30.0
 

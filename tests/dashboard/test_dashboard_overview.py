@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from toolkit.store import Repository
 
-OVERVIEW_PAGE = "pages/overview.py"
+OVERVIEW_PAGE = "views/overview.py"
 OTHER_TENANT = "Cust54321"
 
 

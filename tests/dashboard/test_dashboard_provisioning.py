@@ -17,7 +17,7 @@ from toolkit.emulator.driver import sign_in
 from toolkit.store import Repository
 from toolkit.workspace import Workspace
 
-PROVISIONING_PAGE = "pages/provisioning.py"
+PROVISIONING_PAGE = "views/provisioning.py"
 APP = "Echo Sync"
 CTX = "Cust12345"
 ADMIN = "admin@cust12345.test"

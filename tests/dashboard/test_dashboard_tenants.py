@@ -359,7 +359,9 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     at.button(key="tenants_check_state").click().run()
 
     assert not at.error, texts(at.error)
-    [warning] = texts(at.warning)
+    # Every page now runs through app.py, whose gate shows the "unauthenticated" banner first.
+    [banner, warning] = texts(at.warning)
+    assert "unauthenticated" in banner
     assert warning.startswith(f"{CTX} is Suspended (not running)")
     assert at.dataframe[0].value["State"][0].startswith("Suspended · not running · checked")
     emulator.change_tenant(CTX, "Resume")
