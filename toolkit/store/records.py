@@ -215,6 +215,9 @@ class StateChangeOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the same notification again, or one that changes nothing
     STALE = "stale"  # older than what is already known: ignored
     REJECTED = "rejected"  # refused (``reason`` says why): nothing changed
+    # genuine, but the state API did not confirm it (or could not be asked): recorded, the
+    # state API's answer kept, no authorization changed
+    UNCONFIRMED = "unconfirmed"
 
 
 @dataclass(frozen=True)

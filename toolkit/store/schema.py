@@ -75,8 +75,9 @@ OWNERSHIP_STATES = ("pending", "owned")
 # Where a tenant's last known state came from: the state API (pull) or a webhook (push).
 TENANT_STATE_SOURCES = ("state-api", "webhook")
 # What a received state-change webhook did: applied, a duplicate of one already applied, older
-# than what is known (stale), or refused (rejected, with a reason).
-STATE_CHANGE_OUTCOMES = ("applied", "duplicate", "stale", "rejected")
+# than what is known (stale), refused (rejected, with a reason), or not confirmed by the state
+# API (unconfirmed, 0005: recorded, not acted on).
+STATE_CHANGE_OUTCOMES = ("applied", "duplicate", "stale", "rejected", "unconfirmed")
 
 # Lengths are generous bounds, not protocol facts: they keep a runaway value out of the store.
 NAME_LENGTH = 200
