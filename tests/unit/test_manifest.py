@@ -249,3 +249,44 @@ visible_in = "PersonCard"
 def test_an_empty_manifest_is_valid_and_empty() -> None:
     assert load_manifest("").is_empty()
     assert Manifest().is_empty()
+
+
+OPTIONAL = """
+[[lists]]
+name = "Acme states"
+optional = true
+[[lists.items]]
+name = "New"
+
+[[web_panels]]
+prog_id = "acme.contact"
+name = "Acme"
+url = "https://partner.example.com/panel?uctx=<uctx>"
+visible_in = "ContactCard"
+
+[[buttons]]
+prog_id = "acme.main"
+name = "Acme portal"
+url = "https://partner.example.com/portal"
+optional = true
+"""
+
+
+def test_optional_parts_are_offered_and_can_be_left_out() -> None:
+    manifest = load_manifest(OPTIONAL)
+    assert manifest.optional_parts() == (
+        ("list:Acme states", "list", "Acme states"),
+        ("button:acme.main", "button", "Acme portal"),
+    )
+    assert manifest.web_panels[0].optional is False
+    chosen = manifest.choose({"button:acme.main"})
+    assert [spec.name for spec in chosen.lists] == []
+    assert [spec.prog_id for spec in chosen.buttons] == ["acme.main"]
+    assert chosen.web_panels == manifest.web_panels  # never optional: always kept
+    assert manifest.choose([]).prog_ids == frozenset({"acme.contact"})
+    assert "optional" not in manifest.web_panels[0].entity_fields()
+
+
+def test_optional_must_be_a_boolean() -> None:
+    with pytest.raises(ManifestError, match=r"lists\[0\]\.optional: must be true or false"):
+        load_manifest('[[lists]]\nname = "A"\noptional = "yes"\n')

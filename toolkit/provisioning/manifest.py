@@ -33,6 +33,8 @@ Rules:
   ``{public_url}`` is replaced by the partner's public URL when one is given to the loader.
 * ``visible_in`` / ``url_encoding`` take the enum *names* (open question 14: their numbers come
   from a sample only).
+* ``optional = true`` on a list, web panel or button lets the tenant administrator leave it out
+  on the installation page (:meth:`Manifest.optional_parts`, :meth:`Manifest.choose`).
 * An **external** application has no UI inside SuperOffice: its manifest may hold lists (what
   background work needs) but no web panels and no buttons.
 * Every problem is reported with file, line (best effort: the key's line in the source) and
@@ -48,7 +50,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -124,6 +126,7 @@ _PANEL_KEYS: Final = frozenset(
         "tooltip",
         "rank",
         "icon",
+        "optional",
         *_PANEL_FLAGS,
     }
 )
@@ -138,10 +141,11 @@ _BUTTON_KEYS: Final = frozenset(
         "rank",
         "icon",
         "panel_name",
+        "optional",
         *_PANEL_FLAGS,
     }
 )
-_LIST_KEYS: Final = frozenset({"name", "tooltip", "rank", "items"})
+_LIST_KEYS: Final = frozenset({"name", "tooltip", "rank", "items", "optional"})
 _ITEM_KEYS: Final = frozenset({"name", "tooltip", "rank"})
 _TOP_KEYS: Final = frozenset({"model", "preset", "lists", "web_panels", "buttons"})
 
@@ -177,6 +181,8 @@ class ListSpec:
     tooltip: str = ""
     rank: int = 0
     items: tuple[ListItemSpec, ...] = ()
+    # The administrator may leave it out on the installation page (items come with it).
+    optional: bool = False
 
     def fields(self) -> dict[str, Any]:
         return {"Name": self.name, "Tooltip": self.tooltip, "Rank": self.rank}
@@ -209,12 +215,14 @@ class WebPanelSpec:
     show_in_status_bar: bool = False
     always_reload_on_show: bool = False
     never_reload_on_current_change: bool = False
+    optional: bool = False  # the administrator may leave it out on the installation page
     origin: str = field(default="", compare=False)
 
     def entity_fields(self) -> dict[str, Any]:
         """The :class:`~toolkit.tenant.WebPanelEntity` keyword arguments the manifest decides."""
         values = asdict(self)
         values.pop("origin")
+        values.pop("optional")
         return values
 
     def fields(self) -> dict[str, Any]:
@@ -273,6 +281,7 @@ class ButtonSpec:
     rank: int = BUTTON_DEFAULT_RANK
     icon: int = 0
     flags: tuple[tuple[str, bool], ...] = ()
+    optional: bool = False  # the administrator may leave it out on the installation page
     origin: str = field(default="", compare=False)
 
     @property
@@ -352,6 +361,34 @@ class Manifest:
 
     def is_empty(self) -> bool:
         return not (self.lists or self.web_panels or self.buttons)
+
+    def optional_parts(self) -> tuple[tuple[str, str, str], ...]:
+        """``(key, kind, name)`` of every entry marked ``optional``: what the installation page
+        offers as checkboxes. Keys are ``list:{name}``, ``web_panel:{prog_id}``,
+        ``button:{prog_id}``."""
+        return (
+            *((f"list:{s.name}", "list", s.name) for s in self.lists if s.optional),
+            *(
+                (f"web_panel:{s.prog_id}", "web_panel", s.name)
+                for s in self.web_panels
+                if s.optional
+            ),
+            *((f"button:{s.prog_id}", "button", s.name) for s in self.buttons if s.optional),
+        )
+
+    def choose(self, selected: Iterable[str]) -> Manifest:
+        """This manifest without the optional entries whose key is not in ``selected``."""
+        keep = set(selected)
+        return replace(
+            self,
+            lists=tuple(s for s in self.lists if not s.optional or f"list:{s.name}" in keep),
+            web_panels=tuple(
+                s for s in self.web_panels if not s.optional or f"web_panel:{s.prog_id}" in keep
+            ),
+            buttons=tuple(
+                s for s in self.buttons if not s.optional or f"button:{s.prog_id}" in keep
+            ),
+        )
 
 
 # ============================================================================================
@@ -449,6 +486,14 @@ def _int_value(
     if not -(2**31) <= value < 2**31:
         problems.add(f"{path}.{key}", "is out of the 32-bit integer range")
         return default
+    return value
+
+
+def _bool_value(raw: Mapping[str, Any], key: str, path: str, problems: _Problems) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        problems.add(f"{path}.{key}", f"must be true or false, not {value!r}")
+        return False
     return value
 
 
@@ -568,6 +613,7 @@ def _panel(raw: Any, path: str, problems: _Problems, public_url: str | None) -> 
         tooltip=tooltip,
         rank=rank,
         icon=icon,
+        optional=_bool_value(raw, "optional", path, problems),
         origin=path,
         **spec_fields,
     )
@@ -611,6 +657,7 @@ def _button(raw: Any, path: str, problems: _Problems, public_url: str | None) ->
         rank=_int_value(raw, "rank", path, problems, BUTTON_DEFAULT_RANK),
         icon=_int_value(raw, "icon", path, problems),
         flags=tuple(sorted(_flags(raw, path, problems).items())),
+        optional=_bool_value(raw, "optional", path, problems),
         origin=path,
     )
 
@@ -652,6 +699,7 @@ def _list(raw: Any, path: str, problems: _Problems) -> ListSpec | None:
         tooltip=_text_value(raw, "tooltip", path, problems, limit=MAX_TEXT),
         rank=_int_value(raw, "rank", path, problems),
         items=tuple(items),
+        optional=_bool_value(raw, "optional", path, problems),
     )
 
 
