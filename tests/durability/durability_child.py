@@ -13,7 +13,9 @@ Modes:
     Open the store and put authorizations in a loop (new tenants and newer tokens for tenants
     already written), each with an encrypted system user token and refresh token whose values,
     like every other column, are derived from (tenant, token_issued_at): a row whose columns
-    disagree was half-written. Prints ``ready``, then ``ack {ctx} {iat}`` per committed write.
+    disagree was half-written. Prints ``ready``, then ``ack {ctx} {iat}`` per committed write
+    (``ready`` comes after the first ``ready_after`` acks instead when that is given, so a kill
+    timed from ``ready`` always lands among writes, however slow the machine).
 ``migrate``
     Bring a fresh (or old) database to the newest schema, sleeping ``delay`` seconds after each
     SQL statement inside the migration transaction so that a kill lands in the middle of it.
@@ -24,6 +26,13 @@ Modes:
     ``durability``), with a short apply lock so that the lock a killed predecessor left expires
     quickly. Prints ``ready``, ``planned {steps}`` and
     ``finished {run id} {outcome}`` (``finished - up-to-date`` when nothing was pending).
+``rotate``
+    Run the real ``sotk secrets rotate`` command (``toolkit.cli.main``) in this interpreter, its
+    output going to the file. After its ``pause_after``-th committed batch it prints ``paused``
+    and blocks until a line arrives on stdin (or stdin closes): the parent kills it there, or
+    releases it and kills it a random moment later. The pause is a handshake, not a race, so
+    the parent always has a committed batch to kill after, however fast the machine. Prints
+    ``exit {code}`` when the command returns.
 """
 
 from __future__ import annotations
@@ -70,6 +79,12 @@ class Output:
         self._handle.write(line + "\n")
         self._handle.flush()
 
+    @property
+    def stream(self) -> Any:
+        """The file itself, line-buffered, for code that prints (``sys.stdout``)."""
+        self._handle.reconfigure(line_buffering=True)
+        return self._handle
+
 
 def run_write(args: dict[str, Any], say: Output) -> None:
     from toolkit.store import open_store
@@ -79,7 +94,9 @@ def run_write(args: dict[str, Any], say: Output) -> None:
     prefix: str = args["prefix"]
     clock: int = args["first_iat"]
     written: list[str] = []
-    say("ready")
+    ready_after: int = args.get("ready_after", 0)
+    if not ready_after:
+        say("ready")
     for number in range(args.get("limit", 10**9)):
         clock += 1
         if written and rng.random() < UPDATE_SHARE:
@@ -102,6 +119,8 @@ def run_write(args: dict[str, Any], say: Output) -> None:
         if ctx not in written:
             written.append(ctx)
         say(f"ack {ctx} {clock}")
+        if number + 1 == ready_after:
+            say("ready")
     store.close()
     say("finished")
 
@@ -160,11 +179,53 @@ def run_provision(args: dict[str, Any], say: Output) -> None:
     ws.close()
 
 
+def run_rotate(args: dict[str, Any], say: Output) -> None:
+    import contextlib
+
+    from toolkit.cli import main
+    from toolkit.store.areas.maintenance import SecretsMaintenance
+
+    real_rotate = SecretsMaintenance.rotate_secrets
+    batches = 0
+
+    def gated_rotate(self: SecretsMaintenance, **kwargs: Any) -> Any:
+        progress = kwargs.pop("on_batch", None)
+
+        def on_batch(table: str, count: int) -> None:
+            nonlocal batches
+            if progress is not None:
+                progress(table, count)  # the command's own line first
+            batches += 1
+            if batches == args["pause_after"]:
+                say("paused")
+                sys.stdin.readline()  # the parent's go-ahead (or its kill)
+
+        return real_rotate(self, on_batch=on_batch, **kwargs)
+
+    SecretsMaintenance.rotate_secrets = gated_rotate  # type: ignore[method-assign]
+    sys.argv = ["sotk", "secrets", "rotate"]
+    sys.stdout = say.stream
+    code: object = 0
+    try:
+        main()
+    except SystemExit as exit_:
+        code = exit_.code
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    say(f"exit {code if code is not None else 0}")
+
+
 def run(mode: str, args: dict[str, Any]) -> None:
     """Run ``mode``; a failure is written to ``{out}.err`` (the parent shows it) and re-raised."""
     say = Output(args["out"])
     try:
-        {"write": run_write, "migrate": run_migrate, "provision": run_provision}[mode](args, say)
+        modes = {
+            "write": run_write,
+            "migrate": run_migrate,
+            "provision": run_provision,
+            "rotate": run_rotate,
+        }
+        modes[mode](args, say)
     except BaseException:
         with open(args["out"] + ".err", "a", encoding="utf-8") as handle:
             handle.write(traceback.format_exc())

@@ -1,17 +1,20 @@
 """``sotk secrets rotate`` SIGKILLed midway, again and again, then run once more: it completes.
 
-The real command runs as its own interpreter (``sotk secrets rotate`` through ``toolkit.cli``)
-with the new key first in ``SOTK_SECRET_KEYS``. It is killed right after it reports a committed
-batch (plus a random moment). After each kill every value still decrypts with the key ring and
-every row is complete; the final run leaves every value under the new key, readable with the
-new key alone.
+The real command runs as its own interpreter (``sotk secrets rotate`` through ``toolkit.cli``,
+in :mod:`durability_child`'s ``rotate`` mode) with the new key first in ``SOTK_SECRET_KEYS``.
+After a committed batch it pauses and waits for the test (a handshake over its stdin, so a fast
+machine cannot finish the rotation before the test sees a batch): the first round kills it in
+that pause, so a kill after a committed batch and before the last one always happens; later
+rounds release it and kill it a random moment later, which may land inside a batch's
+transaction or after the command has exited cleanly (also fine). After each kill every value
+still decrypts with the key ring and every row is complete; the final run leaves every value
+under the new key, readable with the new key alone.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -20,8 +23,10 @@ from pathlib import Path
 import pytest
 from durability_child import APPLICATION, expected_columns, issued_at
 from durability_support import (
+    CHILD,
     KEY_NEW,
     KEY_OLD,
+    READY_TIMEOUT,
     Databases,
     Target,
     check_authorizations,
@@ -39,8 +44,10 @@ pytestmark = pytest.mark.slow
 ROWS = 400
 # Kills per backend before the final, uninterrupted run.
 ROUNDS = 3
-# After the first reported batch, the kill comes this long later (seconds, uniform).
+# After the pause is released, the kill comes this long later (seconds, uniform).
 KILL_AFTER = (0.0, 0.08)
+# The committed batch after which the command pauses (uniform): the store has more than three.
+PAUSE_AFTER = (1, 3)
 SEED = 5
 ROTATE = [sys.executable, "-c", "from toolkit.cli import main; main()", "secrets", "rotate"]
 
@@ -86,11 +93,13 @@ def kids(target: Target) -> dict[str, int]:
     return counts
 
 
-def rotate(target: Target, out: Path) -> subprocess.Popen[bytes]:
+def rotate(target: Target, out: Path, pause_after: int) -> subprocess.Popen[bytes]:
+    """``sotk secrets rotate`` pausing after its ``pause_after``-th batch (see the module doc)."""
+    args = {"out": str(out), "pause_after": pause_after}
     return subprocess.Popen(
-        ROTATE,
-        stdout=out.open("wb"),
-        stderr=Path(f"{out}.err").open("wb"),
+        [sys.executable, str(CHILD), "rotate", json.dumps(args)],
+        stdin=subprocess.PIPE,
+        stderr=Path(f"{out}.stderr").open("wb"),
         cwd=out.parent,
         env=target.env(f"{KEY_NEW},{KEY_OLD}"),
     )
@@ -100,17 +109,27 @@ def test_a_killed_rotation_runs_again_to_completion(databases: Databases, tmp_pa
     target = databases.new()
     written = fill(target)
     rng = random.Random(f"{SEED}-{databases.backend}")
-    midway = 0
+    midway = paused_kills = 0
     started = time.monotonic()
     for round_number in range(ROUNDS):
         out = tmp_path / f"rotate-{round_number}.out"
-        process = rotate(target, out)
+        process = rotate(target, out, rng.randint(*PAUSE_AFTER))
+        assert process.stdin is not None
         try:
-            _wait_for_batch(process, out)
-            time.sleep(rng.uniform(*KILL_AFTER))
-            os.kill(process.pid, signal.SIGKILL)
+            if _wait_for_pause_or_exit(process, out):
+                if round_number == 0:
+                    paused_kills += 1  # killed between two committed batches, deterministically
+                else:
+                    process.stdin.write(b"go\n")
+                    process.stdin.flush()
+                    time.sleep(rng.uniform(*KILL_AFTER))  # where it lands does not matter
+            process.kill()  # SIGKILL; a command that already exited is not a failure
         finally:
             process.wait(timeout=30)
+            process.stdin.close()
+        lines = complete_lines(out)
+        if lines and lines[-1].startswith("exit "):
+            assert lines[-1] == "exit 0", _output(out)  # a clean exit before the kill is fine
         counts = kids(target)
         if counts.get("new") and counts.get("old"):
             midway += 1
@@ -134,15 +153,30 @@ def test_a_killed_rotation_runs_again_to_completion(databases: Databases, tmp_pa
         assert check_authorizations(store, written) == ROWS
     elapsed = time.monotonic() - started
     print(f"{databases.backend}: {ROUNDS} kills ({midway} midway) + final run in {elapsed:.1f} s")
-    assert midway > 0
+    assert paused_kills == 1
+    assert midway > 0  # the paused kill left values under both keys
 
 
-def _wait_for_batch(process: subprocess.Popen[bytes], out: Path) -> None:
-    """Wait until the command reported its first committed batch."""
-    deadline = time.monotonic() + 60
-    while not any("re-encrypted" in line for line in complete_lines(out)):
+def _output(out: Path) -> str:
+    err = Path(f"{out}.stderr")
+    errors = err.read_text(encoding="utf-8")[-3000:] if err.exists() else ""
+    return "\n".join(complete_lines(out)[-20:]) + "\n" + errors
+
+
+def _wait_for_pause_or_exit(process: subprocess.Popen[bytes], out: Path) -> bool:
+    """True once the command says ``paused``; False when it exited first (nothing left to do).
+
+    Waits for an event (a line in the output, or the process's exit), not for a duration; the
+    deadline only turns a hung child into a failure instead of a hung test.
+    """
+    deadline = time.monotonic() + READY_TIMEOUT
+    while "paused" not in complete_lines(out):
         if process.poll() is not None:
-            raise AssertionError(Path(f"{out}.err").read_text(encoding="utf-8")[-3000:])
+            if "paused" in complete_lines(out):
+                break
+            assert process.returncode == 0, _output(out)
+            return False
         if time.monotonic() > deadline:
-            raise AssertionError("the rotation never reported a batch")
+            raise AssertionError(f"the rotation never paused: {_output(out)}")
         time.sleep(0.002)
+    return True
