@@ -248,6 +248,49 @@ def test_an_app_sees_and_deletes_only_its_own_web_panels(
         assert system_rest.post("/Agents/List/DeleteAppWebPanels").status_code == 204
 
 
+def test_a_bearer_call_acts_for_an_application_only_with_its_so_app_token(
+    emu: Emulator, flow: Any, app: dict[str, Any], system_rest: httpx.Client, tenant_rest: Any
+) -> None:
+    """Protocol §7: GetAppWebPanels works "for registered Apps that send a valid
+    ApplicationToken"; DeleteAppWebPanels does nothing otherwise."""
+    _, tokens = flow.sign_in_and_exchange(app)  # the administrator of Cust12345
+    bearer = f"Bearer {tokens['access_token']}"
+    with (
+        tenant_rest(bearer) as user_only,
+        tenant_rest(bearer, app["client_secret"]) as for_app,
+        tenant_rest(bearer, "0" * 32) as wrong_token,
+    ):
+        assert for_app.headers["SO-AppToken"] == app["client_secret"]
+        unowned = user_only.post("/List/WebPanel/Items", json=panel("plain"))
+        assert unowned.status_code == 200, unowned.text
+        unowned_id = unowned.json()["WebPanelId"]
+        refused = user_only.post("/Agents/List/GetAppWebPanels")
+        assert assert_error(refused, 403)["ErrorType"] == "SoSecurityException"
+        assert "SO-AppToken" in refused.json()["ErrorMessage"]
+        # DeleteAppWebPanels without an application token: 204 and nothing happens.
+        assert user_only.post("/Agents/List/DeleteAppWebPanels").status_code == 204
+        assert user_only.get(f"/List/WebPanel/Items/{unowned_id}").status_code == 200
+        no_app = user_only.post("/Agents/List/DeleteWebPanel", json={"Id": unowned_id})
+        assert assert_error(no_app, 403)["ErrorType"] == "SoSecurityException"
+
+        owned = for_app.post("/Agents/List/SaveWebPanelEntity", json=panel("owned")).json()
+        ids = {p["WebPanelId"] for p in for_app.post("/Agents/List/GetAppWebPanels").json()}
+        assert ids == {owned["WebPanelId"]}  # the plain panel belongs to no application
+        # The same application through its system user (SOTicket + SO-AppToken) owns it too.
+        via_ticket = system_rest.post("/Agents/List/GetAppWebPanels").json()
+        assert {p["WebPanelId"] for p in via_ticket} == ids
+
+        # An SO-AppToken that is not the token's application's secret is refused: 401.
+        before = len(system_rest.get("/List/WebPanel/Items").json())
+        assert_error(wrong_token.post("/List/WebPanel/Items", json=panel("nope")), 401)
+        assert_error(wrong_token.post("/Agents/List/GetAppWebPanels"), 401)
+        assert len(system_rest.get("/List/WebPanel/Items").json()) == before
+
+        assert for_app.post("/Agents/List/DeleteAppWebPanels").status_code == 204
+        assert for_app.post("/Agents/List/GetAppWebPanels").json() == []
+        assert user_only.get(f"/List/WebPanel/Items/{unowned_id}").status_code == 200
+
+
 def test_sentry_hides_a_record_from_a_normal_user_not_from_the_system_user(
     flow: Any, app: dict[str, Any], system_rest: httpx.Client, tenant_rest: Any
 ) -> None:

@@ -354,3 +354,30 @@ def test_rest_as_a_signed_in_user(
     principal = api.current_principal()
     assert principal["UserName"] == USER
     assert "Confidential" not in [i.name for i in api.list_items("Category")]  # Sentry
+
+
+def test_a_signed_in_user_acts_for_the_application_with_its_so_app_token(
+    environment: Environment,
+    http: httpx.Client,
+    tenants: TenantAccess,
+    app: dict[str, Any],
+) -> None:
+    """The user's Bearer token plus the application's SO-AppToken (protocol §7): what the user
+    creates belongs to the application, and GetAppWebPanels answers."""
+    client = SuperIdClient(
+        environment, app["client_id"], app["client_secret"], REDIRECT_URI, http=http
+    )
+    result = sign_in(client.begin_sign_in().url, username=USER, password="superid-demo")
+    assert result.redirect_url is not None
+    signed_in = client.complete_sign_in(callback_params_from_url(result.redirect_url))
+    credential = UserCredential.from_tokens(signed_in.tokens, client, context_identifier=CTX)
+    api = tenants.user_api(environment, CTX, credential)
+    created = api.save_web_panel(WebPanelEntity(name="Mine", prog_id="acme.user.mine"))
+    assert [p.prog_id for p in api.app_web_panels()] == ["acme.user.mine"]
+    system_user = tenants.system_user_api("Acme Sync", CTX)
+    assert [p.web_panel_id for p in system_user.app_web_panels()] == [created.web_panel_id]
+    # Without the application token the same user acts for no application (§7).
+    bare = tenants.user_api(environment, CTX, UserCredential(signed_in.tokens.access_token))
+    with pytest.raises(ApiForbiddenError) as refused:
+        bare.app_web_panels()
+    assert refused.value.error_type == "SoSecurityException"

@@ -267,6 +267,8 @@ def test_bearer_without_refresh_surfaces_the_401(
 
 def test_user_credential_from_tokens_uses_the_refresh_token() -> None:
     class SuperId:
+        application_token = SECRET  # the application's client secret
+
         def __init__(self) -> None:
             self.seen: list[str] = []
 
@@ -279,12 +281,31 @@ def test_user_credential_from_tokens_uses_the_refresh_token() -> None:
     credential = UserCredential.from_tokens(tokens, superid)  # type: ignore[arg-type]
     answers = iter([401, 200])
 
+    sent: list[dict[str, str]] = []
+
     def send(headers: Any) -> httpx.Response:
+        sent.append(dict(headers))
         return httpx.Response(next(answers), request=httpx.Request("GET", "https://x/"))
 
     assert credential.send(send).status_code == 200
     assert superid.seen == ["r1"]
     assert credential.headers()["Authorization"] == "Bearer 8A:new"
+    # Acting for the application: its SO-AppToken goes with the Bearer token, before and
+    # after the refresh (protocol §7).
+    assert [h["SO-AppToken"] for h in sent] == [SECRET, SECRET]
+    assert SECRET not in repr(credential)
+
+
+def test_bearer_with_an_application_token_sends_so_apptoken(
+    http: httpx.Client, status: TenantStatusClient, online: FakeOnline
+) -> None:
+    online.answers.append(httpx.Response(200, json=[]))
+    credential = UserCredential("8A:one", application_token=SECRET)
+    assert user_api(http, status, credential).app_web_panels() == []
+    sent = online.requests[-1]
+    assert sent.headers["Authorization"] == "Bearer 8A:one"
+    assert sent.headers["SO-AppToken"] == SECRET
+    assert sent.url.path == f"/{CTX}/api/v1/Agents/List/GetAppWebPanels"
 
 
 # -- routing ---------------------------------------------------------------------------------

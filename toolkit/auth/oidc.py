@@ -808,6 +808,12 @@ class SuperIdClient:
             f" redirect_uri={self.redirect_uri!r})"
         )
 
+    @property
+    def application_token(self) -> str:
+        """The application's client secret, which is also its application token: the
+        ``SO-AppToken`` its tenant calls send (protocol §5, §8). Never log it."""
+        return self._client_secret
+
     # -- discovery and keys
 
     @property

@@ -8,10 +8,19 @@ Credentials accepted (protocol §5):
 - REST `Authorization: SOTicket 7T:...` (scheme case-insensitive) plus the mandatory
   `SO-AppToken` = the client secret of the app that owns the ticket;
 - REST `Authorization: Bearer 8A:...`, a live SuperID access token for this tenant
-  (`SO-AppToken` optional; when sent it must be the secret of the token's app);
+  (`SO-AppToken` optional; when sent it must be the secret of the token's app, approved in the
+  tenant, else 401);
 - SOAP `<ApplicationToken>` + `<Credentials><Ticket>` in the Services88 namespace, the Ticket
   holding a `7T:` ticket (ApplicationToken mandatory) or an `8A:` access token (Services86+).
 Each authenticated use of a ticket restarts its 6-hour window (sliding, §4.7).
+
+Which application a request acts for (protocol §7 "Calls that need the application token"):
+only one that sent a valid application token (`SO-AppToken`, or SOAP `ApplicationToken`). The
+`GetApp...` agents "work in Online only, for registered Apps that send a valid
+ApplicationToken" (SD: docs/en/api/reference/restful/agent/List_Agent/
+v1ListAgent_GetAppWebPanels.md). A Bearer call without one acts for the user alone: what it
+creates belongs to no application [I]. `owning_application` / `require_application` are the
+one place web panels and task menus ask.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from toolkit.emulator.errors import ApiError
 from toolkit.emulator.soap import (
     SOAP11_NS,
     SOAP12_NS,
@@ -59,6 +69,7 @@ BEARER_SCHEME = "bearer"
 # not documented [I]; the 401 status is (SD:webapi-auth).
 UNAUTHORIZED_ERROR_TYPE = "SoAuthenticationException"
 NOT_FOUND_ERROR_TYPE = "SoNotFoundException"  # the documented 404 type (protocol §5)
+FORBIDDEN_ERROR_TYPE = "SoSecurityException"  # [I]
 ERROR_SOURCE = "SuperOffice.WebApi"
 
 # Principal values the world does not model; plausible constants [I].
@@ -99,9 +110,40 @@ class Principal:
     """Who a request authenticated as: the app's system user, or a SuperID user."""
 
     tenant: Tenant
-    app: App
+    app: App  # the credential's application: the ticket's, or the access token's client
     user: User | None = None
     membership: Membership | None = None
+    # The application the request acts for: set only when a valid application token came
+    # with it (always with a ticket; with a Bearer token only when SO-AppToken was sent).
+    application: App | None = None
+
+
+def owning_application(principal: Principal) -> str | None:
+    """The client id of the application that owns what this request creates, or None.
+
+    Web panels and task menus are attributed to an application only when the request carried a
+    valid application token (protocol §7); a Bearer call without one creates objects that no
+    application owns [I].
+    """
+    return principal.application.client_id if principal.application is not None else None
+
+
+def require_application(principal: Principal, operation: str) -> str:
+    """The requesting application's client id for a `GetApp...` agent call, else a 403.
+
+    The reference says these calls work "for registered Apps that send a valid
+    ApplicationToken" (protocol §7); how a call without one is refused is not documented: the
+    emulator answers 403 `SoSecurityException` [I].
+    """
+    owner = owning_application(principal)
+    if owner is None:
+        raise ApiError(
+            403,
+            FORBIDDEN_ERROR_TYPE,
+            f"{operation} works only for a registered application that sends a valid"
+            f" {APP_TOKEN_HEADER}",
+        )
+    return owner
 
 
 def error_body(error_type: str, message: str) -> dict[str, Any]:
@@ -212,7 +254,7 @@ class TenantApi:
             if world.active_authorization(app.client_id, tenant.ctx) is None:
                 raise Unauthorized("The application is not authorized for this tenant")
             record.last_used_at = now  # sliding window: every use restarts the 6 hours
-            return Principal(tenant, app)
+            return Principal(tenant, app, application=app)
 
     def authenticate_access_token(
         self, tenant: Tenant, token: str, app_token: str | None
@@ -227,13 +269,20 @@ class TenantApi:
             app = world.find_app(record.client_id)
             if app is None:
                 raise Unauthorized("The access token is not valid or has expired")
-            if app_token is not None and not app.check_secret(app_token):
-                raise Unauthorized("The application token does not match the access token")
+            application: App | None = None
+            if app_token is not None:
+                # Sent but not valid is refused rather than ignored, as with a ticket: a
+                # partner who sends the wrong secret learns it at once [I].
+                if not app.check_secret(app_token):
+                    raise Unauthorized("The application token does not match the access token")
+                if world.active_authorization(app.client_id, tenant.ctx) is None:
+                    raise Unauthorized("The application is not authorized for this tenant")
+                application = app
             user = world.find_user(record.username)
             membership = user.membership(tenant.ctx) if user else None
             if user is None or membership is None:
                 raise Unauthorized("The user no longer has access to this tenant")
-            return Principal(tenant, app, user, membership)
+            return Principal(tenant, app, user, membership, application)
 
     def authenticate_rest(self, request: Request, tenant: Tenant) -> Principal:
         header = request.headers.get("authorization")

@@ -6,13 +6,16 @@ All under `/{ctx}/api`, matched case-insensitively (SuperOffice URLs come in man
 else authenticates exactly like `User/currentPrincipal` (SOTicket + SO-AppToken, or Bearer).
 
 Decisions where the reference is silent [I]:
-- Web panel ownership (open question 13): a panel belongs to the application whose credential
-  created it (the ticket's app, or the access token's client; SO-AppToken is not needed with
-  Bearer because the token names its client). Panels set up otherwise have no owner.
-- `GetAppWebPanels` lists the caller's panels, soft-deleted ones included (with Deleted=true).
-- `DeleteWebPanel` on a panel the calling app does not own: **403** `SoSecurityException`;
-  on an unknown id: 404. `DeleteAppWebPanels` removes only the caller's panels (204, also
-  when there were none: "otherwise nothing happens").
+- Web panel ownership (open question 13): a panel belongs to the application the creating
+  request acted for, which needs a valid application token (protocol §7, see
+  `tenant_api.owning_application`): a ticket's app, or a Bearer call's app when it sent
+  `SO-AppToken`. A Bearer call without it creates a panel no application owns.
+- `GetAppWebPanels` lists the caller's panels, soft-deleted ones included (with Deleted=true);
+  without a valid application token it is refused (403, `tenant_api.require_application`).
+- `DeleteWebPanel` on a panel the calling app does not own (or without an application):
+  **403** `SoSecurityException`; on an unknown id: 404. `DeleteAppWebPanels` removes only the
+  caller's panels (204, also when there were none or no valid application token came:
+  "otherwise nothing happens", SD:ref-agent `v1ListAgent_DeleteAppWebPanels.md`).
 - The generic REST `PUT|DELETE /v1/List/WebPanel/Items/{id}` act on any panel (they are the
   administrator's list API; the system user is not restricted anyway). DELETE is the documented
   soft delete (Deleted=true, 204); `GET .../Items` keeps listing soft-deleted panels.
@@ -37,12 +40,15 @@ from starlette.routing import Route
 from toolkit.emulator.errors import ApiError, BadRequestError
 from toolkit.emulator.tenant_api import (
     ERROR_SOURCE,
+    FORBIDDEN_ERROR_TYPE,
     NOT_FOUND_ERROR_TYPE,
     Principal,
     TenantApi,
     Unauthorized,
     UnknownTenant,
     error_body,
+    owning_application,
+    require_application,
     unauthorized_response,
 )
 from toolkit.emulator.tenant_data import (
@@ -68,7 +74,6 @@ from toolkit.emulator.wire import read_body
 from toolkit.emulator.world import Tenant, World
 
 MAX_ENTITY_BYTES = 256 * 1024
-FORBIDDEN_ERROR_TYPE = "SoSecurityException"  # [I]
 METHOD_ERROR_TYPE = "SoException"  # [I]
 # Values of the version document (protocol §5/§6, SD:version). The NetServer build numbers
 # are the emulator's own [I]; Services / ServicesCurrent / Version are the reference's.
@@ -120,8 +125,9 @@ class Call:
         return ADMIN_ROLE if membership.is_administrator else USER_ROLE
 
     @property
-    def client_id(self) -> str:
-        return self.principal.app.client_id
+    def owner(self) -> str | None:
+        """The application this call acts for (a valid application token), or None."""
+        return owning_application(self.principal)
 
     def sees(self, item: ListItem) -> bool:
         # Sentry, simple model (see tenant_data): the system user bypasses it.
@@ -487,7 +493,7 @@ class TenantLists:
         del entity["TableRight"], entity["FieldProperties"]
         entity.update(fields)
         entity["WebPanelId"] = call.data.new_id()
-        panel = WebPanel(entity, call.client_id)
+        panel = WebPanel(entity, call.owner)
         call.data.web_panels.append(panel)
         return panel
 
@@ -519,13 +525,17 @@ class TenantLists:
             return _json(web_panel_entity(panel))
 
     async def app_panels(self, call: Call) -> Response:
+        owner = require_application(call.principal, "GetAppWebPanels")
         with self.world.lock:
-            owned = [p for p in call.data.web_panels if p.owner == call.client_id]
+            owned = [p for p in call.data.web_panels if p.owner == owner]
             return _json([web_panel_entity(p) for p in owned])
 
     async def delete_app_panels(self, call: Call) -> Response:
+        owner = call.owner
+        if owner is None:
+            return _no_content()  # "otherwise nothing happens" (SD:ref-agent)
         with self.world.changing():
-            call.data.web_panels[:] = [p for p in call.data.web_panels if p.owner != call.client_id]
+            call.data.web_panels[:] = [p for p in call.data.web_panels if p.owner != owner]
         return _no_content()
 
     async def delete_panel(self, call: Call) -> Response:
@@ -535,7 +545,7 @@ class TenantLists:
             raise bad_request('Send {"Id": <web panel id>}')
         with self.world.changing():
             panel = self._panel(call, panel_id)
-            if panel.owner != call.client_id:
+            if call.owner is None or panel.owner != call.owner:
                 raise ApiError(
                     403,
                     FORBIDDEN_ERROR_TYPE,

@@ -14,7 +14,11 @@ Protocol §5 (calling tenant web services) and §7 (lists, list items, web panel
   :class:`~toolkit.auth.tickets.TicketManager` renew the ticket once after a 401.
   :class:`UserCredential` sends ``Authorization: Bearer 8A:...`` and refreshes the access token
   once after a 401 **or 403**: how SuperOffice signals an expired access token is an open
-  question (6: best practice says 403, a tutorial 401) [I].
+  question (6: best practice says 403, a tutorial 401) [I]. When the user acts for an
+  application (a token from that application's SuperID client, :meth:`UserCredential.from_tokens`)
+  it sends ``SO-AppToken`` too: without it SuperOffice cannot tell which application the call
+  is for, so ``GetAppWebPanels`` and the other ``GetApp...`` agents do not work and what it
+  creates belongs to no application (§7).
 * **Reliability.** Every request goes through :func:`toolkit.http.send_request` with a
   :class:`~toolkit.http.RetryPolicy`: idempotent requests are retried on connect errors, 429
   (``Retry-After``) and 502/503/504; POSTs (creates, agents) are never repeated blindly, except
@@ -757,8 +761,10 @@ class UserCredential:
     ``refresh`` returns a new access token (or a :class:`~toolkit.auth.oidc.TokenResponse`);
     without it an expired token surfaces as :class:`~toolkit.errors.ApiUnauthorizedError` /
     :class:`~toolkit.errors.ApiForbiddenError`. ``on_refresh`` is told the new tokens (to store
-    them). ``application_token`` adds ``SO-AppToken``, which Bearer calls usually omit (§5).
-    Thread-safe: concurrent requests that all see a 401 refresh once between them.
+    them). ``application_token`` (the client secret of the application the user acts for)
+    adds ``SO-AppToken``: the application's objects (``GetAppWebPanels``, panels it creates)
+    need it (§7). Thread-safe: concurrent requests that all see a 401 refresh once between them.
+
     """
 
     def __init__(
@@ -789,7 +795,9 @@ class UserCredential:
         on_refresh: Callable[[str | TokenResponse], None] | None = None,
         context_identifier: str | None = None,
     ) -> UserCredential:
-        """A credential that refreshes through SuperID with the tokens' refresh token."""
+        """A credential acting for ``superid``'s application: it sends that application's
+        ``SO-AppToken`` with the Bearer token (§7) and refreshes through SuperID with the
+        tokens' refresh token."""
         state = {"refresh_token": tokens.refresh_token}
 
         def refresh() -> TokenResponse:
@@ -804,6 +812,7 @@ class UserCredential:
             tokens.access_token,
             refresh=refresh if tokens.refresh_token else None,
             on_refresh=on_refresh,
+            application_token=superid.application_token,
             context_identifier=context_identifier,
         )
 
