@@ -206,7 +206,8 @@ class SystemUserClaims:
 
     Build it only from a payload that :func:`toolkit.auth.tokens.validate_system_user_token`
     accepted. ``ticket`` is the secret credential (``7T:...``) and never shown by ``repr``;
-    ``webapi_url`` is [I] (open question 4), so it may be None.
+    ``webapi_url`` is [I] (open question 4), so it may be None; so is ``issued_at`` (``iat`` is
+    not among the claims SuperOffice documents for this token).
     """
 
     issuer: str
@@ -214,7 +215,7 @@ class SystemUserClaims:
     serial: str
     context_identifier: str
     ticket: str
-    issued_at: datetime
+    issued_at: datetime | None
     expires_at: datetime
     not_before: datetime | None
     subject: str | None
@@ -226,14 +227,14 @@ class SystemUserClaims:
     def from_payload(cls, payload: Mapping[str, Any]) -> SystemUserClaims:
         aud = payload.get("aud")
         audience = (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud or ())
-        nbf = payload.get("nbf")
+        nbf, iat = payload.get("nbf"), payload.get("iat")
         return cls(
             issuer=str(payload["iss"]),
             audience=audience,
             serial=str(payload[SERIAL]),
             context_identifier=str(payload[CONTEXT_IDENTIFIER]),
             ticket=str(payload[TICKET]),
-            issued_at=parse_numeric_date(payload["iat"], "iat"),
+            issued_at=None if iat is None else parse_numeric_date(iat, "iat"),
             expires_at=parse_numeric_date(payload["exp"], "exp"),
             not_before=None if nbf is None else parse_numeric_date(nbf, "nbf"),
             subject=_text(payload, "sub"),

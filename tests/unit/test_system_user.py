@@ -31,6 +31,7 @@ from toolkit.auth.tokens import validate_system_user_token
 from toolkit.claims import CONTEXT_IDENTIFIER, SERIAL, TICKET, SystemUserClaims
 from toolkit.config import Environment
 from toolkit.errors import (
+    AlgorithmNotAllowedError,
     ApplicationTokenDeniedError,
     AudienceMismatchError,
     AuthorizationRevokedError,
@@ -44,6 +45,7 @@ from toolkit.errors import (
     NeedsReapprovalError,
     SystemUserError,
     TokenExpiredError,
+    TokenNotYetValidError,
     TransportError,
     UnexpectedResponseError,
 )
@@ -154,9 +156,14 @@ def test_ctx_is_compared_case_insensitively(idp_key: RSAPrivateKey, keys: Static
         ({"ticket": None}, MissingClaimError, TICKET),
         ({"ticket": "8A:access-token"}, MalformedTokenError, TICKET),
         ({"ticket": "7T:"}, MalformedTokenError, TICKET),
-        ({"iat": None}, MissingClaimError, "iat"),
         ({"exp": None}, MissingClaimError, "exp"),
         ({"exp": int(NOW.timestamp()) - 600}, TokenExpiredError, "exp"),
+        # iat and nbf are checked when present: beyond the 60 s leeway they are refused.
+        ({"iat": int(NOW.timestamp()) + 61}, TokenNotYetValidError, "iat"),
+        ({"nbf": int(NOW.timestamp()) + 61}, TokenNotYetValidError, "nbf"),
+        ({"iss": None}, MissingClaimError, "iss"),
+        ({"aud": None}, MissingClaimError, "aud"),
+        ({"aud": ["spn:12345678", "spn:99999999"]}, AudienceMismatchError, "azp"),
     ],
 )
 def test_jwt_rule_violations_are_typed(
@@ -170,6 +177,62 @@ def test_jwt_rule_violations_are_typed(
         validate(sign_jwt(idp_key, **overrides), keys)
     assert getattr(caught.value, "claim", None) == claim
     assert TICKET_VALUE not in str(caught.value)
+
+
+def test_the_documented_rules_are_literal(idp_key: RSAPrivateKey, keys: StaticKeys) -> None:
+    # SD:validate's table: issuer "SuperOffice AS", audience "spn:" + the serial claim.
+    claims = validate(sign_jwt(idp_key, iss="SuperOffice AS", aud="spn:12345678"), keys)
+    assert claims.serial == "12345678"
+    with pytest.raises(AudienceMismatchError):
+        validate(sign_jwt(idp_key, aud="12345678"), keys)
+    with pytest.raises(AudienceMismatchError):
+        validate(sign_jwt(idp_key, aud="spn:Cust12345"), keys)  # the ctx is not the serial
+
+
+@pytest.mark.parametrize(
+    "absent",
+    [("iat",), ("nbf",), ("iat", "nbf")],
+)
+def test_iat_and_nbf_are_optional(
+    idp_key: RSAPrivateKey, keys: StaticKeys, absent: tuple[str, ...]
+) -> None:
+    # SuperOffice documents signature, issuer, audience and exp for this token (§4.6); iat and
+    # nbf are checked only when the token has them.
+    token = sign_jwt(idp_key, **dict.fromkeys(absent))
+    assert not set(absent) & set(jwt.decode(token, options={"verify_signature": False}))
+    assert validate(token, keys).ticket == TICKET_VALUE
+
+
+def test_iat_and_nbf_within_the_leeway_are_accepted(
+    idp_key: RSAPrivateKey, keys: StaticKeys
+) -> None:
+    soon = int(NOW.timestamp()) + 59
+    assert validate(sign_jwt(idp_key, iat=soon, nbf=soon), keys).serial == SERIAL_VALUE
+
+
+def test_an_expired_token_is_refused_however_recent_its_iat(
+    idp_key: RSAPrivateKey, keys: StaticKeys
+) -> None:
+    now = int(NOW.timestamp())
+    with pytest.raises(TokenExpiredError):
+        validate(sign_jwt(idp_key, iat=now, nbf=now, exp=now - 61), keys)
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda token: token.rsplit(".", 1)[0] + ".",  # no signature at all
+        lambda token: token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"),
+        lambda token: jwt.encode(
+            jwt.decode(token, options={"verify_signature": False}), key=None, algorithm="none"
+        ),
+    ],
+)
+def test_a_signature_is_required(
+    idp_key: RSAPrivateKey, keys: StaticKeys, forge: Callable[[str], str]
+) -> None:
+    with pytest.raises((InvalidSignatureError, AlgorithmNotAllowedError)):
+        validate(forge(sign_jwt(idp_key)), keys)
 
 
 def test_a_jwt_signed_by_another_key_is_refused(other_key: RSAPrivateKey, keys: StaticKeys) -> None:

@@ -10,7 +10,7 @@ applies the rules of its kind:
   nonce.
 * :func:`validate_system_user_token`: the system user JWT the PartnerSystemUser exchange
   returns (§4.6): issuer ``SuperOffice AS``, audience ``spn:`` + its own ``serial`` claim,
-  ``ctx`` = the tenant asked for, a ``7T:`` ticket, ``iat``/``exp``.
+  ``exp``; ``iat``/``nbf`` only when present; ``ctx`` = the tenant asked for, a ``7T:`` ticket.
 * :func:`validate_state_change_token`: the ``Token`` of a state-change webhook (§6). Its
   issuer, audience and claims are undocumented (open question 16); by analogy with the other
   partner callbacks (SD:validate's "Connectors" row) it is taken to be issuer ``SuperOffice
@@ -185,8 +185,11 @@ def validate_system_user_token(
     Rules: the signature verifies against SuperID's JWKS (``keys``); ``iss`` is exactly
     ``SuperOffice AS``; ``aud`` is ``spn:`` + the token's own ``serial`` claim, which must be a
     non-empty string; ``ctx`` equals ``context_identifier`` (compared case-insensitively, as ctx
-    paths are; [I]); the ``ticket`` claim is present and starts with ``7T:``; ``iat`` and
-    ``exp`` are required and checked with the policy's bounded leeway.
+    paths are; [I]); the ``ticket`` claim is present and starts with ``7T:``; ``exp`` is
+    required; ``iat`` and ``nbf`` are checked only when present (SuperOffice documents
+    signature, issuer, audience and expiry for this token, SD:validate and SUC
+    ``Tokens/SystemUserTokenHandler.cs``; its other time claims are open question 4), all with
+    the policy's bounded leeway.
 
     SuperOffice's own handler (SUC) reads ``serial`` from the *unverified* payload to build the
     expected audience, then validates. Here the shared core verifies the signature first and the
@@ -223,7 +226,7 @@ def validate_system_user_token(
         )
     if len(ticket) <= len(SYSTEM_USER_TICKET_PREFIX) or any(c.isspace() for c in ticket):
         raise MalformedTokenError("claim ticket is empty or contains whitespace", claim=TICKET)
-    _require_claims(payload, "iat", "exp")
+    _require_claims(payload, "exp")  # iat and nbf: checked by _check_times when present
     _check_times(payload, policy, _aware(now()))
     return SystemUserClaims.from_payload(payload)
 
@@ -479,7 +482,10 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _check_times(payload: Mapping[str, Any], policy: ValidationPolicy, now: datetime) -> None:
-    """``exp`` (required), ``nbf`` (optional) and ``iat`` (required) against ``now``."""
+    """``exp`` (required), ``nbf`` and ``iat`` (each when present) against ``now``.
+
+    Callers whose token kind requires ``iat`` say so with ``_require_claims`` first.
+    """
     expires_at = parse_numeric_date(payload["exp"], "exp")
     if now >= expires_at + policy.leeway:
         raise TokenExpiredError("token has expired", claim="exp")
@@ -487,9 +493,10 @@ def _check_times(payload: Mapping[str, Any], policy: ValidationPolicy, now: date
         not_before = parse_numeric_date(payload["nbf"], "nbf")
         if now + policy.leeway < not_before:
             raise TokenNotYetValidError("token is not valid yet (nbf)", claim="nbf")
-    issued_at = parse_numeric_date(payload["iat"], "iat")
-    if issued_at > now + policy.max_future_iat:
-        raise TokenNotYetValidError("token was issued in the future (iat)", claim="iat")
+    if payload.get("iat") is not None:
+        issued_at = parse_numeric_date(payload["iat"], "iat")
+        if issued_at > now + policy.max_future_iat:
+            raise TokenNotYetValidError("token was issued in the future (iat)", claim="iat")
 
 
 def _check_nonce(payload: Mapping[str, Any], expected: str) -> None:
