@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -309,6 +310,20 @@ state_changes = Table(
     Index(None, "received_at"),
     Index(None, "application_id", "fingerprint"),
     Index(None, "context_identifier"),
+)
+
+# Context identifiers are matched case-insensitively (``lower(...) = ...``, protocol §1) [I]:
+# these expression indexes serve those lookups (migration 0006), which otherwise scan every row
+# of the application.
+Index(
+    "ix_authorizations_application_id_lower_context_identifier",
+    authorizations.c.application_id,
+    func.lower(authorizations.c.context_identifier),
+)
+Index(
+    "ix_state_changes_application_id_lower_context_identifier",
+    state_changes.c.application_id,
+    func.lower(state_changes.c.context_identifier),
 )
 
 # Signed-in users of the normal user context (/panel). The browser holds only an opaque random
