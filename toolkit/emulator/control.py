@@ -18,7 +18,7 @@ from starlette.routing import Route
 from toolkit.emulator.errors import BadRequestError, WorldError
 from toolkit.emulator.faults import Faults, rule_from_json
 from toolkit.emulator.lifecycle import apply_change, set_state
-from toolkit.emulator.registry import activate_app, register_app
+from toolkit.emulator.registry import activate_app, register_app, set_state_change_url
 from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.tenant_state import state_document
 from toolkit.emulator.webhooks import Webhooks
@@ -36,6 +36,7 @@ _APP_FIELDS = {
     "post_logout_urls",
     "state_change_url",
     "tenant",
+    "public_key",  # the public half of the partner's own key: RSAKeyValue XML or PEM
 }
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -113,6 +114,7 @@ class ControlPlane:
             (f"{r}/seed", self.load_seed, ["POST"]),
             (f"{r}/state", self.state, ["GET"]),
             (f"{r}/apps", self.apps, ["GET", "POST"]),
+            (f"{r}/apps/{{client_id}}", self.app_settings, ["GET", "PATCH"]),
             (f"{r}/apps/{{client_id}}/activate", self.activate, ["POST"]),
             (f"{r}/tenants", self.tenants, ["GET", "POST"]),
             (f"{r}/users", self.users, ["GET", "POST"]),
@@ -226,6 +228,22 @@ class ControlPlane:
         if "name" not in body or "redirect_urls" not in body:
             raise WorldError("invalid_app", "name and redirect_urls are required")
         return JSONResponse(register_app(self.world, **body), 201)
+
+    async def app_settings(self, request: Request) -> Response:
+        """GET one app (never its secret); PATCH {"state_change_url": URL | null} changes its
+        "Customer state change" setting."""
+        client_id = request.path_params["client_id"]
+        if request.method == "PATCH":
+            body = await json_body(request)
+            if set(body) != {"state_change_url"}:
+                raise WorldError("invalid_app", 'send {"state_change_url": "<URL>" | null}')
+            return JSONResponse(
+                set_state_change_url(self.world, client_id, body["state_change_url"])
+            )
+        app = self.world.find_app(client_id)
+        if app is None:
+            raise WorldError("not_found", f"no app {client_id}", 404)
+        return JSONResponse(app.public_view())
 
     async def activate(self, request: Request) -> Response:
         body = await json_body(request)

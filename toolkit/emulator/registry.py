@@ -1,7 +1,10 @@
 """App registration and activation, shared by the Python API and the control plane.
 
 Mirrors the Developer Portal (protocol §8): credentials are returned once; the emulator keeps
-only a hash of the client secret and the public half of the key pair.
+only a hash of the client secret and the public half of the key pair. The key pair is generated
+here (its private half returned once), or the partner brings their own and sends only its public
+half (`public_key`: RSAKeyValue XML or PEM), so the exchange is signed with the very key they
+use in production. The state-change URL is the portal's "Customer state change" setting (§6).
 """
 
 from __future__ import annotations
@@ -9,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from toolkit.emulator.credentials import new_app_key_pair, new_client_id, new_client_secret
+from toolkit.emulator.credentials import (
+    load_public_key,
+    new_app_key_pair,
+    new_client_id,
+    new_client_secret,
+)
 from toolkit.emulator.errors import WorldError
 from toolkit.emulator.world import App, Authorization, World, hash_secret
 
@@ -42,8 +50,13 @@ def register_app(
     post_logout_urls: Any = None,
     state_change_url: Any = None,
     tenant: Any = None,
+    public_key: Any = None,
 ) -> dict[str, Any]:
-    """Register an app; returns its credentials (the only time the secrets are shown)."""
+    """Register an app; returns its credentials (the only time the secrets are shown).
+
+    With `public_key` (the public half of the partner's own key) no key pair is generated and
+    the answer holds no private key.
+    """
     if not isinstance(name, str) or not name.strip():
         raise WorldError("invalid_app", "name must be a non-empty string")
     if kind not in ("standard", "custom"):
@@ -56,8 +69,11 @@ def register_app(
     post_logout = _check_urls(post_logout_urls or [], "post_logout_urls")
     if state_change_url is not None:
         _check_urls([state_change_url], "state_change_url")
+    brought_key = None if public_key is None else load_public_key(public_key)
     client_id, client_secret = new_client_id(), new_client_secret()
-    keys = new_app_key_pair()  # outside the world lock: RSA generation takes a moment
+    # Outside the world lock: RSA generation takes a moment.
+    keys = new_app_key_pair() if brought_key is None else None
+    public_key_pem = brought_key if keys is None else keys.public_key_pem
     app = App(
         client_id=client_id,
         client_secret_sha256=hash_secret(client_secret),
@@ -70,16 +86,18 @@ def register_app(
         post_logout_urls=post_logout,
         state_change_url=_opt_text(state_change_url, "state_change_url"),
         grant_system_token=grant_system_token,
-        public_key_pem=keys.public_key_pem,
+        public_key_pem=public_key_pem,
         created_at=world.now(),
     )
     world.add_app(app)
+    private: dict[str, Any] = {}
+    if keys is not None:
+        private = {"private_key_xml": keys.private_key_xml, "private_key_pem": keys.private_key_pem}
     return {
         "client_id": client_id,
         "client_secret": client_secret,
-        "private_key_xml": keys.private_key_xml,
-        "private_key_pem": keys.private_key_pem,
-        "public_key_pem": keys.public_key_pem,
+        **private,
+        "public_key_pem": public_key_pem,
         "name": app.name,
         "kind": app.kind,
         "tenant": app.tenant,
@@ -90,6 +108,19 @@ def register_app(
         "state_change_url": app.state_change_url,
         "grant_system_token": app.grant_system_token,
     }
+
+
+def set_state_change_url(world: World, client_id: str, state_change_url: Any) -> dict[str, Any]:
+    """Change an app's "Customer state change" URL (None: no notifications), as the portal's
+    setting can be changed after registration (protocol §6)."""
+    if state_change_url is not None:
+        _check_urls([state_change_url], "state_change_url")
+    with world.changing():
+        app = world.apps.get(client_id)
+        if app is None:
+            raise WorldError("not_found", f"no app {client_id}", 404)
+        app.state_change_url = state_change_url
+        return app.public_view()
 
 
 def activate_app(world: World, client_id: str, tenant: str, approved_by: str) -> Authorization:

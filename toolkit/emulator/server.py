@@ -245,6 +245,7 @@ class Emulator:
         post_logout_urls: list[str] | None = None,
         state_change_url: str | None = None,
         tenant: str | None = None,
+        public_key: str | None = None,
     ) -> dict[str, Any]:
         return register_app(
             self.world,
@@ -257,6 +258,7 @@ class Emulator:
             post_logout_urls=post_logout_urls,
             state_change_url=state_change_url,
             tenant=tenant,
+            public_key=public_key,
         )
 
     def activate_app(self, client_id: str, tenant: str, approved_by: str) -> Authorization:
