@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import jwt
@@ -351,3 +352,44 @@ def test_access_token_shape_matches_asp_extraction(app: dict[str, Any], flow: An
     token = body["access_token"]
     assert token[3 : token.index(".")] == "Cust12345"
     base64.b64decode(token[token.index(".") + 1 :], validate=True)
+
+
+def test_prompt_login_asks_for_a_fresh_sign_in_despite_the_session(
+    emu: Emulator, app: dict[str, Any], flow: Any
+) -> None:
+    # OIDC Core §3.1.2.1 prompt=login [I: SuperOffice's parameter table does not list prompt].
+    with httpx.Client() as browser:
+        sign_in(flow.authorize_url(app["client_id"]), client=browser)
+        page = browser.get(flow.authorize_url(app["client_id"], prompt="login"))
+        assert page.status_code == 200
+        assert 'data-superid-page="login"' in page.text
+        # The SuperID session does not carry a wrong password through.
+        with pytest.raises(EmulatorDriverError, match="username or password is incorrect"):
+            sign_in(
+                flow.authorize_url(app["client_id"], prompt="login"),
+                client=browser,
+                password="not-used",
+            )
+
+
+def test_prompt_none_without_a_session_is_login_required(
+    emu: Emulator, app: dict[str, Any], flow: Any, http: httpx.Client
+) -> None:
+    response = http.get(flow.authorize_url(app["client_id"], prompt="none"))
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response.headers["location"]).query)
+    assert query["error"] == ["login_required"]
+    with httpx.Client() as browser:
+        sign_in(flow.authorize_url(app["client_id"]), client=browser)  # approves Cust12345
+        silent = browser.get(flow.authorize_url(app["client_id"], prompt="none"))
+        assert silent.status_code == 302
+        assert "code" in parse_qs(urlsplit(silent.headers["location"]).query)
+
+
+@pytest.mark.parametrize("prompt", ["consent", "select_account", "none login"])
+def test_other_prompt_values_are_refused(
+    emu: Emulator, app: dict[str, Any], flow: Any, http: httpx.Client, prompt: str
+) -> None:
+    response = http.get(flow.authorize_url(app["client_id"], prompt=prompt))
+    assert response.status_code == 302
+    assert parse_qs(urlsplit(response.headers["location"]).query)["error"] == ["invalid_request"]

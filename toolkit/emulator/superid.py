@@ -66,6 +66,13 @@ TENANT_FORM_PATH = "/login/common/oauth/authorize/tenant"
 CONSENT_FORM_PATH = "/login/common/oauth/authorize/consent"
 
 RESPONSE_MODES = ("query", "fragment", "form_post")
+# OIDC Core §3.1.2.1 prompt values. SuperOffice's authorize parameters (SuperOfficeDocs
+# docs/en/api/authentication/online/sign-in-user/auth-code-flow.md) do not list `prompt`; the
+# emulator does what OIDC Core defines for "login" (always show the sign-in form) and "none"
+# (no page may be shown: login_required / consent_required) and refuses other values [I].
+PROMPT_LOGIN = "login"
+PROMPT_NONE = "none"
+PROMPTS = (PROMPT_LOGIN, PROMPT_NONE)
 TRANSACTION_LIFETIME = 600  # a pending sign-in lives 10 minutes, like the code it produces
 SESSION_LIFETIME = 8 * 3600  # SuperID session length is undocumented [I]
 SESSION_COOKIE = "SuperIdSession"  # real cookie name unknown [I]
@@ -256,6 +263,11 @@ class SuperId:
         tenant_hint = acr_tenants[0] if acr_tenants else None
         if path_tenant and tenant_hint and tenant_hint.lower() != path_tenant.lower():
             return refuse("invalid_request", "acr_values tenant differs from the authorize path")
+        prompts = params.get("prompt", "").split()
+        if any(p not in PROMPTS for p in prompts):
+            return refuse("invalid_request", "unsupported prompt value")
+        if PROMPT_NONE in prompts and len(prompts) > 1:
+            return refuse("invalid_request", "prompt=none cannot be combined")
         now = self.world.now()
         txn = LoginTransaction(
             id=secrets.token_urlsafe(24),
@@ -270,11 +282,32 @@ class SuperId:
             tenant_hint=path_tenant or tenant_hint,
             login_hint=params.get("login_hint"),
             expires_at=now + TRANSACTION_LIFETIME,
+            force_login=PROMPT_LOGIN in prompts,
         )
         with self.world.lock:
             self._purge(now)
             self.world.transactions[txn.id] = txn
+        if PROMPT_NONE in prompts:
+            return self._without_pages(request, txn, refuse)
         return self._advance(request, txn)
+
+    def _without_pages(
+        self, request: Request, txn: LoginTransaction, refuse: Callable[[str, str], Response]
+    ) -> Response:
+        """prompt=none: the code when no page is needed, else the OIDC Core error [I]."""
+        try:
+            response = self._advance(request, txn)
+        except PageError:
+            response = None
+        with self.world.lock:
+            completed = txn.id not in self.world.transactions  # _complete issued the code
+        if response is not None and completed:
+            return response
+        with self.world.lock:
+            self.world.transactions.pop(txn.id, None)
+        if txn.username is None:
+            return refuse("login_required", "the user is not signed in to SuperID")
+        return refuse("consent_required", "an administrator must approve the application")
 
     def _purge(self, now: float) -> None:
         w = self.world
@@ -305,7 +338,7 @@ class SuperId:
         """Take the sign-in as far as it can go: login, tenant, consent, then the code."""
         app = self._app(txn)
         if txn.username is None:
-            current = self._session_user(request)
+            current = None if txn.force_login else self._session_user(request)
             if current and (not txn.login_hint or txn.login_hint.lower() == current.lower()):
                 txn.username = current
             else:

@@ -169,6 +169,10 @@ class AccessToken:
 class Quirks:
     # SD:validate's example id_token has iat as a string; RFC 7519 says number (the default).
     iat_as_string: bool = False
+    # The state-change notification token's audience is undocumented (open question 16) and
+    # SuperOffice's sample sets none, so by default it has no aud; this adds aud = client id, so
+    # a client's "check aud only when present" rule can be exercised. [I]
+    state_change_audience: bool = False
 
 
 @dataclass
@@ -189,6 +193,8 @@ class LoginTransaction:
     expires_at: float
     username: str | None = None
     ctx: str | None = None
+    # prompt=login: sign in afresh even with a SuperID session (OIDC Core §3.1.2.1) [I].
+    force_login: bool = False
 
 
 @dataclass
@@ -543,7 +549,10 @@ class World:
         quirks = data.get("quirks", {})
         if not isinstance(quirks, dict):
             raise WorldError("invalid_world", "quirks must be an object")
-        self.quirks = Quirks(iat_as_string=_bool(quirks, "iat_as_string", False))
+        self.quirks = Quirks(
+            iat_as_string=_bool(quirks, "iat_as_string", False),
+            state_change_audience=_bool(quirks, "state_change_audience", False),
+        )
         data_by_ctx = data.get("tenant_data", {})
         if not isinstance(data_by_ctx, dict):
             raise WorldError("invalid_world", "tenant_data must be an object")
