@@ -278,9 +278,14 @@ def test_each_exchange_writes_a_credentials_record(
 
 # -- SOAP --------------------------------------------------------------------------------------
 
+WCF_DISPATCHER = (
+    "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
+)
 
-def soap_envelope(app_token: str, ctx: str, signed: str, token_type: str = "Jwt") -> str:
+
+def soap_envelope(app_token: str, ctx: str, signed: str, token_type: str | None = "Jwt") -> str:
     # The envelope of SD:get-ticket.
+    kind = "" if token_type is None else f"<ns1:ReturnTokenType>{token_type}</ns1:ReturnTokenType>"
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Envelope xmlns:ns0="http://schemas.xmlsoap.org/soap/envelope/"
                    xmlns:ns1="{PSU_NS}"
@@ -293,7 +298,7 @@ def soap_envelope(app_token: str, ctx: str, signed: str, token_type: str = "Jwt"
   <ns0:Body>
     <ns1:AuthenticationRequest>
       <ns1:SignedSystemToken>{signed}</ns1:SignedSystemToken>
-      <ns1:ReturnTokenType>{token_type}</ns1:ReturnTokenType>
+      {kind}
     </ns1:AuthenticationRequest>
   </ns0:Body>
 </SOAP-ENV:Envelope>"""
@@ -313,21 +318,38 @@ def post_soap(
     return http.post(path, content=content, headers=headers)
 
 
-def soap_answer(response: httpx.Response) -> dict[str, str | None]:
-    assert response.headers["content-type"].startswith("text/xml")
+def soap_answer(response: httpx.Response) -> list[tuple[str, str | None]]:
+    """The AuthenticationResponse members in document order: [(name, text or None for nil)]."""
+    assert response.headers["content-type"] == "text/xml; charset=utf-8"
     root = ET.fromstring(response.content)  # noqa: S314 (the emulator's own answer)
+    assert root.find(f"{{{SOAP11}}}Header") is None  # basicHttpBinding: no WS-Addressing
     answer = root.find(f"{{{SOAP11}}}Body/{{{PSU_NS}}}AuthenticationResponse")
     assert answer is not None, response.text
-    return {child.tag.split("}")[1]: child.text for child in answer}
+    members = []
+    for child in answer:
+        namespace, name = child.tag[1:].split("}")
+        assert namespace == PSU_NS
+        nil = child.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
+        members.append((name, None if nil else child.text))
+    return members
 
 
-def soap_fault(response: httpx.Response) -> str:
+def soap_fault(response: httpx.Response, code: str = "s:Client") -> str:
+    assert response.status_code == 500, response.text
     root = ET.fromstring(response.content)  # noqa: S314 (the emulator's own answer)
     fault = root.find(f"{{{SOAP11}}}Body/{{{SOAP11}}}Fault")
     assert fault is not None, response.text
-    assert fault.findtext("faultcode") == "s:Client"
+    assert fault.findtext("faultcode") == code
     assert "Traceback" not in response.text
     return fault.findtext("faultstring") or ""
+
+
+def wcf_fault(response: httpx.Response, code: str) -> str:
+    """A WCF dispatcher fault: `a:{code}` with `a` bound to WCF's dispatcher namespace."""
+    reason = soap_fault(response, f"a:{code}")
+    assert f'xmlns:a="{WCF_DISPATCHER}"' in response.text
+    assert '<faultstring xml:lang="en-US">' in response.text
+    return reason
 
 
 def test_soap_exchange(system_user: SystemUser) -> None:
@@ -335,11 +357,13 @@ def test_soap_exchange(system_user: SystemUser) -> None:
     response = post_soap(system_user.http, xml)
     assert response.status_code == 200, response.text
     answer = soap_answer(response)
-    assert answer["IsSuccessful"] == "true"
-    assert answer["ErrorMessage"] is None
-    claims = verify_system_jwt(system_user.http, answer["Token"] or "", "1801550193")
+    assert [name for name, _ in answer] == ["IsSuccessful", "Token", "ErrorMessage"]
+    assert answer[0] == ("IsSuccessful", "true")
+    assert answer[2] == ("ErrorMessage", None)
+    claims = verify_system_jwt(system_user.http, answer[1][1] or "", "1801550193")
     assert decode_ticket(claims[CLAIM + "ticket"])[2] == "Cust12345"
-    assert f"{PSU_NS}/IPartnerSystemUserService/AuthenticateResponse" in response.text
+    assert "http://www.w3.org/2005/08/addressing" not in response.text
+    assert "AuthenticateResponse" not in response.text  # no output Action header
     # Unquoted SOAPAction and another path casing work too.
     again = post_soap(
         system_user.http,
@@ -347,7 +371,17 @@ def test_soap_exchange(system_user: SystemUser) -> None:
         action=SOAP_ACTION,
         path="/Login/Services/partnersystemuserservice.svc",
     )
-    assert soap_answer(again)["IsSuccessful"] == "true"
+    assert soap_answer(again)[0] == ("IsSuccessful", "true")
+
+
+def test_soap_without_return_token_type_answers_a_jwt(system_user: SystemUser) -> None:
+    # ReturnTokenType is optional in the schema; the emulator then issues a JWT [I].
+    xml = soap_envelope(
+        system_user.app["client_secret"], "Cust12345", system_user.signed(), token_type=None
+    )
+    answer = dict(soap_answer(post_soap(system_user.http, xml)))
+    assert answer["IsSuccessful"] == "true"
+    assert verify_system_jwt(system_user.http, answer["Token"] or "", "1801550193")
 
 
 def test_soap_refusal_names_the_failure(system_user: SystemUser) -> None:
@@ -356,44 +390,123 @@ def test_soap_refusal_names_the_failure(system_user: SystemUser) -> None:
     response = post_soap(system_user.http, xml)
     assert response.status_code == 200
     answer = soap_answer(response)
-    assert answer["IsSuccessful"] == "false"
-    assert answer["Token"] is None
-    assert (answer["ErrorMessage"] or "").startswith("InvalidTimestamp:")
+    assert [name for name, _ in answer] == ["IsSuccessful", "Token", "ErrorMessage"]
+    assert answer[0] == ("IsSuccessful", "false")
+    assert answer[1] == ("Token", None)
+    assert (answer[2][1] or "").startswith("InvalidTimestamp:")
     saml = soap_envelope(
         system_user.app["client_secret"], "Cust12345", system_user.signed(), "Saml"
     )
-    assert (soap_answer(post_soap(system_user.http, saml))["ErrorMessage"] or "").startswith(
+    assert (dict(soap_answer(post_soap(system_user.http, saml)))["ErrorMessage"] or "").startswith(
         "NotSupported:"
     )
+
+
+def test_soap_missing_values_are_refusals_not_faults(system_user: SystemUser) -> None:
+    # Every member is optional in the schema, so WCF hands the service nulls: it answers.
+    good = soap_envelope(system_user.app["client_secret"], "Cust12345", system_user.signed())
+    for broken, missing in (
+        (
+            good.replace("<tns:ApplicationToken>", "<tns:Other>").replace(
+                "</tns:ApplicationToken>", "</tns:Other>"
+            ),
+            "ApplicationToken",
+        ),
+        (good.replace("<tns:ContextIdentifier>Cust12345</tns:ContextIdentifier>", ""), "Context"),
+        (
+            re.sub(
+                r"<ns1:SignedSystemToken>.*</ns1:SignedSystemToken>",
+                '<ns1:SignedSystemToken xmlns:i="http://www.w3.org/2001/XMLSchema-instance"'
+                ' i:nil="true"/>',
+                good,
+            ),
+            "SignedSystemToken",
+        ),
+    ):
+        response = post_soap(system_user.http, broken)
+        assert response.status_code == 200, response.text
+        answer = dict(soap_answer(response))
+        assert answer["IsSuccessful"] == "false"
+        assert answer["Token"] is None
+        assert (answer["ErrorMessage"] or "").startswith(f"InvalidRequest: {missing}")
+
+
+@pytest.mark.parametrize("token_type", ["JWT", "jwt", "saml", " Jwt", "Xml", ""])
+def test_soap_enum_is_exact(system_user: SystemUser, token_type: str) -> None:
+    xml = soap_envelope(
+        system_user.app["client_secret"], "Cust12345", system_user.signed(), token_type
+    )
+    reason = wcf_fault(post_soap(system_user.http, xml), "DeserializationFailed")
+    assert reason == (
+        "The formatter threw an exception while trying to deserialize the message: There was an"
+        f" error while trying to deserialize parameter {PSU_NS}:ReturnTokenType. The"
+        f" InnerException message was 'Invalid enum value '{token_type}' cannot be deserialized"
+        " into type 'TokenType'. Ensure that the necessary enum values are present and are"
+        " marked with EnumMemberAttribute attribute if the type has DataContractAttribute"
+        " attribute.'.  Please see InnerException for more details."
+    )
+
+
+def test_soap_body_must_match_the_schema(system_user: SystemUser) -> None:
+    http = system_user.http
+    good = soap_envelope(system_user.app["client_secret"], "Cust12345", system_user.signed())
+    wrapper = wcf_fault(
+        post_soap(http, good.replace("AuthenticationRequest", "SomethingElse")),
+        "DeserializationFailed",
+    )
+    assert "Expected to find node type 'Element' with name 'AuthenticationRequest'" in wrapper
+    swapped = re.sub(
+        r"(<ns1:SignedSystemToken>.*</ns1:SignedSystemToken>)\s*"
+        r"(<ns1:ReturnTokenType>Jwt</ns1:ReturnTokenType>)",
+        r"\2\1",
+        good,
+    )
+    assert swapped != good
+    out_of_order = wcf_fault(post_soap(http, swapped), "DeserializationFailed")
+    assert "'SignedSystemToken'" in out_of_order
+    extra = good.replace("</ns1:AuthenticationRequest>", "<ns1:Extra/></ns1:AuthenticationRequest>")
+    assert "'Extra'" in wcf_fault(post_soap(http, extra), "DeserializationFailed")
+
+
+def test_soap_12_gets_wcfs_content_type_answer(system_user: SystemUser) -> None:
+    good = soap_envelope(system_user.app["client_secret"], "Cust12345", system_user.signed())
+    soap12 = good.replace(SOAP11, "http://www.w3.org/2003/05/soap-envelope")
+    response = post_soap(
+        system_user.http,
+        soap12,
+        action=None,
+        content_type=f'application/soap+xml; charset=utf-8; action="{SOAP_ACTION}"',
+    )
+    assert response.status_code == 415
+    assert response.text == (
+        "Cannot process the message because the content type 'application/soap+xml;"
+        f' charset=utf-8; action="{SOAP_ACTION}"\' was not the expected type'
+        " 'text/xml; charset=utf-8'."
+    )
+    for content_type in ("application/json", "text/xml; charset=utf-16", ""):
+        assert post_soap(system_user.http, good, content_type=content_type).status_code == 415
 
 
 def test_soap_faults(system_user: SystemUser) -> None:
     http = system_user.http
     good = soap_envelope(system_user.app["client_secret"], "Cust12345", system_user.signed())
-    wrong_action = post_soap(http, good, action=f'"{PSU_NS}/IPartnerSystemUserService/Other"')
-    assert wrong_action.status_code == 500
-    assert "action" in soap_fault(wrong_action)
-    assert post_soap(http, good, action=None).status_code == 500
+    other = f"{PSU_NS}/IPartnerSystemUserService/Other"
+    reason = wcf_fault(post_soap(http, good, action=f'"{other}"'), "ActionNotSupported")
+    assert reason.startswith(
+        f"The message with Action '{other}' cannot be processed at the receiver, due to a"
+        " ContractFilter mismatch at the EndpointDispatcher."
+    )
+    assert "Action ''" in wcf_fault(post_soap(http, good, action=None), "ActionNotSupported")
     for broken in (
         "<not-xml",
         "<a/>",
-        good.replace("<ns1:ReturnTokenType>Jwt</ns1:ReturnTokenType>", ""),
-        good.replace("<tns:ApplicationToken>", "<tns:Other>").replace(
-            "</tns:ApplicationToken>", "</tns:Other>"
-        ),
-        good.replace("AuthenticationRequest", "SomethingElse"),
         '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>' + good.split("?>", 1)[1],
         good.replace("http://schemas.xmlsoap.org/soap/envelope/", "urn:not-soap"),
     ):
-        response = post_soap(http, broken)
-        assert response.status_code == 500, broken
-        soap_fault(response)
-    json_type = post_soap(http, good, content_type="application/json")
-    assert json_type.status_code == 415
-    soap_fault(json_type)
+        soap_fault(post_soap(http, broken))
     huge = post_soap(http, good.replace("Jwt<", "Jwt" + " " * 100_000 + "<"))
     assert huge.status_code == 413
-    soap_fault(huge)
+    assert "Traceback" not in huge.text
 
 
 def test_soap_refuses_entity_expansion(system_user: SystemUser) -> None:
@@ -403,5 +516,70 @@ def test_soap_refuses_entity_expansion(system_user: SystemUser) -> None:
         "<lolz>&lol2;</lolz>"
     )
     response = post_soap(system_user.http, bomb)
-    assert response.status_code == 500
     assert "DOCTYPE" in soap_fault(response)
+
+
+# -- the served WSDL --------------------------------------------------------------------------
+
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
+XS = "http://www.w3.org/2001/XMLSchema"
+
+
+@pytest.mark.parametrize("query", ["wsdl", "singleWsdl", "WSDL", "singlewsdl"])
+def test_the_wsdl_is_served_with_the_emulators_address(
+    emu: Emulator, http: httpx.Client, query: str
+) -> None:
+    response = http.get(f"{SOAP_PATH}?{query}")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/xml")
+    root = ET.fromstring(response.content)  # noqa: S314 (the emulator's own document)
+    assert root.tag == f"{{{WSDL}}}definitions"
+    assert root.get("targetNamespace") == PSU_NS
+    address = root.find(f"{{{WSDL}}}service/{{{WSDL}}}port/{{{WSDL_SOAP}}}address")
+    assert address is not None
+    assert address.get("location") == f"{emu.base_url}{SOAP_PATH}"
+    binding = root.find(f"{{{WSDL}}}binding")
+    assert binding is not None
+    assert binding.get("name") == "BasicHttpBinding_IPartnerSystemUserService"
+    transport = binding.find(f"{{{WSDL_SOAP}}}binding")
+    assert transport is not None
+    assert transport.get("transport") == "http://schemas.xmlsoap.org/soap/http"
+    operation = binding.find(f"{{{WSDL}}}operation/{{{WSDL_SOAP}}}operation")
+    assert operation is not None
+    assert operation.get("soapAction") == SOAP_ACTION
+    assert operation.get("style") == "document"
+    headers = binding.findall(f"{{{WSDL}}}operation/{{{WSDL}}}input/{{{WSDL_SOAP}}}header")
+    assert [(h.get("part"), h.get("use")) for h in headers] == [
+        ("ApplicationToken", "literal"),
+        ("ContextIdentifier", "literal"),
+    ]
+    schema = root.find(f"{{{WSDL}}}types/{{{XS}}}schema")
+    assert schema is not None
+    assert schema.get("elementFormDefault") == "qualified"
+
+    def sequence(name: str) -> list[tuple[str | None, str | None, str | None]]:
+        element = schema.find(f"{{{XS}}}element[@name='{name}']")
+        assert element is not None
+        return [
+            (e.get("name"), e.get("minOccurs"), e.get("nillable"))
+            for e in element.iterfind(f"{{{XS}}}complexType/{{{XS}}}sequence/{{{XS}}}element")
+        ]
+
+    assert sequence("AuthenticationRequest") == [
+        ("SignedSystemToken", "0", "true"),
+        ("ReturnTokenType", "0", None),
+    ]
+    assert sequence("AuthenticationResponse") == [
+        ("IsSuccessful", "0", None),
+        ("Token", "0", "true"),
+        ("ErrorMessage", "0", "true"),
+    ]
+    enum = schema.findall(f"{{{XS}}}simpleType[@name='TokenType']/{{{XS}}}restriction/*")
+    assert [e.get("value") for e in enum] == ["Jwt", "Saml"]
+
+
+def test_the_service_page_points_at_the_wsdl(emu: Emulator, http: httpx.Client) -> None:
+    page = http.get(SOAP_PATH)
+    assert page.status_code == 200
+    assert f"{emu.base_url}{SOAP_PATH}?wsdl" in page.text

@@ -4,6 +4,11 @@ Parsing uses expat directly (no dependency beyond the standard library) and refu
 entity declaration or external reference, so no entity expansion or external fetch can happen;
 the body size is bounded before parsing. Faults follow SOAP 1.1 §4.4 (`s:Client` / `s:Server`,
 HTTP 500, SOAP 1.1 §6.2) or SOAP 1.2 (`s:Sender`) when the request used the 1.2 envelope.
+
+A WCF dispatcher refuses a message with a fault code of its own namespace (`a:ActionNotSupported`,
+`a:DeserializationFailed`, `faultstring xml:lang="en-US"`) and a request whose Content-Type is
+not the binding's with HTTP 415 and no envelope at all (`wcf_content_type_refusal`). Those shapes
+are WCF's documented and widely seen behaviour, not SuperOffice's documentation [I].
 """
 
 from __future__ import annotations
@@ -28,14 +33,56 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_DEPTH = 32  # no legitimate envelope of ours nests deeper
 
 
-class SoapFault(Exception):
-    """Ends a SOAP request with a Fault. `client` = the sender's fault (s:Client / s:Sender)."""
+# WCF's dispatcher fault codes live in this namespace (e.g. `a:DeserializationFailed`). [I]
+WCF_DISPATCHER_NS = (
+    "http://schemas.microsoft.com/net/2005/12/windowscommunicationfoundation/dispatcher"
+)
 
-    def __init__(self, reason: str, *, client: bool = True, status: int = 500) -> None:
+
+class SoapFault(Exception):
+    """Ends a SOAP request with a Fault. `client` = the sender's fault (s:Client / s:Sender);
+    `wcf_code` = a WCF dispatcher code (`ActionNotSupported`, ...) instead of those."""
+
+    def __init__(
+        self, reason: str, *, client: bool = True, status: int = 500, wcf_code: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.client = client
         self.status = status
+        self.wcf_code = wcf_code
+
+
+def action_not_supported(action: str) -> SoapFault:
+    """WCF's answer to a SOAPAction no operation of the endpoint has (ContractFilter). [I]"""
+    return SoapFault(
+        f"The message with Action '{action}' cannot be processed at the receiver, due to a "
+        "ContractFilter mismatch at the EndpointDispatcher. This may be because of either a "
+        "contract mismatch (mismatched Actions between sender and receiver) or a "
+        "binding/security mismatch between the sender and the receiver.  Check that sender and "
+        "receiver have the same contract and the same binding (including security requirements, "
+        "e.g. Message, Transport, None).",
+        wcf_code="ActionNotSupported",
+    )
+
+
+def deserialization_failed(inner: str) -> SoapFault:
+    """WCF's answer to a body its formatter cannot deserialize (wrong element, bad enum). [I]"""
+    return SoapFault(
+        f"The formatter threw an exception while trying to deserialize the message: {inner}",
+        wcf_code="DeserializationFailed",
+    )
+
+
+def wcf_content_type_refusal(received: str, expected: str) -> Response:
+    """HTTP 415 for a Content-Type the binding does not take (a SOAP 1.2 request to a SOAP 1.1
+    basicHttpBinding). WCF sends no body and puts this sentence in the HTTP status line; ASGI
+    cannot set a reason phrase, so the emulator sends the sentence as a text/plain body. [I]"""
+    message = (
+        f"Cannot process the message because the content type '{received}' was not the "
+        f"expected type '{expected}'."
+    )
+    return Response(message, 415, media_type="text/plain; charset=utf-8")
 
 
 @dataclass
@@ -218,6 +265,11 @@ def fault_response(fault: SoapFault, version_ns: str = SOAP11_NS) -> Response:
         body = (
             f"<s:Fault><s:Code><s:Value>{code}</s:Value></s:Code>"
             f'<s:Reason><s:Text xml:lang="en">{reason}</s:Text></s:Reason></s:Fault>'
+        )
+    elif fault.wcf_code is not None:
+        body = (
+            f'<s:Fault><faultcode xmlns:a="{WCF_DISPATCHER_NS}">a:{fault.wcf_code}</faultcode>'
+            f'<faultstring xml:lang="en-US">{reason}</faultstring></s:Fault>'
         )
     else:
         code = "s:Client" if fault.client else "s:Server"

@@ -10,6 +10,16 @@ protocol §3 (`Revoked`, `Expired`, `Denied`, `NeedsReapproval`, `InvalidTimesta
 `InvalidSignature`), followed by `: ` and a sentence. A malformed request is HTTP 400 with the same
 JSON shape and `ErrorMessage` starting `InvalidRequest`; `ReturnTokenType` Saml is HTTP 200 with
 `ErrorMessage` starting `NotSupported` (the emulator issues JWTs only). Clients parse the word.
+
+SOAP (protocol §4.5) is the WCF service its WSDL describes (`system_user_wsdl`, served at `?wsdl`
+and `?singleWsdl`): SOAP 1.1 only (a SOAP 1.2 request gets WCF's HTTP 415), no WS-Addressing
+headers in the answer (basicHttpBinding has none), the answer's members in the schema's order
+(`IsSuccessful`, `Token`, `ErrorMessage`). Every member of the request is optional in the
+schema: a request the schema accepts is always answered with an `AuthenticationResponse` (a
+missing value is a refusal, `InvalidRequest` [I]); one it does not accept (another body
+element, another element order, a `ReturnTokenType` other than exactly `Jwt` or `Saml`) gets
+the fault WCF's formatter gives, `a:DeserializationFailed` [I]; an unknown SOAPAction gets WCF's
+`a:ActionNotSupported` [I].
 """
 
 from __future__ import annotations
@@ -25,26 +35,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from toolkit.emulator.errors import BadRequestError
 from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.soap import (
     SOAP11_NS,
+    Element,
     Envelope,
     SoapFault,
+    action_not_supported,
+    deserialization_failed,
     envelope,
     fault_response,
     read_envelope,
     soap_response,
     text_element,
+    wcf_content_type_refusal,
 )
+from toolkit.emulator.system_user_wsdl import TOKEN_TYPES, partner_system_user_wsdl
 from toolkit.emulator.tokens import CLAIM_PREFIX, tenant_base
 from toolkit.emulator.wire import read_body
 from toolkit.emulator.world import App, Tenant, Ticket, World
@@ -53,8 +69,12 @@ REST_PATH = "/Login/api/PartnerSystemUser/Authenticate"  # protocol §4.4
 SOAP_PATH = "/login/services/PartnerSystemUserService.svc"  # protocol §4.5
 SOAP_NS = "http://www.superoffice.com/superid/partnersystemuser/0.1"
 SOAP_ACTION = f"{SOAP_NS}/IPartnerSystemUserService/Authenticate"
-SOAP_OUTPUT_ACTION = f"{SOAP_NS}/IPartnerSystemUserService/AuthenticateResponse"
-WS_ADDRESSING_NS = "http://www.w3.org/2005/08/addressing"
+# The Content-Type a basicHttpBinding takes, spelled as WCF names it in its 415 answer. [I]
+SOAP_BINDING_CONTENT_TYPE = "text/xml; charset=utf-8"
+# An absent ReturnTokenType is not documented (the schema makes it optional): the emulator
+# answers with a JWT, the only type it issues. [I]
+DEFAULT_SOAP_TOKEN_TYPE = "Jwt"
+_XSI_NIL = "nil"  # xsi:nil, by local name (the parser keeps local attribute names)
 
 SYSTEM_USER_ISSUER = "SuperOffice AS"  # protocol §2.5 / §4.6
 AUDIENCE_PREFIX = "spn:"  # audience = spn:{serial}
@@ -233,7 +253,7 @@ class PartnerSystemUser:
     def routes(self) -> list[Route]:
         return [
             Route(REST_PATH, self.rest, methods=["POST"]),
-            Route(SOAP_PATH, self.soap, methods=["POST"]),
+            Route(SOAP_PATH, self.soap, methods=["GET", "POST"]),
         ]
 
     # -- the exchange -------------------------------------------------------------------------
@@ -300,37 +320,67 @@ class PartnerSystemUser:
     # -- SOAP ---------------------------------------------------------------------------------
 
     async def soap(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.metadata(request)
+        refusal = _content_type_refusal(request.headers.get("content-type", ""))
+        if refusal is not None:
+            return refusal
         try:
-            action = request.headers.get("soapaction")
-            if action is None:
-                raise SoapFault("the SOAPAction header is required")
-            if action.strip().strip('"') != SOAP_ACTION:
-                raise SoapFault(f"the action {action.strip()} is not supported here")
             env = await read_envelope(request, (SOAP11_NS,))
+            # SOAP 1.1 §6.1.1 quotes the action; WCF takes it quoted or not.
+            action = request.headers.get("soapaction", "").strip().strip('"')
+            if action != SOAP_ACTION:
+                raise action_not_supported(action)
             exchange = _soap_request(env)
-        except SoapFault as fault:
-            return fault_response(fault)
-        try:
             token: str | None = self.exchange(exchange)
             error: str | None = None
+        except SoapFault as fault:
+            return fault_response(fault)
         except ExchangeRefused as exc:
-            if exc.code == INVALID_REQUEST:
-                return fault_response(SoapFault(exc.message))
             token, error = None, exc.message
-        body = (
-            "<psu:AuthenticationResponse>"
-            + text_element("psu", "ErrorMessage", error)
-            + f"<psu:IsSuccessful>{'true' if token else 'false'}</psu:IsSuccessful>"
-            + text_element("psu", "Token", token)
-            + "</psu:AuthenticationResponse>"
+        return soap_response(SOAP11_NS, authentication_response(token, error))
+
+    def metadata(self, request: Request) -> Response:
+        """`?wsdl` / `?singleWsdl` (any casing, as WCF): the WSDL with the emulator's address;
+        without either, a short page pointing at them (WCF's help page is similar) [I]."""
+        address = self.base_url + SOAP_PATH
+        asked = {key.lower() for key in request.query_params}
+        if asked & {"wsdl", "singlewsdl"}:
+            return Response(partner_system_user_wsdl(address), media_type="text/xml; charset=utf-8")
+        page = (
+            "<!DOCTYPE html><html><head><title>PartnerSystemUserService Service</title></head>"
+            f"<body><p>PartnerSystemUserService: see <a href={quoteattr(address + '?wsdl')}>"
+            f"{escape(address)}?wsdl</a> or <a href={quoteattr(address + '?singleWsdl')}>"
+            f"{escape(address)}?singleWsdl</a>.</p></body></html>"
         )
-        # WCF's output action, as a WS-Addressing header clients may ignore (no mustUnderstand)
-        # [I]: basicHttpBinding answers do not have to carry it.
-        headers = f"<a:Action>{SOAP_OUTPUT_ACTION}</a:Action>"
-        xml = envelope(
-            SOAP11_NS, body, headers=headers, namespaces={"psu": SOAP_NS, "a": WS_ADDRESSING_NS}
-        )
-        return soap_response(SOAP11_NS, xml)
+        return HTMLResponse(page)
+
+
+def authentication_response(token: str | None, error: str | None) -> str:
+    """The SOAP 1.1 answer: `AuthenticationResponse` with its members in the schema's order
+    (IsSuccessful, Token, ErrorMessage; protocol §4.5) and no SOAP header at all."""
+    body = (
+        "<psu:AuthenticationResponse>"
+        f"<psu:IsSuccessful>{'true' if token else 'false'}</psu:IsSuccessful>"
+        + text_element("psu", "Token", token)
+        + text_element("psu", "ErrorMessage", error)
+        + "</psu:AuthenticationResponse>"
+    )
+    return envelope(SOAP11_NS, body, namespaces={"psu": SOAP_NS})
+
+
+def _content_type_refusal(content_type: str) -> Response | None:
+    # basicHttpBinding takes text/xml (UTF-8) only; anything else, a SOAP 1.2 request's
+    # application/soap+xml in particular, is refused before the envelope is read. [I]
+    media, _, parameters = content_type.partition(";")
+    charset = ""
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').lower()
+    if media.strip().lower() == "text/xml" and charset in ("", "utf-8"):
+        return None
+    return wcf_content_type_refusal(content_type, SOAP_BINDING_CONTENT_TYPE)
 
 
 def rest_answer(token: str | None, error: str | None, status: int) -> JSONResponse:
@@ -365,23 +415,92 @@ async def _rest_request(request: Request) -> ExchangeRequest:
     return ExchangeRequest(*values)
 
 
-def _soap_request(env: Envelope) -> ExchangeRequest:
-    body = env.body
+# The request body's members, in the schema's xs:sequence order (protocol §4.5).
+_REQUEST_MEMBERS = ("SignedSystemToken", "ReturnTokenType")
+
+
+def _parameter_error(name: str, inner: str) -> SoapFault:
+    return deserialization_failed(
+        f"There was an error while trying to deserialize parameter {SOAP_NS}:{name}. "
+        f"The InnerException message was '{inner}'.  Please see InnerException for more details."
+    )
+
+
+def _nillable_text(element: Element | None, name: str) -> str | None:
+    """A nillable xs:string: None when absent or xsi:nil; text only."""
+    if element is None or element.attrs.get(_XSI_NIL) in ("true", "1"):
+        return None
+    if element.children:
+        raise _parameter_error(name, f"Element '{name}' must hold text only.")
+    return element.text
+
+
+def _request_members(body: Element) -> dict[str, Element]:
+    """The body's members as the schema allows them: known, once each, in sequence order."""
     if body.ns != SOAP_NS or body.name != "AuthenticationRequest":
-        raise SoapFault("the Body must hold an AuthenticationRequest")
+        raise deserialization_failed(
+            "Error in deserializing body of request message for operation 'Authenticate'. "
+            "OperationFormatter encountered an invalid Message body. Expected to find node type "
+            f"'Element' with name 'AuthenticationRequest' and namespace '{SOAP_NS}'. Found node "
+            f"type 'Element' with name '{body.name}' and namespace '{body.ns}'"
+        )
+    members: dict[str, Element] = {}
+    position = 0
+    for child in body.children:
+        known = child.ns == SOAP_NS and child.name in _REQUEST_MEMBERS[position:]
+        if not known:
+            # Unknown, repeated or out of order: the schema's sequence does not hold it. [I]
+            raise _parameter_error(
+                "AuthenticationRequest",
+                f"Element '{child.name}' from namespace '{child.ns}' is not expected here.",
+            )
+        position = _REQUEST_MEMBERS.index(child.name) + 1
+        members[child.name] = child
+    return members
+
+
+def _soap_request(env: Envelope) -> ExchangeRequest:
+    members = _request_members(env.body)
+    signed = _nillable_text(members.get("SignedSystemToken"), "SignedSystemToken")
+    kind = members.get("ReturnTokenType")
+    token_type = DEFAULT_SOAP_TOKEN_TYPE
+    if kind is not None:
+        # Not nillable, an enumeration: exactly Jwt or Saml (the REST body's "JWT" is not one).
+        if (
+            kind.children
+            or kind.attrs.get(_XSI_NIL) in ("true", "1")
+            or (kind.text not in TOKEN_TYPES)
+        ):
+            shown = "" if kind.children else kind.text[:100]
+            raise _parameter_error(
+                "ReturnTokenType",
+                f"Invalid enum value '{shown}' cannot be deserialized into type 'TokenType'. "
+                "Ensure that the necessary enum values are present and are marked with "
+                "EnumMemberAttribute attribute if the type has DataContractAttribute attribute.",
+            )
+        token_type = kind.text
     values = {
-        "ApplicationToken": env.header_value(SOAP_NS, "ApplicationToken"),
-        "ContextIdentifier": env.header_value(SOAP_NS, "ContextIdentifier"),
-        "SignedSystemToken": body.value(SOAP_NS, "SignedSystemToken"),
-        "ReturnTokenType": body.value(SOAP_NS, "ReturnTokenType"),
+        "ApplicationToken": _header_text(env, "ApplicationToken"),
+        "ContextIdentifier": _header_text(env, "ContextIdentifier"),
+        "SignedSystemToken": signed,
     }
     for name, value in values.items():
-        if not value:
-            raise SoapFault(f"{name} is required")
+        if not (value or "").strip():
+            # Schema-valid but empty: the service answers, refusing (no fault). [I]
+            raise ExchangeRefused(INVALID_REQUEST, f"{name} is required", 400)
     return ExchangeRequest(
         # Surrounding whitespace is XML formatting, never part of the token (§4.1).
         signed_system_token=(values["SignedSystemToken"] or "").strip(),
         application_token=(values["ApplicationToken"] or "").strip(),
         context_identifier=(values["ContextIdentifier"] or "").strip(),
-        return_token_type=(values["ReturnTokenType"] or "").strip(),
+        return_token_type=token_type,
     )
+
+
+def _header_text(env: Envelope, name: str) -> str | None:
+    element = env.header(SOAP_NS, name)
+    if element is None or element.attrs.get(_XSI_NIL) in ("true", "1"):
+        return None
+    if element.children:
+        raise SoapFault(f"header {name} must hold text only")
+    return element.text
