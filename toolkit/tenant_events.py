@@ -81,6 +81,7 @@ from toolkit.store import (
     TenantStateRecord,
 )
 from toolkit.tenant.status import RUNNING_STATES, TenantState, TenantStatus
+from toolkit.text import UnsafeTextError, control_character, loads_json
 
 __all__ = [
     "MAX_NOTIFICATION_BYTES",
@@ -172,7 +173,7 @@ def _optional_text(document: dict[str, Any], name: str) -> str | None:
         return None
     if not isinstance(value, str) or len(value) > MAX_FIELD_LENGTH:
         raise MalformedNotificationError(f"{name} is not a short string")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if control_character(value) is not None:
         raise MalformedNotificationError(f"{name} contains control characters")
     return value or None
 
@@ -191,8 +192,8 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> NotificationMessag
         if len(raw) > MAX_NOTIFICATION_BYTES:
             raise MalformedNotificationError("the message is too large", reason="too_large")
         try:
-            document = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            document = loads_json(raw)  # bounded nesting; no NUL or lone surrogate to store
+        except UnsafeTextError:
             raise MalformedNotificationError("the body is not JSON") from None
     if not isinstance(document, dict):
         raise MalformedNotificationError("the body is not a JSON object")

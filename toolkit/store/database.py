@@ -17,7 +17,7 @@ error: see :func:`unavailable_error`, installed on every engine as a ``handle_er
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,8 @@ from urllib.parse import quote
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 
-from toolkit.errors import ConfigurationError, StoreUnavailableError
+from toolkit.errors import ConfigurationError, StoreUnavailableError, UnstorableTextError
+from toolkit.text import unstorable_character
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -126,6 +127,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
         )
         _install_sqlite_hooks(engine)
         _install_error_mapping(engine, database)
+        _install_text_guard(engine)
         return engine
     if backend in ("postgresql", "postgres"):
         if "+" not in parsed.drivername:
@@ -144,6 +146,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
         )
         _install_error_mapping(engine, describe_url(parsed))
+        _install_text_guard(engine)
         return engine
     raise ConfigurationError(
         f"unsupported database {parsed.drivername!r}: use sqlite:///path or postgresql+psycopg://"
@@ -218,6 +221,46 @@ def _install_error_mapping(engine: Engine, location: str) -> None:
                 cause="unreachable",
             )
         return error
+
+
+def unstorable_parameter(parameters: Any, names: Sequence[str] = ()) -> str | None:
+    """The name of the first text parameter no store can hold, or None.
+
+    ``names`` are the positional parameters' names (SQLite's qmark style passes a tuple).
+    """
+    batches = parameters if isinstance(parameters, list) else [parameters]
+    for batch in batches:
+        items = batch.items() if isinstance(batch, Mapping) else enumerate(batch or ())
+        for key, value in items:
+            if isinstance(value, str) and unstorable_character(value) is not None:
+                if isinstance(key, int) and key < len(names):
+                    return names[key]
+                return str(key)
+    return None
+
+
+def _install_text_guard(engine: Engine) -> None:
+    """Refuse NUL and unpaired surrogates in every statement, on every backend, before the
+    driver: SQLite cannot encode a surrogate (UnicodeEncodeError) and PostgreSQL refuses NUL,
+    each as a raw error that would end a request in a 500 and lose the row being written."""
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _guard(
+        _conn: Connection,
+        _cursor: Any,
+        _statement: str,
+        parameters: Any,
+        context: Any,
+        _executemany: bool,
+    ) -> None:
+        compiled = getattr(context, "compiled", None)
+        names = getattr(compiled, "positiontup", None) or ()
+        parameter = unstorable_parameter(parameters, names)
+        if parameter is not None:
+            raise UnstorableTextError(
+                f"the store cannot hold {parameter!r}: it contains NUL or an unpaired surrogate",
+                parameter=parameter,
+            )
 
 
 def _install_sqlite_hooks(engine: Engine) -> None:

@@ -36,7 +36,9 @@ from toolkit.errors import (
     TokenValidationError,
     ToolkitError,
     TransportError,
+    UnstorableTextError,
 )
+from toolkit.text import unstorable_character
 from toolkit.web.pages import error_page, result_page
 
 if TYPE_CHECKING:
@@ -104,9 +106,12 @@ async def _read_form(request: Request) -> list[tuple[str, str]]:
         chunks.append(chunk)
     try:
         text = b"".join(chunks).decode("utf-8")
-        return parse_qsl(text, keep_blank_values=True, errors="strict")
+        pairs = parse_qsl(text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise _BadRequest(400, "Bad request", "The callback body is not a form.") from None
+    if any(unstorable_character(name + value) for name, value in pairs):
+        raise _BadRequest(400, "Bad request", "The callback body holds a NUL character.")
+    return pairs
 
 
 def _describe(error: Exception) -> tuple[int, str, str]:
@@ -135,6 +140,8 @@ def _describe(error: Exception) -> tuple[int, str, str]:
         return 404, "Unknown application", "This application is not registered here."
     if isinstance(error, ConfigurationError):
         return 400, "Cannot install", "This installation request cannot be used."
+    if isinstance(error, UnstorableTextError):
+        return 400, "Bad request", "The request holds text that cannot be used."
     if isinstance(error, TransportError | DiscoveryError | KeySetError):
         return 502, "SuperID unavailable", "SuperID could not be reached or answered wrongly."
     return 500, "Technical error", "Something went wrong on our side."

@@ -17,6 +17,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from toolkit.text import unstorable_character
 from toolkit.web.pages import error_page
 
 __all__ = ["HTML_HEADERS", "SECURITY_HEADERS", "ProtectMiddleware"]
@@ -85,6 +86,14 @@ class ProtectMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if _unstorable_target(scope):
+            # NUL in the path or query (%00) never names anything of ours and no store can
+            # hold it: refused here, once, before any handler looks it up.
+            response = error_page(
+                "Bad request", "The address holds a character that is not allowed.", 400, request_id
+            )
+            await response(scope, receive, protected_send)
+            return
         try:
             await self.app(scope, receive, protected_send)
         except Exception:
@@ -101,3 +110,10 @@ class ProtectMiddleware:
 
 
 _REPLACED = frozenset(name.lower() for name in (*SECURITY_HEADERS, *HTML_HEADERS, "X-Request-Id"))
+
+
+def _unstorable_target(scope: Scope) -> bool:
+    """Whether the request's path or query decodes to NUL (``%00``) or holds it raw."""
+    query = bytes(scope.get("query_string", b"")).lower()
+    path = str(scope.get("path", ""))
+    return b"%00" in query or b"\x00" in query or unstorable_character(path) is not None

@@ -42,6 +42,7 @@ from toolkit.errors import (
     ToolkitError,
     TransportError,
 )
+from toolkit.text import unstorable_character
 from toolkit.user_context import OPTION_SPECS, PANEL_PATH, PanelSession, UserSignIn
 from toolkit.web.install import FORM_CONTENT_TYPE, MAX_CALLBACK_BODY, MAX_QUERY_VALUE
 from toolkit.web.pages import error_page, page, panel_page, sign_in_page, signed_out_page
@@ -241,6 +242,8 @@ class PanelEndpoints:
             )
         except (UnicodeDecodeError, ValueError):
             raise _Bad(400, "Bad request", "The form cannot be read.") from None
+        if any(unstorable_character(name + value) for name, value in pairs):
+            raise _Bad(400, "Bad request", "The form holds a NUL character.")
         form: dict[str, str] = {}
         for name, value in pairs:
             if name in form:

@@ -1,0 +1,99 @@
+"""Hostile-input suites: one Hypothesis profile, a workspace with the partner endpoints, and a
+snapshot of the whole store (a refused input must leave it exactly as it was).
+
+The profile ``sotk`` is loaded by default and under CI: derandomized (the same examples every
+run, so a failure reproduces anywhere), a modest number of examples per property (the suites run
+in ``make test`` on a shared 2-core machine), and no deadline (no test depends on speed).
+``HYPOTHESIS_PROFILE=thorough`` runs many more examples, on purpose and by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, settings
+from sqlalchemy import select
+
+from toolkit.config import Settings
+from toolkit.store.schema import metadata
+from toolkit.workspace import Workspace
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+settings.register_profile(
+    "sotk",
+    derandomize=True,
+    max_examples=40,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough",
+    parent=settings.get_profile("sotk"),
+    derandomize=False,
+    max_examples=2000,
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sotk"))
+
+APP = "Acme Sync"
+CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+CTX = "Cust12345"
+
+
+def offline(request: httpx.Request) -> httpx.Response:
+    """Nothing outside is reachable: hostile input must be refused before any call out."""
+    return httpx.Response(503)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    home = tmp_path_factory.mktemp("hostile") / "home"
+    options: dict[str, Any] = {"home": home, "_env_file": None}
+    with (
+        httpx.Client(transport=httpx.MockTransport(offline)) as http,
+        Workspace.open(Settings(**options), http=http) as ws,
+    ):
+        app = ws.applications.register(
+            name=APP,
+            environment="sod",
+            client_id=CLIENT_ID,
+            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
+            redirect_uri="https://partner.example/callback",
+            actor="test",
+        )
+        ws.repository.put_authorization(
+            app.id, CTX, token_issued_at=datetime.now(UTC), system_user_token="secret-sut"
+        )
+        yield ws
+
+
+@pytest.fixture(scope="module")
+def client(workspace: Workspace) -> Iterator[TestClient]:
+    from toolkit.web import create_app
+
+    with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def store_snapshot(workspace: Workspace) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in key order."""
+    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    with workspace.repository.engine.connect() as connection:
+        for table in metadata.sorted_tables:
+            rows = connection.execute(select(table)).all()
+            snapshot[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return snapshot
+
+
+def home_of(workspace: Workspace) -> Path:
+    return Path(workspace.settings.home)
