@@ -73,14 +73,16 @@ left out or redacted before they reach an exception.
     │   ├── StalePlanError            the tenant changed since the plan was made
     │   ├── ProvisioningBusyError     another apply holds this application x tenant's lock
     │   └── ProvisioningRunError      an apply stopped at a step (``run_id``; cause chained)
+    ├── JobError                      background work on the durable engine (toolkit.jobs)
+    │   ├── JobNotFoundError          no such job or tenant workflow
+    │   └── TenantJobFailedError      one tenant's workflow failed (``error_type``, text in words)
     └── StoreError                    the store (database, secrets at rest) cannot do what was asked
         ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
         ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
         ├── NotFoundError             no such application, authorization or pending sign-in
         │   └── ExpiredError          the record existed but expired (and is gone now)
         ├── ConflictError             a unique name / client id / key is already taken
-        ├── StoreUnavailableError     the database cannot be opened or written (``cause``)
-        └── UnstorableTextError       text no store can hold (NUL, an unpaired surrogate)
+        └── StoreUnavailableError     the database cannot be opened or written (``cause``)
 """
 
 from __future__ import annotations
@@ -664,6 +666,34 @@ class ProvisioningRunError(ProvisioningError):
         self.outcome = outcome
 
 
+class JobError(ToolkitError):
+    """Background work on the durable engine (``toolkit.jobs``) cannot go on as asked."""
+
+
+class JobNotFoundError(JobError):
+    """No job or tenant workflow has this id."""
+
+
+class TenantJobFailedError(JobError):
+    """One tenant's workflow failed; ``error_type`` names the toolkit error behind it.
+
+    Only text crosses the engine (the workflow's error is stored and read back by any process),
+    so the cause travels as ``error_type`` + message, never as an object.
+    """
+
+    def __init__(self, message: str, *, error_type: str = "Exception") -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # The engine pickles a workflow's error: keep the keyword through a round trip.
+        return (_tenant_job_failed, (str(self), self.error_type))
+
+
+def _tenant_job_failed(message: str, error_type: str) -> TenantJobFailedError:
+    return TenantJobFailedError(message, error_type=error_type)
+
+
 class StoreUnavailableError(StoreError):
     """The database cannot be opened, reached or written: a read-only file, folder or server, a
     full disk, an I/O error, a refused connection.
@@ -677,15 +707,3 @@ class StoreUnavailableError(StoreError):
         super().__init__(message)
         self.location = location
         self.cause = cause
-
-
-class UnstorableTextError(StoreError, ValueError):
-    """Text that no store can hold: NUL or an unpaired UTF-16 surrogate (see ``toolkit.text``).
-
-    Raised before the driver sees the value, so nothing is written; ``parameter`` names the
-    statement parameter (a column name), never the value.
-    """
-
-    def __init__(self, message: str, *, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.parameter = parameter

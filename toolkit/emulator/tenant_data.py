@@ -197,6 +197,8 @@ class TenantData:
     lists: list[ListDef]
     web_panels: list[WebPanel]
     next_id: int
+    # "{kind}:{id}" -> the credential that created it (toolkit.emulator.creators) [I]
+    created_by: dict[str, str] = field(default_factory=dict)
 
     def new_id(self) -> int:
         value = self.next_id
@@ -288,7 +290,8 @@ def tenant_data_from_json(raw: Any) -> TenantData:
             for d in raw["lists"]
         ]
         panels = [WebPanel(dict(p["entity"]), p.get("owner")) for p in raw["web_panels"]]
-        return TenantData(lists, panels, int(raw["next_id"]))
+        created = {str(k): str(v) for k, v in raw.get("created_by", {}).items()}
+        return TenantData(lists, panels, int(raw["next_id"]), created_by=created)
     except (KeyError, TypeError, ValueError) as exc:
         raise WorldError("invalid_world", f"tenant_data is malformed: {exc}") from exc
 

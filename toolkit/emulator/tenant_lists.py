@@ -37,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from toolkit.emulator.creators import record_creation, watermark
 from toolkit.emulator.errors import ApiError, BadRequestError
 from toolkit.emulator.tenant_api import (
     ERROR_SOURCE,
@@ -285,7 +286,13 @@ class TenantLists:
             handler, params = self._route(request.method, rest)
             principal = self.api.authenticate_rest(request, tenant)
             call = Call(request, principal, self.world.data_of(tenant), params)
-            return await handler(call)
+            if request.method != "POST":
+                return await handler(call)
+            before = watermark(call.data)
+            response = await handler(call)
+            with self.world.lock:
+                record_creation(call.data, principal, response, before)
+            return response
         except Unauthorized as exc:
             return unauthorized_response(exc.message)
         except ApiError as exc:

@@ -452,6 +452,7 @@ def apply_plan(
     lock_ttl: timedelta = LOCK_TTL,
     lock_wait: float = 0.0,
     manifest: Manifest | None = None,
+    owner: str | None = None,
 ) -> ProvisioningRun:
     """Perform exactly ``plan``'s pending steps in its tenant (see the module doc).
 
@@ -468,7 +469,7 @@ def apply_plan(
         )
     manifest = manifest if manifest is not None else plan.manifest
     ctx = plan.context_identifier
-    owner = lock_owner()
+    owner = owner or lock_owner()
     _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
     try:
         snapshot = read_snapshot(api, repository, application, ctx, manifest)

@@ -1,24 +1,18 @@
 """Fleet work: one unit of work over many tenants, bounded, rate limited and observable.
 
-:func:`run_fleet` runs ``unit(application, context_identifier)`` for every (application,
-tenant) pair on a thread pool of ``concurrency`` workers:
-
-* the tenant's state is asked first (the state API, cached until ``ValidUntil``): a tenant that
-  is not running (OfflineMaintenance, Suspended, ...) is **skipped** and reported with its state
-  (:class:`~toolkit.errors.TenantNotRunningError`), without a call to it; so is a tenant that
-  stops running in the middle of its unit (the unit raises that error);
-* a token bucket per tenant **host** (the state API's ``Api`` host, e.g. ``sod2``) lets at most
-  ``per_host_rate`` units start per second on one host (bursts up to ``per_host_burst``), so a
-  fleet does not hammer one SuperOffice server; SuperOffice documents no limits (open question
-  12), so the rate is the partner's choice;
-* progress goes to ``on_event`` as :class:`FleetEvent` values (started / finished / skipped /
-  failed per tenant, with running counts); nothing prints;
-* the :class:`FleetSummary` has the counts by outcome, every tenant's result and the wall time.
-
-The unit is a plain function of (application, tenant): a job queue could run it unchanged.
 :func:`plan_fleet`, :func:`apply_fleet`, :func:`uninstall_fleet`, :func:`check_states` and
-:func:`renew_tickets` are built on it; :func:`fleet_targets` lists the active authorizations to
-run over.
+:func:`renew_tickets` run on the durable job engine (:mod:`toolkit.jobs`): one workflow per
+tenant, on a queue partitioned by tenant host (a rate limit and a concurrency per host) with a
+global and a per-worker concurrency; a worker that dies mid-fleet leaves its tenants to be
+resumed, not lost. Each call enqueues a job, follows it and returns its :class:`FleetSummary`
+(the counts by outcome, every tenant's result, the wall time); progress goes to ``on_event`` as
+:class:`FleetEvent` values; nothing prints. With no engine running in the process, one is
+started for the call. A tenant that is not running (OfflineMaintenance, Suspended, ...) is
+**skipped** with its state, without a call to it.
+
+:func:`run_fleet` runs a caller-supplied function (not durable: it cannot be named to another
+process) for every tenant in this process: ad-hoc reads, benchmarks. :func:`fleet_targets`
+lists the active authorizations to run over.
 """
 
 from __future__ import annotations
@@ -36,7 +30,7 @@ from toolkit.provisioning.manifest import Manifest
 from toolkit.provisioning.plan import Plan
 from toolkit.provisioning.service import Provisioning
 from toolkit.store import Application, ProvisioningRun, Repository
-from toolkit.tenant import TenantAccess, TenantStatus
+from toolkit.tenant import TenantStatus
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -183,7 +177,8 @@ class FleetSummary(Generic[T]):
         ]
 
 
-def _host_of(status: TenantStatus) -> str | None:
+def host_of(status: TenantStatus) -> str | None:
+    """The tenant's API host (its partition on the engine's queues)."""
     url = status.api_url or status.endpoint
     return urlsplit(url).netloc.lower() if url else None
 
@@ -264,7 +259,7 @@ def run_fleet(
             if status is not None:
                 current = status(app, ctx)
                 state = current.state_name or current.state.name
-                host = _host_of(current)
+                host = host_of(current)
                 if skip_not_running and not current.is_available:
                     progress.event("skipped", app.name, ctx, f"tenant is {state}")
                     return result(
@@ -278,14 +273,14 @@ def run_fleet(
             progress.event("started", app.name, ctx)
             value = unit(app, ctx)
         except Exception as exc:
-            not_running = _not_running(exc)
-            if not_running is not None:
-                name = not_running.state.name
+            stopped = not_running(exc)
+            if stopped is not None:
+                name = stopped.state.name
                 progress.event("skipped", app.name, ctx, f"tenant is {name}")
                 return result(
                     "skipped",
-                    error=str(not_running),
-                    error_type=type(not_running).__name__,
+                    error=str(stopped),
+                    error_type=type(stopped).__name__,
                     state=name,
                 )
             progress.event("failed", app.name, ctx, f"{type(exc).__name__}: {exc}")
@@ -305,7 +300,7 @@ def run_fleet(
     return FleetSummary(results, counts, clock() - begun)
 
 
-def _not_running(exc: BaseException) -> TenantNotRunningError | None:
+def not_running(exc: BaseException) -> TenantNotRunningError | None:
     """The TenantNotRunningError in ``exc``'s cause chain (a run error wraps it), if any."""
     seen: BaseException | None = exc
     for _ in range(5):
@@ -334,8 +329,40 @@ def fleet_targets(
     ]
 
 
-def _status_lookup(access: TenantAccess) -> StatusLookup:
-    return lambda app, ctx: access.status(app.id, ctx)
+def _through_engine(
+    services: Any,
+    operation: str,
+    tenants: Iterable[tuple[Application, str]],
+    *,
+    actor: str,
+    manifest: Manifest | None = None,
+    plans: Iterable[Plan] = (),
+    on_event: Callable[[FleetEvent], None] | None = None,
+    concurrency: int | None = None,
+    per_host_rate: float | None = None,
+    **ignored: Any,
+) -> FleetSummary[Any]:
+    # Imported here: the engine (DBOS) loads only when fleet work runs.
+    from toolkit.jobs.runner import limits_for, run_job
+    from toolkit.jobs.workflows import FleetJob
+
+    # ``status``, ``per_host_burst``, ``skip_not_running``: the engine's tenant workflow asks
+    # the state API itself and its queue's per-host limiter replaces the token bucket.
+    del ignored
+    job = FleetJob(
+        operation,
+        tuple((app.id, ctx) for app, ctx in tenants),
+        actor,
+        manifest=manifest,
+        plans=tuple(plans),
+    )
+    return run_job(services, job, on_event=on_event, limits=limits_for(concurrency, per_host_rate))
+
+
+def _services(provisioning: Provisioning) -> Any:
+    from toolkit.jobs.engine import ServiceSet
+
+    return ServiceSet(provisioning)
 
 
 def plan_fleet(
@@ -349,21 +376,13 @@ def plan_fleet(
     """Plan every tenant against its application's stored manifest, or ``manifest``
     (``provisioning`` is the :class:`~toolkit.provisioning.service.Provisioning` service).
     ``operation="uninstall"`` plans the removal of what the application owns (what
-    :func:`uninstall_fleet` would do)."""
+    :func:`uninstall_fleet` would do). One workflow per tenant on the job engine."""
     if operation not in ("apply", "uninstall"):
         raise ValueError("operation is apply or uninstall")
-    options.setdefault("status", _status_lookup(provisioning.tenants))
-
-    def unit(app: Application, ctx: str) -> Plan:
-        if operation == "uninstall":
-            return provisioning.plan_uninstall(app.id, ctx, manifest)
-        return provisioning.plan(app.id, ctx, manifest)
-
-    return run_fleet(tenants, unit, **options)
-
-
-def _plan_key(application_id: str, context_identifier: str) -> tuple[str, str]:
-    return application_id, context_identifier.casefold()
+    chosen = "plan_uninstall" if operation == "uninstall" else "plan"
+    return _through_engine(
+        _services(provisioning), chosen, tenants, actor="plan", manifest=manifest, **options
+    )
 
 
 def apply_fleet(
@@ -375,21 +394,23 @@ def apply_fleet(
     manifest: Manifest | None = None,
     **options: Any,
 ) -> FleetSummary[ProvisioningRun]:
-    """Plan and apply every tenant (one run per tenant, each under its own lock).
+    """Plan and apply every tenant: one workflow per tenant on the job engine, each apply under
+    its tenant's store lock, so it is resumed (not lost) when a worker dies.
 
     ``plans`` (e.g. the values of a :func:`plan_fleet` an operator has looked at) are applied
     as they are, so a tenant that changed since is refused as stale
     (:class:`~toolkit.errors.StalePlanError`, a failed result) instead of being re-planned;
     tenants without one are planned now, against ``manifest`` or the stored manifest.
     """
-    options.setdefault("status", _status_lookup(provisioning.tenants))
-    chosen = {_plan_key(plan.application_id, plan.context_identifier): plan for plan in plans}
-
-    def unit(app: Application, ctx: str) -> ProvisioningRun:
-        plan = chosen.get(_plan_key(app.id, ctx))
-        return provisioning.apply(app.id, ctx, plan, actor=actor, manifest=manifest)
-
-    return run_fleet(tenants, unit, **options)
+    return _through_engine(
+        _services(provisioning),
+        "apply",
+        tenants,
+        actor=actor,
+        manifest=manifest,
+        plans=plans,
+        **options,
+    )
 
 
 def uninstall_fleet(
@@ -401,30 +422,24 @@ def uninstall_fleet(
     **options: Any,
 ) -> FleetSummary[ProvisioningRun]:
     """Uninstall the application from every tenant: its web panels, the lists and items it
-    created, nothing else (one run per tenant, each under its own lock)."""
-    options.setdefault("status", _status_lookup(provisioning.tenants))
-
-    def unit(app: Application, ctx: str) -> ProvisioningRun:
-        return provisioning.uninstall(app.id, ctx, manifest, actor=actor)
-
-    return run_fleet(tenants, unit, **options)
+    created, nothing else (one workflow per tenant on the job engine, each under its lock)."""
+    return _through_engine(
+        _services(provisioning), "uninstall", tenants, actor=actor, manifest=manifest, **options
+    )
 
 
 def check_states(
-    access: TenantAccess, tenants: Iterable[tuple[Application, str]], **options: Any
+    provisioning: Provisioning, tenants: Iterable[tuple[Application, str]], **options: Any
 ) -> FleetSummary[TenantStatus]:
     """Ask the state API about every tenant now (``refresh``); not-running tenants are results
     here, not skips."""
-    options.setdefault("skip_not_running", False)
-
-    def unit(app: Application, ctx: str) -> TenantStatus:
-        return access.status(app.id, ctx, refresh=True)
-
-    return run_fleet(tenants, unit, **options)
+    return _through_engine(
+        _services(provisioning), "check_state", tenants, actor="state-check", **options
+    )
 
 
 def renew_tickets(
-    access: TenantAccess,
+    provisioning: Provisioning,
     tenants: Iterable[tuple[Application, str]],
     *,
     actor: str = "ticket-manager",
@@ -432,10 +447,4 @@ def renew_tickets(
 ) -> FleetSummary[str]:
     """Exchange a new system user ticket for every running tenant; the value is the new
     ticket's expiry (ISO 8601), never the ticket. Each renewal is audited naming ``actor``."""
-    options.setdefault("status", _status_lookup(access))
-
-    def unit(app: Application, ctx: str) -> str:
-        expires = access.tickets.renew(app.id, ctx, actor=actor).expires_at
-        return expires.isoformat() if expires is not None else "renewed"
-
-    return run_fleet(tenants, unit, **options)
+    return _through_engine(_services(provisioning), "renew_ticket", tenants, actor=actor, **options)

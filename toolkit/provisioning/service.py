@@ -145,9 +145,10 @@ class Provisioning:
         manifest: Manifest | None = None,
         on_event: EventCallback | None = None,
         lock_wait: float = 0.0,
+        lock_owner: str | None = None,
     ) -> ProvisioningRun:
         """Apply ``plan`` (None: plan now, then apply). See :func:`~toolkit.provisioning.apply.
-        apply_plan` for the lock, the staleness check and what is recorded."""
+        apply_plan` for the lock (``lock_owner``), the staleness check and what is recorded."""
         app = self.repository.get_application(application)
         api = self.api(app, context_identifier)
         if plan is None:
@@ -167,6 +168,7 @@ class Provisioning:
             lock_ttl=self.lock_ttl,
             lock_wait=lock_wait,
             manifest=manifest,
+            owner=lock_owner,
         )
 
     def plan_uninstall(
@@ -195,6 +197,7 @@ class Provisioning:
         actor: str,
         on_event: EventCallback | None = None,
         lock_wait: float = 0.0,
+        lock_owner: str | None = None,
     ) -> ProvisioningRun:
         """Remove what the application owns in the tenant, nothing else: its web panels
         (``DeleteAppWebPanels``, which only ever touches the caller's panels), then the list
@@ -211,6 +214,7 @@ class Provisioning:
             on_event=on_event,
             lock_ttl=self.lock_ttl,
             lock_wait=lock_wait,
+            owner=lock_owner,
         )
 
     def provision_after_install(

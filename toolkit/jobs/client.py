@@ -1,0 +1,448 @@
+"""Jobs as every front end sees them, from any machine sharing the database: enqueue, list,
+show, follow, cancel, retry. No engine needed (DBOS's client talks to the system database).
+
+A *job* is a top-level workflow: a fleet job (its tenants' workflows are its children, ids
+``{job id}/...``) or one tenant's workflow enqueued on its own (install-time provisioning, a
+notification). Statuses are DBOS's: ``ENQUEUED``, ``PENDING`` (running), ``SUCCESS``,
+``ERROR``, ``CANCELLED``, ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``; :data:`STATUS_WORDS` says them in
+words.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from toolkit.errors import JobError, JobNotFoundError, TenantJobFailedError
+from toolkit.jobs.engine import (
+    APPLICATION_VERSION,
+    ENGINE_NAME,
+    JOBS_SCHEMA,
+    new_job_id,
+    system_database_url,
+)
+from toolkit.jobs.queues import JOBS_QUEUE, NO_HOST, TENANTS_QUEUE
+from toolkit.provisioning.fleet import (
+    OUTCOMES,
+    FleetCounts,
+    FleetEvent,
+    FleetSummary,
+    TenantResult,
+)
+
+if TYPE_CHECKING:
+    from dbos import DBOSClient, WorkflowStatus
+
+    from toolkit.jobs.workflows import FleetJob, TenantTask
+    from toolkit.store import Repository
+
+__all__ = ["STATUS_WORDS", "JobInfo", "Jobs", "TenantJobInfo"]
+
+FLEET_WORKFLOW: Final = "sotk.fleet_job"
+TENANT_WORKFLOW: Final = "sotk.tenant_job"
+JOB_WORKFLOWS: Final = (FLEET_WORKFLOW, TENANT_WORKFLOW)
+STATUS_WORDS: Final = {
+    "DELAYED": "waiting",
+    "ENQUEUED": "queued",
+    "PENDING": "running",
+    "SUCCESS": "succeeded",
+    "ERROR": "failed",
+    "CANCELLED": "cancelled",
+    "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed",
+}
+FINISHED: Final = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
+# How often a front end following a job asks the database for progress.
+FOLLOW_POLL_SECONDS: Final = 0.25
+
+
+def _when(epoch_ms: int | None) -> datetime | None:
+    return None if epoch_ms is None else datetime.fromtimestamp(epoch_ms / 1000, UTC)
+
+
+def _seconds(status: WorkflowStatus) -> float | None:
+    start = status.dequeued_at or status.created_at
+    if start is None or status.status not in FINISHED or status.updated_at is None:
+        return None
+    return max(0.0, (status.updated_at - start) / 1000)
+
+
+def _error_words(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    if isinstance(error, TenantJobFailedError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+@dataclass(frozen=True)
+class TenantJobInfo:
+    """One tenant's workflow: ``status`` in words, ``outcome`` succeeded / skipped / failed
+    once finished, the error in words, the duration."""
+
+    workflow_id: str
+    application: str
+    application_id: str
+    context_identifier: str
+    status: str
+    outcome: str | None
+    error: str | None
+    state: str | None
+    host: str | None
+    executor: str | None
+    seconds: float | None
+    result: TenantResult[Any] | None
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job: ``kind`` (``fleet-apply``, ``install``, ...), ``status`` in words, ``counts`` of
+    its tenants by outcome (``queued``, ``running`` too), times, the error in words."""
+
+    job_id: str
+    kind: str
+    operation: str | None
+    actor: str | None
+    status: str
+    counts: dict[str, int]
+    created_at: datetime | None
+    seconds: float | None
+    error: str | None
+    executor: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("succeeded", "failed", "cancelled")
+
+
+class Jobs:
+    """The jobs in the store's database (see the module doc). Close it when done."""
+
+    def __init__(self, repository: Repository) -> None:
+        self.database_url = system_database_url(repository)
+        self._client: DBOSClient | None = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return "Jobs()"
+
+    @property
+    def client(self) -> DBOSClient:
+        with self._lock:
+            if self._client is None:
+                from dbos import DBOS, DBOSClient
+
+                schema = None if self.database_url.startswith("sqlite") else JOBS_SCHEMA
+                # The engine's tables are created at start-up by whoever comes first.
+                DBOS.migrate(self.database_url, schema=schema or "dbos")
+                self._client = DBOSClient(
+                    system_database_url=self.database_url,
+                    dbos_system_schema=schema or "dbos",
+                    application_name=ENGINE_NAME,
+                    retry_connection_errors=False,
+                )
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.destroy()
+                self._client = None
+
+    def __enter__(self) -> Jobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- enqueue ------------------------------------------------------------------------------
+
+    def submit_fleet(self, job: FleetJob, *, kind: str | None = None) -> str:
+        """Enqueue a fleet job; returns its id at once (a worker runs it)."""
+        job_id = new_job_id(kind or f"fleet-{job.operation.replace('_', '-')}")
+        self.client.enqueue(
+            {
+                "workflow_name": FLEET_WORKFLOW,
+                "queue_name": JOBS_QUEUE,
+                "workflow_id": job_id,
+                "app_version": APPLICATION_VERSION,
+            },
+            job,
+        )
+        return job_id
+
+    def submit_tenant(self, task: TenantTask, workflow_id: str, host: str | None = None) -> str:
+        """Enqueue one tenant's workflow under ``workflow_id``; a workflow id already used
+        starts nothing new (the same notification, the same install)."""
+        self.client.enqueue(
+            {
+                "workflow_name": TENANT_WORKFLOW,
+                "queue_name": TENANTS_QUEUE,
+                "workflow_id": workflow_id,
+                "app_version": APPLICATION_VERSION,
+                "queue_partition_key": host or NO_HOST,
+            },
+            task,
+        )
+        return workflow_id
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def _status(self, workflow_id: str, *, load: bool = True) -> WorkflowStatus:
+        found = self.client.list_workflows(
+            workflow_ids=[workflow_id], load_input=load, load_output=load
+        )
+        if not found:
+            raise JobNotFoundError(f"no job {workflow_id!r}")
+        return found[0]
+
+    def tenants(self, job_id: str, *, load: bool = True) -> list[TenantJobInfo]:
+        """The job's tenant workflows (or the job itself when it is one tenant's)."""
+        parent = self._status(job_id, load=load)
+        if parent.name == TENANT_WORKFLOW:
+            return [self._tenant_info(parent)]
+        children = self.client.list_workflows(
+            workflow_id_prefix=f"{job_id}/", load_input=load, load_output=load
+        )
+        return [self._tenant_info(child) for child in children]
+
+    @staticmethod
+    def _tenant_info(status: WorkflowStatus) -> TenantJobInfo:
+        parts = status.workflow_id.split("/")
+        application = parts[-2] if len(parts) >= 3 else ""
+        ctx = parts[-1] if len(parts) >= 3 else ""
+        task = status.input["args"][0] if status.input and status.input["args"] else None
+        application_id = application
+        if task is not None:
+            application = application_id = task.application_id
+            ctx = task.context_identifier
+        result = status.output if isinstance(status.output, TenantResult) else None
+        outcome = result.outcome if result is not None else None
+        if status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
+            outcome = "failed"
+        if result is not None:
+            application = result.application
+        return TenantJobInfo(
+            workflow_id=status.workflow_id,
+            application=application,
+            application_id=application_id,
+            context_identifier=ctx,
+            status=STATUS_WORDS.get(status.status, status.status.lower()),
+            outcome=outcome,
+            error=_error_words(status.error)
+            or (result.error if result and result.outcome != "succeeded" else None),
+            state=result.state if result else None,
+            host=(result.host if result else None) or status.queue_partition_key,
+            executor=status.executor_id,
+            seconds=result.seconds if result else _seconds(status),
+            result=result,
+        )
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        """The job's tenants by outcome, plus ``queued``, ``running`` and ``total``."""
+        rows = self.tenants(job_id)
+        counts = dict.fromkeys((*OUTCOMES, "queued", "running", "cancelled"), 0)
+        for row in rows:
+            key = row.outcome or row.status
+            counts[key if key in counts else "running"] += 1
+        parent = self._status(job_id, load=True)
+        if parent.name == FLEET_WORKFLOW and parent.input and parent.input["args"]:
+            counts["total"] = len(parent.input["args"][0].targets)
+            # Tenants not enqueued yet (the job is routing them) are queued too.
+            counts["queued"] += max(0, counts["total"] - len(rows))
+        else:
+            counts["total"] = len(rows)
+        return counts
+
+    def show(self, job_id: str) -> JobInfo:
+        return self._job_info(self._status(job_id))
+
+    def _job_info(self, status: WorkflowStatus) -> JobInfo:
+        job_input = status.input["args"][0] if status.input and status.input["args"] else None
+        operation = getattr(job_input, "operation", None)
+        return JobInfo(
+            job_id=status.workflow_id,
+            kind=status.workflow_id.rsplit("-", 1)[0].split("/")[0],
+            operation=operation,
+            actor=getattr(job_input, "actor", None),
+            status=STATUS_WORDS.get(status.status, status.status.lower()),
+            counts=self.counts(status.workflow_id),
+            created_at=_when(status.created_at),
+            seconds=_seconds(status),
+            error=_error_words(status.error),
+            executor=status.executor_id,
+        )
+
+    def list(self, *, status: str | None = None, limit: int = 50) -> list[JobInfo]:
+        """Jobs, newest first; ``status`` in words (queued, running, succeeded, failed,
+        cancelled) filters."""
+        wanted = None
+        if status is not None:
+            wanted = [k for k, v in STATUS_WORDS.items() if v == status]
+            if not wanted:
+                raise ValueError(
+                    f"status is one of {', '.join(sorted(set(STATUS_WORDS.values())))}"
+                )
+        found = self.client.list_workflows(
+            name=list(JOB_WORKFLOWS),
+            status=wanted,
+            has_parent=False,
+            sort_desc=True,
+            limit=limit,
+        )
+        return [self._job_info(item) for item in found]
+
+    # -- wait ---------------------------------------------------------------------------------
+
+    def follow(
+        self,
+        job_id: str,
+        on_event: Callable[[FleetEvent], None] | None = None,
+        *,
+        stop: threading.Event | None = None,
+        poll: float = FOLLOW_POLL_SECONDS,
+    ) -> JobInfo:
+        """Wait until the job finishes, reporting each tenant that starts and ends as a
+        :class:`~toolkit.provisioning.fleet.FleetEvent` (then ``done``). ``stop`` ends the wait
+        early (the job goes on). Returns the job as it is then."""
+        seen: dict[str, str] = {}
+        idle = stop or threading.Event()
+        for _ in self._polls(idle, poll):
+            info = self.show(job_id)
+            for row in self.tenants(job_id, load=True):
+                self._report(row, seen, info, on_event)
+            if info.finished:
+                if on_event is not None:
+                    c = info.counts
+                    on_event(
+                        FleetEvent(
+                            "done",
+                            None,
+                            None,
+                            _fleet_counts(c),
+                            f"{c['succeeded']} of {c['total']} succeeded",
+                        )
+                    )
+                return info
+        return self.show(job_id)
+
+    @staticmethod
+    def _polls(stop: threading.Event, poll: float) -> Iterator[None]:
+        while True:
+            yield
+            # Waits on the event, so a caller can end the wait at once.
+            if stop.wait(poll):
+                return
+
+    @staticmethod
+    def _report(
+        row: TenantJobInfo,
+        seen: dict[str, str],
+        info: JobInfo,
+        on_event: Callable[[FleetEvent], None] | None,
+    ) -> None:
+        before = seen.get(row.workflow_id)
+        now = row.outcome or row.status
+        if now in (before, "queued"):
+            return
+        seen[row.workflow_id] = now
+        if on_event is None:
+            return
+        counts = _fleet_counts(info.counts)
+        if before is None and now != "running":
+            on_event(FleetEvent("started", row.application, row.context_identifier, counts))
+        kind = {"running": "started", "succeeded": "finished"}.get(now, now)
+        if kind in ("started", "finished", "skipped", "failed"):
+            on_event(
+                FleetEvent(kind, row.application, row.context_identifier, counts, row.error or "")
+            )
+
+    def summary(self, job_id: str) -> FleetSummary[Any]:
+        """The finished job as a :class:`~toolkit.provisioning.fleet.FleetSummary`."""
+        rows = self.tenants(job_id)
+        results: list[TenantResult[Any]] = []
+        for row in rows:
+            if row.result is not None:
+                results.append(row.result)
+                continue
+            error_type = None
+            if row.error and ":" in row.error:
+                error_type = row.error.split(":", 1)[0]
+            results.append(
+                TenantResult(
+                    row.application,
+                    row.context_identifier,
+                    "failed",
+                    error=(row.error or row.status).split(": ", 1)[-1],
+                    error_type=error_type,
+                    host=row.host,
+                    seconds=row.seconds or 0.0,
+                )
+            )
+        counts = dict.fromkeys(OUTCOMES, 0)
+        for item in results:
+            counts[item.outcome] += 1
+        counts["total"] = len(results)
+        info = self.show(job_id)
+        return FleetSummary(tuple(results), counts, info.seconds or 0.0)
+
+    # -- act ----------------------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """Cancel the job and its unfinished tenants (a tenant mid-step finishes that step)."""
+        ids = [job_id] + [
+            row.workflow_id
+            for row in self.tenants(job_id, load=False)
+            if row.workflow_id != job_id and row.status in ("queued", "running", "waiting")
+        ]
+        self.client.cancel_workflows(ids)
+        return self.show(job_id)
+
+    def retry(self, job_id: str, *, actor: str) -> str:
+        """Run again what did not succeed: a cancelled job resumes where it stopped; a
+        finished job's failed tenants become a new job (returned)."""
+        status = self._status(job_id)
+        if status.status not in FINISHED:
+            raise JobError(f"job {job_id!r} is still {STATUS_WORDS[status.status]}")
+        if status.status == "CANCELLED":
+            cancelled = [
+                row.workflow_id
+                for row in self.tenants(job_id, load=False)
+                if row.status == "cancelled"
+            ]
+            self.client.resume_workflows(list(dict.fromkeys([job_id, *cancelled])))
+            return job_id
+        from toolkit.jobs.workflows import FleetJob, TenantTask
+
+        job_input = status.input["args"][0] if status.input and status.input["args"] else None
+        failed = [row for row in self.tenants(job_id) if row.outcome == "failed"]
+        if not failed:
+            raise JobError(f"job {job_id!r} has no failed tenant to retry")
+        if isinstance(job_input, TenantTask):
+            task = TenantTask(
+                job_input.operation,
+                job_input.application_id,
+                job_input.context_identifier,
+                actor,
+                manifest=job_input.manifest,
+            )
+            return self.submit_tenant(task, new_job_id("retry"), status.queue_partition_key)
+        job = cast("FleetJob", job_input)
+        targets = tuple((r.application_id, r.context_identifier) for r in failed)
+        return self.submit_fleet(
+            FleetJob(job.operation, targets, actor, manifest=job.manifest),
+            kind=f"retry-{job.operation.replace('_', '-')}",
+        )
+
+
+def _fleet_counts(counts: dict[str, int]) -> FleetCounts:
+    started = counts["running"] + counts["succeeded"] + counts["skipped"] + counts["failed"]
+    return FleetCounts(
+        total=counts["total"],
+        started=started,
+        succeeded=counts["succeeded"],
+        skipped=counts["skipped"],
+        failed=counts["failed"],
+    )

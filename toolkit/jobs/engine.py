@@ -1,0 +1,251 @@
+"""The durable engine (DBOS Transact) set up from the toolkit's settings, one per process.
+
+DBOS keeps workflows, their steps' results and the queues in a *system database*: here the
+toolkit's own database (the same SQLite file by default; on PostgreSQL its own schema,
+:data:`JOBS_SCHEMA`), created and migrated by DBOS when an engine starts. Nothing else to
+install or run.
+
+DBOS is a process-wide singleton: :func:`start_engine` launches it (destroying one this module
+launched before), :meth:`JobEngine.close` destroys it, and :func:`running_engine` is the one
+running now. A process that only enqueues or reads jobs (the CLI with ``--detach``,
+``sotk jobs``, the dashboard) needs no engine: :class:`~toolkit.jobs.client.Jobs` talks to the
+system database directly.
+
+Workflows reach the toolkit's services (store, tenant access, provisioning) through the engine
+that runs them (:func:`services`), since the engine calls them by name with pickled arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from sqlalchemy.engine import make_url
+
+from toolkit.errors import ConfigurationError, JobError
+from toolkit.jobs.queues import QueueLimits, register_queues
+
+if TYPE_CHECKING:
+    from toolkit.provisioning.service import Provisioning
+    from toolkit.store import Repository
+    from toolkit.tenant import TenantAccess
+
+__all__ = [
+    "APPLICATION_VERSION",
+    "ENGINE_NAME",
+    "JOBS_SCHEMA",
+    "JobEngine",
+    "JobServices",
+    "default_executor_id",
+    "engine_config",
+    "running_engine",
+    "services",
+    "start_engine",
+    "system_database_url",
+]
+
+logger = logging.getLogger("toolkit.jobs")
+
+ENGINE_NAME: Final = "sotk"
+# Every process (workers, CLI, partner endpoints, dashboard) must agree on it: DBOS hands a
+# queued workflow only to executors of the version it was enqueued with. Bump it when a
+# workflow's steps change shape, so old workers do not resume new workflows.
+APPLICATION_VERSION: Final = "sotk-jobs-1"
+# The engine's tables on PostgreSQL (SQLite has no schemas: they sit beside the store's).
+JOBS_SCHEMA: Final = "dbos"
+# DBOS's own log lines are for its developers; the toolkit reports what matters itself.
+ENGINE_LOG_LEVEL: Final = "WARNING"
+
+
+class JobServices(Protocol):
+    """What workflows use; a :class:`~toolkit.workspace.Workspace` is one."""
+
+    @property
+    def repository(self) -> Repository: ...
+
+    @property
+    def tenants(self) -> TenantAccess: ...
+
+    @property
+    def provisioning(self) -> Provisioning: ...
+
+
+@dataclass(frozen=True)
+class ServiceSet:
+    """:class:`JobServices` from the provisioning service alone (fleet calls without a
+    workspace, e.g. a notebook's ``apply_fleet(ws.provisioning, ...)``)."""
+
+    provisioning: Provisioning
+
+    @property
+    def repository(self) -> Repository:
+        return self.provisioning.repository
+
+    @property
+    def tenants(self) -> TenantAccess:
+        return self.provisioning.tenants
+
+
+def system_database_url(repository: Repository) -> str:
+    """The store's own database URL (password included: DBOS connects with it)."""
+    url = repository.engine.url
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database.startswith("file:"):
+            raise ConfigurationError("the job engine needs a writable store (not ?mode=ro)")
+        return f"sqlite:///{database}"
+    # DBOS speaks psycopg 3 and takes the plain scheme.
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def default_executor_id() -> str:
+    """``SOTK_WORKER_ID``-less default: this host and process, unique among live workers."""
+    return f"{socket.gethostname()[:40]}-{os.getpid()}"
+
+
+def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
+    """The DBOS configuration (a ``DBOSConfig``) for the toolkit's database."""
+    backend = make_url(database_url).get_backend_name()
+    config: dict[str, Any] = {
+        "name": ENGINE_NAME,
+        "system_database_url": database_url,
+        "application_version": APPLICATION_VERSION,
+        "executor_id": executor_id,
+        "log_level": ENGINE_LOG_LEVEL,
+    }
+    if backend != "sqlite":
+        config["dbos_system_schema"] = JOBS_SCHEMA
+    return config
+
+
+class JobEngine:
+    """A launched DBOS in this process, running workflows with ``services``.
+
+    ``listen``: False starts no queue consumers (the process enqueues and reads only).
+    """
+
+    def __init__(
+        self,
+        services: JobServices,
+        *,
+        executor_id: str,
+        limits: QueueLimits,
+        database_url: str,
+        listen: bool,
+    ) -> None:
+        self.services = services
+        self.executor_id = executor_id
+        self.limits = limits
+        self.database_url = database_url
+        self.listen = listen
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"JobEngine(executor_id={self.executor_id!r}, listen={self.listen})"
+
+    def close(self) -> None:
+        """Destroy the engine: running workflows stop where they are (a worker restarted under
+        the same executor id, or another after the takeover timeout, finishes them)."""
+        with _lock:
+            if self._closed:
+                return
+            self._closed = True
+            if _slot.engine is self:
+                _slot.engine = None
+            from dbos import DBOS
+
+            DBOS.destroy()
+
+    def __enter__(self) -> JobEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Slot:
+    # The engine launched in this process (DBOS allows one).
+    engine: JobEngine | None = None
+
+
+_lock = threading.RLock()
+_slot = _Slot()
+
+
+def running_engine() -> JobEngine | None:
+    """The engine launched in this process, if any."""
+    return _slot.engine
+
+
+def services() -> JobServices:
+    """The services of the engine running this process's workflows."""
+    engine = _slot.engine
+    if engine is None:
+        raise JobError("no job engine is running in this process")
+    return engine.services
+
+
+def start_engine(
+    services: JobServices,
+    *,
+    executor_id: str | None = None,
+    limits: QueueLimits | None = None,
+    listen: bool = True,
+) -> JobEngine:
+    """Launch DBOS on the store's database, register the queues, recover this executor's
+    unfinished workflows (DBOS does that at launch) and start consuming the queues.
+
+    Replaces an engine launched before in this process (DBOS is a singleton).
+    """
+    from dbos import DBOS
+
+    # Workflows must be registered before launch so recovery finds them.
+    from toolkit.jobs import workflows
+
+    del workflows
+    url = system_database_url(services.repository)
+    chosen = executor_id or default_executor_id()
+    with _lock:
+        if _slot.engine is not None:
+            _slot.engine.close()
+        DBOS.destroy()  # one launched outside this module would share our registry
+        _route_engine_logs()
+        DBOS(config=engine_config(url, executor_id=chosen))  # type: ignore[arg-type]
+        engine = JobEngine(
+            services,
+            executor_id=chosen,
+            limits=limits or QueueLimits(),
+            database_url=url,
+            listen=listen,
+        )
+        _slot.engine = engine
+        try:
+            if not listen:
+                DBOS.listen_queues([])
+            DBOS.launch()
+            register_queues(engine.limits)
+        except BaseException:
+            _slot.engine = None
+            DBOS.destroy()
+            raise
+    logger.info("job engine started (executor %s, listen=%s)", chosen, listen)
+    return engine
+
+
+def _route_engine_logs() -> None:
+    """DBOS's logger goes through the application's logging like the toolkit's own: DBOS adds
+    its own console handler (bound to the stderr of the moment) only to a logger without one."""
+    engine_log = logging.getLogger("dbos")
+    if not engine_log.handlers:
+        engine_log.addHandler(logging.NullHandler())
+    engine_log.propagate = True
+
+
+def new_job_id(kind: str) -> str:
+    """A job's workflow id: the kind, then random hex (ids are shown to operators)."""
+    return f"{kind}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,268 @@
+"""The workflows: one per job, one per (application, tenant), the SuperOffice calls as steps.
+
+A fleet job (:func:`fleet_job`) routes its tenants (the state API's host of each, one step),
+enqueues one :func:`tenant_job` per tenant on the tenants queue with the host as partition key,
+and waits for them; its result is the counts by outcome. A tenant workflow:
+
+1. asks the state API (a step): a tenant that is not running is *skipped* with its state,
+   without a call to it;
+2. runs the unit of work (a step): the same plain function of (application, tenant) the
+   provisioning service offers (plan, apply, uninstall, a state check, a ticket renewal);
+3. returns a :class:`~toolkit.provisioning.fleet.TenantResult`, or fails with
+   :class:`~toolkit.errors.TenantJobFailedError` (the error in words and its type).
+
+A step's result is checkpointed: a workflow resumed after a crash skips the steps that
+finished. A step cut off in the middle runs again; the apply re-plans then and reads every
+object back by natural key before creating it, so it completes only the rest and duplicates
+nothing. Its store lock is owned by ``{workflow id}@{executor id}``: a worker restarted under
+the same identity takes it back at once; another worker waits for it to expire.
+
+Workflow ids: a job's is ``{kind}-{hex}``; its tenants' are ``{job id}/{application id}/{tenant}``
+(the tenant case-folded), so ``list_workflows(workflow_id_prefix=job id + "/")`` is its progress
+and a job re-run after a crash enqueues no tenant twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+
+from toolkit.errors import TenantJobFailedError, TenantNotRunningError
+from toolkit.jobs.engine import services
+from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
+from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
+from toolkit.provisioning.manifest import Manifest
+from toolkit.provisioning.plan import Plan
+
+__all__ = [
+    "OPERATIONS",
+    "FleetJob",
+    "TenantTask",
+    "fleet_job",
+    "tenant_job",
+    "tenant_workflow_id",
+]
+
+# What a tenant workflow can do. "plan_uninstall" plans what "uninstall" would remove.
+OPERATIONS: Final = (
+    "plan",
+    "plan_uninstall",
+    "apply",
+    "uninstall",
+    "check_state",
+    "renew_ticket",
+)
+# Operations that change the tenant; they run under the store's apply lock.
+CHANGING: Final = frozenset({"apply", "uninstall"})
+
+
+@dataclass(frozen=True)
+class TenantTask:
+    """One tenant's work (the workflow's pickled input)."""
+
+    operation: str
+    application_id: str
+    context_identifier: str
+    actor: str
+    manifest: Manifest | None = None
+    plan: Plan | None = None
+
+    def __post_init__(self) -> None:
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"operation is one of {', '.join(OPERATIONS)}")
+
+
+@dataclass(frozen=True)
+class FleetJob:
+    """A fleet job's input: ``targets`` are (application id, tenant) pairs; ``plans`` are
+    applied as they are (a tenant that changed since is refused as stale)."""
+
+    operation: str
+    targets: tuple[tuple[str, str], ...]
+    actor: str
+    manifest: Manifest | None = None
+    plans: tuple[Plan, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.operation not in OPERATIONS:
+            raise ValueError(f"operation is one of {', '.join(OPERATIONS)}")
+
+    def task(self, application_id: str, context_identifier: str) -> TenantTask:
+        key = (application_id, context_identifier.casefold())
+        plan = next(
+            (p for p in self.plans if (p.application_id, p.context_identifier.casefold()) == key),
+            None,
+        )
+        return TenantTask(
+            self.operation,
+            application_id,
+            context_identifier,
+            self.actor,
+            manifest=self.manifest,
+            plan=plan,
+        )
+
+
+def tenant_workflow_id(job_id: str, application_id: str, context_identifier: str) -> str:
+    return f"{job_id}/{application_id}/{context_identifier.casefold()}"
+
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+@DBOS.step(name="sotk.route_tenants")
+def route_tenants(targets: tuple[tuple[str, str], ...]) -> list[str]:
+    """Each tenant's API host (its queue partition); :data:`NO_HOST` when the state API
+    cannot say (the tenant's own workflow then reports why)."""
+    access = services().tenants
+    hosts: list[str] = []
+    for application_id, ctx in targets:
+        try:
+            hosts.append(host_of(access.status(application_id, ctx)) or NO_HOST)
+        except Exception:
+            hosts.append(NO_HOST)
+    return hosts
+
+
+@DBOS.step(name="sotk.tenant_state")
+def tenant_state(application_id: str, context_identifier: str) -> dict[str, Any]:
+    """The tenant's state now (state API, cached until ValidUntil)."""
+    current = services().tenants.status(application_id, context_identifier)
+    return {
+        "state": current.state_name or current.state.name,
+        "host": host_of(current),
+        "available": current.is_available,
+    }
+
+
+def _lock_owner() -> str:
+    # Same workflow, same executor: the same owner, so a restarted worker resumes at once.
+    return f"{DBOS.workflow_id}@{DBOS.executor_id}"[:200]
+
+
+def _perform(task: TenantTask) -> Any:
+    found = services()
+    provisioning = found.provisioning
+    app, ctx = task.application_id, task.context_identifier
+    if task.operation == "plan":
+        return provisioning.plan(app, ctx, task.manifest)
+    if task.operation == "plan_uninstall":
+        return provisioning.plan_uninstall(app, ctx, task.manifest)
+    wait = provisioning.lock_ttl.total_seconds()
+    if task.operation == "apply":
+        return provisioning.apply(
+            app,
+            ctx,
+            task.plan,
+            actor=task.actor,
+            manifest=task.manifest,
+            lock_wait=wait,
+            lock_owner=_lock_owner(),
+        )
+    if task.operation == "uninstall":
+        return provisioning.uninstall(
+            app, ctx, task.manifest, actor=task.actor, lock_wait=wait, lock_owner=_lock_owner()
+        )
+    if task.operation == "check_state":
+        return found.tenants.status(app, ctx, refresh=True)
+    expires = found.tenants.tickets.renew(app, ctx, actor=task.actor).expires_at
+    return expires.isoformat() if expires is not None else "renewed"
+
+
+@DBOS.step(name="sotk.tenant_work")
+def tenant_work(task: TenantTask, state: str | None, host: str | None) -> TenantResult[Any]:
+    """The unit of work; never raises (the outcome and the error in words are the result)."""
+    app = services().repository.get_application(task.application_id)
+    started = time.monotonic()
+
+    def result(outcome: str, **fields: Any) -> TenantResult[Any]:
+        fields.setdefault("state", state)
+        return TenantResult(
+            app.name,
+            task.context_identifier,
+            outcome,
+            host=host,
+            seconds=time.monotonic() - started,
+            **fields,
+        )
+
+    try:
+        value = _perform(task)
+    except Exception as exc:
+        stopped = not_running(exc)
+        if stopped is not None:
+            return result(
+                "skipped",
+                error=str(stopped),
+                error_type=type(stopped).__name__,
+                state=stopped.state.name,
+            )
+        return result("failed", error=str(exc), error_type=type(exc).__name__)
+    return result("succeeded", value=value)
+
+
+# -- workflows --------------------------------------------------------------------------------
+
+
+@DBOS.workflow(name="sotk.tenant_job")
+def tenant_job(task: TenantTask) -> TenantResult[Any]:
+    """One tenant's work (see the module doc)."""
+    state: str | None = None
+    host: str | None = None
+    if task.operation != "check_state":
+        try:
+            current = tenant_state(task.application_id, task.context_identifier)
+        except Exception as exc:
+            raise TenantJobFailedError(
+                f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__
+            ) from None
+        state, host = current["state"], current["host"]
+        if not current["available"]:
+            name = services().repository.get_application(task.application_id).name
+            return TenantResult(
+                name,
+                task.context_identifier,
+                "skipped",
+                error=f"tenant {task.context_identifier} is {state} (not running)",
+                error_type=TenantNotRunningError.__name__,
+                state=state,
+                host=host,
+            )
+    outcome = tenant_work(task, state, host)
+    if outcome.outcome == "failed":
+        raise TenantJobFailedError(
+            f"{outcome.error_type}: {outcome.error}", error_type=outcome.error_type or "Error"
+        )
+    return outcome
+
+
+@DBOS.workflow(name="sotk.fleet_job")
+def fleet_job(job: FleetJob) -> dict[str, int]:
+    """Enqueue one tenant workflow per target (partitioned by host) and wait for them all."""
+    job_id = DBOS.workflow_id or ""
+    hosts = route_tenants(job.targets)
+    handles = []
+    for (application_id, ctx), host in zip(job.targets, hosts, strict=True):
+        wid = tenant_workflow_id(job_id, application_id, ctx)
+        with SetWorkflowID(wid), SetEnqueueOptions(queue_partition_key=host):
+            handles.append(
+                DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, job.task(application_id, ctx))
+            )
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for handle in handles:
+        try:
+            counts[handle.get_result().outcome] += 1
+        except Exception:
+            counts["failed"] += 1
+    counts["total"] = len(handles)
+    return counts
+
+
+def enqueue_tenant(task: TenantTask, workflow_id: str, host: str | None) -> str:
+    """Enqueue one tenant workflow outside a job (install-time provisioning, a notification);
+    an existing ``workflow_id`` starts nothing new."""
+    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=host or NO_HOST):
+        return DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, task).get_workflow_id()
