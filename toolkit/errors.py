@@ -82,7 +82,8 @@ left out or redacted before they reach an exception.
         ├── NotFoundError             no such application, authorization or pending sign-in
         │   └── ExpiredError          the record existed but expired (and is gone now)
         ├── ConflictError             a unique name / client id / key is already taken
-        └── StoreUnavailableError     the database cannot be opened or written (``cause``)
+        ├── StoreUnavailableError     the database cannot be opened or written (``cause``)
+        └── UnstorableTextError       text no store can hold (NUL, an unpaired surrogate)
 """
 
 from __future__ import annotations
@@ -707,3 +708,15 @@ class StoreUnavailableError(StoreError):
         super().__init__(message)
         self.location = location
         self.cause = cause
+
+
+class UnstorableTextError(StoreError, ValueError):
+    """Text that no store can hold: NUL or an unpaired UTF-16 surrogate (see ``toolkit.text``).
+
+    Raised before the driver sees the value, so nothing is written; ``parameter`` names the
+    statement parameter (a column name), never the value.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        super().__init__(message)
+        self.parameter = parameter
