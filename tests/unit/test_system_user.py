@@ -265,6 +265,18 @@ class FakePartnerSystemUser:
         return lambda request: answer(request, False, None, message, status)
 
 
+NIL = '<{0} xmlns:i="http://www.w3.org/2001/XMLSchema-instance" i:nil="true"/>'
+
+
+def envelope_of(members: str, namespace: str = SOAP_NAMESPACE) -> bytes:
+    """A SOAP 1.1 answer whose AuthenticationResponse holds `members` (default namespace)."""
+    return (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+        f'<AuthenticationResponse xmlns="{namespace}">{members}</AuthenticationResponse>'
+        "</s:Body></s:Envelope>"
+    ).encode()
+
+
 def answer(
     request: httpx.Request, ok: bool, token: str | None, message: str | None, status: int = 200
 ) -> httpx.Response:
@@ -273,8 +285,9 @@ def answer(
             f'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
             f'<AuthenticationResponse xmlns="{SOAP_NAMESPACE}">'
             f"<IsSuccessful>{'true' if ok else 'false'}</IsSuccessful>"
-            f"<Token>{token or ''}</Token><ErrorMessage>{message or ''}</ErrorMessage>"
-            "</AuthenticationResponse></s:Body></s:Envelope>"
+            + (f"<Token>{token}</Token>" if token else NIL.format("Token"))
+            + (f"<ErrorMessage>{message}</ErrorMessage>" if message else NIL.format("ErrorMessage"))
+            + "</AuthenticationResponse></s:Body></s:Envelope>"
         )
         return httpx.Response(status, text=body, headers={"Content-Type": "text/xml"})
     return httpx.Response(
@@ -552,7 +565,7 @@ def test_soap_exchange_sends_the_documented_envelope(
         == "https://sod.superoffice.com/login/services/PartnerSystemUserService.svc"
     )
     assert request.headers["Content-Type"] == "text/xml;charset=UTF-8"
-    assert request.headers["SOAPAction"] == SOAP_ACTION
+    assert request.headers["SOAPAction"] == f'"{SOAP_ACTION}"'  # quoted, SOAP 1.1 §6.1.1
     assert SOAP_ACTION == (
         "http://www.superoffice.com/superid/partnersystemuser/0.1/"
         "IPartnerSystemUserService/Authenticate"
@@ -567,6 +580,12 @@ def test_soap_exchange_sends_the_documented_envelope(
     assert header.findtext(f"{ns}ContextIdentifier") == CTX
     body_request = root.find(f"{soap}Body/{ns}AuthenticationRequest")
     assert body_request is not None
+    # The schema's sequence: SignedSystemToken, then ReturnTokenType, exactly "Jwt".
+    assert [child.tag for child in body_request] == [
+        f"{ns}SignedSystemToken",
+        f"{ns}ReturnTokenType",
+    ]
+    assert [child.tag for child in header] == [f"{ns}ApplicationToken", f"{ns}ContextIdentifier"]
     assert body_request.findtext(f"{ns}ReturnTokenType") == "Jwt"
     signed = body_request.findtext(f"{ns}SignedSystemToken")
     assert signed is not None
@@ -621,6 +640,49 @@ def test_a_soap_fault_is_a_system_user_error() -> None:
     assert "SOAP fault" in str(error)
 
 
+def test_wcfs_deserialization_fault_is_a_system_user_error() -> None:
+    fault = (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+        '<faultcode xmlns:a="http://schemas.microsoft.com/net/2005/12/'
+        'windowscommunicationfoundation/dispatcher">a:DeserializationFailed</faultcode>'
+        '<faultstring xml:lang="en-US">The formatter threw an exception while trying to'
+        " deserialize the message: There was an error while trying to deserialize parameter"
+        f" {SOAP_NAMESPACE}:ReturnTokenType.</faultstring></s:Fault></s:Body></s:Envelope>"
+    ).encode()
+    result = parse_soap_response(500, fault)
+    assert result.fault
+    error = system_user_error(result.error_message, status_code=500, fault=True)
+    assert type(error) is SystemUserError
+    assert "ReturnTokenType" in str(error)
+
+
+def test_the_answer_is_read_as_its_schema_says() -> None:
+    answer = parse_soap_response(
+        200,
+        envelope_of(
+            "<IsSuccessful>false</IsSuccessful>"
+            + NIL.format("Token")
+            + "<ErrorMessage>Denied: unknown application token</ErrorMessage>"
+        ),
+    )
+    assert not answer.is_successful
+    assert answer.token is None
+    assert answer.error_message == "Denied: unknown application token"
+    only_flag = parse_soap_response(200, envelope_of("<IsSuccessful>1</IsSuccessful>"))
+    assert only_flag.is_successful
+    assert only_flag.token is None
+
+
+def test_wcfs_415_for_a_wrong_content_type_is_a_transport_error() -> None:
+    text = (
+        b"Cannot process the message because the content type 'application/soap+xml;"
+        b" charset=utf-8' was not the expected type 'text/xml; charset=utf-8'."
+    )
+    with pytest.raises(TransportError) as caught:
+        parse_soap_response(415, text)
+    assert caught.value.status_code == 415
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -630,6 +692,21 @@ def test_a_soap_fault_is_a_system_user_error() -> None:
         b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
         b"<AuthenticationResponse><IsSuccessful>maybe</IsSuccessful></AuthenticationResponse>"
         b"</s:Body></s:Envelope>",
+        # The schema's order is IsSuccessful, Token, ErrorMessage; a strict reader refuses others.
+        envelope_of(
+            NIL.format("ErrorMessage") + "<IsSuccessful>true</IsSuccessful><Token>t</Token>"
+        ),
+        envelope_of("<Token>t</Token><IsSuccessful>true</IsSuccessful>"),
+        envelope_of("<IsSuccessful>true</IsSuccessful><IsSuccessful>true</IsSuccessful>"),
+        envelope_of("<IsSuccessful>true</IsSuccessful><Ticket>7T:x</Ticket>"),
+        envelope_of(NIL.format("Token")),  # no IsSuccessful
+        envelope_of('<IsSuccessful xmlns="urn:other">true</IsSuccessful>'),
+        envelope_of("<IsSuccessful>true</IsSuccessful>", namespace="urn:other"),
+        envelope_of("<IsSuccessful>true</IsSuccessful><Token><b>t</b></Token>"),
+        # A SOAP 1.2 envelope is not an answer of this basicHttpBinding service.
+        envelope_of("<IsSuccessful>true</IsSuccessful>").replace(
+            b"http://schemas.xmlsoap.org/soap/envelope/", b"http://www.w3.org/2003/05/soap-envelope"
+        ),
     ],
 )
 def test_unusable_soap_answers(body: bytes) -> None:

@@ -5,7 +5,11 @@ Request building and response parsing are pure functions (no I/O), so an async t
 * :func:`build_rest_request` / :func:`parse_rest_response`: ``POST {env}/Login/api/
   PartnerSystemUser/Authenticate`` with a JSON body (§4.4);
 * :func:`build_soap_request` / :func:`parse_soap_response`: the WCF service
-  ``{env}/login/services/PartnerSystemUserService.svc`` (SOAP 1.1, §4.5);
+  ``{env}/login/services/PartnerSystemUserService.svc`` (SOAP 1.1, §4.5), exactly as its WSDL
+  says: the ``ApplicationToken`` and ``ContextIdentifier`` SOAP headers, the body
+  ``AuthenticationRequest{SignedSystemToken, ReturnTokenType=Jwt}``, and an answer
+  ``AuthenticationResponse{IsSuccessful, Token, ErrorMessage}`` in that order (a strict,
+  schema-driven reading: another order, another namespace or an unknown member is refused);
 * :func:`raise_for_exchange_result`: an answer with ``IsSuccessful: false`` (or a SOAP fault)
   becomes the typed :class:`~toolkit.errors.SystemUserError` its ``ErrorMessage`` names.
 
@@ -91,7 +95,11 @@ MAX_RESPONSE_BYTES: Final = 256 * 1024
 SOAP_NAMESPACE: Final = "http://www.superoffice.com/superid/partnersystemuser/0.1"
 SOAP_ACTION: Final = f"{SOAP_NAMESPACE}/IPartnerSystemUserService/Authenticate"
 SOAP_ENVELOPE_NAMESPACE: Final = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP_CONTENT_TYPE: Final = "text/xml;charset=UTF-8"
+SOAP_CONTENT_TYPE: Final = "text/xml;charset=UTF-8"  # SOAP 1.1; a SOAP 1.2 type gets HTTP 415
+XSI_NAMESPACE: Final = "http://www.w3.org/2001/XMLSchema-instance"
+# AuthenticationResponse's members, in the WSDL's xs:sequence order (PY WSDL, §4.5). [C]
+SOAP_RESPONSE_MEMBERS: Final = ("IsSuccessful", "Token", "ErrorMessage")
+_XS_BOOLEAN: Final[Mapping[str, bool]] = {"true": True, "1": True, "false": False, "0": False}
 # REST samples send "JWT"; the SOAP enum is Jwt | Saml. Case sensitivity is unknown (open q. 3).
 REST_RETURN_TOKEN_TYPE: Final = "JWT"
 SOAP_RETURN_TOKEN_TYPE: Final = "Jwt"
@@ -249,7 +257,8 @@ def build_soap_request(
         url=environment.partner_system_user_soap_url,
         headers={
             "Content-Type": SOAP_CONTENT_TYPE,
-            "SOAPAction": SOAP_ACTION,
+            # SOAP 1.1 §6.1.1 writes the action as a quoted URI; WCF takes it either way.
+            "SOAPAction": f'"{SOAP_ACTION}"',
             "Accept": "text/xml",
         },
         content=envelope.encode("utf-8"),
@@ -337,18 +346,58 @@ def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
 
 
-def _child(element: ET.Element, name: str) -> ET.Element | None:
-    for child in element:
-        if _local(child.tag) == name:
-            return child
-    return None
+def _qualified(namespace: str, name: str) -> str:
+    return f"{{{namespace}}}{name}"
+
+
+def _member_text(element: ET.Element, name: str, url: str, status_code: int) -> str | None:
+    """A simple member: None for xsi:nil; text only (no child elements)."""
+    if element.get(_qualified(XSI_NAMESPACE, "nil")) in ("true", "1"):
+        return None
+    if len(element):
+        raise _unexpected(f"{name} holds elements, not text", url, status_code)
+    return element.text or ""
+
+
+def _authentication_response(response: ET.Element, url: str, status_code: int) -> ExchangeResult:
+    """The members of ``AuthenticationResponse`` as the schema has them: each in the service
+    namespace, at most once, in the order IsSuccessful, Token, ErrorMessage (§4.5)."""
+    values: dict[str, str | None] = {}
+    position = 0
+    for child in response:
+        namespace, _, name = child.tag[1:].partition("}") if child.tag[:1] == "{" else ("", "", "")
+        if namespace != SOAP_NAMESPACE or name not in SOAP_RESPONSE_MEMBERS[position:]:
+            shown = _local(child.tag)[:50]
+            raise _unexpected(
+                f"AuthenticationResponse member {shown!r} is unknown or out of the schema's order",
+                url,
+                status_code,
+            )
+        position = SOAP_RESPONSE_MEMBERS.index(name) + 1
+        values[name] = _member_text(child, name, url, status_code)
+    # IsSuccessful is minOccurs=0 in the schema, but a WCF service always writes a value-type
+    # member; an answer without it says nothing usable. [I]
+    flag = values.get("IsSuccessful")
+    successful = _XS_BOOLEAN.get((flag or "").strip())
+    if successful is None:
+        raise _unexpected("IsSuccessful is not an xs:boolean", url, status_code)
+    token, error = values.get("Token"), values.get("ErrorMessage")
+    return ExchangeResult(
+        is_successful=successful,
+        token=(token or "").strip() or None,
+        error_message=(error or "").strip() or None,
+        status_code=status_code,
+    )
 
 
 def parse_soap_response(status_code: int, body: bytes, *, url: str = "") -> ExchangeResult:
-    """Parse the SOAP answer: ``AuthenticationResponse`` or a SOAP ``Fault``.
+    """Parse the SOAP 1.1 answer: ``AuthenticationResponse`` or a SOAP ``Fault``.
 
     XML is parsed without a DTD: a document declaring one (entities, external references) is
-    refused before parsing. Element names are matched by local name, as WCF clients do.
+    refused before parsing. Names are matched with their namespaces, as the WSDL defines them
+    (SOAP 1.1 envelope, the service namespace for the answer); the answer's members must follow
+    the schema's order. A Fault (WCF's ``a:DeserializationFailed`` for a request it cannot read,
+    ``a:ActionNotSupported`` for an unknown action) is a result with ``fault`` set.
     """
     if len(body) > MAX_RESPONSE_BYTES:
         raise _unexpected("the answer is too large", url, status_code)
@@ -364,43 +413,33 @@ def parse_soap_response(status_code: int, body: bytes, *, url: str = "") -> Exch
     try:
         root = ET.fromstring(text)  # noqa: S314 - DTDs refused above, so no entity expansion
     except ET.ParseError:
-        if status_code >= 300:
+        if status_code >= 300:  # e.g. WCF's 415 for a wrong Content-Type: a text, no envelope
             raise _status_error(status_code, url) from None
         raise _unexpected("the answer is not well-formed XML", url, status_code) from None
-    envelope_body = _child(root, "Body") if _local(root.tag) == "Envelope" else None
+    envelope_body = None
+    if root.tag == _qualified(SOAP_ENVELOPE_NAMESPACE, "Envelope"):
+        envelope_body = root.find(_qualified(SOAP_ENVELOPE_NAMESPACE, "Body"))
     if envelope_body is None:
-        raise _unexpected("the answer is not a SOAP envelope", url, status_code)
-    fault = _child(envelope_body, "Fault")
+        if status_code >= 300:
+            raise _status_error(status_code, url)
+        raise _unexpected("the answer is not a SOAP 1.1 envelope", url, status_code)
+    fault = envelope_body.find(_qualified(SOAP_ENVELOPE_NAMESPACE, "Fault"))
     if fault is not None:
-        reason = _child(fault, "faultstring")
-        code = _child(fault, "faultcode")
-        message = (reason.text if reason is not None else None) or (
-            code.text if code is not None else None
-        )
+        # SOAP 1.1 §4.4: faultcode and faultstring are unqualified.
+        reason, code = fault.findtext("faultstring"), fault.findtext("faultcode")
         return ExchangeResult(
             is_successful=False,
             token=None,
-            error_message=(message or "SOAP Fault").strip(),
+            error_message=(reason or code or "SOAP Fault").strip(),
             status_code=status_code,
             fault=True,
         )
     if status_code >= 300:
         raise _status_error(status_code, url)
-    response = _child(envelope_body, "AuthenticationResponse")
-    if response is None:
-        raise _unexpected("the answer has no AuthenticationResponse", url, status_code)
-    flag = _child(response, "IsSuccessful")
-    flag_text = (flag.text or "").strip().lower() if flag is not None else ""
-    if flag_text not in ("true", "false", "1", "0"):
-        raise _unexpected("IsSuccessful is not an xs:boolean", url, status_code)
-    token = _child(response, "Token")
-    error = _child(response, "ErrorMessage")
-    return ExchangeResult(
-        is_successful=flag_text in ("true", "1"),
-        token=((token.text or "").strip() or None) if token is not None else None,
-        error_message=((error.text or "").strip() or None) if error is not None else None,
-        status_code=status_code,
-    )
+    response = envelope_body.find(_qualified(SOAP_NAMESPACE, "AuthenticationResponse"))
+    if response is None or len(envelope_body) != 1:
+        raise _unexpected("the answer is not one AuthenticationResponse", url, status_code)
+    return _authentication_response(response, url, status_code)
 
 
 def system_user_error(
