@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal, cast
@@ -61,7 +61,13 @@ from toolkit.errors import (
     TicketRejectedError,
 )
 from toolkit.keys import load_private_key
-from toolkit.store.records import Application, Authorization, Secret, StoredTicket
+from toolkit.store.records import (
+    Application,
+    Authorization,
+    AuthorizationKey,
+    Secret,
+    StoredTicket,
+)
 from toolkit.store.repository import Repository
 
 __all__ = [
@@ -347,9 +353,31 @@ class TicketManager:
         authorization = self._repository.get_authorization(application, context_identifier)
         return self._status_of(authorization)
 
-    def ticket_statuses(self, application: str | None = None) -> list[TicketStatus]:
-        """:meth:`ticket_status` of every authorization record (or one application's)."""
-        return [self._status_of(a) for a in self._repository.list_authorizations(application)]
+    def ticket_statuses(
+        self,
+        application: str | None = None,
+        *,
+        status: str | None = None,
+        authorizations: Sequence[AuthorizationKey | Authorization] | None = None,
+    ) -> list[TicketStatus]:
+        """:meth:`ticket_status` of every authorization record (or one application's, or those
+        with ``status``), or of ``authorizations`` (say, one page of a table): set-based, the
+        records in one query and their stored tickets in one more, never one per record."""
+        if authorizations is None:
+            records: Sequence[AuthorizationKey | Authorization] = (
+                self._repository.authorization_keys(application, status=status)
+            )
+            stored = self._repository.tickets_of(application=application, status=status)
+        else:
+            records = authorizations
+            stored = self._repository.tickets_of([record.id for record in records])
+        with self._lock:
+            in_memory = {entry.authorization_id: entry for entry in self._entries.values()}
+            views = {key: self._view(entry) for key, entry in in_memory.items()}
+        return [
+            self._status_from(record, views.get(record.id), stored.get(record.id))
+            for record in records
+        ]
 
     def peek(self, application: str, context_identifier: str) -> SystemUserTicket | None:
         """The ticket held in memory or in the store, fresh or not; never exchanges."""
@@ -468,18 +496,30 @@ class TicketManager:
         return application_id, context_identifier
 
     def _status_of(self, authorization: Authorization) -> TicketStatus:
-        base = TicketStatus(
-            application_id=authorization.application_id,
-            context_identifier=authorization.context_identifier,
-            authorization_status=authorization.status,
-            held=None,
-        )
         with self._lock:
             entry = next(
                 (e for e in self._entries.values() if e.authorization_id == authorization.id),
                 None,
             )
             view = self._view(entry) if entry is not None else None
+        if view is not None:
+            return self._status_from(authorization, view, None)
+        # The store's ticket, sealed: not decrypted here.
+        return self._status_from(authorization, None, self._repository.get_ticket(authorization.id))
+
+    def _status_from(
+        self,
+        authorization: AuthorizationKey | Authorization,
+        view: SystemUserTicket | None,
+        stored: StoredTicket | None,
+    ) -> TicketStatus:
+        """The status from the ticket in memory (``view``), else the stored one, else none."""
+        base = TicketStatus(
+            application_id=authorization.application_id,
+            context_identifier=authorization.context_identifier,
+            authorization_status=authorization.status,
+            held=None,
+        )
         if view is not None:
             return replace(
                 base,
@@ -491,7 +531,6 @@ class TicketManager:
                 webapi_url=view.webapi_url,
                 netserver_url=view.netserver_url,
             )
-        stored = self._repository.get_ticket(authorization.id)  # sealed: not decrypted here
         if stored is None:
             return base
         valid_until = self._expires_at(stored.obtained_at, stored.last_used_at)

@@ -345,3 +345,31 @@ class ProvisioningLock:
     owner: str
     locked_until: datetime
     acquired_at: datetime
+
+
+@dataclass(frozen=True)
+class AuthorizationKey:
+    """What identifies an authorization record and its status, without its details (set-based
+    reads over every tenant; :class:`Authorization` has the same fields)."""
+
+    id: str
+    application_id: str
+    context_identifier: str
+    status: str
+
+
+@dataclass(frozen=True)
+class AuthorizationPage:
+    """One page of authorization records and how many match in all."""
+
+    records: tuple[Authorization, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class AuditFacets:
+    """The distinct values of the audit trail's small columns (filters offer them)."""
+
+    applications: tuple[str, ...]
+    actors: tuple[str, ...]
+    actions: tuple[str, ...]

@@ -20,6 +20,7 @@ from toolkit.store.areas.common import (
     looks_secret,
     utc_now,
 )
+from toolkit.store.areas.fleet_reads import FleetReads
 from toolkit.store.areas.key_ring import CANARY_KEY, KeyRingCanary, is_sealed
 from toolkit.store.areas.maintenance import (
     ROTATION_BATCH_SIZE,
@@ -49,6 +50,7 @@ __all__ = [
 
 
 class Repository(
+    FleetReads,  # first: it builds on Authorizations, Tickets and TenantStates
     KeyRingCanary,
     Applications,
     Authorizations,

@@ -1,0 +1,158 @@
+"""Set-based reads over every tenant (issue 17), on SQLite and PostgreSQL: a page with search
+and filters in SQL, counts, and the tickets and states of many authorizations in one statement
+each (counted with a SQLAlchemy event listener)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from store_support import Clock
+
+from toolkit.errors import ConfigurationError, NotFoundError
+from toolkit.store import Repository
+
+WINDOW = timedelta(hours=6)
+
+
+@contextmanager
+def statements(store: Repository) -> Iterator[list[str]]:
+    """The SQL statements ``store`` runs inside the block (BEGIN and COMMIT are not among them)."""
+    seen: list[str] = []
+
+    def record(*args: Any) -> None:
+        text = str(args[2])
+        if text.split(None, 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            seen.append(text)
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+
+
+def seed(store: Repository, clock: Clock, tenants: int) -> dict[str, str]:
+    """Two applications, ``tenants`` records each: ids by "app/ctx"; every third record has a
+    ticket, every fourth a state, every fifth is revoked."""
+    ids: dict[str, str] = {}
+    for app in ("Bravo", "Alpha"):
+        store.add_application(app, environment="sod", client_id=f"cid-{app}", client_secret="s")
+        for i in range(tenants):
+            ctx = f"Cust{i:05d}"
+            record, _ = store.put_authorization(
+                app,
+                ctx,
+                token_issued_at=clock(),
+                company_name=f"Company {i} {'Industries' if i % 2 else 'Trading'}",
+                approved_by=f"admin{i}@example.com",
+            )
+            ids[f"{app}/{ctx}"] = record.id
+            if i % 3 == 0:
+                store.put_ticket(
+                    record.id,
+                    ticket=f"7T:ticket{i}",
+                    obtained_at=clock(),
+                    expires_at=clock() + WINDOW,
+                )
+            if i % 4 == 0:
+                store.put_tenant_state(
+                    app, ctx, state="Running" if i % 8 else "Suspended", endpoint=None, api=None
+                )
+            if i % 5 == 0:
+                store.set_authorization_status(app, ctx, "revoked")
+    return ids
+
+
+def test_a_page_searches_and_filters_in_sql(store: Repository, clock: Clock) -> None:
+    seed(store, clock, 12)
+    page = store.authorization_page(limit=5)
+    assert page.total == 24
+    assert [(r.application_id, r.context_identifier) for r in page.records] == [
+        (store.get_application("Alpha").id, f"Cust{i:05d}") for i in range(5)
+    ]  # by application name, then tenant
+    second = store.authorization_page(limit=5, offset=10)
+    assert [r.context_identifier for r in second.records] == [
+        "Cust00010",
+        "Cust00011",
+        "Cust00000",
+        "Cust00001",
+        "Cust00002",
+    ]
+    bravo = store.authorization_page("Bravo", limit=100)
+    assert bravo.total == 12
+    assert {r.application_id for r in bravo.records} == {store.get_application("Bravo").id}
+    # Any case, in the tenant, the company or the approver; LIKE's wildcards are literal.
+    assert store.authorization_page("Alpha", search="cust0000", limit=100).total == 10
+    assert store.authorization_page("Alpha", search="INDUSTRIES", limit=100).total == 6
+    assert store.authorization_page("Alpha", search="ADMIN7@", limit=100).total == 1
+    assert store.authorization_page(search="%", limit=100).total == 0
+    assert store.authorization_page(search="_", limit=100).total == 0
+    revoked = store.authorization_page(status="revoked", limit=100)
+    assert revoked.total == 6
+    assert {r.status for r in revoked.records} == {"revoked"}
+    assert store.authorization_page(search="  ", limit=1).total == 24  # blank: no search
+
+
+def test_a_page_refuses_a_bad_size_and_an_unknown_application(store: Repository) -> None:
+    for limit, offset in ((0, 0), (1001, 0), (10, -1)):
+        with pytest.raises(ConfigurationError):
+            store.authorization_page(limit=limit, offset=offset)
+    with pytest.raises(NotFoundError):
+        store.authorization_page("nope")
+
+
+def test_counts_and_keys(store: Repository, clock: Clock) -> None:
+    seed(store, clock, 10)
+    alpha, bravo = store.get_application("Alpha").id, store.get_application("Bravo").id
+    assert store.authorization_counts() == {
+        (alpha, "active"): 8,
+        (alpha, "revoked"): 2,
+        (bravo, "active"): 8,
+        (bravo, "revoked"): 2,
+    }
+    # Cust0, 4, 8 of each application; 0 and 8 are Suspended (i % 8 == 0).
+    assert store.tenant_state_counts() == {"Running": 2, "Suspended": 4}
+    keys = store.authorization_keys("Bravo", status="active")
+    assert [k.context_identifier for k in keys] == [f"Cust{i:05d}" for i in range(10) if i % 5]
+    assert {k.application_id for k in keys} == {bravo}
+    assert {k.status for k in keys} == {"active"}
+
+
+def test_tickets_and_states_of_many_records_in_one_statement_each(
+    store: Repository, clock: Clock
+) -> None:
+    ids = seed(store, clock, 30)
+    wanted = [ids[f"Alpha/Cust{i:05d}"] for i in range(30)]
+    with statements(store) as seen:
+        held = store.tickets_of(wanted)
+        states = store.tenant_states_of(wanted)
+    assert len(seen) == 2
+    # Revoking dropped the tickets of Cust0, 15 (i % 5 == 0 and i % 3 == 0).
+    assert sorted(held) == sorted(
+        ids[f"Alpha/Cust{i:05d}"] for i in range(30) if i % 3 == 0 and i % 5
+    )
+    assert held[ids["Alpha/Cust00003"]].ticket.reveal() == "7T:ticket3"  # sealed, opens
+    assert sorted(states) == sorted(ids[f"Alpha/Cust{i:05d}"] for i in range(30) if i % 4 == 0)
+    assert states[ids["Alpha/Cust00004"]].state == "Running"
+    assert states[ids["Alpha/Cust00004"]].context_identifier == "Cust00004"
+    # Every record's tickets (one application's, active only) in one statement too.
+    with statements(store) as seen:
+        active = store.tickets_of(application="Alpha", status="active")
+    assert len(seen) == 2  # the application's lookup, then the tickets
+    assert set(active) == set(held)
+    assert store.tickets_of([]) == {}
+
+
+def test_audit_facets(store: Repository, clock: Clock) -> None:
+    store.record_audit("cli:ops", "provisioning.apply", application="Alpha")
+    store.record_audit("webhook", "tenant.state_changed", application="Bravo")
+    store.record_audit("cli:ops", "key.rotated")
+    facets = store.audit_facets()
+    assert facets.applications == ("Alpha", "Bravo")
+    assert facets.actors == ("cli:ops", "webhook")
+    assert facets.actions == ("key.rotated", "provisioning.apply", "tenant.state_changed")
