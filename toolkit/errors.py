@@ -61,7 +61,8 @@ left out or redacted before they reach an exception.
     │   └── MisdirectedRequestError   421 "Wrong subdomain" even after re-resolving the tenant
     ├── SoapFaultError                a NetServer SOAP service answered a fault
     ├── NotificationRejectedError     a state-change webhook was refused (``reason``)
-    │   └── MalformedNotificationError    its body is not a NotificationMessage
+    │   ├── MalformedNotificationError    its body is not a NotificationMessage
+    │   └── NotificationApplicationError  its URL names none of our applications (or is ambiguous)
     ├── SessionError                  a normal user context (panel) session cannot be used
     │   ├── SessionExpiredError       no such session, or it expired: sign in again
     │   ├── SessionMismatchError      the session is another application's or tenant's
@@ -544,6 +545,15 @@ class MalformedNotificationError(NotificationRejectedError):
 
     def __init__(self, message: str, *, reason: str = "malformed") -> None:
         super().__init__(message, reason=reason)
+
+
+class NotificationApplicationError(NotificationRejectedError):
+    """The URL a state-change webhook arrived at identifies none of our applications.
+
+    Each application has its own state-change URL (``/state-change/{client_id}``); the bare
+    ``/state-change`` serves a deployment with exactly one application. ``reason`` is
+    ``unknown_application`` or ``ambiguous_application`` (the bare URL with several).
+    """
 
 
 class SessionError(ToolkitError):

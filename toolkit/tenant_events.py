@@ -2,44 +2,52 @@
 
 SuperOffice POSTs a ``NotificationMessage`` (``ChangeType``, ``ContextIdentifier``,
 ``VersionName``, ``FileVersion``, ``Token``, ``PublicEndpoint``) to the "Customer state change"
-URL of each application the tenant has approved. :meth:`TenantEvents.receive` takes the raw
-body and:
+URL of each application the tenant has approved. Handling has two halves, kept apart so that
+processing can run elsewhere than the request (a durable workflow):
 
-1. parses it strictly (:class:`NotificationMessage`);
-2. finds the application by the token's audience, ``spn:{client_id}`` [I] (open question 16:
-   issuer, audience and claims are undocumented). The audience is read from the *unverified*
-   payload only to choose whose keys and client id to validate with, as SuperOffice's own
-   system user handler does with ``serial``; nothing else is trusted before validation;
-3. validates the token with :func:`~toolkit.auth.tokens.validate_state_change_token` against
-   that application's environment JWKS;
-4. applies the change to the store in one transaction
-   (:meth:`~toolkit.store.Repository.apply_state_change`): idempotent (a redelivered
-   notification, recognised by its ``jti`` or its token's hash, is a ``duplicate``), ordered
-   (a notification older than the known state is ``stale``), audited (actor ``webhook``).
+:meth:`TenantEvents.validate`, in the request, decides whether this is SuperOffice's
+notification for one of our tenants:
 
-Effects per ``ChangeType`` (the documented names; the effects on the record are the toolkit's
-reading [I]):
+1. the body is parsed strictly (:class:`NotificationMessage`);
+2. the application is the one the URL names: each application has its own state-change URL,
+   ``/state-change/{client_id}`` (:func:`state_change_path`); the bare ``/state-change`` serves a
+   deployment with exactly one application. The token's audience is undocumented (open question
+   16), so the token cannot name the application;
+3. the ``Token`` is validated as the SuperID token it is
+   (:func:`~toolkit.auth.tokens.validate_state_change_token`): issuer
+   ``https://{env}.superoffice.com`` of the application's environment, that environment's
+   SuperID JWKS, ``aud`` only when present (then it must be the application's client id);
+4. the application must be authorized in the tenant.
 
-* ``Suspend``: state ``Suspended``; an active authorization becomes ``suspended``;
-* ``Delete``: state ``Deleted``; an active or suspended authorization becomes ``deleted``;
-* ``Resume``: state ``Running``; a suspended or deleted authorization is ``active`` again
-  (``revoked`` and ``needs_reconsent`` are about consent and stay);
-* ``Move``: the endpoint becomes ``{scheme}://{PublicEndpoint}/{ctx}`` (PublicEndpoint is a host
-  name, e.g. ``sod3.superoffice.com``; the scheme is the environment's) [I];
-* ``Upgrade``: the version becomes ``VersionName``; ``BackupRestored``: recorded.
+:meth:`TenantEvents.process` is a plain function of the validated notification. The body's
+``ContextIdentifier`` and ``ChangeType`` are not shown to be bound to the token (open question
+16), so a notification is a signal, never an order:
 
-Anything forged (bad signature, wrong issuer or audience, unknown application or tenant,
-expired, malformed) changes nothing and raises :class:`~toolkit.errors.NotificationRejectedError`
-(:class:`~toolkit.errors.MalformedNotificationError` for a body that is not a message); a
-``rejected`` history row is recorded only when the audience named one of our applications.
+1. a redelivery (the same ``jti``, or the same token) is a ``duplicate``: nothing is asked;
+2. the tenant's state is asked from the state API (fresh, not from the cache);
+3. the notification and that answer are recorded together
+   (:meth:`~toolkit.store.Repository.apply_state_change`): the tenant's known state becomes the
+   state API's answer, and the authorization's status changes only when the answer confirms the
+   change (:func:`confirms`); otherwise the outcome is ``unconfirmed`` and no status changes.
+   A replayed or altered body therefore cannot suspend, delete or move a tenant that the state
+   API reports running where it was.
+
+Effects of a confirmed change on the authorization (the documented change names; the effects
+are the toolkit's reading [I]): ``Suspend`` makes an active authorization ``suspended``;
+``Delete`` makes an active or suspended one ``deleted``; ``Resume`` makes a suspended or
+deleted one ``active`` again (``revoked`` and ``needs_reconsent`` are about consent and stay);
+``Move``, ``Upgrade`` and ``BackupRestored`` change only the known state (endpoint, version).
+
+Anything forged (bad signature, wrong issuer or audience, unknown tenant, expired, malformed)
+changes nothing and raises :class:`~toolkit.errors.NotificationRejectedError`
+(:class:`~toolkit.errors.MalformedNotificationError` for a body that is not a message,
+:class:`~toolkit.errors.NotificationApplicationError` for a URL that names no application of
+ours); a ``rejected`` history row is recorded once the application is known.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import json
 import logging
 import re
 import threading
@@ -48,29 +56,29 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from toolkit.auth.jwks import JwksCache
 from toolkit.auth.oidc import validate_context_identifier
 from toolkit.auth.tokens import (
-    STATE_CHANGE_AUDIENCE_PREFIX,
     StateChangeClaims,
     ValidationPolicy,
     validate_state_change_token,
 )
 from toolkit.auth.transactions import utc_now
 from toolkit.claims import REDACTED
-from toolkit.config import Environment, require_secure_url
+from toolkit.config import Environment
 from toolkit.errors import (
-    ConfigurationError,
     MalformedNotificationError,
     NotFoundError,
+    NotificationApplicationError,
     NotificationRejectedError,
     SignInError,
     SigningKeyNotFoundError,
     TokenValidationError,
+    ToolkitError,
 )
 from toolkit.installation import application_environment
 from toolkit.store import (
@@ -80,18 +88,22 @@ from toolkit.store import (
     StateChangeOutcome,
     TenantStateRecord,
 )
-from toolkit.tenant.status import RUNNING_STATES, TenantState, TenantStatus
+from toolkit.tenant.status import RUNNING_STATES, TenantState, TenantStatus, TenantStatusClient
 from toolkit.text import UnsafeTextError, control_character, loads_json
 
 __all__ = [
     "MAX_NOTIFICATION_BYTES",
+    "STATE_CHANGE_PATH",
     "WEBHOOK_ACTOR",
     "ChangeType",
     "NotificationMessage",
     "StateChangeResult",
     "TenantEvents",
+    "ValidatedNotification",
+    "confirms",
     "is_running_state",
     "parse_notification",
+    "state_change_path",
 ]
 
 logger = logging.getLogger("toolkit.tenant_events")
@@ -101,6 +113,8 @@ logger = logging.getLogger("toolkit.tenant_events")
 MAX_NOTIFICATION_BYTES = 64 * 1024
 # The audit actor of every change a webhook makes.
 WEBHOOK_ACTOR = "webhook"
+# The partner endpoint notifications arrive at; one application's is STATE_CHANGE_PATH/{client_id}.
+STATE_CHANGE_PATH = "/state-change"
 # Bounds on the message's text fields: generous, they only keep junk out of the store.
 MAX_FIELD_LENGTH = 200
 # PublicEndpoint is a host name (protocol §6: "sod3.superoffice.com"), optionally with a port
@@ -229,37 +243,82 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> NotificationMessag
     )
 
 
-def _unverified_audiences(token: str) -> list[str]:
-    """The ``aud`` of a token whose signature is not checked yet: only to pick an application."""
-    parts = token.split(".")
-    if len(parts) != 3 or len(parts[1]) > MAX_NOTIFICATION_BYTES:
-        return []
-    segment = parts[1]
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError, RecursionError):
-        return []
-    aud = payload.get("aud") if isinstance(payload, dict) else None
-    if isinstance(aud, str):
-        return [aud]
-    if isinstance(aud, list):
-        return [a for a in aud if isinstance(a, str)]
-    return []
-
-
 def _fingerprint(token: str, claims: StateChangeClaims) -> str:
     """What recognises a redelivery: SHA-256 of the ``jti``, or of the whole token."""
     basis = f"jti:{claims.token_id}" if claims.token_id else f"token:{token}"
     return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
+def state_change_path(client_id: str) -> str:
+    """The state-change URL path of one application: ``/state-change/{client_id}``.
+
+    The client id names the application because SuperOffice knows it by that id, it is
+    URL-safe, and it survives a rename or a new store; register ``{public_url}`` + this path as
+    the application's "Customer state change" URL in the Developer Portal.
+    """
+    return f"{STATE_CHANGE_PATH}/{quote(client_id, safe='')}"
+
+
+def _same_host(endpoint: str | None, public_endpoint: str | None) -> bool:
+    """Whether the tenant root ``endpoint`` is on the host ``PublicEndpoint`` names (a host
+    name, optionally with a port: §6 shows ``sod3.superoffice.com``)."""
+    if not endpoint or not public_endpoint:
+        return False
+    try:
+        where, named = urlsplit(endpoint), urlsplit(f"//{public_endpoint}")
+        port = where.port or {"https": 443, "http": 80}.get(where.scheme)
+        named_port = named.port
+    except ValueError:
+        return False
+    if where.hostname is None or named.hostname is None:
+        return False
+    return where.hostname == named.hostname and named_port in (None, port)
+
+
+def confirms(message: NotificationMessage, status: TenantStatus) -> bool:
+    """Whether the state API's answer confirms what the notification says happened [I].
+
+    Suspend: the tenant is ``Suspended``. Delete: ``Deleting`` or ``Deleted``. Resume: it is
+    running (``IsRunning`` and Running / OnlineMaintenance). Move: its ``Endpoint`` is on the
+    host the message's ``PublicEndpoint`` names. Upgrade (sent when the upgrade is about to
+    start, so any state may follow) and BackupRestored: the state API knows the tenant.
+    """
+    change = message.change_type
+    if change is ChangeType.Suspend:
+        return status.state is TenantState.Suspended
+    if change is ChangeType.Delete:
+        return status.state in (TenantState.Deleting, TenantState.Deleted)
+    if change is ChangeType.Resume:
+        return status.is_available
+    if change is ChangeType.Move:
+        return _same_host(status.endpoint, message.public_endpoint)
+    return status.state is not TenantState.Unknown
+
+
+@dataclass(frozen=True)
+class ValidatedNotification:
+    """A notification whose token was validated for ``application`` (:meth:`TenantEvents.
+    validate`): the input of :meth:`TenantEvents.process`. Never shows the token."""
+
+    application: Application
+    message: NotificationMessage
+    claims: StateChangeClaims
+
+    @property
+    def fingerprint(self) -> str:
+        """What recognises a redelivery (SHA-256 of the ``jti``, or of the whole token)."""
+        return _fingerprint(self.message.token, self.claims)
+
+
 @dataclass(frozen=True)
 class StateChangeResult:
-    """What :meth:`TenantEvents.receive` did: the history row it recorded."""
+    """What :meth:`TenantEvents.process` did: the history row it recorded, and the state API's
+    answer it acted on (None when the state API was not asked or could not be)."""
 
     application: Application
     message: NotificationMessage
     change: StateChange
+    status: TenantStatus | None = None
 
     @property
     def outcome(self) -> StateChangeOutcome:
@@ -269,8 +328,9 @@ class StateChangeResult:
 class TenantEvents:
     """Receives state-change webhooks and keeps the tenants' last known state (protocol §6).
 
-    ``on_change(environment, context_identifier)`` is called after a change was applied (the
-    workspace uses it to drop the tenant's cached state API answer). Thread-safe.
+    ``status_client(environment)`` gives the state API client a notification is confirmed
+    with (the workspace passes its tenants' shared, cached clients); without it, one client
+    per environment is made here. Thread-safe.
     """
 
     def __init__(
@@ -280,15 +340,16 @@ class TenantEvents:
         *,
         policy: ValidationPolicy | None = None,
         now: Callable[[], datetime] | None = None,
-        on_change: Callable[[Environment, str], None] | None = None,
+        status_client: Callable[[Environment], TenantStatusClient] | None = None,
     ) -> None:
         self._repository = repository
         self._http = http
         self._policy = policy if policy is not None else ValidationPolicy()
         self._now = now or utc_now
-        self._on_change = on_change
         self._lock = threading.Lock()
         self._key_sets: dict[str, JwksCache] = {}
+        self._status_clients: dict[str, TenantStatusClient] = {}
+        self._status_client = status_client or self._own_status_client
 
     def __repr__(self) -> str:
         return f"TenantEvents(key_sets={len(self._key_sets)})"
@@ -302,65 +363,189 @@ class TenantEvents:
                 self._key_sets[environment.base_url] = cache
             return cache
 
+    def _own_status_client(self, environment: Environment) -> TenantStatusClient:
+        with self._lock:
+            client = self._status_clients.get(environment.base_url)
+            if client is None:
+                client = TenantStatusClient(self._http, environment, now=self._now)
+                self._status_clients[environment.base_url] = client
+            return client
+
     # -- receiving -------------------------------------------------------------------------
 
-    def receive(self, body: bytes | str | dict[str, Any]) -> StateChangeResult:
-        """Validate one webhook body and apply it. See the module docstring for the rules.
+    def receive(
+        self, body: bytes | str | dict[str, Any], *, application: str | None = None
+    ) -> StateChangeResult:
+        """:meth:`validate` then :meth:`process`: one webhook, handled in the caller's thread."""
+        return self.process(self.validate(body, application=application))
 
-        Raises :class:`~toolkit.errors.MalformedNotificationError` for a body that is not a
-        message and :class:`~toolkit.errors.NotificationRejectedError` (``reason``) for one
-        that is not SuperOffice's for one of our tenants; in both cases nothing changed.
-        A key set that cannot be fetched (:class:`~toolkit.errors.KeySetError`) or a store
-        error propagates: that is our outage, not a forgery, and the sender may deliver again.
+    def application_for(self, client_id: str | None) -> Application:
+        """The application a state-change URL names: ``client_id`` from
+        ``/state-change/{client_id}``, or None for the bare URL (the only application).
+
+        Raises :class:`~toolkit.errors.NotificationApplicationError` (``unknown_application``,
+        or ``ambiguous_application`` for the bare URL with several applications, or a client id
+        registered in several environments).
+        """
+        applications = self._repository.list_applications()
+        if client_id is not None:
+            applications = [a for a in applications if a.client_id == client_id]
+        if len(applications) == 1:
+            return applications[0]
+        if not applications:
+            raise NotificationApplicationError(
+                "the state-change URL names none of our applications",
+                reason="unknown_application",
+            )
+        raise NotificationApplicationError(
+            "several applications could be meant: register each application's own "
+            f"{STATE_CHANGE_PATH}/{{client_id}} URL",
+            reason="ambiguous_application",
+        )
+
+    def validate(
+        self, body: bytes | str | dict[str, Any], *, application: str | None = None
+    ) -> ValidatedNotification:
+        """Check that ``body`` is SuperOffice's notification for one of our tenants.
+
+        ``application`` is the client id from the URL the notification arrived at (None for
+        the bare ``/state-change``). Raises :class:`~toolkit.errors.MalformedNotificationError`
+        for a body that is not a message, :class:`~toolkit.errors.NotificationApplicationError`
+        when the URL names no application of ours, and
+        :class:`~toolkit.errors.NotificationRejectedError` (``reason``) for a token that is not
+        SuperOffice's or a tenant without an authorization (recorded as ``rejected``). Nothing
+        changes in any case. A key set that cannot be fetched
+        (:class:`~toolkit.errors.KeySetError`) or a store error propagates: that is our outage,
+        not a forgery, and the sender may deliver again.
         """
         message = parse_notification(body)
-        candidates = self._candidates(message.token)
-        if not candidates:
-            raise NotificationRejectedError(
-                "the token's audience is none of our applications", reason="unknown_application"
+        app = self.application_for(application)
+        environment = application_environment(app)
+        try:
+            claims = validate_state_change_token(
+                message.token,
+                keys=self.keys_for(environment),
+                issuer=environment.issuer,
+                client_id=app.client_id,
+                context_identifier=message.context_identifier,
+                change_type=int(message.change_type),
+                policy=self._policy,
+                now=self._now,
             )
-        claims, app, failure = None, candidates[0], None
-        for candidate in candidates:
-            try:
-                claims = self._validate(candidate, message)
-            except (TokenValidationError, SigningKeyNotFoundError) as exc:
-                # A key set that cannot be fetched (KeySetError) is our outage, not a forgery:
-                # it propagates, so the sender sees a 5xx and may deliver again.
-                failure = failure or exc
-                continue
-            app = candidate
-            break
-        if claims is None:
-            reason = getattr(failure, "reason", None) or "keys"
+        except (TokenValidationError, SigningKeyNotFoundError) as exc:
+            # A key set that cannot be fetched (KeySetError) is our outage, not a forgery: it
+            # propagates, so the sender sees a 5xx and may deliver again.
+            reason = getattr(exc, "reason", None) or "keys"
             self._reject(app, message, reason)
             raise NotificationRejectedError(
                 f"the state-change token was refused ({reason})",
                 reason=reason,
                 application=app.name,
-            ) from failure
-        return self._apply(app, message, claims)
+            ) from exc
+        try:
+            self._repository.get_authorization(app.id, message.context_identifier)
+        except NotFoundError:
+            # A genuine token, but no authorization of this application in that tenant.
+            self._reject(app, message, "unknown_tenant", issued_at=claims.issued_at)
+            raise NotificationRejectedError(
+                "no authorization for this tenant", reason="unknown_tenant", application=app.name
+            ) from None
+        return ValidatedNotification(application=app, message=message, claims=claims)
 
-    def _candidates(self, token: str) -> list[Application]:
-        client_ids = [
-            aud[len(STATE_CHANGE_AUDIENCE_PREFIX) :]
-            for aud in _unverified_audiences(token)
-            if aud.startswith(STATE_CHANGE_AUDIENCE_PREFIX)
-        ]
-        if not client_ids:
-            return []
-        return [a for a in self._repository.list_applications() if a.client_id in client_ids]
+    def process(self, notification: ValidatedNotification) -> StateChangeResult:
+        """Confirm a validated notification with the state API, record both, act on the answer.
 
-    def _validate(self, app: Application, message: NotificationMessage) -> StateChangeClaims:
-        environment = application_environment(app)
-        return validate_state_change_token(
-            message.token,
-            keys=self.keys_for(environment),
-            client_id=app.client_id,
-            context_identifier=message.context_identifier,
-            change_type=int(message.change_type),
-            policy=self._policy,
-            now=self._now,
+        See the module docstring. Idempotent: a redelivery is recorded as a ``duplicate``
+        without asking the state API. When the state API cannot be asked, the notification is
+        recorded as ``unconfirmed`` (``state_api_unavailable``) and the cached state API answer
+        is dropped, so the next call for the tenant asks again; nothing else changes.
+        Raises :class:`~toolkit.errors.NotificationRejectedError` (``unknown_tenant``) when the
+        authorization went away since :meth:`validate`; a store error propagates.
+        """
+        app, message = notification.application, notification.message
+        fingerprint = notification.fingerprint
+        if self._repository.has_state_change(app.id, fingerprint):
+            # The store recognises it again and records the redelivery; nothing is asked.
+            return self._store(notification, None)
+        client = self._status_client(application_environment(app))
+        try:
+            status = client.status(message.context_identifier, refresh=True)
+        except ToolkitError as exc:
+            # SuperOffice documents no redelivery of notifications (SuperOfficeDocs
+            # docs/apps/tenant-status/manage-status-changes.md and docs/en/developer-portal/
+            # best-practices/tenant-status/tenant-status-webhook.md describe none), so a 5xx
+            # answer might lose the signal for good. The push is only a hint on top of the pull
+            # the toolkit does before any work (§6 guidance): accept it, keep it visible as
+            # unconfirmed, and drop the cached answer so the next call asks the state API. [I]
+            client.invalidate(message.context_identifier)
+            logger.warning(
+                "state-change webhook for %s (%s, %s) not confirmed: state API unavailable (%s)",
+                app.name,
+                message.context_identifier,
+                message.change_type.name,
+                type(exc).__name__,
+            )
+            change = self._repository.record_state_change(
+                app.id,
+                outcome=StateChangeOutcome.UNCONFIRMED,
+                reason="state_api_unavailable",
+                context_identifier=message.context_identifier,
+                change_type=message.change_type.name,
+                version_name=message.version_name,
+                file_version=message.file_version,
+                public_endpoint=message.public_endpoint,
+                issued_at=notification.claims.issued_at,
+                # No fingerprint: a redelivery of this notification is worth checking again.
+                fingerprint=None,
+                actor=WEBHOOK_ACTOR,
+            )
+            return StateChangeResult(application=app, message=message, change=change)
+        return self._store(notification, status)
+
+    def _store(
+        self, notification: ValidatedNotification, status: TenantStatus | None
+    ) -> StateChangeResult:
+        app, message = notification.application, notification.message
+        effect = _EFFECTS[message.change_type]
+        confirmed = status is not None and confirms(message, status)
+        state = None if status is None else status.state_name or status.state.name
+        try:
+            change = self._repository.apply_state_change(
+                app.id,
+                message.context_identifier,
+                change_type=message.change_type.name,
+                issued_at=notification.claims.issued_at,
+                fingerprint=notification.fingerprint,
+                version_name=message.version_name,
+                file_version=message.file_version,
+                public_endpoint=message.public_endpoint,
+                state=state,
+                endpoint=None if status is None else status.endpoint,
+                api=None if status is None else status.api_url,
+                version=None if status is None else status.version,
+                valid_until=None if status is None else status.valid_until,
+                observed_at=None if status is None else self._now(),
+                status=effect.status,
+                status_from=effect.status_from,
+                confirmed=confirmed or status is None,
+                reason=None if confirmed else f"state_api:{state}"[:100],
+                actor=WEBHOOK_ACTOR,
+            )
+        except NotFoundError:
+            # The authorization went away since the notification was validated.
+            self._reject(app, message, "unknown_tenant", issued_at=notification.claims.issued_at)
+            raise NotificationRejectedError(
+                "no authorization for this tenant", reason="unknown_tenant", application=app.name
+            ) from None
+        logger.info(
+            "state-change webhook for %s (%s, %s): %s (state API: %s)",
+            app.name,
+            message.context_identifier,
+            message.change_type.name,
+            change.outcome.value,
+            state or "not asked",
         )
+        return StateChangeResult(application=app, message=message, change=change, status=status)
 
     def _reject(
         self,
@@ -389,68 +574,6 @@ class TenantEvents:
             issued_at=issued_at,
             actor=WEBHOOK_ACTOR,
         )
-
-    def _apply(
-        self, app: Application, message: NotificationMessage, claims: StateChangeClaims
-    ) -> StateChangeResult:
-        effect = _EFFECTS[message.change_type]
-        environment = application_environment(app)
-        endpoint = api = None
-        if message.change_type is ChangeType.Move and message.public_endpoint is not None:
-            endpoint = self.endpoint_for(environment, message)
-            api = f"{endpoint}/api"
-        try:
-            change = self._repository.apply_state_change(
-                app.id,
-                message.context_identifier,
-                change_type=message.change_type.name,
-                issued_at=claims.issued_at,
-                fingerprint=_fingerprint(message.token, claims),
-                version_name=message.version_name,
-                file_version=message.file_version,
-                public_endpoint=message.public_endpoint,
-                state=effect.state,
-                endpoint=endpoint,
-                api=api,
-                status=effect.status,
-                status_from=effect.status_from,
-                actor=WEBHOOK_ACTOR,
-            )
-        except NotFoundError:
-            # A genuine token, but no authorization of this application in that tenant.
-            self._reject(app, message, "unknown_tenant", issued_at=claims.issued_at)
-            raise NotificationRejectedError(
-                "no authorization for this tenant", reason="unknown_tenant", application=app.name
-            ) from None
-        logger.info(
-            "state-change webhook for %s (%s, %s): %s",
-            app.name,
-            message.context_identifier,
-            message.change_type.name,
-            change.outcome.value,
-        )
-        if change.outcome is StateChangeOutcome.APPLIED and self._on_change is not None:
-            try:
-                self._on_change(environment, message.context_identifier)
-            except Exception:  # pragma: no cover - a cache hook must not undo a stored change
-                logger.exception("state-change hook failed for %s", message.context_identifier)
-        return StateChangeResult(application=app, message=message, change=change)
-
-    @staticmethod
-    def endpoint_for(environment: Environment, message: NotificationMessage) -> str:
-        """The tenant root after a Move: ``{scheme}://{PublicEndpoint}/{ctx}`` [I].
-
-        The reference shows ``PublicEndpoint`` as a bare host name; the scheme is the
-        environment's (https, or http for a loopback emulator).
-        """
-        if message.public_endpoint is None:
-            raise ConfigurationError("only a Move has a PublicEndpoint")
-        scheme = urlsplit(environment.base_url).scheme
-        url = f"{scheme}://{message.public_endpoint}/{message.context_identifier}"
-        try:
-            return require_secure_url(url, what="PublicEndpoint")
-        except ConfigurationError:
-            raise MalformedNotificationError("PublicEndpoint cannot be used") from None
 
     # -- the state API side ----------------------------------------------------------------
 

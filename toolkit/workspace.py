@@ -38,7 +38,7 @@ from toolkit.provisioning.service import Provisioning
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
 from toolkit.tenant import TenantAccess
-from toolkit.tenant_events import TenantEvents
+from toolkit.tenant_events import TenantEvents, state_change_path
 from toolkit.user_context import UserContexts
 
 __all__ = ["INSTALL_PATH", "Workspace"]
@@ -94,8 +94,8 @@ class Workspace:
             http,
             policy=policy,
             now=now,
-            # A pushed change (a Move above all) makes the cached state API answer stale.
-            on_change=lambda environment, ctx: tenants.status_client(environment).invalidate(ctx),
+            # A notification is confirmed with the state API, through the tenants' shared cache.
+            status_client=tenants.status_client,
         )
         self.user_contexts = UserContexts(
             repository, http, self.installations, tenants, policy=policy, now=now
@@ -146,6 +146,17 @@ class Workspace:
             except SignInError as exc:
                 raise ConfigurationError(str(exc)) from None
         return f"{self.settings.public_url}{INSTALL_PATH}?{urlencode(params)}"
+
+    def state_change_url(self, application: str) -> str:
+        """The URL to register as ``application``'s "Customer state change" URL (Developer
+        Portal, or the emulator's registration): ``{settings.public_url}/state-change/{client_id}``.
+
+        Each application has its own, so a notification names its application by where it
+        arrives (the token's audience is undocumented: open question 16). An unknown application
+        raises :class:`~toolkit.errors.NotFoundError`.
+        """
+        app = self.applications.get(application)
+        return f"{self.settings.public_url}{state_change_path(app.client_id)}"
 
     def check_database(self) -> None:
         """Raise if the store cannot be read (a cheap read through the repository)."""

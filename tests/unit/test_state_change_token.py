@@ -1,4 +1,5 @@
-"""validate_state_change_token: the state-change webhook's JWT (protocol §6, open question 16)."""
+"""validate_state_change_token: the state-change webhook's JWT, a SuperID token (protocol §6:
+issuer https://{env}.superoffice.com, SuperID's keys; audience undocumented, open question 16)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from toolkit.auth.tokens import (
-    STATE_CHANGE_ISSUER,
-    ValidationPolicy,
-    state_change_audience,
-    validate_state_change_token,
-)
+from toolkit.auth.tokens import ValidationPolicy, validate_state_change_token
 from toolkit.errors import (
     AlgorithmNotAllowedError,
     AudienceMismatchError,
@@ -33,6 +29,9 @@ from toolkit.errors import (
 )
 
 CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+# SuperOffice's sample: ValidIssuer = "https://sod.superoffice.com" (SuperOfficeDocs
+# docs/apps/tenant-status/includes/api-controller.md); the id_token's issuer, no /login.
+ISSUER = "https://sod.superoffice.com"
 CTX = "Cust12345"
 PREFIX = "http://schemes.superoffice.net/identity/"
 IAT = 1_760_000_000
@@ -70,16 +69,14 @@ def keys(key: RSAPrivateKey) -> Keys:
 
 
 def claims(**overrides: Any) -> dict[str, Any]:
-    """Shaped like the emulator's webhook token (its [I] choice for open question 16)."""
+    """A SuperID-issued notification token: no audience (none is documented), no claim binding
+    it to the message (the emulator's [I] shape; tests add them where they matter)."""
     payload: dict[str, Any] = {
-        "iss": STATE_CHANGE_ISSUER,
-        "aud": state_change_audience(CLIENT_ID),
+        "iss": ISSUER,
         "iat": IAT,
         "nbf": IAT - 60,
         "exp": IAT + 300,
         "jti": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-        PREFIX + "ctx": CTX,
-        PREFIX + "change_type": 2,
     }
     payload.update(overrides)
     return {k: v for k, v in payload.items() if v is not None}
@@ -92,6 +89,7 @@ def sign(payload: dict[str, Any], private: RSAPrivateKey, **header: Any) -> str:
 def validate(token: str, keys: Keys, **kwargs: Any) -> Any:
     options: dict[str, Any] = {
         "keys": keys,
+        "issuer": ISSUER,
         "client_id": CLIENT_ID,
         "context_identifier": CTX,
         "change_type": 2,
@@ -101,45 +99,63 @@ def validate(token: str, keys: Keys, **kwargs: Any) -> Any:
     return validate_state_change_token(token, **options)
 
 
-def test_a_genuine_token_validates(key: RSAPrivateKey, keys: Keys) -> None:
+def test_a_superid_issued_token_validates(key: RSAPrivateKey, keys: Keys) -> None:
     result = validate(sign(claims(), key), keys)
-    assert result.issuer == "SuperOffice AS"
-    assert result.audience == (f"spn:{CLIENT_ID}",)
-    assert result.context_identifier == CTX
-    assert result.change_type == 2
+    assert result.issuer == "https://sod.superoffice.com"
+    assert result.audience == ()
+    assert (result.context_identifier, result.change_type) == (None, None)
     assert result.token_id == "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
     assert result.issued_at == datetime.fromtimestamp(IAT, tz=UTC)
     assert "redacted" in repr(result)
 
 
-def test_the_literal_protocol_values() -> None:
-    # Open question 16 [I]: by analogy with SD:validate's partner-callback row.
-    assert STATE_CHANGE_ISSUER == "SuperOffice AS"
-    assert state_change_audience("abc") == "spn:abc"
+def test_the_old_superoffice_as_token_is_refused(key: RSAPrivateKey, keys: Keys) -> None:
+    # What both sides used before issue 11: the system user JWT's issuer and audience form.
+    old = claims(iss="SuperOffice AS", aud=f"spn:{CLIENT_ID}")
+    with pytest.raises(IssuerMismatchError):
+        validate(sign(old, key), keys)
+    with pytest.raises(AudienceMismatchError):  # spn:{client_id} is not the client id
+        validate(sign(claims(aud=f"spn:{CLIENT_ID}"), key), keys)
 
 
-def test_claims_binding_the_message_are_optional(key: RSAPrivateKey, keys: Keys) -> None:
-    token = sign(claims(**{PREFIX + "ctx": None, PREFIX + "change_type": None, "jti": None}), key)
-    result = validate(token, keys)
-    assert (result.context_identifier, result.change_type, result.token_id) == (None, None, None)
+@pytest.mark.parametrize("aud", [CLIENT_ID, [CLIENT_ID]])
+def test_an_audience_is_checked_when_present(key: RSAPrivateKey, keys: Keys, aud: Any) -> None:
+    assert validate(sign(claims(aud=aud), key), keys).audience == (CLIENT_ID,)
 
 
-def test_ctx_is_compared_case_insensitively(key: RSAPrivateKey, keys: Keys) -> None:
-    assert validate(sign(claims(**{PREFIX + "ctx": "cust12345"}), key), keys)
+@pytest.mark.parametrize(
+    "aud", ["0" * 32, ["0" * 32], [CLIENT_ID, "0" * 32], "", 12345, {"client": CLIENT_ID}]
+)
+def test_an_audience_present_and_wrong_is_refused(key: RSAPrivateKey, keys: Keys, aud: Any) -> None:
+    with pytest.raises(AudienceMismatchError):  # several audiences also need azp
+        validate(sign(claims(aud=aud), key), keys)
+
+
+def test_iat_is_optional_exp_is_not(key: RSAPrivateKey, keys: Keys) -> None:
+    assert validate(sign(claims(iat=None, nbf=None), key), keys).issued_at is None
+    with pytest.raises(MissingClaimError):
+        validate(sign(claims(exp=None), key), keys)
+
+
+def test_claims_binding_the_message_are_checked_when_present(
+    key: RSAPrivateKey, keys: Keys
+) -> None:
+    bound = claims(**{PREFIX + "ctx": "cust12345", PREFIX + "change_type": 2})
+    result = validate(sign(bound, key), keys)  # ctx compared case-insensitively
+    assert (result.context_identifier, result.change_type) == ("cust12345", 2)
 
 
 @pytest.mark.parametrize(
     ("payload", "error"),
     [
-        (claims(iss="https://sod.superoffice.com"), IssuerMismatchError),
-        (claims(iss="SuperOffice AS "), IssuerMismatchError),
+        (claims(iss="SuperOffice AS"), IssuerMismatchError),
+        (claims(iss="https://sod.superoffice.com/"), IssuerMismatchError),
+        (claims(iss="https://sod.superoffice.com/login"), IssuerMismatchError),
+        (claims(iss="https://online.superoffice.com"), IssuerMismatchError),
         (claims(iss=None), MissingClaimError),
         (claims(aud=f"spn:{'0' * 32}"), AudienceMismatchError),
-        (claims(aud=CLIENT_ID), AudienceMismatchError),
-        (claims(aud=None), MissingClaimError),
         (claims(exp=IAT - 120), TokenExpiredError),
         (claims(exp=None), MissingClaimError),
-        (claims(iat=None), MissingClaimError),
         (claims(iat=IAT + 3600, nbf=None), TokenNotYetValidError),
         (claims(nbf=IAT + 3600), TokenNotYetValidError),
         (claims(**{PREFIX + "ctx": "Cust54321"}), ContextMismatchError),
@@ -183,7 +199,7 @@ def test_malformed_tokens(keys: Keys, token: str) -> None:
 
 def test_a_tampered_payload_does_not_verify(key: RSAPrivateKey, keys: Keys) -> None:
     genuine = sign(claims(), key)
-    other = sign(claims(**{PREFIX + "ctx": "Cust54321"}), key)
+    other = sign(claims(aud=CLIENT_ID), key)
     header, _, signature = genuine.split(".")
     forged = ".".join([header, other.split(".")[1], signature])
     with pytest.raises(InvalidSignatureError):
@@ -206,6 +222,8 @@ def test_change_type_is_checked_only_when_given(key: RSAPrivateKey, keys: Keys) 
 
 
 def test_arguments_are_required(key: RSAPrivateKey, keys: Keys) -> None:
+    with pytest.raises(ConfigurationError):
+        validate(sign(claims(), key), keys, issuer="")
     with pytest.raises(ConfigurationError):
         validate(sign(claims(), key), keys, client_id="")
     with pytest.raises(ConfigurationError):

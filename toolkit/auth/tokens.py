@@ -11,10 +11,10 @@ applies the rules of its kind:
 * :func:`validate_system_user_token`: the system user JWT the PartnerSystemUser exchange
   returns (§4.6): issuer ``SuperOffice AS``, audience ``spn:`` + its own ``serial`` claim,
   ``exp``; ``iat``/``nbf`` only when present; ``ctx`` = the tenant asked for, a ``7T:`` ticket.
-* :func:`validate_state_change_token`: the ``Token`` of a state-change webhook (§6). Its
-  issuer, audience and claims are undocumented (open question 16); by analogy with the other
-  partner callbacks (SD:validate's "Connectors" row) it is taken to be issuer ``SuperOffice
-  AS``, audience ``spn:{client_id}`` [I].
+* :func:`validate_state_change_token`: the ``Token`` of a state-change webhook (§6): a SuperID
+  token, issuer ``https://{env}.superoffice.com``, signed with SuperID's keys (SuperOffice's own
+  sample, SuperOfficeDocs ``docs/apps/tenant-status/includes/api-controller.md``); its audience
+  is undocumented (open question 16), so ``aud`` is checked only when the token has one.
 
 Time checks use the injected ``now`` clock, never PyJWT's own (PyJWT is only asked to verify
 the signature). Messages never contain the token.
@@ -76,12 +76,8 @@ SYSTEM_USER_AUDIENCE_PREFIX = "spn:"
 # A system user ticket is "7T:" + base64 (SUT, SD:ctx; §4.7). [C]
 SYSTEM_USER_TICKET_PREFIX = "7T:"
 MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
-# The state-change webhook token (§6, open question 16): issuer and audience are not documented.
-# SD:validate gives "SuperOffice AS" / "spn:{client_id}" for the other partner callbacks
-# (connectors, database mirroring); the webhook is taken to follow the same rule. [I]
-STATE_CHANGE_ISSUER = "SuperOffice AS"
-STATE_CHANGE_AUDIENCE_PREFIX = "spn:"
-# Claims a webhook token may carry to bind it to its message; checked only when present. [I]
+# Claims a state-change token might carry to bind it to its message (open question 16: none is
+# documented); checked only when present. [I]
 STATE_CHANGE_CONTEXT_CLAIMS = (CONTEXT_IDENTIFIER, "ctx")
 STATE_CHANGE_TYPE_CLAIMS = (SUPEROFFICE_CLAIM_PREFIX + "change_type", "change_type")
 
@@ -235,13 +231,14 @@ def validate_system_user_token(
 class StateChangeClaims:
     """The claims of a validated state-change webhook token (protocol §6, open question 16).
 
+    ``audience`` is empty when the token has no ``aud``; ``issued_at`` is None without ``iat``;
     ``context_identifier`` and ``change_type`` are the token's own claims when it has them
     (None otherwise); ``token_id`` is its ``jti`` (None without one). ``raw`` keeps the payload.
     """
 
     issuer: str
     audience: tuple[str, ...]
-    issued_at: datetime
+    issued_at: datetime | None
     expires_at: datetime
     not_before: datetime | None
     context_identifier: str | None
@@ -252,22 +249,19 @@ class StateChangeClaims:
     def __repr__(self) -> str:
         return (
             f"StateChangeClaims(context_identifier={self.context_identifier!r}, "
-            f"change_type={self.change_type!r}, issued_at={self.issued_at.isoformat()!r}, "
+            f"change_type={self.change_type!r}, "
+            f"issued_at={None if self.issued_at is None else self.issued_at.isoformat()!r}, "
             f"token={REDACTED!r})"
         )
 
     __str__ = __repr__
 
 
-def state_change_audience(client_id: str) -> str:
-    """The audience a webhook token for ``client_id`` carries: ``spn:{client_id}`` [I]."""
-    return STATE_CHANGE_AUDIENCE_PREFIX + client_id
-
-
 def validate_state_change_token(
     token: str,
     *,
     keys: SigningKeySource,
+    issuer: str,
     client_id: str,
     context_identifier: str,
     change_type: int | None = None,
@@ -276,11 +270,17 @@ def validate_state_change_token(
 ) -> StateChangeClaims:
     """Validate the ``Token`` of a state-change webhook and return its claims (protocol §6).
 
-    Rules: the signature verifies against the environment's JWKS (``keys``); ``iss`` is exactly
-    ``SuperOffice AS`` [I]; ``aud`` is ``spn:{client_id}`` (or a list holding it) [I]; ``iat``
-    and ``exp`` are required and checked with the policy's bounded leeway (``nbf`` when
-    present). Open question 16 leaves the claims undocumented, so the claims binding the token
-    to its message are checked only when present [I]: a ``ctx`` claim must equal
+    The token is a SuperID token (SuperOffice's sample validates it with ``SuperIdTokenHandler``,
+    SuperID's federated-login certificate and ``ValidIssuer = "https://sod.superoffice.com"``:
+    SuperOfficeDocs ``docs/apps/tenant-status/includes/api-controller.md``). Rules: the
+    signature verifies against the environment's SuperID JWKS (``keys``) with an allowed
+    algorithm (RS256 by default); ``iss`` is exactly ``issuer`` (``https://{env}.superoffice.com``,
+    as for the id_token); ``exp`` is required and checked with the policy's bounded leeway
+    (``nbf`` and ``iat`` when present). The sample sets no audience and none is documented (open
+    question 16): ``aud`` is checked only when the token has one, and then it must name
+    ``client_id`` (the application the notification's URL identifies) [I]. The claims binding
+    the token to its message are undocumented too and checked only when present [I]: a ``ctx``
+    claim must equal
     ``context_identifier`` (the body's ``ContextIdentifier``, case-insensitively, as ctx paths
     are) and a ``change_type`` claim must equal ``change_type`` (the body's ``ChangeType``)
     when that is given.
@@ -290,14 +290,17 @@ def validate_state_change_token(
     :class:`~toolkit.errors.NotificationMismatchError` for ``change_type``), or
     :class:`~toolkit.errors.KeySetError` when no key can verify it.
     """
+    if not issuer:
+        raise ConfigurationError("issuer is required to validate a state-change token")
     if not client_id:
         raise ConfigurationError("client_id is required to validate a state-change token")
     if not context_identifier:
         raise ConfigurationError("context_identifier is required to validate a state-change token")
     _header, payload = _decode_verified(token, keys, policy)
-    _check_issuer(payload, STATE_CHANGE_ISSUER)
-    _check_audience(payload, state_change_audience(client_id))
-    _require_claims(payload, "iat", "exp")
+    _check_issuer(payload, issuer)
+    if payload.get("aud") is not None:
+        _check_audience(payload, client_id)
+    _require_claims(payload, "exp")
     _check_times(payload, policy, _aware(now()))
     ctx = _first_claim(payload, STATE_CHANGE_CONTEXT_CLAIMS)
     if ctx is not None and (
@@ -324,12 +327,12 @@ def validate_state_change_token(
     jti = payload.get("jti")
     if jti is not None and (not isinstance(jti, str) or not jti or len(jti) > 256):
         raise MalformedTokenError("claim jti is not a short non-empty string", claim="jti")
-    aud = payload["aud"]
-    nbf = payload.get("nbf")
+    aud = payload.get("aud")
+    nbf, iat = payload.get("nbf"), payload.get("iat")
     return StateChangeClaims(
         issuer=str(payload["iss"]),
-        audience=(aud,) if isinstance(aud, str) else tuple(str(a) for a in aud),
-        issued_at=parse_numeric_date(payload["iat"], "iat"),
+        audience=() if aud is None else (aud,) if isinstance(aud, str) else tuple(aud),
+        issued_at=None if iat is None else parse_numeric_date(iat, "iat"),
         expires_at=parse_numeric_date(payload["exp"], "exp"),
         not_before=None if nbf is None else parse_numeric_date(nbf, "nbf"),
         context_identifier=ctx if isinstance(ctx, str) else None,

@@ -51,7 +51,9 @@ _TITLES = {404: "Not found", 405: "Method not allowed"}
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for HTTPException only
         raise exc
-    if request.url.path == STATE_CHANGE_PATH:  # a machine endpoint: JSON, like its answers
+    path = request.url.path
+    # The machine endpoints (/state-change and /state-change/{client_id}): JSON, like their answers.
+    if path == STATE_CHANGE_PATH or path.startswith(f"{STATE_CHANGE_PATH}/"):
         json_response = JSONResponse(
             {"error": {405: "method_not_allowed"}.get(exc.status_code, "refused")},
             status_code=exc.status_code,
@@ -76,11 +78,15 @@ def create_app(workspace: Workspace) -> Starlette:
     """The partner endpoints for ``workspace`` (which stays the caller's to close)."""
     panel = PanelEndpoints(workspace)
     install = InstallEndpoints(workspace, user_callback=panel.complete)
+    state_change = state_change_endpoint(workspace)
     return Starlette(
         routes=[
             Route(INSTALL_PATH, install.install, methods=["GET"]),
             Route(CALLBACK_PATH, install.callback, methods=["GET", "POST"]),
-            Route(STATE_CHANGE_PATH, state_change_endpoint(workspace), methods=["POST"]),
+            # One state-change URL per application (/state-change/{client_id}); the bare URL
+            # serves a deployment with exactly one application.
+            Route(STATE_CHANGE_PATH, state_change, methods=["POST"]),
+            Route(f"{STATE_CHANGE_PATH}/{{application}}", state_change, methods=["POST"]),
             Route(PANEL_PATH, panel.panel, methods=["GET", "POST"]),
             Route(LOGOUT_PATH, panel.logout, methods=["GET", "POST"]),
             Route(HEALTH_PATH, health_endpoint(workspace), methods=["GET"]),

@@ -1,19 +1,27 @@
-"""``POST /state-change``: SuperOffice's tenant state-change webhook (protocol §6).
+"""``POST /state-change/{client_id}`` (and the bare ``/state-change``): SuperOffice's tenant
+state-change webhook (protocol §6).
 
-The route only checks the envelope (POST, ``application/json``, at most
-:data:`~toolkit.tenant_events.MAX_NOTIFICATION_BYTES`) and hands the body to
-:meth:`~toolkit.tenant_events.TenantEvents.receive`, where every protocol rule lives. Answers are
-plain JSON without detail that would help a forger: ``200 {"status": "ok"}`` (also for a
-duplicate or stale notification, which changed nothing on purpose), ``400 {"error":
-"bad_request"}`` for a body that is not a message, ``401 {"error": "unauthorized"}`` for
-anything that is not SuperOffice's notification for one of our tenants, 413 / 415 for the
-envelope, 503 when we cannot check it now (keys or store unavailable: the sender may retry).
+Each application registers its own URL (:meth:`~toolkit.workspace.Workspace.state_change_url`);
+the bare URL serves a deployment with exactly one application. The route only checks the
+envelope (POST, ``application/json``, at most
+:data:`~toolkit.tenant_events.MAX_NOTIFICATION_BYTES`), then has
+:meth:`~toolkit.tenant_events.TenantEvents.validate` check the notification in the request and
+:meth:`~toolkit.tenant_events.TenantEvents.process` confirm it with the state API and record it;
+every protocol rule lives there. Answers are plain JSON without detail that would help a
+forger: ``200 {"status": "ok"}`` (also for a duplicate, stale or unconfirmed notification, which
+changed nothing on purpose), ``400 {"error": "bad_request"}`` for a body that is not a message,
+``401 {"error": "unauthorized"}`` for anything that is not SuperOffice's notification for one of
+our tenants, ``404 {"error": "unknown_application"}`` for a URL naming no application of ours,
+``409 {"error": "ambiguous_application"}`` for the bare URL with several applications, 413 /
+415 for the envelope, 503 when we cannot check it now (keys or store unavailable: the sender
+may retry).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 
 from toolkit.errors import (
     MalformedNotificationError,
+    NotificationApplicationError,
     NotificationRejectedError,
     ToolkitError,
 )
@@ -70,19 +79,28 @@ async def _read_json_body(request: Request) -> bytes:
 
 
 def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable[Response]]:
-    """The ``/state-change`` handler for ``workspace``."""
+    """The ``/state-change`` and ``/state-change/{client_id}`` handler for ``workspace``."""
+    events = workspace.tenant_events
 
     async def state_change(request: Request) -> Response:
         request_id = getattr(request.state, "request_id", None)
+        application = request.path_params.get("application")
         try:
             body = await _read_json_body(request)
         except _Refused as exc:
             return json_error(exc.status, exc.error)
         try:
-            result = await run_in_threadpool(workspace.tenant_events.receive, body)
+            notification = await run_in_threadpool(
+                partial(events.validate, body, application=application)
+            )
+            result = await run_in_threadpool(events.process, notification)
         except MalformedNotificationError as exc:
             logger.info("request %s: state-change refused: %s", request_id, exc.reason)
             return json_error(400, "bad_request")
+        except NotificationApplicationError as exc:
+            # The partner's configuration, not a forgery: say which, so it can be fixed.
+            logger.warning("request %s: state-change refused: %s (%s)", request_id, exc.reason, exc)
+            return json_error(409 if exc.reason == "ambiguous_application" else 404, exc.reason)
         except NotificationRejectedError as exc:
             logger.info("request %s: state-change refused: %s", request_id, exc.reason)
             return json_error(401, "unauthorized")

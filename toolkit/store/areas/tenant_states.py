@@ -24,14 +24,16 @@ from toolkit.store.schema import (
 __all__ = ["TenantStates"]
 
 
-# Notifications are ordered by their token's iat, whole seconds on SuperOffice's clock. A state
-# pulled from the state API carries our own clock (to the microsecond), so against a pulled
-# state only a notification clearly older than the clocks' skew counts as stale.
+# A notification without a state API answer is ordered by its token's iat, whole seconds on
+# SuperOffice's clock. A state pulled from the state API carries our own clock (to the
+# microsecond), so against a pulled state only such a notification clearly older than the
+# clocks' skew counts as stale. A notification confirmed with the state API is ordered by when
+# that answer came (our clock on both sides): no margin.
 PULL_PUSH_SKEW = timedelta(seconds=60)
 
 
-def _stale_margin(source: str | None) -> timedelta:
-    return timedelta(0) if source == "webhook" else PULL_PUSH_SKEW
+def _stale_margin(existing: Mapping[Any, Any] | None) -> timedelta:
+    return timedelta(0) if existing is None or existing["source"] == "webhook" else PULL_PUSH_SKEW
 
 
 class TenantStates(RepositoryBase):
@@ -158,6 +160,26 @@ class TenantStates(RepositoryBase):
                 .values(**values)
             )
 
+    def has_state_change(self, application: str, fingerprint: str) -> bool:
+        """Whether a notification with this fingerprint was received before and not rejected
+        (a redelivery: nothing needs asking or doing)."""
+        with self._read() as connection:
+            app = self._require_application(connection, application)
+            return self._seen(connection, app["id"], fingerprint)
+
+    @staticmethod
+    def _seen(connection: Connection, application_id: str, fingerprint: str) -> bool:
+        query = (
+            select(state_changes.c.id)
+            .where(
+                state_changes.c.application_id == application_id,
+                state_changes.c.fingerprint == fingerprint,
+                state_changes.c.outcome != StateChangeOutcome.REJECTED.value,
+            )
+            .limit(1)
+        )
+        return connection.execute(query).first() is not None
+
     def apply_state_change(
         self,
         application: str,
@@ -172,19 +194,28 @@ class TenantStates(RepositoryBase):
         state: str | None = None,
         endpoint: str | None = None,
         api: str | None = None,
+        version: str | None = None,
+        valid_until: datetime | None = None,
+        observed_at: datetime | None = None,
         status: str | None = None,
         status_from: frozenset[str] = frozenset(),
+        confirmed: bool = True,
+        reason: str | None = None,
         actor: str = "webhook",
     ) -> StateChange:
         """Apply one validated state-change webhook to the tenant's record, idempotently.
 
         In one transaction: a notification whose ``fingerprint`` was applied before is a
-        ``duplicate`` (nothing changes); one older (``issued_at``) than the state known is
-        ``stale``; otherwise ``state`` / ``endpoint`` / ``api`` / ``version_name`` (those given)
-        become the tenant's state (source ``webhook``) and, when ``status`` is given and the
-        authorization's status is one of ``status_from``, the authorization takes ``status``
-        (leaving ``active`` drops its ticket). A notification that changes nothing is a
-        ``duplicate`` too. Every outcome is recorded in the history; a change is audited.
+        ``duplicate`` (nothing changes); one older than the state known is ``stale`` (ordered
+        by ``observed_at``, when the state API answered, else by the token's ``issued_at``);
+        otherwise ``state`` / ``endpoint`` / ``api`` / ``version`` (or ``version_name``) /
+        ``valid_until`` (those given: normally the state API's answer) become the tenant's
+        state (source ``webhook``). When ``confirmed`` (the state API confirmed the change),
+        ``status`` is given and the authorization's status is one of ``status_from``, the
+        authorization takes ``status`` (leaving ``active`` drops its ticket); a confirmed
+        notification that changes nothing is a ``duplicate`` too. One not ``confirmed`` is
+        ``unconfirmed`` (``reason``): the answer is kept, no status changes. Every outcome is
+        recorded in the history; a change or an unconfirmed notification is audited.
         NotFoundError when the application has no authorization in the tenant.
         """
         if status is not None:
@@ -206,60 +237,71 @@ class TenantStates(RepositoryBase):
             history["application_id"] = app["id"]
             history["context_identifier"] = auth["context_identifier"]
             existing = self._tenant_state_row(connection, auth["id"])
-            seen = fingerprint is not None and (
-                connection.execute(
-                    select(state_changes.c.id)
-                    .where(
-                        state_changes.c.application_id == app["id"],
-                        state_changes.c.fingerprint == fingerprint,
-                        state_changes.c.outcome != StateChangeOutcome.REJECTED.value,
-                    )
-                    .limit(1)
-                ).first()
-                is not None
-            )
-            if seen:
+            if fingerprint is not None and self._seen(connection, app["id"], fingerprint):
                 return self._insert_state_change(
                     connection, app["name"], history, StateChangeOutcome.DUPLICATE, "redelivered"
                 )
+            observed = observed_at or issued_at
+            margin = timedelta(0) if observed_at is not None else _stale_margin(existing)
             if (
                 existing is not None
-                and issued_at is not None
-                and existing["observed_at"] > issued_at + _stale_margin(existing["source"])
+                and observed is not None
+                and existing["observed_at"] > observed + margin
             ):
                 return self._insert_state_change(
                     connection, app["name"], history, StateChangeOutcome.STALE, "older"
                 )
             current: dict[str, Any] = dict(existing) if existing is not None else {}
+            # The message's VersionName only stands in for an answer without a Version.
+            new_version = version if version is not None or not confirmed else version_name
             values = {
                 "state": state if state is not None else current.get("state"),
                 "endpoint": endpoint if endpoint is not None else current.get("endpoint"),
                 "api": api if api is not None else current.get("api"),
-                "version": version_name if version_name is not None else current.get("version"),
+                "version": new_version if new_version is not None else current.get("version"),
             }
             new_status = auth["status"]
-            if status is not None and auth["status"] in status_from:
+            if confirmed and status is not None and auth["status"] in status_from:
                 new_status = status
             changed = new_status != auth["status"] or any(
                 current.get(name) != value for name, value in values.items()
             )
+            if changed or observed_at is not None:  # a fresh state API answer is always kept
+                self._upsert_tenant_state(
+                    connection,
+                    auth["id"],
+                    existing,
+                    {
+                        **values,
+                        # Without a state API answer, a pushed change makes a pulled
+                        # ValidUntil meaningless.
+                        "valid_until": valid_until,
+                        "observed_at": observed or now,
+                        "checked_at": now,
+                        "source": "webhook",
+                    },
+                )
+            if not confirmed:
+                self._audit(
+                    connection,
+                    actor,
+                    "tenant.state_change_unconfirmed",
+                    application=app["name"],
+                    context_identifier=auth["context_identifier"],
+                    summary={
+                        "change_type": change_type,
+                        "reason": reason,
+                        "state": values["state"],
+                        "endpoint": values["endpoint"],
+                    },
+                )
+                return self._insert_state_change(
+                    connection, app["name"], history, StateChangeOutcome.UNCONFIRMED, reason
+                )
             if not changed:
                 return self._insert_state_change(
                     connection, app["name"], history, StateChangeOutcome.DUPLICATE, "no_change"
                 )
-            self._upsert_tenant_state(
-                connection,
-                auth["id"],
-                existing,
-                {
-                    **values,
-                    # A pushed change makes a pulled ValidUntil meaningless.
-                    "valid_until": None,
-                    "observed_at": issued_at or now,
-                    "checked_at": now,
-                    "source": "webhook",
-                },
-            )
             ticket_dropped = False
             if new_status != auth["status"]:
                 connection.execute(
@@ -306,7 +348,8 @@ class TenantStates(RepositoryBase):
         fingerprint: str | None = None,
         actor: str = "webhook",
     ) -> StateChange:
-        """Record a webhook that changed nothing (normally ``rejected``, with its reason)."""
+        """Record a webhook that changed nothing: ``rejected`` (with its reason), or
+        ``unconfirmed`` when the state API could not be asked; both are audited."""
         outcome = StateChangeOutcome(outcome)
         with self._write() as connection:
             app = self._require_application(connection, application)
@@ -321,11 +364,11 @@ class TenantStates(RepositoryBase):
                 "issued_at": issued_at,
                 "fingerprint": fingerprint,
             }
-            if outcome is StateChangeOutcome.REJECTED:
+            if outcome in (StateChangeOutcome.REJECTED, StateChangeOutcome.UNCONFIRMED):
                 self._audit(
                     connection,
                     actor,
-                    "tenant.state_change_rejected",
+                    f"tenant.state_change_{outcome.value}",
                     application=app["name"],
                     context_identifier=context_identifier,
                     summary={"change_type": change_type, "reason": reason},
