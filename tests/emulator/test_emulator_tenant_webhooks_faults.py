@@ -75,12 +75,19 @@ def installed(emu: Emulator, name: str, url: str | None, ctx: str = "Cust12345")
     return str(creds["client_id"])
 
 
-def verify(http: httpx.Client, token: str, client_id: str) -> dict[str, Any]:
+def verify(http: httpx.Client, token: str, **options: Any) -> dict[str, Any]:
+    """Validate as SuperOffice's sample does (SuperOfficeDocs docs/apps/tenant-status/includes/
+    api-controller.md): a SuperID token, SuperID's issuer and keys (the JWKS), no audience."""
+    discovery = http.get("/login/.well-known/openid-configuration").json()
     jwks = jwt.PyJWKSet.from_dict(http.get("/login/.well-known/jwks").json())
     kid = jwt.get_unverified_header(token)["kid"]
     key = next(k for k in jwks.keys if k.key_id == kid)
     return jwt.decode(  # type: ignore[no-any-return]
-        token, key.key, algorithms=["RS256"], audience=f"spn:{client_id}", issuer="SuperOffice AS"
+        token,
+        key.key,
+        algorithms=["RS256"],
+        issuer=discovery["issuer"],
+        options={"require": ["iss", "exp"], **options},
     )
 
 
@@ -115,14 +122,31 @@ def test_state_change_webhooks(emu: Emulator, http: httpx.Client, receiver: Rece
     assert move["PublicEndpoint"] == emu.host_urls["sod3"].removeprefix("http://")
     assert by_type[2]["PublicEndpoint"] is None
     assert by_type[0]["VersionName"] == "Release_11.10_2026.02.24-03"
-    claims = verify(http, move["Token"], client_id)
-    assert claims[CLAIM + "ctx"] == "Cust12345"
-    assert claims[CLAIM + "change_type"] == 5
+    claims = verify(http, move["Token"])
+    # The id_token's issuer (the https://{env}.superoffice.com equivalent), not SuperOffice AS;
+    # no audience and nothing that binds the token to the body (open question 16).
+    assert claims["iss"] == emu.base_url
+    assert "aud" not in claims
+    assert not [name for name in claims if name.startswith(CLAIM)]
     assert claims["exp"] - claims["iat"] == 300
-    with pytest.raises(jwt.InvalidAudienceError):
-        verify(http, move["Token"], broken)
+    assert len({verify(http, b["Token"])["jti"] for b in receiver.bodies}) == 6
     state = http.get("/api/state/Cust12345").json()
     assert (state["State"], state["IsRunning"]) == ("Deleted", False)
+
+
+def test_the_audience_quirk_names_the_client_id(
+    emu: Emulator, http: httpx.Client, receiver: Receiver
+) -> None:
+    client_id = installed(emu, "Hooked", receiver.url)
+    quirks = http.post(f"{CONTROL}/quirks", json={"state_change_audience": True})
+    assert quirks.json() == {"iat_as_string": False, "state_change_audience": True}
+    assert http.post(f"{CONTROL}/tenants/Cust12345/suspend").status_code == 200
+    assert emu.wait_for_webhooks(10)[0]["status_code"] == 200
+    [body] = receiver.bodies
+    claims = verify(http, body["Token"], verify_aud=False)
+    assert claims["aud"] == client_id
+    refused = http.post(f"{CONTROL}/quirks", json={"state_change_audience": "yes"})
+    assert refused.status_code == 400
 
 
 def test_python_api_move_and_revoked_apps_get_nothing(

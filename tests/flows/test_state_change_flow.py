@@ -1,7 +1,9 @@
 """State-change webhooks end to end: the emulator POSTs them to the running partner endpoints.
 
 Install (admin approves) → the emulator's control plane changes the tenant (Suspend, Resume,
-Move, Upgrade, Delete) → its NotificationMessage arrives at /state-change → the store follows.
+Move, Upgrade, Delete) → its NotificationMessage (a SuperID token, protocol §6) arrives at
+/state-change → the partner confirms it with the emulator's state API → the store follows. A
+genuine token replayed with another body changes nothing the state API does not confirm.
 """
 
 from __future__ import annotations
@@ -164,19 +166,64 @@ def test_a_redelivered_webhook_changes_nothing(
     assert outcomes == [StateChangeOutcome.DUPLICATE, StateChangeOutcome.APPLIED]
 
 
+def captured(emu: Emulator, client_id: str) -> list[dict[str, Any]]:
+    """The messages the emulator sent (or tried to send) to another application."""
+    deliveries = emu.wait_for_webhooks(timeout=10)
+    return [d["message"] for d in deliveries if d["client_id"] == client_id]
+
+
+def post(endpoints: PartnerEndpoints, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(
+        f"{endpoints.base_url}/state-change",
+        content=json.dumps(body),
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+
+
+def test_a_replayed_token_with_another_body_is_recorded_and_not_applied(
+    installed: dict[str, Any], emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
+) -> None:
+    # Another application approved in the same tenant: its notification tokens are SuperID
+    # tokens too (no audience), so one of them replayed to us validates; its body must not.
+    other = emu.register_app(
+        "Other App",
+        ["http://127.0.0.1:9/callback"],
+        state_change_url="http://127.0.0.1:9/state-change",
+        grant_system_token=False,
+    )
+    emu.activate_app(other["client_id"], TENANT, ADMIN)
+    emu.change_tenant(TENANT, "Suspend")
+    emu.wait_for_webhooks(timeout=10)  # one change at a time: deliveries run in parallel
+    assert status(workspace) == "suspended"
+    emu.change_tenant(TENANT, "Resume")
+    emu.wait_for_webhooks(timeout=10)
+    assert status(workspace) == "active"
+    suspend, resume = captured(emu, other["client_id"])
+    assert (suspend["ChangeType"], resume["ChangeType"]) == (2, 3)
+
+    # The state API reports the tenant running where it was: nothing is suspended or moved.
+    assert post(endpoints, suspend).status_code == 200
+    moved = {**resume, "ChangeType": 5, "PublicEndpoint": "evil.example"}
+    assert post(endpoints, moved).status_code == 200
+
+    assert status(workspace) == "active"
+    state = workspace.repository.get_tenant_state(APP, TENANT)
+    assert state is not None
+    assert (state.state, state.endpoint) == ("Running", emu.tenant_url(TENANT))
+    history = workspace.tenant_events.history(application=APP)
+    assert [(c.change_type, c.outcome.value, c.reason) for c in history[:2]] == [
+        ("Move", "unconfirmed", "state_api:Running"),
+        ("Suspend", "unconfirmed", "state_api:Running"),
+    ]
+
+
 def test_a_forged_webhook_changes_nothing(
     installed: dict[str, Any], emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
 ) -> None:
     attacker = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = int(datetime.now(UTC).timestamp())
-    claims = {
-        "iss": "SuperOffice AS",
-        "aud": f"spn:{installed['client_id']}",
-        "iat": now,
-        "exp": now + 300,
-        "http://schemes.superoffice.net/identity/ctx": TENANT,
-        "http://schemes.superoffice.net/identity/change_type": 4,
-    }
+    claims = {"iss": emu.base_url, "iat": now, "exp": now + 300}
     body = {
         "ChangeType": 4,
         "ContextIdentifier": TENANT,

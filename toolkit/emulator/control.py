@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.tenant_state import state_document
 from toolkit.emulator.webhooks import Webhooks
 from toolkit.emulator.wire import json_body
-from toolkit.emulator.world import World, tenant_from_json, user_from_json
+from toolkit.emulator.world import Quirks, World, tenant_from_json, user_from_json
 
 CONTROL_ROOT = "/__emulator__"
 _APP_FIELDS = {
@@ -346,11 +346,13 @@ class ControlPlane:
     async def quirks(self, request: Request) -> Response:
         if request.method == "POST":
             body = await json_body(request)
-            if set(body) - {"iat_as_string"}:
-                raise WorldError("invalid_quirks", "known quirks: iat_as_string")
-            value = body.get("iat_as_string", self.world.quirks.iat_as_string)
-            if not isinstance(value, bool):
-                raise WorldError("invalid_quirks", "iat_as_string must be true or false")
+            known = {quirk.name for quirk in fields(Quirks)}
+            if set(body) - known:
+                raise WorldError("invalid_quirks", f"known quirks: {', '.join(sorted(known))}")
+            for name, value in body.items():
+                if not isinstance(value, bool):
+                    raise WorldError("invalid_quirks", f"{name} must be true or false")
             with self.world.changing():
-                self.world.quirks.iat_as_string = value
+                for name, value in body.items():
+                    setattr(self.world.quirks, name, value)
         return JSONResponse(asdict(self.world.quirks))

@@ -184,7 +184,8 @@ class Emulator:
         self._save_lock = threading.Lock()
         if self._state_file is not None:
             self.world.on_change = self._save
-        self.webhooks = Webhooks(self.world, self.keys)
+        # Notification tokens are SuperID tokens: the login host's issuer, the JWKS keys.
+        self.webhooks = Webhooks(self.world, self.keys, issuer=lambda: self.base_url)
         self.faults = Faults()
         self._socket: socket.socket | None = None
         self._sockets: dict[str, socket.socket] = {}

@@ -4,11 +4,15 @@
 Body: `ChangeType` (int, `CustomerStateChangeNotificationType`), `ContextIdentifier`,
 `VersionName`, `FileVersion`, `Token`, `PublicEndpoint` (on Move).
 
-The `Token`'s issuer, audience and claims are not documented (open question 16). The emulator's
-choice, by analogy with the other partner callbacks [I]: a JWT signed with the JWKS key, `iss`
-`SuperOffice AS`, `aud` `spn:{client_id}`, `iat`, `nbf` = iat - 60, `exp` = iat + 300, a
-unique `jti`, and the claims `http://schemes.superoffice.net/identity/ctx` and
-`http://schemes.superoffice.net/identity/change_type` (the int).
+The `Token` is a SuperID token (protocol §6: SuperOffice's own sample validates it with
+`SuperIdTokenHandler`, SuperID's federated-login certificate and `ValidIssuer =
+"https://sod.superoffice.com"`; SuperOfficeDocs `docs/apps/tenant-status/includes/
+api-controller.md`): `iss` is the login host's issuer (the `https://{env}.superoffice.com`
+equivalent, as in the id_token) and it is signed with the keys the JWKS publishes. Its audience
+and other claims are not documented (open question 16); the emulator's choice [I]: no `aud`
+(the quirk `state_change_audience` adds `aud` = the client id), `iat`, `nbf` = iat - 60, `exp` =
+iat + 300 and a unique `jti`, and nothing that binds it to the body (no tenant, no change type),
+so a receiver must confirm the body with the state API.
 
 Delivery runs on a small thread pool, never on the event loop, with a timeout; every attempt
 is recorded (status code or error) and a failure never reaches the caller.
@@ -20,6 +24,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -27,7 +32,6 @@ from typing import Any
 import httpx
 
 from toolkit.emulator.signing import KeyRing
-from toolkit.emulator.tokens import CLAIM_PREFIX
 from toolkit.emulator.world import App, Tenant, World
 
 # CustomerStateChangeNotificationType (protocol §6).
@@ -39,8 +43,6 @@ CHANGE_TYPES: dict[str, int] = {
     "Delete": 4,
     "Move": 5,
 }
-WEBHOOK_ISSUER = "SuperOffice AS"  # [I] open question 16
-WEBHOOK_AUDIENCE_PREFIX = "spn:"  # aud = spn:{client_id} [I]
 WEBHOOK_TOKEN_LIFETIME = 300  # short, like SuperID's other tokens [I]
 WEBHOOK_NOT_BEFORE_SKEW = 60
 WEBHOOK_TIMEOUT = 5.0  # seconds per delivery; a slow receiver cannot hold the emulator
@@ -67,24 +69,28 @@ class Delivery:
     finished_at: float | None = None
 
 
-def webhook_claims(app: App, tenant: Tenant, change_type: int, now: float) -> dict[str, Any]:
+def webhook_claims(app: App, issuer: str, now: float, *, audience: bool) -> dict[str, Any]:
+    """The notification token's claims: a SuperID token (see the module docstring)."""
     iat = int(now)
-    return {
-        "iss": WEBHOOK_ISSUER,
-        "aud": WEBHOOK_AUDIENCE_PREFIX + app.client_id,
+    claims: dict[str, Any] = {
+        "iss": issuer,
         "iat": iat,
         "nbf": iat - WEBHOOK_NOT_BEFORE_SKEW,
         "exp": iat + WEBHOOK_TOKEN_LIFETIME,
         "jti": secrets.token_hex(16),
-        CLAIM_PREFIX + "ctx": tenant.ctx,
-        CLAIM_PREFIX + "change_type": change_type,
     }
+    if audience:
+        claims["aud"] = app.client_id
+    return claims
 
 
 class Webhooks:
-    def __init__(self, world: World, keys: KeyRing) -> None:
+    def __init__(
+        self, world: World, keys: KeyRing, *, issuer: Callable[[], str] | None = None
+    ) -> None:
         self.world = world
         self.keys = keys
+        self._issuer = issuer  # the login host's base URL, known once the emulator listens
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
         self._deliveries: list[Delivery] = []
@@ -106,6 +112,10 @@ class Webhooks:
             ]
             now = world.now()
             version = tenant.version
+            audience = world.quirks.state_change_audience
+        if recipients and self._issuer is None:
+            raise RuntimeError("the webhooks need the emulator's issuer to sign a notification")
+        issuer = self._issuer() if self._issuer is not None else ""
         queued = []
         for app in recipients:
             message = {
@@ -113,7 +123,7 @@ class Webhooks:
                 "ContextIdentifier": tenant.ctx,
                 "VersionName": version,
                 "FileVersion": DEFAULT_FILE_VERSION,
-                "Token": self.keys.sign(webhook_claims(app, tenant, change_type, now)),
+                "Token": self.keys.sign(webhook_claims(app, issuer, now, audience=audience)),
                 "PublicEndpoint": public_endpoint,
             }
             delivery = Delivery(
