@@ -8,6 +8,7 @@ SuperOffice URLs by hand. :class:`Settings` reads ``SOTK_*`` environment variabl
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,32 @@ DEFAULT_ALGORITHMS = ("RS256",)
 # Clock skew tolerated when checking exp/nbf/iat; bounded so a typo cannot disable expiry.
 DEFAULT_LEEWAY_SECONDS = 60
 MAX_LEEWAY_SECONDS = 300
+
+
+# SuperOffice's own domains: tenant hosts move between machines of these (protocol §1, §6).
+SUPEROFFICE_DOMAINS = ("superoffice.com", "superoffice.net")
+# What IDNA treats as a label separator besides "." (ideographic and full-width full stops).
+_HOST_DOTS = re.compile("[\u3002\uff0e\uff61]")
+
+
+def normalize_host(host: str) -> str:
+    """``host`` as a resolver sees it: lower case, IDNA-mapped (full-width letters and dots
+    folded), without the trailing dot of a fully qualified name (``sod.superoffice.com.`` is
+    ``sod.superoffice.com``). Checks on hosts compare this form, never the raw text.
+
+    A host that IDNA cannot encode is returned lower-cased and folded only.
+    """
+    folded = _HOST_DOTS.sub(".", host.strip().lower()).rstrip(".")
+    try:
+        return folded.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return folded
+
+
+def is_superoffice_host(host: str) -> bool:
+    """Whether ``host`` (in any spelling: case, trailing dot, IDNA) is one of SuperOffice's."""
+    name = normalize_host(host)
+    return any(name == domain or name.endswith(f".{domain}") for domain in SUPEROFFICE_DOMAINS)
 
 
 def is_loopback_host(host: str) -> bool:

@@ -11,6 +11,7 @@ left out or redacted before they reach an exception.
     ToolkitError
     ├── ConfigurationError            settings, environments, URLs that cannot be used
     ├── KeyFormatError                a private key (PEM / RSAKeyValue XML) that cannot be loaded
+    ├── InputFileError                a named file that is not regular, too large or unreadable
     ├── TransportError                the HTTP exchange itself failed (connect, timeout, status)
     │   ├── UnexpectedResponseError   a response that is not what the protocol promises
     │   ├── RetryExhaustedError       a retryable failure outlasted the retry policy's attempts
@@ -113,6 +114,18 @@ class KeyFormatError(ToolkitError):
     def __init__(self, message: str, *, element: str | None = None) -> None:
         super().__init__(message)
         self.element = element
+
+
+class InputFileError(ToolkitError, OSError):
+    """A file named by a user (manifest, key, secret, settings) that cannot be read as one: not
+    a regular file (a FIFO, ``/dev/zero``, a directory), larger than its limit, or unreadable.
+
+    Also an OSError, as reading a file always could be; ``path`` names the file.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class TransportError(ToolkitError):

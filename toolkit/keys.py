@@ -30,11 +30,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from toolkit.errors import InvalidSignatureError, KeyFormatError
+from toolkit.files import MAX_KEY_FILE_BYTES, read_limited
 
 __all__ = [
+    "MAX_KEY_BYTES",
+    "MAX_KEY_SIZE",
     "MIN_KEY_SIZE",
+    "MIN_PUBLIC_EXPONENT",
     "RSA_KEY_VALUE_ELEMENTS",
     "SYSTEM_USER_TIMESTAMP_FORMAT",
+    "check_public_exponent",
     "key_fingerprint",
     "load_private_key",
     "load_private_key_file",
@@ -49,6 +54,18 @@ __all__ = [
 
 # .NET "yyyyMMddHHmm": UTC, 24-hour, zero-padded, minutes, as every SuperOffice sample signs (§4.3).
 SYSTEM_USER_TIMESTAMP_FORMAT: Final = "%Y%m%d%H%M"
+
+MIN_PUBLIC_EXPONENT: Final = 65537
+"""Smallest RSA public exponent accepted: F4, what every current RSA implementation (.NET,
+OpenSSL, cryptography, the Developer Portal's generator) uses; a small exponent such as 3 is
+what the classic signature-forgery and broadcast attacks on RSA need."""
+
+MAX_KEY_SIZE: Final = 16384
+"""Largest modulus accepted, in bits: far beyond any real key, and it keeps the arithmetic that
+checks a key's numbers bounded (a megabyte of "Modulus" is an attack, not a key)."""
+
+MAX_KEY_BYTES: Final = MAX_KEY_FILE_BYTES
+"""Largest key text accepted (PEM or XML), in bytes, whether from a file or from memory."""
 
 MIN_KEY_SIZE: Final = 1024
 """Smallest modulus accepted, in bits.
@@ -90,6 +107,8 @@ def load_private_key(data: str | bytes) -> rsa.RSAPrivateKey:
     breaks inside the XML's base64 values are accepted. Anything else that is wrong raises
     :class:`~toolkit.errors.KeyFormatError`; for XML, ``element`` names the element at fault.
     """
+    if len(data) > MAX_KEY_BYTES:
+        raise KeyFormatError(f"not a private key: larger than {MAX_KEY_BYTES:,} bytes")
     text = _decode(data)
     if "-----BEGIN" in text:
         return _load_pem(text)
@@ -103,11 +122,12 @@ def load_private_key(data: str | bytes) -> rsa.RSAPrivateKey:
 def load_private_key_file(path: str | os.PathLike[str]) -> rsa.RSAPrivateKey:
     """Read and load a private key file (same rules as :func:`load_private_key`).
 
-    An unreadable file raises the usual :class:`OSError`; a file whose content is not a usable key
-    raises :class:`~toolkit.errors.KeyFormatError` with the file name in the message.
+    A missing, unreadable, non-regular (``/dev/zero``, a FIFO) or oversized file raises
+    :class:`~toolkit.errors.InputFileError` (an :class:`OSError`); a file whose content is not a
+    usable key raises :class:`~toolkit.errors.KeyFormatError` with the file name in the message.
     """
     file = Path(path)
-    data = file.read_bytes()
+    data = read_limited(file, limit=MAX_KEY_BYTES, what="key file")
     try:
         return load_private_key(data)
     except KeyFormatError as exc:
@@ -152,6 +172,7 @@ def _load_pem(text: str) -> rsa.RSAPrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyFormatError(f"not an RSA private key ({type(key).__name__})")
     _check_size(key.key_size, element=None)
+    check_public_exponent(key.public_key().public_numbers().e)
     return key
 
 
@@ -217,8 +238,9 @@ def _private_key_from_values(v: dict[str, int]) -> rsa.RSAPrivateKey:
     d, dp, dq, iqmp = v["D"], v["DP"], v["DQ"], v["InverseQ"]
 
     _check_size(n.bit_length(), element="Modulus")
-    if e < 3 or e % 2 == 0 or e >= n:
+    if e % 2 == 0 or e >= n:
         raise KeyFormatError("Exponent is not a usable RSA public exponent", element="Exponent")
+    check_public_exponent(e, element="Exponent")
     for name, factor in (("P", p), ("Q", q)):
         if not 1 < factor < n:
             raise KeyFormatError(f"{name} is not a factor of Modulus", element=name)
@@ -265,6 +287,20 @@ def _check_size(bits: int, *, element: str | None) -> None:
     if bits < MIN_KEY_SIZE:
         raise KeyFormatError(
             f"RSA key is {bits} bits; at least {MIN_KEY_SIZE} bits are required", element=element
+        )
+    if bits > MAX_KEY_SIZE:
+        raise KeyFormatError(
+            f"RSA key is {bits} bits; at most {MAX_KEY_SIZE} bits are accepted", element=element
+        )
+
+
+def check_public_exponent(exponent: int, *, element: str | None = None) -> None:
+    """:class:`~toolkit.errors.KeyFormatError` unless ``exponent`` is odd and at least
+    :data:`MIN_PUBLIC_EXPONENT` (65537); for any RSA key the toolkit loads, private or public."""
+    if exponent < MIN_PUBLIC_EXPONENT or exponent % 2 == 0:
+        raise KeyFormatError(
+            f"the RSA public exponent must be odd and at least {MIN_PUBLIC_EXPONENT}",
+            element=element,
         )
 
 

@@ -249,37 +249,55 @@ def test_revoke_invalidates_tickets(system_user: SystemUser, flow: Any) -> None:
 # -- SOAP --------------------------------------------------------------------------------------
 
 
-def netserver_envelope(ticket: str, app_token: str | None, *, in_header: bool = True) -> str:
+GET_USER_ACTION = f"{NS88}/User/GetUser"  # Services88-User WSDL soapAction
+
+
+def netserver_envelope(
+    ticket: str, app_token: str | None, *, in_header: bool = True, user_id: str | None = "0"
+) -> str:
     app_xml = f"<ns:ApplicationToken>{app_token}</ns:ApplicationToken>" if app_token else ""
     credentials = f"{app_xml}<ns:Credentials><ns:Ticket>{ticket}</ns:Ticket></ns:Credentials>"
+    user = "" if user_id is None else f"<ns:UserId>{user_id}</ns:UserId>"
     if in_header:
         return (
             f'<s:Envelope xmlns:s="{SOAP11}" xmlns:ns="{NS88}">'
             f"<s:Header>{credentials}</s:Header>"
-            "<s:Body><ns:GetCurrentPrincipal/></s:Body></s:Envelope>"
+            f"<s:Body><ns:GetUser>{user}</ns:GetUser></s:Body></s:Envelope>"
         )
-    # The documented NetServer samples: SOAP 1.2 envelope, credentials directly inside it.
+    # SuperOffice's system user SOAP example (SD:sysuser): SOAP 1.2 envelope, credentials
+    # directly inside it, `User:GetUser` with `User:UserId` 0.
     return (
-        f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP12}" xmlns:User="{NS88}">'
+        f'<SOAP-ENV:Envelope xmlns:SOAP-ENV="{SOAP12}" xmlns:User="{NS88}"'
+        ' xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
+        ' xmlns:xsd="http://www.w3.org/2001/XMLSchema">'
         + credentials.replace("ns:", "User:")
-        + "<SOAP-ENV:Body><User:GetCurrentPrincipal/></SOAP-ENV:Body></SOAP-ENV:Envelope>"
+        + "<SOAP-ENV:Body><User:GetUser>"
+        + user.replace("<ns:UserId>", '<User:UserId xsi:type="xsd:int">').replace("ns:", "User:")
+        + "</User:GetUser></SOAP-ENV:Body></SOAP-ENV:Envelope>"
     )
 
 
 def post_user_service(
-    http: httpx.Client, xml: str, content_type: str = "text/xml; charset=utf-8"
+    http: httpx.Client,
+    xml: str,
+    content_type: str = "text/xml; charset=utf-8",
+    action: str | None = f'"{GET_USER_ACTION}"',
 ) -> httpx.Response:
-    return http.post(url(USER_SVC), content=xml.encode(), headers={"Content-Type": content_type})
+    headers = {"Content-Type": content_type}
+    if action is not None:
+        headers["SOAPAction"] = action
+    return http.post(url(USER_SVC), content=xml.encode(), headers=headers)
 
 
 def netserver_answer(response: httpx.Response, soap_ns: str = SOAP11) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     root = ET.fromstring(response.content)  # noqa: S314 (the emulator's own answer)
     succeeded = root.findtext(f"{{{soap_ns}}}Header/{{{NS88}}}Succeeded")
-    carrier = root.find(
-        f"{{{soap_ns}}}Body/{{{NS88}}}GetCurrentPrincipalResponse/{{{NS88}}}Response"
-    )
-    fields = {c.tag.split("}")[1]: c.text for c in carrier} if carrier is not None else {}
+    carrier = root.find(f"{{{soap_ns}}}Body/{{{NS88}}}GetUserResponse/{{{NS88}}}Response")
+    fields: dict[str, Any] = {}
+    for child in [] if carrier is None else list(carrier):
+        name = child.tag.split("}")[1]
+        fields[name] = {g.tag.split("}")[1]: g.text for g in child} if len(child) else child.text
     message = root.findtext(f"{{{soap_ns}}}Header/{{{NS88}}}ExceptionInfo/{{{NS88}}}Message")
     return {"Succeeded": succeeded, "fields": fields, "message": message}
 
@@ -290,14 +308,46 @@ def test_soap_current_principal_with_ticket(system_user: SystemUser) -> None:
     ticket = system_user.ticket()
     answer = netserver_answer(post_user_service(http, netserver_envelope(ticket, secret)))
     assert answer["Succeeded"] == "true"
-    assert answer["fields"]["UserType"] == "SystemAssociate"
-    assert answer["fields"]["DatabaseContextIdentifier"] == "Cust12345"
+    fields = answer["fields"]
+    # The User members, in the order of SuperOffice's GetUser example.
+    assert list(fields) == [
+        "AssociateId",
+        "Name",
+        "Rank",
+        "Tooltip",
+        "Role",
+        "UserGroup",
+        "Person",
+        "Deleted",
+        "EjUserId",
+        "Type",
+        "IsPersonRetired",
+        "IsOnTravel",
+        "UserName",
+    ]
+    assert fields["Type"] == "SystemAssociate"
+    assert fields["Name"] == fields["UserName"] == "Acme Sync"
+    assert fields["Person"] is None  # a system user is no person: xsi:nil
+    assert fields["Role"]["Value"] == "System user"
     documented = post_user_service(
         http,
         netserver_envelope(ticket, secret, in_header=False),
         content_type="application/soap+xml; charset=utf-8",
+        action=None,
     )
-    assert netserver_answer(documented, SOAP12)["Succeeded"] == "true"
+    assert netserver_answer(documented, SOAP12)["fields"]["Type"] == "SystemAssociate"
+    by_own_id = netserver_envelope(ticket, secret, user_id=fields["AssociateId"])
+    assert netserver_answer(post_user_service(http, by_own_id))["fields"] == fields
+    absent_id = netserver_envelope(ticket, secret, user_id=None)  # UserId is optional
+    assert netserver_answer(post_user_service(http, absent_id))["fields"] == fields
+    admin = netserver_answer(
+        post_user_service(http, netserver_envelope(ticket, secret, user_id="5"))
+    )
+    assert admin["fields"]["UserName"] == "admin@cust12345.test"
+    assert admin["fields"]["Type"] == "InternalAssociate"
+    unknown = post_user_service(http, netserver_envelope(ticket, secret, user_id="424242"))
+    assert netserver_answer(unknown) == {"Succeeded": "true", "fields": {}, "message": None}
+    assert 'i:nil="true"' in unknown.text
     refused = netserver_answer(post_user_service(http, netserver_envelope(ticket, None)))
     assert refused["Succeeded"] == "false"
     assert refused["fields"] == {}
@@ -325,6 +375,7 @@ def test_soap_current_principal_with_access_token(flow: Any, app: dict[str, Any]
     assert answer["Succeeded"] == "true"
     assert answer["fields"]["AssociateId"] == "5"
     assert answer["fields"]["UserName"] == "admin@cust12345.test"
+    assert answer["fields"]["Person"]["Email"] == "admin@cust12345.test"
 
 
 def test_soap_faults_on_user_service(system_user: SystemUser) -> None:
@@ -333,7 +384,8 @@ def test_soap_faults_on_user_service(system_user: SystemUser) -> None:
     good = netserver_envelope(ticket, system_user.app["client_secret"])
     for xml in (
         "<oops",
-        good.replace("GetCurrentPrincipal", "DeleteUser"),
+        good.replace("GetUser", "DeleteUser"),
+        good.replace("<ns:UserId>0</ns:UserId>", "<ns:UserId>zero</ns:UserId>"),
         '<!DOCTYPE x [<!ENTITY e "e">]>' + good,
     ):
         response = post_user_service(http, xml)

@@ -332,8 +332,10 @@ def test_an_app_sees_and_deletes_only_its_own_web_panels(  # noqa: PLR0917 - fix
 
 
 def test_soap_as_the_system_user(tenants: TenantAccess, app: dict[str, Any]) -> None:
+    # User.svc GetUser with UserId 0 (SD:sysuser's SOAP example): the system user itself.
     principal = tenants.system_user_soap("Acme Sync", CTX).current_principal()
-    assert principal["DatabaseContextIdentifier"] == CTX
+    assert principal["Type"] == "SystemAssociate"
+    assert principal["UserName"] == "Acme Sync"
 
 
 def test_rest_as_a_signed_in_user(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import math
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,9 +15,11 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from toolkit.errors import InvalidSignatureError, KeyFormatError
+from toolkit.errors import InputFileError, InvalidSignatureError, KeyFormatError
 from toolkit.keys import (
+    MAX_KEY_BYTES,
     MIN_KEY_SIZE,
+    MIN_PUBLIC_EXPONENT,
     RSA_KEY_VALUE_ELEMENTS,
     SYSTEM_USER_TIMESTAMP_FORMAT,
     key_fingerprint,
@@ -395,8 +399,64 @@ def test_load_private_key_file_error_names_the_file(key: rsa.RSAPrivateKey, tmp_
 
 
 def test_load_private_key_file_missing_file_raises_oserror(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InputFileError, match="no such file") as info:
         load_private_key_file(tmp_path / "nope.xml")
+    assert isinstance(info.value, OSError)
+    assert info.value.path == str(tmp_path / "nope.xml")
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "directory"])
+def test_load_private_key_file_refuses_what_is_not_a_regular_file(
+    tmp_path: Path, special: str
+) -> None:
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "key.fifo"
+        os.mkfifo(path)  # nobody writes: reading it would hang
+    elif special == "directory":
+        path = tmp_path
+    with pytest.raises(InputFileError, match="not a regular file"):
+        load_private_key_file(path)
+
+
+def test_load_private_key_file_refuses_an_oversized_file(tmp_path: Path) -> None:
+    path = tmp_path / "huge.pem"
+    path.write_bytes(b"-----BEGIN PRIVATE KEY-----\n" + b"A" * MAX_KEY_BYTES)
+    with pytest.raises(InputFileError, match="larger than"):
+        load_private_key_file(path)
+    with pytest.raises(KeyFormatError, match="larger than"):
+        load_private_key(path.read_bytes())
+
+
+def _key_with_exponent(exponent: int) -> rsa.RSAPrivateKey:
+    """A real RSA key whose public exponent is ``exponent`` (cryptography makes only 3, 65537)."""
+    while True:
+        numbers = rsa.generate_private_key(public_exponent=65537, key_size=1024).private_numbers()
+        p, q = numbers.p, numbers.q
+        lam = (p - 1) * (q - 1) // math.gcd(p - 1, q - 1)
+        if math.gcd(exponent, lam) == 1:
+            break
+    d = pow(exponent, -1, lam)
+    return rsa.RSAPrivateNumbers(
+        p=p,
+        q=q,
+        d=d,
+        dmp1=d % (p - 1),
+        dmq1=d % (q - 1),
+        iqmp=pow(q, -1, p),
+        public_numbers=rsa.RSAPublicNumbers(e=exponent, n=p * q),
+    ).private_key()
+
+
+@pytest.mark.parametrize("exponent", [3, 17, 257, 65535])
+def test_a_public_exponent_below_65537_is_refused(exponent: int) -> None:
+    key = _key_with_exponent(exponent)
+    with pytest.raises(KeyFormatError, match="65537") as info:
+        load_private_key(_xml_for(key))
+    assert info.value.element == "Exponent"
+    with pytest.raises(KeyFormatError, match="65537"):
+        load_private_key(private_key_to_pem(key))
+    assert MIN_PUBLIC_EXPONENT == 65537
 
 
 def test_key_fingerprint_is_short_stable_and_public(

@@ -30,13 +30,16 @@ def answer(headers: str, body: str) -> bytes:
     ).encode()
 
 
+XSI = 'xmlns:i="http://www.w3.org/2001/XMLSchema-instance"'
+# A `User` as GetUser answers it (member names and order of SD's Services88 GetUser example).
 PRINCIPAL = answer(
     "<ns:Succeeded>true</ns:Succeeded>",
-    "<ns:GetCurrentPrincipalResponse><ns:Response>"
-    "<ns:UserType>SystemAssociate</ns:UserType><ns:AssociateId>7</ns:AssociateId>"
-    "<ns:FunctionRights><ns:string>admin-all</ns:string></ns:FunctionRights>"
-    "<ns:Licenses/><ns:DatabaseContextIdentifier>Cust12345</ns:DatabaseContextIdentifier>"
-    "</ns:Response></ns:GetCurrentPrincipalResponse>",
+    f"<ns:GetUserResponse {XSI}><ns:Response>"
+    "<ns:AssociateId>7</ns:AssociateId><ns:Name>Acme Sync</ns:Name>"
+    "<ns:Role><ns:Id>1</ns:Id><ns:Value>System user</ns:Value></ns:Role>"
+    '<ns:Person i:nil="true"/><ns:Type>SystemAssociate</ns:Type>'
+    "<ns:UserName>Acme Sync</ns:UserName>"
+    "</ns:Response></ns:GetUserResponse>",
 )
 
 
@@ -44,19 +47,22 @@ def test_the_envelope_carries_escaped_credentials_in_the_services88_namespace() 
     request = build_soap_request(
         NETSERVER_URL,
         "User",
-        "GetCurrentPrincipal",
+        "GetUser",
         application_token="a<b&c",
         ticket='7T:"x"',
+        parameters={"UserId": 0},
     )
     assert request.url == f"{NETSERVER_URL}User.svc"
-    assert request.headers["SOAPAction"] == f'"{NETSERVER_NAMESPACE}/User/GetCurrentPrincipal"'
+    assert request.headers["SOAPAction"] == (
+        '"http://www.superoffice.net/ws/crm/NetServer/Services88/User/GetUser"'
+    )
     assert request.headers["Content-Type"].startswith("text/xml")
     root = ET.fromstring(request.content)  # noqa: S314 - our own document
     header = root.find("s:Header", NS)
     assert header is not None
     assert header.findtext("ns:ApplicationToken", namespaces=NS) == "a<b&c"
     assert header.findtext("ns:Credentials/ns:Ticket", namespaces=NS) == '7T:"x"'
-    assert root.find("s:Body/ns:GetCurrentPrincipal", NS) is not None
+    assert root.findtext("s:Body/ns:GetUser/ns:UserId", namespaces=NS) == "0"
     assert b"a&lt;b&amp;c" in request.content
     assert "7T:" not in repr(request)
 
@@ -88,12 +94,20 @@ def test_names_are_checked_and_parameters_escaped() -> None:
     assert b"<ns:Flag>true</ns:Flag>" in request.content
 
 
-def test_parse_the_principal() -> None:
-    principal = parse_soap_response(PRINCIPAL, "GetCurrentPrincipal")
-    assert principal["UserType"] == "SystemAssociate"
-    assert principal["AssociateId"] == "7"
-    assert principal["FunctionRights"] == ["admin-all"]
-    assert principal["DatabaseContextIdentifier"] == "Cust12345"
+def test_parse_the_user() -> None:
+    user = parse_soap_response(PRINCIPAL, "GetUser")
+    assert user["Type"] == "SystemAssociate"
+    assert user["AssociateId"] == "7"
+    assert user["Role"] == {"Id": "1", "Value": "System user"}
+    assert user["Person"] is None  # xsi:nil
+    rights = answer(
+        "",
+        "<ns:GetUserResponse><ns:Response><ns:Rights><ns:string>admin-all</ns:string>"
+        "</ns:Rights></ns:Response></ns:GetUserResponse>",
+    )
+    assert parse_soap_response(rights, "GetUser") == {"Rights": ["admin-all"]}
+    nil = answer("", f'<ns:GetUserResponse {XSI}><ns:Response i:nil="true"/></ns:GetUserResponse>')
+    assert parse_soap_response(nil, "GetUser") is None
 
 
 def test_a_refused_credential_is_a_fault() -> None:
@@ -102,10 +116,10 @@ def test_a_refused_credential_is_a_fault() -> None:
         "<ns:Message>Ticket 7T:c2VjcmV0 is not valid</ns:Message>"
         "<ns:ExceptionType>SoAuthenticationException</ns:ExceptionType>"
         "</ns:ExceptionInfo>",
-        "<ns:GetCurrentPrincipalResponse/>",
+        "<ns:GetUserResponse/>",
     )
     with pytest.raises(SoapFaultError) as caught:
-        parse_soap_response(refused, "GetCurrentPrincipal")
+        parse_soap_response(refused, "GetUser")
     assert caught.value.fault_code == "SoAuthenticationException"
     assert caught.value.fault_string is not None
     assert "c2VjcmV0" not in str(caught.value)
@@ -119,7 +133,7 @@ def test_a_soap_fault_is_typed() -> None:
         "</s:Fault>",
     )
     with pytest.raises(SoapFaultError) as caught:
-        parse_soap_response(fault, "GetCurrentPrincipal", status_code=500)
+        parse_soap_response(fault, "GetUser", status_code=500)
     assert (caught.value.fault_code, caught.value.fault_string) == ("s:Client", "Unknown tenant")
     assert caught.value.status_code == 500
 
@@ -142,9 +156,9 @@ def test_unsafe_or_broken_xml_is_refused(document: bytes) -> None:
 
 def test_answers_that_are_not_netserver_envelopes_are_refused() -> None:
     with pytest.raises(UnexpectedResponseError):
-        parse_soap_response(b"<html/>", "GetCurrentPrincipal")
+        parse_soap_response(b"<html/>", "GetUser")
     with pytest.raises(UnexpectedResponseError):
-        parse_soap_response(answer("", "<ns:OtherResponse/>"), "GetCurrentPrincipal")
+        parse_soap_response(answer("", "<ns:OtherResponse/>"), "GetUser")
 
 
 def test_the_client_calls_one_operation() -> None:
@@ -162,8 +176,12 @@ def test_the_client_calls_one_operation() -> None:
         ticket=lambda: next(tickets),
     )
     assert client.current_principal()["AssociateId"] == "7"
-    assert client.current_principal()["UserType"] == "SystemAssociate"
+    assert client.current_principal()["Type"] == "SystemAssociate"
     assert [b"7T:one" in r.content for r in seen] == [True, False]
+    for request in seen:  # GetUser with UserId 0, as SD:sysuser's example
+        assert request.url == f"{NETSERVER_URL}User.svc"
+        assert request.headers["SOAPAction"] == f'"{NETSERVER_NAMESPACE}/User/GetUser"'
+        assert b"<ns:GetUser><ns:UserId>0</ns:UserId></ns:GetUser>" in request.content
     assert b"7T:two" in seen[1].content
     assert seen[0].method == "POST"
     assert "secret-token" not in repr(client)
@@ -179,3 +197,23 @@ def test_the_client_refuses_non_soap_answers() -> None:
     with pytest.raises(UnexpectedResponseError) as caught:
         client.current_principal()
     assert caught.value.status_code == 404
+
+
+def test_no_user_for_the_caller_is_an_unexpected_answer() -> None:
+    nil = answer(
+        "<ns:Succeeded>true</ns:Succeeded>",
+        f'<ns:GetUserResponse {XSI}><ns:Response i:nil="true"/></ns:GetUserResponse>',
+    )
+    client = SoapClient(
+        create_client(
+            transport=httpx.MockTransport(
+                lambda r: httpx.Response(200, content=nil, headers={"Content-Type": "text/xml"})
+            )
+        ),
+        NETSERVER_URL,
+        application_token="a",
+        ticket="7T:x",
+    )
+    assert client.get_user(42) is None
+    with pytest.raises(UnexpectedResponseError):
+        client.current_principal()

@@ -1,4 +1,5 @@
-"""Tenant web services, first piece: who am I (`User/currentPrincipal`), REST and SOAP (§5).
+"""Tenant web services, first piece: who am I, REST (`User/currentPrincipal`) and SOAP
+(`User.svc` `GetUser`, the operation SuperOffice's system user SOAP example calls) (§5).
 
 Served at `/{ctx}/api/...` and `/{ctx}/Remote/Services88/...` on the tenant's CURRENT tenant
 host only (`Emulator.host_urls`; elsewhere 421, see `routing`). Lists and web panels are in
@@ -58,9 +59,15 @@ from toolkit.emulator.world import App, Membership, Tenant, User, World
 CURRENT_PRINCIPAL_PATH = "/{ctx}/api/v1/User/currentPrincipal"
 USER_SERVICE_PATH = "/{ctx}/Remote/Services88/User.svc"
 NETSERVER_NS = "http://www.superoffice.net/ws/crm/NetServer/Services88"
-# SuperOffice's docs list no SOAP operation for the current principal (User.svc has none;
-# SoPrincipal.svc only authenticates), so the emulator names it after the REST method [I].
-CURRENT_PRINCIPAL_OPERATION = "GetCurrentPrincipal"
+# SuperOffice documents no SOAP "current principal" operation (SoPrincipal.svc only
+# authenticates). Its system user SOAP example calls `User.svc` `GetUser` with `UserId` 0
+# (SuperOfficeDocs docs/en/api/authentication/online/auth-application/index.md); the action is
+# `{namespace}/User/GetUser` (docs/api/api-reference/soap/Services88/Services88-User.md) and the
+# answer `GetUserResponse/Response`, a `User` (…/Services88/User/GetUser.md). What UserId 0
+# means is not documented: the emulator answers the calling user [I].
+GET_USER_OPERATION = "GetUser"
+GET_USER_ACTION = f"{NETSERVER_NS}/User/{GET_USER_OPERATION}"
+CURRENT_USER_ID = 0
 APP_TOKEN_HEADER = "SO-AppToken"  # protocol §5
 TICKET_SCHEME = "soticket"  # matched case-insensitively: SOTicket, SoTicket, SOTICKET (§5) [I]
 BEARER_SCHEME = "bearer"
@@ -77,6 +84,7 @@ SYSTEM_USER_TYPE = "SystemAssociate"  # UserType enum of NetServer's WSDL (Servi
 USER_TYPE = "InternalAssociate"
 SYSTEM_ROLE_TYPE = "System"  # RoleType enum, same WSDL
 USER_ROLE_TYPE = "Employee"
+USER_GROUP_NAME = "Users"  # the tenant's one user group in the world [I]
 ADMIN_FUNCTION_RIGHT = "admin-all"  # the right DNO's Uninstall page requires (protocol §3)
 DEFAULT_COUNTRY_ID = 578  # Norway; SuperOffice's home market [I]
 OWN_CONTACT_ID = 1  # the tenant's own company [I]
@@ -321,13 +329,12 @@ class TenantApi:
             env = await read_envelope(request, (SOAP11_NS, SOAP12_NS))
             version = env.version_ns
             operation = env.body
-            if operation.ns != NETSERVER_NS or operation.name != CURRENT_PRINCIPAL_OPERATION:
+            if operation.ns != NETSERVER_NS or operation.name != GET_USER_OPERATION:
                 raise SoapFault(f"the operation {operation.name} is not supported by the emulator")
             action = request.headers.get("soapaction", "").strip().strip('"')
-            # The exact NetServer action URI is not documented; when one is sent it must at
-            # least name the operation [I].
-            if action and action.rsplit("/", 1)[-1] != CURRENT_PRINCIPAL_OPERATION:
+            if action and action != GET_USER_ACTION:  # the WSDL's soapAction, when one is sent
                 raise SoapFault(f"the action {action} does not match the body")
+            user_id = _user_id(operation.value(NETSERVER_NS, "UserId"))
             tenant = self._tenant(request.path_params["ctx"])
             ticket, app_token = _soap_credentials(env)
         except SoapFault as fault:
@@ -345,7 +352,67 @@ class TenantApi:
                 raise Unauthorized("Credentials/Ticket must hold a 7T: ticket or an 8A: token")
         except Unauthorized as exc:
             return _netserver_answer(version, None, exc.message)
-        return _netserver_answer(version, principal_carrier(principal), None)
+        return _netserver_answer(version, self.user_record(principal, user_id), None)
+
+    def user_record(self, caller: Principal, user_id: int) -> dict[str, Any] | None:
+        """The `User` GetUser answers: the caller for 0 or its own id, another member of the
+        tenant by associate id, None (a nil Response) for an id the tenant does not have [I]."""
+        if user_id in (CURRENT_USER_ID, principal_carrier(caller)["AssociateId"]):
+            return user_record(caller)
+        with self.world.lock:
+            users = list(self.world.users.values())
+        for user in users:
+            membership = user.membership(caller.tenant.ctx)
+            if membership is not None and membership.associate_id == user_id:
+                return user_record(Principal(caller.tenant, caller.app, user, membership))
+        return None
+
+
+def user_record(principal: Principal) -> dict[str, Any]:
+    """`User` (Services88 User.svc), members in the order of SuperOffice's GetUser example;
+    values from the same principal as `SoPrincipalCarrier`, so REST and SOAP agree. Members the
+    world does not model (licenses, credentials, ...) are left out (all are minOccurs=0) [I]."""
+    carrier = principal_carrier(principal)
+    person = None
+    if carrier["IsPerson"]:
+        person = {
+            "PersonId": carrier["PersonId"],
+            "Email": carrier["EMailAddress"],
+            "FullName": carrier["FullName"],
+            "CountryId": carrier["CountryId"],
+            "ContactId": carrier["ContactId"],
+            "AssociateName": carrier["Associate"],
+            "AssociateId": carrier["AssociateId"],
+        }
+    return {
+        "AssociateId": carrier["AssociateId"],
+        "Name": carrier["Associate"],
+        "Rank": 0,
+        "Tooltip": carrier["FullName"],
+        "Role": {
+            "Id": carrier["RoleId"],
+            "Value": carrier["RoleName"],
+            "Tooltip": carrier["RoleDescription"],
+        },
+        "UserGroup": {"Value": USER_GROUP_NAME, "Tooltip": "", "Id": carrier["GroupId"]},
+        "Person": person,
+        "Deleted": False,
+        "EjUserId": carrier["EjUserId"],
+        "Type": carrier["UserType"],
+        "IsPersonRetired": False,
+        "IsOnTravel": False,
+        "UserName": carrier["UserName"],
+    }
+
+
+def _user_id(text: str | None) -> int:
+    # `UserId` is an xs:int, optional; absent means 0 [I].
+    if text is None or not text.strip():
+        return CURRENT_USER_ID
+    value = text.strip()
+    if not value.lstrip("-").isdigit() or len(value) > 11 or not -(2**31) <= int(value) < 2**31:
+        raise SoapFault("UserId is not an xs:int")
+    return int(value)
 
 
 def _soap_credentials(env: Envelope) -> tuple[str, str | None]:
@@ -356,6 +423,11 @@ def _soap_credentials(env: Envelope) -> tuple[str, str | None]:
 
 
 def _xml_value(name: str, value: Any) -> str:
+    if value is None:
+        return text_element("ns", name, None)
+    if isinstance(value, dict):
+        inner = "".join(_xml_value(k, v) for k, v in value.items())
+        return f"<ns:{name}>{inner}</ns:{name}>"
     if isinstance(value, bool):
         return f"<ns:{name}>{'true' if value else 'false'}</ns:{name}>"
     if isinstance(value, list):
@@ -371,7 +443,7 @@ def _xml_value(name: str, value: Any) -> str:
 def _netserver_answer(version: str, carrier: dict[str, Any] | None, error: str | None) -> Response:
     # NetServer answers carry `Succeeded` and, on failure, `ExceptionInfo` as SOAP headers
     # (elements of the Services88 WSDL); using them for a refused credential is [I].
-    headers = f"<ns:Succeeded>{'true' if carrier is not None else 'false'}</ns:Succeeded>"
+    headers = f"<ns:Succeeded>{'true' if error is None else 'false'}</ns:Succeeded>"
     if error is not None:
         headers += (
             "<ns:ExceptionInfo>"
@@ -380,13 +452,10 @@ def _netserver_answer(version: str, carrier: dict[str, Any] | None, error: str |
             + text_element("ns", "Source", ERROR_SOURCE)
             + "</ns:ExceptionInfo>"
         )
-    if carrier is None:
-        body = f"<ns:{CURRENT_PRINCIPAL_OPERATION}Response/>"
+    if error is not None:
+        body = f"<ns:{GET_USER_OPERATION}Response/>"
     else:
-        fields = "".join(_xml_value(k, v) for k, v in carrier.items())
-        body = (
-            f"<ns:{CURRENT_PRINCIPAL_OPERATION}Response><ns:Response>{fields}</ns:Response>"
-            f"</ns:{CURRENT_PRINCIPAL_OPERATION}Response>"
-        )
+        response = _xml_value("Response", carrier)
+        body = f"<ns:{GET_USER_OPERATION}Response>{response}</ns:{GET_USER_OPERATION}Response>"
     xml = envelope(version, body, headers=headers, namespaces={"ns": NETSERVER_NS})
     return soap_response(version, xml)

@@ -45,6 +45,7 @@ Rules:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import re
@@ -56,8 +57,11 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
-from toolkit.errors import ManifestError
+from toolkit.config import is_superoffice_host
+from toolkit.errors import InputFileError, ManifestError
+from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited_text
 from toolkit.tenant.webapi import UrlEncoding, VisibleIn
+from toolkit.text import control_character, describe_character
 
 __all__ = [
     "APPLICATION_MODELS",
@@ -396,15 +400,53 @@ class Manifest:
 # ============================================================================================
 
 
+# A ``[[table.name]]`` header, a ``key =`` line and any table header line (``[`` first).
+_ARRAY_HEADER: Final = re.compile(r"^\s*\[\[\s*(.*?)\s*\]\]")
+_KEY_LINE: Final = re.compile(r"^\s*([A-Za-z_]+)\s*=")
+_TABLE_LINE: Final = re.compile(r"^\s*\[")
+
+
 class _Problems:
     """Collects ``(line, field, message)`` with the line found in the source (best effort)."""
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
         self.found: list[tuple[int | None, str, str]] = []
+        # Built once on the first lookup, so locating every problem of a large manifest stays
+        # linear in its size (one pass over the lines), not lines x problems.
+        self._headers: dict[str, list[int]] | None = None
+        self._first_key: dict[str, int] = {}
+        self._section_keys: dict[int, dict[str, int]] = {}
 
     def add(self, path: str, message: str) -> None:
         self.found.append((self.line_of(path), path, message))
+
+    def _index(self) -> dict[str, list[int]]:
+        if self._headers is None:
+            self._headers = {}
+            for number, line in enumerate(self.lines):
+                header = _ARRAY_HEADER.match(line)
+                if header:
+                    self._headers.setdefault(header.group(1), []).append(number)
+                key = _KEY_LINE.match(line)
+                if key:
+                    self._first_key.setdefault(key.group(1), number + 1)
+        return self._headers
+
+    def _keys_from(self, start: int) -> dict[str, int]:
+        """First line (1-based) of each ``key =`` from ``start`` up to the next ``[`` line."""
+        keys = self._section_keys.get(start)
+        if keys is None:
+            keys = {}
+            for number in range(start, len(self.lines)):
+                line = self.lines[number]
+                if number > start and _TABLE_LINE.match(line):
+                    break
+                key = _KEY_LINE.match(line)
+                if key:
+                    keys.setdefault(key.group(1), number + 1)
+            self._section_keys[start] = keys
+        return keys
 
     def line_of(self, path: str) -> int | None:
         """The 1-based line of ``path`` (``web_panels[1].visible_in``) in the TOML text.
@@ -412,6 +454,7 @@ class _Problems:
         Walks ``[[table]]`` headers by count for each indexed segment, then looks for the
         key after it; falls back to the first ``key =`` anywhere, else to the table's header.
         """
+        headers = self._index()
         segments = re.findall(r"([A-Za-z_]+)(?:\[(\d+)\])?", path)
         start = 0
         header_line: int | None = None
@@ -419,34 +462,19 @@ class _Problems:
         for name, index in segments:
             prefix.append(name)
             if index:
-                header = re.compile(rf"^\s*\[\[\s*{re.escape('.'.join(prefix))}\s*\]\]")
-                seen = -1
-                for number in range(start, len(self.lines)):
-                    if header.match(self.lines[number]):
-                        seen += 1
-                        if seen == int(index):
-                            start = number + 1
-                            header_line = number + 1
-                            break
-                else:
+                found = headers.get(".".join(prefix), [])
+                position = bisect.bisect_left(found, start) + int(index)
+                if position >= len(found):
                     return self._anywhere(segments[-1][0]) or header_line
+                start = found[position] + 1
+                header_line = found[position] + 1
             else:
-                key = re.compile(rf"^\s*{re.escape(name)}\s*=")
-                for number in range(start, len(self.lines)):
-                    line = self.lines[number]
-                    if number > start and re.match(r"^\s*\[", line):
-                        break
-                    if key.match(line):
-                        return number + 1
-                return header_line or self._anywhere(name)
+                return self._keys_from(start).get(name) or header_line or self._anywhere(name)
         return header_line
 
     def _anywhere(self, name: str) -> int | None:
-        key = re.compile(rf"^\s*{re.escape(name)}\s*=")
-        for number, line in enumerate(self.lines, start=1):
-            if key.match(line):
-                return number
-        return None
+        self._index()
+        return self._first_key.get(name)
 
 
 def _text_value(
@@ -473,6 +501,12 @@ def _text_value(
         problems.add(where, "must not be empty")
     if len(value) > limit:
         problems.add(where, f"is longer than {limit} characters")
+    character = control_character(value)
+    if character is not None:
+        # NUL, CR/LF, bidi overrides: pushed to every tenant, they would change how the name or
+        # URL is read or sent there.
+        problems.add(where, f"contains the control character {describe_character(character)}")
+        return default
     return value
 
 
@@ -573,7 +607,7 @@ def _url_value(
         return url
     if "<" in (parts.netloc or ""):
         problems.add(where, "must not build its host from template variables")
-    if any(host == domain or host.endswith(f".{domain}") for domain in SUPEROFFICE_DOMAINS):
+    if is_superoffice_host(host):  # any spelling: case, a trailing dot, full-width dots
         problems.add(
             where,
             f"names the SuperOffice host {host!r}: a tenant moves between hosts; use template "
@@ -825,14 +859,17 @@ def load_manifest(
     if isinstance(source, Path):
         label = name or source.name
         try:
-            text = source.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ManifestError(label, [(None, "", f"cannot be read: {exc}")]) from exc
+            text = read_limited_text(source, limit=MAX_MANIFEST_BYTES, what="manifest")
+        except InputFileError as exc:
+            raise ManifestError(label, [(None, "", str(exc))]) from None
     else:
         label = name or "<manifest>"
         text = source
+    _check_shape(text, label)
     try:
         document = tomllib.loads(text)
+    except RecursionError:  # _check_shape bounds nesting first; this is the last guard
+        raise ManifestError(label, [(None, "", "is nested too deeply")]) from None
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"\(at line (\d+), column \d+\)", str(exc))
         line = int(match.group(1)) if match else None
@@ -843,6 +880,52 @@ def load_manifest(
     if problems.found:
         raise ManifestError(label, sorted(problems.found, key=_by_line))
     return manifest
+
+
+# A manifest is hand-written: a few kilobytes. Larger is a mistake or an attack.
+MAX_MANIFEST_BYTES: Final = MAX_TEXT_FILE_BYTES
+# Arrays and inline tables nested deeper than this are refused before tomllib recurses into
+# them (a manifest needs two or three levels; a deep ``[[[[...`` is a RecursionError).
+MAX_MANIFEST_DEPTH: Final = 32
+# What opens or closes a level, or starts a string or a comment, in TOML text.
+_TOML_TOKEN: Final = re.compile(r"\"\"\"|'''|[\"'#\[\]{}]")
+_TOML_STRING_END: Final = {
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""', re.DOTALL),
+    "'''": re.compile(r".*?'''", re.DOTALL),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"'),
+    "'": re.compile(r"[^'\n]*'"),
+}
+
+
+def _check_shape(text: str, label: str) -> None:
+    """Refuse a manifest too large, or nested too deeply, before tomllib parses it (linear)."""
+    if len(text) > MAX_MANIFEST_BYTES:
+        raise ManifestError(label, [(None, "", f"is larger than {MAX_MANIFEST_BYTES:,} bytes")])
+    depth = 0
+    position = 0
+    while True:
+        found = _TOML_TOKEN.search(text, position)
+        if found is None:
+            return
+        token = found.group()
+        position = found.end()
+        if token == "#":
+            end = text.find("\n", position)
+            position = len(text) if end < 0 else end
+        elif token in _TOML_STRING_END:
+            closing = _TOML_STRING_END[token].match(text, position)
+            if closing is None:
+                return  # an unterminated string: tomllib reports it with its line
+            position = closing.end()
+        elif token in "[{":
+            depth += 1
+            if depth > MAX_MANIFEST_DEPTH:
+                line = text.count("\n", 0, found.start()) + 1
+                raise ManifestError(
+                    label, [(line, "", f"is nested deeper than {MAX_MANIFEST_DEPTH} levels")]
+                )
+        else:
+            depth = max(depth - 1, 0)
 
 
 def _by_line(problem: tuple[int | None, str, str]) -> tuple[bool, int]:

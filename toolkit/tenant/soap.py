@@ -7,12 +7,16 @@ NS = ``http://www.superoffice.net/ws/crm/NetServer/Services88`` (version-specifi
 documented samples place the two blocks directly inside the Envelope; a WCF service reads
 message headers from ``<s:Header>``, so they are sent there [I] (the emulator accepts both).
 
-Which operation: SuperOffice documents no SOAP operation for the current principal; the emulator
-offers ``GetCurrentPrincipal`` on ``User.svc`` [I], which :meth:`SoapClient.current_principal`
-calls. The ``SOAPAction`` follows WCF's ``{namespace}/{contract}/{operation}`` convention with
-the service name as contract [I]. A refused credential is answered, as NetServer does, with the
-header ``Succeeded=false`` and an ``ExceptionInfo`` (or a SOAP Fault): both raise
-:class:`~toolkit.errors.SoapFaultError`.
+Which operation: SuperOffice documents no SOAP "current principal" operation (``SoPrincipal.svc``
+only authenticates). :meth:`SoapClient.current_principal` calls what SuperOffice's own system
+user SOAP example calls, ``User.svc`` ``GetUser`` with ``UserId`` 0 (SuperOfficeDocs
+``docs/en/api/authentication/online/auth-application/index.md``); that 0 means the calling user
+is not documented [I]. The ``SOAPAction`` is ``{namespace}/{Service}/{Operation}``, as every
+operation of the Services88 WSDLs has it (``docs/api/api-reference/soap/Services88/
+Services88-User.md``: ``.../Services88/User/GetUser``), and the answer is
+``GetUserResponse/Response``, a ``User`` (``.../Services88/User/GetUser.md``). A refused
+credential is answered, as NetServer does, with the header ``Succeeded=false`` and an
+``ExceptionInfo`` (or a SOAP Fault): both raise :class:`~toolkit.errors.SoapFaultError`.
 
 Envelope building and response parsing are pure. Parsing is safe: expat with DOCTYPE, entity
 declarations and external entities refused (no entity expansion, no external fetch), the size
@@ -36,7 +40,8 @@ from toolkit.errors import SoapFaultError, UnexpectedResponseError
 from toolkit.http import RetryPolicy, redact_text, send_request, url_for_error
 
 __all__ = [
-    "CURRENT_PRINCIPAL_OPERATION",
+    "CURRENT_USER_ID",
+    "GET_USER_OPERATION",
     "NETSERVER_NAMESPACE",
     "SOAP_ENVELOPE_NAMESPACE",
     "SoapClient",
@@ -50,8 +55,10 @@ __all__ = [
 NETSERVER_NAMESPACE: Final = "http://www.superoffice.net/ws/crm/NetServer/Services88"  # §5 [C]
 SOAP_ENVELOPE_NAMESPACE: Final = "http://schemas.xmlsoap.org/soap/envelope/"  # SOAP 1.1
 SOAP_CONTENT_TYPE: Final = "text/xml; charset=utf-8"
-CURRENT_PRINCIPAL_SERVICE: Final = "User"
-CURRENT_PRINCIPAL_OPERATION: Final = "GetCurrentPrincipal"  # the emulator's operation [I]
+USER_SERVICE: Final = "User"  # User.svc (SD:sysuser's SOAP example) [C]
+GET_USER_OPERATION: Final = "GetUser"  # [C] SD:sysuser, Services88 User WSDL
+CURRENT_USER_ID: Final = 0  # the UserId SD:sysuser's example sends; "the caller" is [I]
+XSI_NAMESPACE: Final = "http://www.w3.org/2001/XMLSchema-instance"
 # A NetServer answer for one entity is a few kilobytes; anything past this is not one.
 MAX_SOAP_RESPONSE_BYTES: Final = 2 * 1024 * 1024
 MAX_XML_DEPTH: Final = 64
@@ -143,6 +150,7 @@ class XmlElement:
     name: str
     text: str = ""
     children: list[XmlElement] = field(default_factory=list)
+    nil: bool = False  # xsi:nil="true"
 
     def find(self, namespace: str | None, name: str) -> XmlElement | None:
         for child in self.children:
@@ -171,11 +179,12 @@ def parse_xml(content: bytes, *, max_bytes: int = MAX_SOAP_RESPONSE_BYTES) -> Xm
     def refuse(*_: object) -> Any:
         raise _Refused("DOCTYPE, entity declarations and external entities are refused")
 
-    def start(qualified: str, _attrs: dict[str, str]) -> None:
+    def start(qualified: str, attrs: dict[str, str]) -> None:
         if len(stack) >= MAX_XML_DEPTH:
             raise _Refused("the XML nests too deeply")
         namespace, _, name = qualified.rpartition(" ")
-        element = XmlElement(namespace, name)
+        nil = attrs.get(f"{XSI_NAMESPACE} nil", "").strip() in ("true", "1")
+        element = XmlElement(namespace, name, nil=nil)
         (stack[-1].children if stack else roots).append(element)
         stack.append(element)
 
@@ -206,7 +215,10 @@ def parse_xml(content: bytes, *, max_bytes: int = MAX_SOAP_RESPONSE_BYTES) -> Xm
 
 
 def _value(element: XmlElement) -> Any:
-    """Text for a leaf; a list for an array (children all alike, e.g. ``<string>``); a dict."""
+    """Text for a leaf (None for xsi:nil); a list for an array (children all alike, e.g.
+    ``<string>``); a dict."""
+    if element.nil:
+        return None
     if not element.children:
         return element.text
     names = {child.name for child in element.children}
@@ -345,9 +357,18 @@ class SoapClient:
             )
         return parse_soap_response(response.content, operation, status_code=response.status_code)
 
+    def get_user(self, user_id: int) -> dict[str, Any] | None:
+        """``User.svc`` ``GetUser``: the ``User`` record (a dict), None when there is none."""
+        value = self.call(USER_SERVICE, GET_USER_OPERATION, {"UserId": user_id})
+        if value is not None and not isinstance(value, dict):
+            raise UnexpectedResponseError("GetUser answered no User")
+        return value
+
     def current_principal(self) -> dict[str, Any]:
-        """``User.svc`` ``GetCurrentPrincipal`` (the emulator's operation [I])."""
-        value = self.call(CURRENT_PRINCIPAL_SERVICE, CURRENT_PRINCIPAL_OPERATION)
-        if not isinstance(value, dict):
-            raise UnexpectedResponseError("GetCurrentPrincipal answered no principal")
+        """Who the credential is: ``GetUser`` with ``UserId`` 0, as SuperOffice's system user
+        SOAP example asks (SD:sysuser); a ``User`` record (``AssociateId``, ``Name``, ``Type``
+        e.g. ``SystemAssociate``, ``UserName``, ...)."""
+        value = self.get_user(CURRENT_USER_ID)
+        if value is None:
+            raise UnexpectedResponseError("GetUser answered no User for the caller")
         return value
