@@ -18,6 +18,12 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from toolkit.errors import ConfigurationError
+from toolkit.jobs.queues import (
+    DEFAULT_GLOBAL_CONCURRENCY,
+    DEFAULT_PER_HOST_CONCURRENCY,
+    DEFAULT_PER_HOST_RATE,
+    DEFAULT_WORKER_CONCURRENCY,
+)
 
 # The un-numbered login hosts; numbered hosts (sod2, online3, ...) are for tenant data only and
 # must never be used for authentication (protocol §1, SD:auth-api).
@@ -218,6 +224,15 @@ class Settings(BaseSettings):
     )
     dashboard_secrets: Path | None = Field(
         default=None, description="the dashboard's Streamlit secrets.toml ([auth] sign-in)"
+    )
+    # The job engine's queues (toolkit.jobs.queues has each default and why).
+    jobs_global_concurrency: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_GLOBAL_CONCURRENCY
+    jobs_worker_concurrency: Annotated[int, Field(ge=1, le=1_000)] = DEFAULT_WORKER_CONCURRENCY
+    jobs_per_host_concurrency: Annotated[int, Field(ge=1, le=1_000)] = DEFAULT_PER_HOST_CONCURRENCY
+    jobs_per_host_rate: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_PER_HOST_RATE
+    worker_id: str | None = Field(
+        default=None,
+        description="a worker's executor identity; restart under it to resume its work",
     )
 
     @field_validator("environment")

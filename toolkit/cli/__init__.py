@@ -10,12 +10,14 @@ from toolkit import __version__
 from toolkit.cli.apps import app_app, install_url
 from toolkit.cli.doctor import doctor
 from toolkit.cli.emulator import emulator_app
+from toolkit.cli.jobs import jobs_app
 from toolkit.cli.keys import key_app
 from toolkit.cli.provision import provision_app
 from toolkit.cli.secrets import secrets_app
 from toolkit.cli.servers import dashboard, run_stack, serve_endpoints
 from toolkit.cli.tenants import tenants_app
 from toolkit.cli.ticket import ticket
+from toolkit.cli.worker import worker
 
 app = typer.Typer(
     name="sotk",
@@ -37,12 +39,14 @@ app.command("dashboard")(dashboard)
 app.command("run")(run_stack)
 app.command("ticket")(ticket)
 app.command("doctor")(doctor)
+app.command("worker")(worker)
 app.add_typer(emulator_app, name="emulator")
 app.add_typer(key_app, name="key")
 app.add_typer(app_app, name="app")
 app.add_typer(secrets_app, name="secrets")
 app.add_typer(provision_app, name="provision")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(jobs_app, name="jobs")
 
 
 def main() -> None:  # pragma: no cover - console entry point

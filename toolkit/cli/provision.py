@@ -66,6 +66,14 @@ ConcurrencyOption = Annotated[
     int, typer.Option("--concurrency", min=1, help="Tenants worked on at the same time.")
 ]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before changing.")]
+DetachOption = Annotated[
+    bool,
+    typer.Option(
+        "--detach",
+        help="Enqueue the job for the workers (sotk worker), print its id and return; "
+        "the workers plan and apply each tenant (no review, as with --yes).",
+    ),
+]
 
 
 # -- choosing the tenants and the manifest -------------------------------------------------------
@@ -395,9 +403,38 @@ def apply(  # noqa: PLR0917 - a typer command: one parameter per option
     manifest: ManifestOption = None,
     concurrency: ConcurrencyOption = DEFAULT_CONCURRENCY,
     yes: YesOption = False,
+    detach: DetachOption = False,
 ) -> None:
-    """Bring tenants to the manifest: plan, show, ask, apply; a summary at the end."""
+    """Bring tenants to the manifest: plan, show, ask, apply; a summary at the end.
+
+    Every tenant is a workflow on the job engine; without a worker running, this command runs
+    one for the job. ``--detach`` only enqueues (``sotk jobs show ID`` follows it)."""
+    if detach:
+        _detach("apply", tenant, all_tenants, app, manifest)
+        return
     _change("apply", tenant, all_tenants, app, manifest, concurrency, yes)
+
+
+def _detach(
+    operation: str, tenant: str | None, all_tenants: bool, app: str | None, manifest: Path | None
+) -> None:
+    from toolkit.jobs.client import Jobs
+    from toolkit.jobs.workflows import FleetJob
+
+    with workspace() as ws, Jobs(ws.repository) as jobs:
+        try:
+            targets = _targets(ws, tenant, all_tenants, app)
+            chosen = _manifest(ws, manifest, targets)
+            job = FleetJob(
+                operation,
+                tuple((a.id, ctx) for a, ctx in targets),
+                CLI_ACTOR,
+                manifest=chosen,
+            )
+            job_id = jobs.submit_fleet(job)
+        except ToolkitError as error:
+            raise fail(error) from None
+        typer.echo(job_id)
 
 
 @provision_app.command("uninstall")

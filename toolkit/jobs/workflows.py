@@ -129,12 +129,25 @@ def route_tenants(targets: tuple[tuple[str, str], ...]) -> list[str]:
 
 @DBOS.step(name="sotk.tenant_state")
 def tenant_state(application_id: str, context_identifier: str) -> dict[str, Any]:
-    """The tenant's state now (state API, cached until ValidUntil)."""
-    current = services().tenants.status(application_id, context_identifier)
+    """The tenant's state now (state API, cached until ValidUntil). Never raises: only plain
+    values cross the engine (a toolkit error would not survive its pickling)."""
+    try:
+        current = services().tenants.status(application_id, context_identifier)
+    except Exception as exc:
+        stopped = not_running(exc)
+        return {
+            "state": stopped.state.name if stopped is not None else None,
+            "host": None,
+            "available": False,
+            "error": str(exc),
+            "error_type": type(exc).__name__,
+            "not_running": stopped is not None,
+        }
     return {
         "state": current.state_name or current.state.name,
         "host": host_of(current),
         "available": current.is_available,
+        "not_running": not current.is_available,
     }
 
 
@@ -213,21 +226,21 @@ def tenant_job(task: TenantTask) -> TenantResult[Any]:
     state: str | None = None
     host: str | None = None
     if task.operation != "check_state":
-        try:
-            current = tenant_state(task.application_id, task.context_identifier)
-        except Exception as exc:
-            raise TenantJobFailedError(
-                f"{type(exc).__name__}: {exc}", error_type=type(exc).__name__
-            ) from None
+        current = tenant_state(task.application_id, task.context_identifier)
         state, host = current["state"], current["host"]
-        if not current["available"]:
+        if not current["not_running"] and "error" in current:
+            raise TenantJobFailedError(
+                f"{current['error_type']}: {current['error']}", error_type=current["error_type"]
+            )
+        if current["not_running"]:
             name = services().repository.get_application(task.application_id).name
             return TenantResult(
                 name,
                 task.context_identifier,
                 "skipped",
-                error=f"tenant {task.context_identifier} is {state} (not running)",
-                error_type=TenantNotRunningError.__name__,
+                error=current.get("error")
+                or f"tenant {task.context_identifier} is {state} (not running)",
+                error_type=current.get("error_type") or TenantNotRunningError.__name__,
                 state=state,
                 host=host,
             )

@@ -1,0 +1,232 @@
+"""The job engine (toolkit.jobs): lifecycle in one process, fleet jobs as one workflow per
+tenant, skipped and failed tenants in words, the jobs client (list, show, cancel, retry)."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from toolkit.errors import ApiConflictError, JobError, JobNotFoundError, TenantNotRunningError
+from toolkit.jobs.client import Jobs
+from toolkit.jobs.engine import running_engine, start_engine
+from toolkit.jobs.queues import NO_HOST, QueueLimits
+from toolkit.jobs.workflows import FleetJob
+from toolkit.store import Repository, open_store
+from toolkit.tenant import TenantState, TenantStatus
+
+OFFLINE = {"Cust3", "Cust7"}
+BROKEN = "Cust5"
+STOPS = "Cust9"  # stops running in the middle of its unit
+
+
+def status_of(ctx: str) -> TenantStatus:
+    state = TenantState.OfflineMaintenance if ctx in OFFLINE else TenantState.Running
+    host = "sod2" if int(ctx[4:]) % 2 else "sod3"
+    return TenantStatus(
+        context_identifier=ctx,
+        endpoint=f"https://{host}.example.test/{ctx}",
+        state=state,
+        is_running=ctx not in OFFLINE,
+        valid_until=None,
+        api=f"https://{host}.example.test/{ctx}/api",
+        state_name=state.name,
+    )
+
+
+@dataclass
+class FakeTenants:
+    def status(self, application: str, ctx: str, *, refresh: bool = False) -> TenantStatus:
+        return status_of(ctx)
+
+
+@dataclass
+class FakeProvisioning:
+    """The provisioning service's unit of work, counted; a gate holds applies when set."""
+
+    repository: Repository
+    tenants: FakeTenants = field(default_factory=FakeTenants)
+    lock_ttl: timedelta = timedelta(seconds=5)
+    calls: Counter[str] = field(default_factory=Counter)
+    owners: set[str] = field(default_factory=set)
+    gate: threading.Event | None = None
+    started: threading.Semaphore = field(default_factory=lambda: threading.Semaphore(0))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def apply(self, application: str, ctx: str, plan: Any = None, **kw: Any) -> str:
+        with self.lock:
+            self.calls[ctx] += 1
+            self.owners.add(kw["lock_owner"])
+        self.started.release()
+        if self.gate is not None:
+            self.gate.wait(30)
+        if ctx == BROKEN:
+            raise ApiConflictError("the list changed", status_code=409)
+        if ctx == STOPS:
+            raise TenantNotRunningError(f"{ctx} is Suspended", state=TenantState.Suspended)
+        return f"applied {ctx}"
+
+
+@dataclass
+class Services:
+    provisioning: FakeProvisioning
+
+    @property
+    def repository(self) -> Repository:
+        return self.provisioning.repository
+
+    @property
+    def tenants(self) -> FakeTenants:
+        return self.provisioning.tenants
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Iterator[Repository]:
+    store = open_store(None, tmp_path, None)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def services(repository: Repository) -> Iterator[Services]:
+    yield Services(FakeProvisioning(repository))
+    engine = running_engine()
+    if engine is not None:  # never leak a launched engine into other tests
+        engine.close()
+
+
+def app_id(repository: Repository) -> str:
+    return repository.add_application(
+        "Acme Sync", environment="sod", client_id="cid", client_secret="secret"
+    ).id
+
+
+def test_the_engine_starts_and_stops_twice_in_one_process(services: Services) -> None:
+    first = start_engine(services, executor_id="one")
+    assert running_engine() is first
+    second = start_engine(services, executor_id="two")  # replaces the first
+    assert running_engine() is second
+    second.close()
+    assert running_engine() is None
+    third = start_engine(services, executor_id="three")
+    third.close()
+    assert running_engine() is None
+
+
+def test_queue_limits_are_checked() -> None:
+    with pytest.raises(ValueError, match="worker_concurrency"):
+        QueueLimits(worker_concurrency=0)
+    with pytest.raises(ValueError, match="per_host_rate"):
+        QueueLimits(per_host_rate=0)
+
+
+def test_a_fleet_job_runs_one_workflow_per_tenant(services: Services) -> None:
+    app = app_id(services.repository)
+    targets = tuple((app, f"Cust{n}") for n in range(1, 13))
+    engine = start_engine(services, executor_id="w1", limits=QueueLimits(per_host_rate=50))
+    with Jobs(services.repository) as jobs:
+        job_id = jobs.submit_fleet(FleetJob("apply", targets, "tester"))
+        assert job_id.startswith("fleet-apply-")
+        events: list[Any] = []
+        info = jobs.follow(job_id, events.append)
+        assert info.status == "succeeded"
+        assert info.counts["total"] == 12
+        assert (info.counts["succeeded"], info.counts["skipped"], info.counts["failed"]) == (
+            8,
+            3,
+            1,
+        )
+        rows = {row.context_identifier: row for row in jobs.tenants(job_id)}
+        assert rows["Cust3"].outcome == "skipped"
+        assert rows["Cust3"].state == "OfflineMaintenance"
+        assert rows[STOPS].outcome == "skipped"
+        assert rows[BROKEN].outcome == rows[BROKEN].status == "failed"
+        assert rows[BROKEN].error is not None
+        assert rows[BROKEN].error.startswith("ApiConflictError: ")
+        assert rows["Cust2"].host == "sod3.example.test"
+        assert rows["Cust2"].workflow_id == f"{job_id}/{app}/cust2"
+        assert events[-1].kind == "done"
+        summary = jobs.summary(job_id)
+        assert summary.counts == {"succeeded": 8, "skipped": 3, "failed": 1, "total": 12}
+        assert {r.value for r in summary.succeeded} == {
+            f"applied Cust{n}" for n in (1, 2, 4, 6, 8, 10, 11, 12)
+        }
+        # Offline tenants were never called; every other tenant exactly once.
+        assert set(services.provisioning.calls) == {f"Cust{n}" for n in range(1, 13)} - OFFLINE
+        assert set(services.provisioning.calls.values()) == {1}
+        # The store lock's owner is the workflow at this executor (a restart takes it back).
+        assert f"{job_id}/{app}/cust1@w1" in services.provisioning.owners
+        listed = jobs.list()
+        assert [j.job_id for j in listed] == [job_id]
+        assert jobs.list(status="failed") == []
+        with pytest.raises(ValueError, match="status is one of"):
+            jobs.list(status="exploded")
+
+        # Retrying a finished job runs its failed tenant again, as a new job.
+        retried = jobs.retry(job_id, actor="tester")
+        assert retried != job_id
+        again = jobs.follow(retried)
+        assert again.counts["total"] == again.counts["failed"] == 1
+        assert services.provisioning.calls[BROKEN] == 2
+        with pytest.raises(JobNotFoundError):
+            jobs.show("fleet-apply-000000000000")
+    engine.close()
+
+
+def test_a_cancelled_job_stops_and_resumes_on_retry(services: Services) -> None:
+    app = app_id(services.repository)
+    gate = threading.Event()
+    services.provisioning.gate = gate
+    targets = tuple((app, f"Cust{n}") for n in (1, 2, 4, 6))
+    engine = start_engine(
+        services, executor_id="w1", limits=QueueLimits(worker_concurrency=1, per_host_rate=50)
+    )
+    try:
+        with Jobs(services.repository) as jobs:
+            job_id = jobs.submit_fleet(FleetJob("apply", targets, "tester"))
+            assert services.provisioning.started.acquire(timeout=60)  # one tenant is running
+            with pytest.raises(JobError, match="still"):
+                jobs.retry(job_id, actor="tester")
+            cancelled = jobs.cancel(job_id)
+            assert cancelled.status == "cancelled"
+            gate.set()
+            assert jobs.retry(job_id, actor="tester") == job_id
+            done = jobs.follow(job_id)
+            assert done.status == "succeeded"
+            assert done.counts["succeeded"] == 4
+            # Resumed, not restarted: only the tenant whose step was under way when the job
+            # was cancelled runs that step again (steps are idempotent: read back first).
+            calls = services.provisioning.calls
+            assert set(calls) == {ctx for _, ctx in targets}
+            assert sorted(calls.values())[:-1] == [1, 1, 1]
+            assert calls.most_common(1)[0][1] <= 2
+    finally:
+        gate.set()
+        engine.close()
+
+
+def test_a_tenant_whose_state_cannot_be_read_fails_under_no_host(services: Services) -> None:
+    app = app_id(services.repository)
+
+    def broken(application: str, ctx: str, *, refresh: bool = False) -> TenantStatus:
+        raise RuntimeError("the state API is down")
+
+    services.provisioning.tenants.status = broken  # type: ignore[method-assign]
+    engine = start_engine(services, executor_id="w1")
+    try:
+        with Jobs(services.repository) as jobs:
+            job_id = jobs.submit_fleet(FleetJob("apply", ((app, "Cust1"),), "tester"))
+            info = jobs.follow(job_id)
+            (row,) = jobs.tenants(job_id)
+            assert info.counts["failed"] == 1
+            assert row.host == NO_HOST
+            assert row.error is not None
+            assert row.error == "RuntimeError: the state API is down"
+    finally:
+        engine.close()
