@@ -106,6 +106,7 @@ def run_checks(
     try:
         if engine is not None:
             at_head = _check_schema(report, engine)
+            _check_job_engine(report, engine)
             repository = _check_key_ring(report, settings, engine, at_head=at_head)
         else:
             report.add("key ring", CheckStatus.SKIP, "the database could not be checked")
@@ -231,6 +232,36 @@ def _check_schema(report: _Report, engine: Engine) -> bool:
         "the pending migrations run at the next start of any command (e.g. `sotk app list`)",
     )
     return False
+
+
+def _check_job_engine(report: _Report, engine: Engine) -> None:
+    """The job engine's tables (DBOS's, created by the first worker or job client)."""
+    from sqlalchemy import inspect, text
+
+    from toolkit.jobs.engine import JOBS_SCHEMA
+
+    schema = None if engine.dialect.name == "sqlite" else JOBS_SCHEMA
+    where = "beside the store's" if schema is None else f"in schema {schema!r}"
+    try:
+        tables = set(inspect(engine).get_table_names(schema=schema))
+        version = None
+        if "dbos_migrations" in tables:
+            prefix = "" if schema is None else f'"{schema}".'
+            with engine.connect() as connection:
+                version = connection.execute(
+                    text(f"SELECT version FROM {prefix}dbos_migrations")  # noqa: S608 - constant
+                ).scalar()
+    except Exception as error:  # the database check above reports the connection itself
+        report.add("job engine", CheckStatus.FAIL, f"its tables cannot be read: {error}")
+        return
+    if "workflow_status" not in tables:
+        # Nothing is wrong: the first worker (`sotk worker`, `make run`) or enqueued job
+        # (`sotk provision apply --all`) creates them.
+        report.add("job engine", CheckStatus.OK, f"no tables {where} yet (no job has run)")
+        return
+    report.add(
+        "job engine", CheckStatus.OK, f"its tables are {where} (DBOS schema version {version})"
+    )
 
 
 # -- secrets at rest --------------------------------------------------------------------------

@@ -5,7 +5,9 @@
 1. the **emulator** of SuperOffice Online, its world kept in ``{home}/emulator-world.json`` so the
    applications registered in an earlier run (whose credentials the store holds) stay valid;
 2. the toolkit's :class:`~toolkit.workspace.Workspace` pointing at that emulator, and the
-   **partner endpoints** (``/install``, ``/callback``, ``/healthz``) at ``public_url``;
+   **partner endpoints** (``/install``, ``/callback``, ``/healthz``) at ``public_url``, and one
+   **job worker** (the durable engine's executor, :mod:`toolkit.jobs`) in this process, so
+   fleet jobs and install-time provisioning run without a separate ``sotk worker``;
 3. the **dashboard** (``streamlit run dashboard/app.py``) as a subprocess, with the ``SOTK_*``
    environment pointing at the same home, emulator and public URL; its output goes to
    ``{home}/dashboard.log``. Operators sign in to it through the emulator's SuperID: an
@@ -50,6 +52,7 @@ from toolkit.errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     from toolkit.emulator import Emulator
+    from toolkit.jobs.engine import JobEngine
     from toolkit.store import Application
     from toolkit.web import PartnerEndpoints
     from toolkit.workspace import Workspace
@@ -74,6 +77,8 @@ __all__ = [
 HOST = "127.0.0.1"  # loopback only: the stack holds demo credentials and is not hardened
 EMULATOR_STATE_FILE = "emulator-world.json"
 DASHBOARD_LOG = "dashboard.log"
+# The in-process job worker's executor id (with the process id: one stack per process).
+STACK_WORKER = "make-run"
 # The dashboard's Streamlit secrets ([auth] for operator sign-in), generated; never committed.
 DASHBOARD_SECRETS = "dashboard-secrets.toml"
 # The application operators sign in to the dashboard with, at the emulator's SuperID.
@@ -259,6 +264,7 @@ class LocalStack:
         self.workspace: Workspace | None = None
         self.endpoints: PartnerEndpoints | None = None
         self.dashboard_process: subprocess.Popen[bytes] | None = None
+        self.worker: JobEngine | None = None
         self._dashboard_log: IO[bytes] | None = None
         self._urls: StackUrls | None = None
         # What this start added: application names and (application, tenant) pairs.
@@ -305,7 +311,13 @@ class LocalStack:
         """Stop the dashboard (its own PID: SIGTERM, then SIGKILL), the endpoints, the emulator."""
         running = any(
             part is not None
-            for part in (self.dashboard_process, self.endpoints, self.workspace, self.emulator)
+            for part in (
+                self.dashboard_process,
+                self.endpoints,
+                self.worker,
+                self.workspace,
+                self.emulator,
+            )
         )
         if running:
             self._event("stopping", "stopping the local stack")
@@ -318,6 +330,9 @@ class LocalStack:
             finally:
                 self.endpoints = None
                 try:
+                    if self.worker is not None:
+                        self.worker.close()
+                    self.worker = None
                     if self.workspace is not None:
                         self.workspace.close()
                 finally:
@@ -350,6 +365,7 @@ class LocalStack:
 
     def _start(self) -> None:
         from toolkit.emulator import Emulator
+        from toolkit.jobs.engine import start_engine
         from toolkit.web import PartnerEndpoints
         from toolkit.workspace import Workspace
 
@@ -374,6 +390,9 @@ class LocalStack:
         public_url = f"http://{HOST}:{partner_port}"
         settings = Settings(home=self.home, emulator_url=emulator_url, public_url=public_url)
         self.workspace = Workspace.open(settings)
+        # One job engine worker in this process: background work needs no extra command.
+        self.worker = start_engine(self.workspace, executor_id=f"{STACK_WORKER}-{os.getpid()}")
+        self._event("worker.ready", f"job worker {self.worker.executor_id} running")
         self.endpoints = PartnerEndpoints(self.workspace, host=HOST, port=partner_port).start()
         _wait_ready(public_url + PARTNER_HEALTH_PATH, "partner endpoints", READY_TIMEOUT)
         self._event("endpoints.ready", f"partner endpoints at {public_url}")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from toolkit.cli import app
 from toolkit.config import Settings
+from toolkit.doctor import CheckStatus, run_checks
 from toolkit.jobs.client import Jobs
 from toolkit.store import generate_key_text
 from toolkit.workspace import Workspace
@@ -29,6 +30,11 @@ def test_jobs_list_show_cancel_and_retry_from_the_command_line(env: dict[str, st
         app_id = ws.repository.add_application(
             "Acme Sync", environment="sod", client_id="cid", client_secret="secret"
         ).id
+    before = {check.name: check for check in run_checks(settings)}["job engine"]
+    assert (before.status, before.detail) == (
+        CheckStatus.OK,
+        "no tables beside the store's yet (no job has run)",
+    )
     empty = runner.invoke(app, ["jobs", "list"], env=env)
     assert empty.exit_code == 0, empty.output
     assert "no jobs" in empty.output
@@ -37,6 +43,11 @@ def test_jobs_list_show_cancel_and_retry_from_the_command_line(env: dict[str, st
 
     with Workspace.open(settings) as ws, Jobs(ws.repository) as jobs:
         job_id = jobs.submit_fleet(FleetJob("apply", ((app_id, "Cust1"),), "tester"))
+
+    # sotk doctor sees the engine's tables the job client created.
+    checks = {check.name: check for check in run_checks(settings)}
+    assert checks["job engine"].status is CheckStatus.OK
+    assert "beside the store's (DBOS schema version" in checks["job engine"].detail
 
     listed = runner.invoke(app, ["jobs", "list"], env=env)
     assert listed.exit_code == 0, listed.output
