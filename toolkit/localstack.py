@@ -18,11 +18,13 @@
    operator and ``user@cust12345.test`` as viewer (:data:`DEMO_OPERATORS`).
 
 On the first run it **seeds** a demo world: a standard application and a custom one, registered
-at the emulator the way a partner uses the Developer Portal, and installed into a tenant each
-through the real flow (``/install``'s authorize URL → the emulator's SuperID login and consent
-forms, driven headless → the form_post to the partner's ``/callback``). ``Cust34567`` is left for
-the newcomer to install by clicking Install in the dashboard. A second run finds all of that in
-the store and adds nothing.
+at the emulator the way a partner uses the Developer Portal (each with its own "Customer state
+change" URL at the partner endpoints, ``/state-change/{client_id}``, so a tenant suspended,
+moved or deleted through the emulator's control plane notifies them), and installed into a
+tenant each through the real flow (``/install``'s authorize URL → the emulator's SuperID login
+and consent forms, driven headless → the form_post to the partner's ``/callback``).
+``Cust34567`` is left for the newcomer to install by clicking Install in the dashboard. A second
+run finds all of that in the store and adds nothing.
 
 ::
 
@@ -159,6 +161,7 @@ class StackEvent:
 
     ``kind`` is one of ``emulator.ready``, ``endpoints.ready``, ``dashboard.starting``,
     ``dashboard.ready``, ``application.registered``, ``application.exists``,
+    ``application.updated`` (its state-change URL now points at these endpoints),
     ``tenant.installed``, ``tenant.exists``, ``warning``, ``stopping``, ``stopped``.
     """
 
@@ -561,7 +564,7 @@ class LocalStack:
                 pass
             else:
                 self._event("application.exists", f"{demo.name} is registered already")
-                self._check_existing(existing, emulator_url, callback)
+                self._check_existing(existing, emulator_url, callback, public_url)
                 continue
             workspace.applications.register_with_emulator(
                 name=demo.name,
@@ -573,6 +576,7 @@ class LocalStack:
                 grant_system_token=True,
                 vendor=demo.vendor,
                 consent_text=demo.consent_text,
+                public_url=public_url,  # its state-change URL: notifications reach the endpoints
                 actor=ACTOR,
             )
             self.registered.append(demo.name)
@@ -582,11 +586,28 @@ class LocalStack:
                 f"registered {demo.name} ({demo.kind}, {demo.model}){where} at the emulator",
             )
 
-    def _check_existing(self, app: Application, emulator_url: str, callback: str) -> None:
-        """Say so when a stored application cannot work with this run's emulator or URLs."""
+    def _check_existing(
+        self, app: Application, emulator_url: str, callback: str, public_url: str
+    ) -> None:
+        """Say so when a stored application cannot work with this run's emulator or URLs, and
+        point its state-change URL at this run's partner endpoints (a world saved before it had
+        one, or another partner port)."""
+        from toolkit.tenant_events import state_change_path
+
         assert self.emulator is not None  # noqa: S101 - started before seeding
+        assert self.workspace is not None  # noqa: S101
         fresh_start = f"delete {self.home} to start over with a fresh demo world"
-        if self.emulator.world.find_app(app.client_id) is None:
+        known = self.emulator.world.find_app(app.client_id)
+        wanted = public_url + state_change_path(app.client_id)
+        if (
+            known is not None
+            and known.state_change_url != wanted
+            and app.environment_url
+            and app.environment_url.rstrip("/") == emulator_url
+        ):
+            self.workspace.applications.register_state_change_url(app.name, public_url)
+            self._event("application.updated", f"{app.name} notifies {wanted} of state changes")
+        if known is None:
             self._event(
                 "warning",
                 f"the emulator's world ({self.home / EMULATOR_STATE_FILE}) does not know"

@@ -151,6 +151,10 @@ def test_register_with_the_emulator(
         stored = repository.get_application("Echo")
         assert stored.environment == "emulator"
         assert stored.key_fingerprint
+        # Registered with its state-change URL at the partner endpoints (issue 11 item 6).
+        known = emulator.world.find_app(stored.client_id)
+        assert known is not None
+        assert known.state_change_url == (f"http://127.0.0.1:8000/state-change/{stored.client_id}")
 
 
 def test_emulator_registration_error_is_shown_without_a_traceback(

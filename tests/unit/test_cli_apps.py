@@ -82,6 +82,8 @@ def test_app_add_list_show_never_print_secrets(
     assert shown.exit_code == 0, shown.output
     assert fingerprint in shown.output
     assert "no tenant yet" in shown.output
+    # The state change URL to register: one per application, named by its client id.
+    assert f"state change   https://partner.example/state-change/{CLIENT_ID}" in shown.output
     for result in (added, listed, shown):
         assert SECRET not in result.output
         assert "PRIVATE KEY" not in result.output
@@ -236,3 +238,104 @@ def test_app_add_at_the_emulator(env: dict[str, str]) -> None:
         assert "PRIVATE KEY" not in result.output
         assert len(emu.world.apps) == 1
     assert stored(env) == ["Acme Custom"]
+
+
+def emulator_args(emu: Emulator, name: str, *extra: str) -> list[str]:
+    return [
+        "app",
+        "add",
+        name,
+        "--emulator",
+        emu.base_url,
+        "--redirect-uri",
+        "http://127.0.0.1:8000/callback",
+        *extra,
+    ]
+
+
+@pytest.mark.emulator
+@pytest.mark.parametrize("form", ["xml", "pem"])
+def test_app_add_at_the_emulator_with_your_own_key(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey, form: str
+) -> None:
+    """`--emulator URL --private-key FILE`: only the public half travels; the store keeps the
+    key, and the application's state-change URL points at SOTK_PUBLIC_URL (issue 11, 6 and 7)."""
+    key_file = tmp_path / f"own.{form}"
+    if form == "xml":
+        key_file.write_text(keys.private_key_to_rsa_key_value(private_key), encoding="utf-8")
+    else:
+        key_file.write_text(keys.private_key_to_pem(private_key), encoding="utf-8")
+    with Emulator(port=0) as emu:
+        result = runner.invoke(
+            app, emulator_args(emu, "Own Key", "--private-key", str(key_file)), env=env
+        )
+        assert result.exit_code == 0, result.output
+        assert "PRIVATE KEY" not in result.output
+        assert "RSAKeyValue" not in result.output
+        (registered,) = emu.world.apps.values()
+        assert registered.public_key_pem == keys.public_key_to_pem(private_key)
+        assert registered.state_change_url == (
+            f"https://partner.example/state-change/{registered.client_id}"
+        )
+        assert registered.state_change_url in result.output
+    settings = Settings(  # type: ignore[call-arg]
+        home=Path(env["SOTK_HOME"]), secret_keys=env["SOTK_SECRET_KEYS"], _env_file=None
+    )
+    with Workspace.open(settings) as ws:
+        stored_app = ws.applications.get("Own Key")
+        assert stored_app.key_fingerprint == keys.key_fingerprint(private_key)
+        assert stored_app.environment == "emulator"
+        assert stored_app.client_id == registered.client_id
+
+
+@pytest.mark.emulator
+def test_app_add_at_the_emulator_refuses_a_bad_key_and_stores_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    not_a_key = tmp_path / "notes.txt"
+    not_a_key.write_text("this is not a key\n", encoding="utf-8")
+    public_only = tmp_path / "public.pem"
+    public_only.write_text(
+        keys.public_key_to_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
+        encoding="utf-8",
+    )
+    with Emulator(port=0) as emu:
+        for key_file in (not_a_key, public_only, tmp_path / "missing.xml"):
+            result = runner.invoke(
+                app, emulator_args(emu, "Bad Key", "--private-key", str(key_file)), env=env
+            )
+            assert result.exit_code == 1, result.output
+            assert "error:" in result.output
+            assert str(key_file) in result.output
+            assert "Traceback" not in result.output
+        assert emu.world.apps == {}
+    assert stored(env) == []
+
+
+@pytest.mark.emulator
+def test_app_add_at_the_emulator_without_a_state_change_url(env: dict[str, str]) -> None:
+    with Emulator(port=0) as emu:
+        result = runner.invoke(app, emulator_args(emu, "Quiet", "--no-state-change"), env=env)
+        assert result.exit_code == 0, result.output
+        (registered,) = emu.world.apps.values()
+        assert registered.state_change_url is None
+        assert "state change" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (["--environment", "emulator", "--client-id", CLIENT_ID], "--emulator URL"),
+        (["--emulator", "http://127.0.0.1:1", "--client-id", CLIENT_ID], "client id"),
+        (["--emulator", "http://127.0.0.1:1", "--environment", "online"], "online"),
+        ([], "client id"),
+    ],
+)
+def test_app_add_option_misuse_is_a_usage_error(
+    env: dict[str, str], args: list[str], hint: str
+) -> None:
+    result = runner.invoke(app, ["app", "add", "Misused", *args], env=env)
+    assert result.exit_code == 2, result.output
+    assert hint in result.output
+    assert "needs the emulator's URL" not in result.output
+    assert stored(env) == []

@@ -101,6 +101,15 @@ def test_seeds_through_the_real_flow_once_and_stops_cleanly(tmp_path: Path) -> N
         assert stack.emulator is not None
         emulator_world = stack.emulator.world
         ports = (port_of(urls.emulator), port_of(urls.partner))
+        # As a world saved before applications had a state-change URL: the next run sets it.
+        assert stack.workspace is not None
+        custom_id = stack.workspace.applications.get(CUSTOM).client_id
+        cleared = httpx.patch(
+            f"{urls.emulator}/__emulator__/apps/{custom_id}",
+            json={"state_change_url": None},
+            timeout=10,
+        )
+        assert cleared.status_code == 200, cleared.text
     assert [e.kind for e in events].count("tenant.installed") == 2
     assert not any(e.kind == "warning" for e in events)
     for port in ports:
@@ -143,17 +152,76 @@ def test_seeds_through_the_real_flow_once_and_stops_cleanly(tmp_path: Path) -> N
         # The applications registered in the first run are still known to the emulator.
         assert again.emulator is not None
         for app in apps.values():
-            assert again.emulator.world.find_app(app.client_id) is not None
+            known = again.emulator.world.find_app(app.client_id)
+            assert known is not None
+            # Both notify this run's partner endpoints (the custom one's URL was set again).
+            assert known.state_change_url == (f"{again.urls.partner}/state-change/{app.client_id}")
     kinds = [e.kind for e in events]
     assert kinds.count("application.exists") == 2
     assert kinds.count("tenant.exists") == 2
     assert "warning" not in kinds
+    updated = [e.message for e in events if e.kind == "application.updated"]
+    assert len(updated) == 1
+    assert updated[0].startswith(CUSTOM)
+    assert custom_id in updated[0]
     with open_store(home) as ws:
         assert len(ws.applications.list()) == 2
         assert len(ws.repository.list_authorizations()) == 2
         assert len(ws.repository.list_audit(limit=1000)) == audit_count
     for port in ports:
         assert not listening(port)
+
+
+# How long the notification may take from the emulator to the partner's store: a bound on a
+# wait for an event, never a sleep (delivery runs on the emulator's own threads).
+NOTIFICATION_DEADLINE_SECONDS = 30.0
+
+
+def test_suspending_a_tenant_through_the_emulator_notifies_the_partner_endpoints(
+    tmp_path: Path,
+) -> None:
+    """Issue 11 item 6: the seeded applications carry their state-change URL, so the control
+    plane's suspend reaches /state-change/{client_id} and the partner records it."""
+    with LocalStack(tmp_path / "home", emulator_port=0, partner_port=0, dashboard=False) as stack:
+        assert stack.workspace is not None
+        assert stack.emulator is not None
+        urls = stack.urls
+        standard = stack.workspace.applications.get(STANDARD)
+        for app in stack.workspace.applications.list():
+            known = stack.emulator.world.find_app(app.client_id)
+            assert known is not None
+            assert known.state_change_url == f"{urls.partner}/state-change/{app.client_id}"
+        with httpx.Client(base_url=urls.emulator, timeout=NOTIFICATION_DEADLINE_SECONDS) as http:
+            http.delete("/__emulator__/webhooks")
+            suspended = http.post("/__emulator__/tenants/Cust12345/suspend", json={})
+            assert suspended.status_code == 200, suspended.text
+            # The emulator's webhook log answers once no delivery is pending (an event).
+            log = http.get(
+                "/__emulator__/webhooks", params={"wait": NOTIFICATION_DEADLINE_SECONDS}
+            ).json()["deliveries"]
+        assert [(d["client_id"], d["ctx"], d["change"]) for d in log] == [
+            (standard.client_id, "Cust12345", "Suspend")
+        ]
+        assert log[0]["url"] == f"{urls.partner}/state-change/{standard.client_id}"
+        assert log[0]["status"] == "delivered"
+        assert log[0]["status_code"] in (200, 202), log[0]
+        # The partner may process the notification after answering: poll its store until the
+        # history row is there, within a deadline.
+        deadline = time.monotonic() + NOTIFICATION_DEADLINE_SECONDS
+        history = stack.workspace.tenant_events.history(
+            application=STANDARD, context_identifier="Cust12345"
+        )
+        while not history:
+            assert time.monotonic() < deadline, "no state-change history row in time"
+            time.sleep(0.05)
+            history = stack.workspace.tenant_events.history(
+                application=STANDARD, context_identifier="Cust12345"
+            )
+        (row,) = history
+        assert row.change_type == "Suspend"
+        assert row.outcome.value == "applied", row  # the state API confirms Suspended
+        record = stack.workspace.repository.get_authorization(STANDARD, "Cust12345")
+        assert record.status == "suspended"
 
 
 @pytest.mark.slow

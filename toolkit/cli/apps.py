@@ -9,6 +9,7 @@ import typer
 
 from toolkit.cli.common import CLI_ACTOR, fail, workspace
 from toolkit.errors import KeyFormatError, ToolkitError
+from toolkit.files import read_limited_text
 
 if TYPE_CHECKING:
     from toolkit.store import Application
@@ -23,13 +24,35 @@ def _read_client_secret(client_secret: str | None, client_secret_file: Path | No
         raise fail(ValueError("give --client-secret or --client-secret-file, not both"))
     if client_secret_file is not None:
         try:
-            return client_secret_file.read_text(encoding="utf-8-sig").strip()
-        except OSError as error:
+            return read_limited_text(client_secret_file, what="client secret file").strip()
+        except OSError as error:  # InputFileError: not a regular file, too large, unreadable
             raise fail(error) from None
     if client_secret is not None:
         return client_secret
     value: str = typer.prompt("Client secret", hide_input=True)
     return value
+
+
+# A private key file is a few KB (a 16384-bit RSAKeyValue XML is about 12 KB); reading stops
+# beyond this, so a wrong path (a device, a large file) cannot exhaust memory.
+MAX_KEY_FILE_BYTES = 64 * 1024
+EMULATOR_ENVIRONMENT = "emulator"
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as stream:
+            data = stream.read(MAX_KEY_FILE_BYTES + 1)
+    except OSError as error:
+        raise fail(error) from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise fail(ValueError(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes, not a key file"))
+    return data
+
+
+def _key_error(path: Path | None, error: KeyFormatError) -> typer.Exit:
+    where = f" (element <{error.element}>)" if error.element else ""
+    return fail(KeyFormatError(f"{path}{where}: {error}", element=error.element))
 
 
 @app_app.command("add")
@@ -39,12 +62,25 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
         str | None,
         typer.Option(help="Registered redirect URL; default {SOTK_PUBLIC_URL}/callback."),
     ] = None,
-    environment: Annotated[str, typer.Option(help="sod, qaonline (stage) or online.")] = "sod",
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            help="sod (default), qaonline (stage) or online: where the Developer Portal"
+            " registered the application. For the emulator use --emulator URL."
+        ),
+    ] = None,
     emulator: Annotated[
         str | None,
-        typer.Option(help="Register at this emulator (base URL) instead; it issues the keys."),
+        typer.Option(
+            metavar="URL",
+            help="Register the application at the emulator at this base URL instead, as the"
+            " Developer Portal would: it issues the client id and secret (and a key pair unless"
+            " --private-key gives yours).",
+        ),
     ] = None,
-    client_id: Annotated[str | None, typer.Option(help="The Developer Portal client id.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="The Developer Portal client id (not with --emulator).")
+    ] = None,
     client_secret: Annotated[
         str | None,
         typer.Option(help="The client secret (prefer --client-secret-file or the prompt)."),
@@ -53,7 +89,12 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
         Path | None, typer.Option(help="A file holding the client secret.")
     ] = None,
     private_key: Annotated[
-        Path | None, typer.Option(help="The private key file: RSAKeyValue XML or PEM.")
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Your private key file, RSAKeyValue XML or PEM. With --emulator only its"
+            " public half is sent, so the emulator checks the key you use in production.",
+        ),
     ] = None,
     kind: Annotated[str, typer.Option(help="standard or custom.")] = "standard",
     model: Annotated[str, typer.Option(help="internal, external or hybrid.")] = "internal",
@@ -67,16 +108,36 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
     system_token: Annotated[
         bool, typer.Option(help="Emulator only: grant the SystemToken claim.")
     ] = True,
+    state_change: Annotated[
+        bool,
+        typer.Option(
+            help="Emulator only: register {SOTK_PUBLIC_URL}/state-change/{client id} as the"
+            " application's Customer state change URL, so notifications reach these endpoints.",
+        ),
+    ] = True,
 ) -> None:
     """Register an application: the Developer Portal's credentials, or at the emulator."""
+    if emulator is not None:
+        if client_id or client_secret or client_secret_file:
+            raise typer.BadParameter(
+                "the emulator issues the client id and secret: drop --client-id,"
+                " --client-secret and --client-secret-file (--private-key brings your own key)",
+                param_hint="--emulator",
+            )
+        if environment is not None and environment.strip().lower() != EMULATOR_ENVIRONMENT:
+            raise typer.BadParameter(
+                f"--emulator registers at the emulator, not in {environment}",
+                param_hint="--environment",
+            )
+    elif environment is not None and environment.strip().lower() == EMULATOR_ENVIRONMENT:
+        raise typer.BadParameter(
+            "give the emulator's base URL with --emulator URL", param_hint="--environment"
+        )
+    key_data = _read_key_file(private_key) if private_key is not None else None
     with workspace() as ws:
         redirect = redirect_uri or f"{ws.settings.public_url}/callback"
         try:
             if emulator is not None:
-                if client_id or client_secret or client_secret_file or private_key:
-                    raise fail(
-                        ValueError("--emulator issues its own credentials and key; drop them")
-                    )
                 application = ws.applications.register_with_emulator(
                     name=name,
                     emulator_url=emulator,
@@ -87,40 +148,37 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
                     grant_system_token=system_token,
                     vendor=vendor,
                     consent_text=consent_text,
+                    private_key=key_data,
+                    public_url=ws.settings.public_url if state_change else None,
                     actor=CLI_ACTOR,
                 )
             else:
                 if not client_id:
-                    raise fail(ValueError("--client-id is required (or use --emulator URL)"))
-                key_data: bytes | None = None
-                if private_key is not None:
-                    try:
-                        key_data = private_key.read_bytes()
-                    except OSError as error:
-                        raise fail(error) from None
-                secret = _read_client_secret(client_secret, client_secret_file)
-                try:
-                    application = ws.applications.register(
-                        name=name,
-                        environment=environment,
-                        client_id=client_id,
-                        client_secret=secret,
-                        redirect_uri=redirect,
-                        kind=kind,
-                        model=model,
-                        private_key=key_data,
-                        tenant=tenant,
-                        actor=CLI_ACTOR,
+                    raise typer.BadParameter(
+                        "give the Developer Portal's client id (or --emulator URL)",
+                        param_hint="--client-id",
                     )
-                except KeyFormatError as error:
-                    where = f" (element <{error.element}>)" if error.element else ""
-                    raise fail(
-                        KeyFormatError(f"{private_key}{where}: {error}", element=error.element)
-                    ) from None
+                secret = _read_client_secret(client_secret, client_secret_file)
+                application = ws.applications.register(
+                    name=name,
+                    environment=environment or "sod",
+                    client_id=client_id,
+                    client_secret=secret,
+                    redirect_uri=redirect,
+                    kind=kind,
+                    model=model,
+                    private_key=key_data,
+                    tenant=tenant,
+                    actor=CLI_ACTOR,
+                )
+        except KeyFormatError as error:
+            raise _key_error(private_key, error) from None
         except ToolkitError as error:
             raise fail(error) from None
         typer.echo(f"registered {application.name} ({application.kind}, {application.model})")
         _show_application(application)
+        if emulator is not None and state_change:
+            typer.echo(f"  {'state change':<14} {ws.state_change_url(application.id)}")
 
 
 def _show_application(application: Application) -> None:
@@ -167,6 +225,8 @@ def app_show(name: Annotated[str, typer.Argument(help="The application's name.")
         except ToolkitError as error:
             raise fail(error) from None
         _show_application(application)
+        # The "Customer state change" URL to register for it (one per application).
+        typer.echo(f"  {'state change':<14} {ws.state_change_url(application.id)}")
         if not approvals:
             typer.echo("  approved by    no tenant yet")
             return
