@@ -45,6 +45,7 @@ import httpx
 from toolkit.auth.oidc import (
     CallbackParams,
     SuperIdClient,
+    TokenResponse,
     build_authorization_url,
     code_challenge_s256,
     generate_code_verifier,
@@ -102,7 +103,8 @@ class InstallResult:
     """A completed install: the application, its record for the tenant, what changed, the claims.
 
     ``outcome`` is :class:`~toolkit.store.PutOutcome` (created, updated, unchanged, stale);
-    ``return_to`` is what :meth:`Installations.begin` was given.
+    ``return_to`` is what :meth:`Installations.begin` was given; ``tokens`` the code flow's
+    tokens (the administrator's credential for the installation pages; never shown).
     """
 
     application: Application
@@ -110,6 +112,7 @@ class InstallResult:
     outcome: PutOutcome
     claims: IdTokenClaims
     return_to: str | None = None
+    tokens: TokenResponse | None = None
 
     def __repr__(self) -> str:
         return (
@@ -325,6 +328,7 @@ class Installations:
         tenant: str | None = None,
         response_mode: str = "form_post",
         return_to: str | None = None,
+        prompt: str | None = None,
     ) -> str:
         """Start installing ``application`` (name or id); returns the SuperID authorize URL.
 
@@ -332,7 +336,9 @@ class Installations:
         application is always installed into its own tenant (a different one is refused).
         ``response_mode`` is ``form_post`` (default: the code does not end up in URLs and
         logs) or ``query``. ``return_to`` is a local path (``/...``) to send the user to
-        afterwards. Raises :class:`~toolkit.errors.NotFoundError` for an unknown application.
+        afterwards. ``prompt="login"`` asks SuperID for a fresh sign-in, so a SuperID session
+        of someone else in this browser (an operator's) never approves by accident [I]. Raises
+        :class:`~toolkit.errors.NotFoundError` for an unknown application.
         """
         app = self._repository.get_application(application)
         if response_mode not in INSTALL_RESPONSE_MODES:
@@ -379,6 +385,7 @@ class Installations:
             code_challenge=code_challenge_s256(transaction.code_verifier),
             response_mode=response_mode,
             tenant=tenant,
+            prompt=prompt,
         )
         self._repository.purge_expired_sign_ins()
         StoreTransactionStore(self._repository, app.id, ttl=self._ttl).put(transaction)
@@ -432,6 +439,7 @@ class Installations:
             outcome=install.outcome,
             claims=claims,
             return_to=transaction.return_to,
+            tokens=result.tokens,
         )
 
     @staticmethod

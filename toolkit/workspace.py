@@ -34,6 +34,7 @@ from toolkit.config import Settings
 from toolkit.errors import ConfigurationError, SignInError
 from toolkit.http import HttpTimeouts, create_client
 from toolkit.installation import Installations
+from toolkit.installation_pages import InstallationPages
 from toolkit.provisioning.service import Provisioning
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
@@ -65,6 +66,7 @@ class Workspace:
     provisioning: Provisioning
     tenant_events: TenantEvents
     user_contexts: UserContexts
+    installation_pages: InstallationPages
 
     def __init__(
         self,
@@ -99,6 +101,10 @@ class Workspace:
         )
         self.user_contexts = UserContexts(
             repository, http, self.installations, tenants, policy=policy, now=now
+        )
+        # The administrator's installation and uninstall pages (their own credentials).
+        self.installation_pages = InstallationPages(
+            repository, self.installations, tenants, self.provisioning, now=now
         )
 
     @classmethod

@@ -100,6 +100,9 @@ logger = logging.getLogger("toolkit.auth.oidc")
 # browser (single-page) and native apps only: a fragment never reaches a server, so the app
 # itself must read the redirect URL and hand it to :func:`callback_params_from_url`.
 RESPONSE_MODES = ("query", "form_post", "fragment")
+# OIDC Core prompt values the toolkit sends: "login" forces a fresh sign-in [I] (see
+# build_authorization_url).
+PROMPTS = ("login",)
 ResponseMode = Literal["query", "form_post", "fragment"]
 # How the client authenticates at the token endpoint. SuperOffice's own samples put the secret
 # in the form body; ``client_secret_basic`` is listed only in a mock discovery document
@@ -309,12 +312,18 @@ def build_authorization_url(
     response_mode: str = "query",
     tenant: str | None = None,
     login_hint: str | None = None,
+    prompt: str | None = None,
 ) -> str:
     """The SuperID authorize URL for the code flow with PKCE S256 (protocol §2.2).
 
     ``tenant`` adds ``acr_values=tenant:{ctx}``, which skips SuperID's tenant selection.
     ``response_mode`` is always sent, even the default ``query``, so the URL says what it asks.
+    ``prompt="login"`` asks for a fresh sign-in even when SuperID has a session: OIDC Core
+    §3.1.2.1; SuperOffice's parameter table (SuperOfficeDocs
+    ``docs/en/api/authentication/online/sign-in-user/auth-code-flow.md``) does not list it [I].
     """
+    if prompt is not None and prompt not in PROMPTS:
+        raise ConfigurationError(f"prompt must be one of {', '.join(PROMPTS)}")
     if response_mode not in RESPONSE_MODES:
         raise ConfigurationError(f"response_mode must be one of {', '.join(RESPONSE_MODES)}")
     params: list[tuple[str, str]] = [
@@ -333,6 +342,8 @@ def build_authorization_url(
         params.append(("acr_values", f"tenant:{validate_context_identifier(tenant)}"))
     if login_hint is not None:
         params.append(("login_hint", login_hint))
+    if prompt is not None:
+        params.append(("prompt", prompt))
     separator = "&" if urlsplit(authorization_endpoint).query else "?"
     return f"{authorization_endpoint}{separator}{urlencode(params, quote_via=quote)}"
 

@@ -1,6 +1,7 @@
 """The partner's own endpoints as a Starlette application: ``create_app(workspace)``.
 
-Routes: ``GET /install``, ``GET|POST /callback``, ``POST /state-change``, ``GET|POST /panel``,
+Routes: ``GET /install``, ``GET|POST /callback``, ``GET|POST /installation`` (+ ``/status``),
+``GET|POST /uninstall``, ``POST /state-change``, ``GET|POST /panel``,
 ``GET|POST /panel/logout``, ``GET /healthz``. Every response carries
 ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (HTML pages also
 ``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`; the panel's
@@ -19,8 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from toolkit.installation_pages import INSTALLATION_PATH, UNINSTALL_PATH
 from toolkit.web.health import health_endpoint
 from toolkit.web.install import InstallEndpoints
+from toolkit.web.installation import STATUS_PATH, InstallationEndpoints
 from toolkit.web.middleware import ProtectMiddleware
 from toolkit.web.pages import error_page
 from toolkit.web.panel import LOGOUT_PATH, PanelEndpoints
@@ -32,10 +35,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CALLBACK_PATH",
     "HEALTH_PATH",
+    "INSTALLATION_PATH",
     "INSTALL_PATH",
     "LOGOUT_PATH",
     "PANEL_PATH",
     "STATE_CHANGE_PATH",
+    "UNINSTALL_PATH",
     "create_app",
 ]
 
@@ -77,12 +82,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(workspace: Workspace) -> Starlette:
     """The partner endpoints for ``workspace`` (which stays the caller's to close)."""
     panel = PanelEndpoints(workspace)
-    install = InstallEndpoints(workspace, user_callback=panel.complete)
+    installation = InstallationEndpoints(workspace)
+    install = InstallEndpoints(workspace, user_callback=panel.complete, installation=installation)
     state_change = state_change_endpoint(workspace)
     return Starlette(
         routes=[
             Route(INSTALL_PATH, install.install, methods=["GET"]),
             Route(CALLBACK_PATH, install.callback, methods=["GET", "POST"]),
+            # The administrator's installation pages and the uninstall page (App Store URL).
+            Route(INSTALLATION_PATH, installation.installation, methods=["GET"]),
+            Route(INSTALLATION_PATH, installation.start, methods=["POST"]),
+            Route(STATUS_PATH, installation.status, methods=["GET"]),
+            Route(UNINSTALL_PATH, installation.uninstall, methods=["GET"]),
+            Route(UNINSTALL_PATH, installation.start, methods=["POST"]),
             # One state-change URL per application (/state-change/{client_id}); the bare URL
             # serves a deployment with exactly one application.
             Route(STATE_CHANGE_PATH, state_change, methods=["POST"]),

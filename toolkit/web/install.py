@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -38,11 +38,14 @@ from toolkit.errors import (
     TransportError,
     UnstorableTextError,
 )
+from toolkit.installation_pages import INSTALLATION_PATH, page_path
 from toolkit.text import unstorable_character
+from toolkit.web.installation_html import already_installed_page
 from toolkit.web.pages import error_page, result_page
 
 if TYPE_CHECKING:
     from toolkit.installation import InstallResult
+    from toolkit.web.installation import InstallationEndpoints
     from toolkit.workspace import Workspace
 
 __all__ = ["FORM_CONTENT_TYPE", "MAX_CALLBACK_BODY", "InstallEndpoints", "UserCallback"]
@@ -57,6 +60,8 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_QUERY_VALUE = 256
 
 AGAIN = "Start the installation again from the application."
+# /install itself (toolkit.web.app names the route); the "already installed" page links here.
+INSTALL_PATH = "/install"
 # Who the audit log names for work the partner endpoints do.
 CALLBACK_ACTOR = "partner-endpoint"
 
@@ -159,9 +164,16 @@ class InstallEndpoints:
     authorization record.
     """
 
-    def __init__(self, workspace: Workspace, user_callback: UserCallback | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        user_callback: UserCallback | None = None,
+        installation: InstallationEndpoints | None = None,
+    ) -> None:
         self.workspace = workspace
         self.user_callback = user_callback
+        # The administrator's installation pages, shown after an install (else a result page).
+        self.installation = installation
 
     def _error(self, request: Request, error: Exception) -> Response:
         status, title, message = _describe(error)
@@ -195,12 +207,42 @@ class InstallEndpoints:
                 "Bad request", "Say which application: /install?app=NAME", 400, _request_id(request)
             )
         try:
+            if tenant and request.query_params.get("confirm") != "1":
+                shown = await run_in_threadpool(self._already_installed, application, tenant)
+                if shown is not None:
+                    return shown
+            # A fresh SuperID sign-in every time: a session of someone else in this browser
+            # (the operator's, on the dashboard) must never approve a tenant by accident [I].
             url = await run_in_threadpool(
-                self.workspace.installations.begin, application, tenant=tenant
+                lambda: self.workspace.installations.begin(
+                    application, tenant=tenant, prompt="login"
+                )
             )
         except ToolkitError as exc:
             return self._error(request, exc)
         return RedirectResponse(url, status_code=303)
+
+    def _already_installed(self, application: str, tenant: str) -> Response | None:
+        """Before re-approving a tenant with an active record: a page that says so, nothing
+        changed; its link continues with ``confirm=1``."""
+        try:
+            app = self.workspace.repository.get_application(application)
+            record = self.workspace.repository.get_authorization(app.id, tenant.strip())
+        except NotFoundError:
+            return None
+        if record.status != "active":
+            return None
+        query = urlencode({"app": app.name, "tenant": record.context_identifier, "confirm": "1"})
+        return already_installed_page(
+            application=app.name,
+            tenant=record.context_identifier,
+            approved_by=record.approved_by,
+            approved_at=record.approved_at.strftime("%Y-%m-%d %H:%M UTC")
+            if record.approved_at
+            else None,
+            continue_url=f"{INSTALL_PATH}?{query}",
+            installation_url=page_path(INSTALLATION_PATH, app.name, record.context_identifier),
+        )
 
     async def callback(self, request: Request) -> Response:
         try:
@@ -220,6 +262,26 @@ class InstallEndpoints:
             return self._error(request, exc)
         record = result.authorization
         provisioning = await run_in_threadpool(self._provision, result)
+        if result.claims.is_administrator is not True:
+            # A user's sign-in refreshed the record (installation.py) but may not provision.
+            return error_page(
+                "Administrator required",
+                f"You are not an administrator of {record.context_identifier}. The application"
+                " stays installed; an administrator can open its installation page.",
+                403,
+                _request_id(request),
+            )
+        if self.installation is not None:
+            sign_in = await run_in_threadpool(
+                self.workspace.installation_pages.open_session, result, return_to=result.return_to
+            )
+            return await self.installation.after_install(
+                request,
+                sign_in,
+                outcome=result.outcome.value,
+                provisioning=provisioning,
+                redirect=result.return_to is not None,
+            )
         return result_page(
             application=result.application.name,
             tenant=record.context_identifier,
@@ -239,6 +301,10 @@ class InstallEndpoints:
         """
         if not self.workspace.settings.provision_after_install:
             return "off"
+        if not result.authorization.has_system_user_token:
+            # No system user to provision as: the administrator does it on the installation
+            # page with their own credential (protocol §7).
+            return "not yet"
         try:
             run = self.workspace.provisioning.provision_after_install(
                 result.application.id,
