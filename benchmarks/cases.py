@@ -56,21 +56,21 @@ tooltip = "Priorities used by the benchmark application"
 [[web_panels]]
 prog_id = "bench.contact"
 name = "Bench"
-url = "{{public_url}}/panel?contact=<cuid>&uctx=<uctx>"
+url = "{{public_url}}/panel/{{app}}?uctx=<uctx>&contact=<cuid>"
 visible_in = "ContactCard"
 window_name = "BenchContact"
 
 [[web_panels]]
 prog_id = "bench.project"
 name = "Bench"
-url = "{{public_url}}/panel?project=<prid>&uctx=<uctx>"
+url = "{{public_url}}/panel/{{app}}?uctx=<uctx>&project=<prid>"
 visible_in = "ProjectCard"
 window_name = "BenchProject"
 
 [[buttons]]
 prog_id = "bench.main"
 name = "Bench"
-url = "{{public_url}}/panel?uctx=<uctx>"
+url = "{{public_url}}/panel/{{app}}?uctx=<uctx>"
 """
 
 

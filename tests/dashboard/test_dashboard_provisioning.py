@@ -35,7 +35,7 @@ name = "Synced"
 [[web_panels]]
 prog_id = "echo.contact"
 name = "Echo"
-url = "{public_url}/panel?contact=<cuid>&uctx=<uctx>"
+url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
 visible_in = "ContactCard"
 """
 

@@ -51,14 +51,14 @@ name = "Acme customer"
 [[web_panels]]
 prog_id = "acme.contact"
 name = "Acme"
-url = "{public_url}/panel?contact=<cuid>&uctx=<uctx>"
+url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
 visible_in = "ContactCard"
 window_name = "AcmeContact"
 
 [[buttons]]
 prog_id = "acme.main"
 name = "Acme Sync"
-url = "{public_url}/panel?uctx=<uctx>"
+url = "{public_url}/panel/{app}?uctx=<uctx>"
 """
 
 
@@ -132,7 +132,8 @@ def test_apply_then_a_re_run_plans_nothing(ws: Workspace, emu: Emulator, acme: s
     (button,) = [p for p in mine if p["ProgId"] == "acme.main.button"]
     assert button["Url"] == "soprotocol:browser.AcmeSyncWindow"
     (contact,) = [p for p in mine if p["ProgId"] == "acme.contact"]
-    assert contact["Url"] == "http://127.0.0.1:8000/panel?contact=<cuid>&uctx=<uctx>"
+    app_id = ws.applications.get(acme).id
+    assert contact["Url"] == f"http://127.0.0.1:8000/panel/{app_id}?uctx=<uctx>&contact=<cuid>"
     assert ws.provisioning.plan(acme, CTX).is_empty
     assert [r.outcome for r in ws.provisioning.runs(acme)] == ["succeeded"]
     assert len(ws.provisioning.run(run.id).steps) == 7

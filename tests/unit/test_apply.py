@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_plan import CTX, MANIFEST, FakeApi, FakeTenant
+from test_plan import CTX, MANIFEST, TASKS, FakeApi, FakeTenant
 
 from toolkit.errors import (
     PlanConflictError,
@@ -286,3 +286,50 @@ def test_uninstall_removes_the_apps_objects_and_nothing_else(
     assert tenant.item_names("Category") == ["VIP Customer"]
     assert not [e for e in tenant.lists.values() if e.name == "Acme status"]
     assert store.list_provisioned_objects(app.id, CTX) == []
+
+
+def test_apply_creates_task_menus_and_everyone_visible_panels_and_uninstalls_them(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    manifest = load_manifest(TASKS)
+    api = FakeApi(tenant)
+    run = apply_now(api, store, app, manifest)
+    assert run.outcome == "succeeded"
+    assert tenant.task_menu_count("acme.task") == 1
+    ((wire, owner),) = tenant.task_menus.values()
+    assert owner == "acme"
+    assert (wire["TaskType"], wire["TableName"], wire["Area"]) == ("Url", "contact", "Task")
+    # Every panel created is visible for every user group; the step says so.
+    panel_ids = [e.web_panel_id for e, _ in tenant.panels.values()]
+    assert all(tenant.visible_for[i] == {1, 2, 3} for i in panel_ids)
+    visible = [s for s in run.steps if s.detail.get("visible_for") == "everyone"]
+    assert len(visible) == 2
+    (portal,) = [e for e, _ in tenant.panels.values() if e.prog_id == "acme.portal.button"]
+    assert (portal.window_name, portal.visible_in) == ("_blank", "NavigatorButton")
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+
+    uninstall = make_plan(api, store, app, CTX, manifest, operation="uninstall")
+    apply_plan(api, store, app, uninstall, actor="test")
+    assert tenant.task_menus == {}
+    assert tenant.panels == {}
+
+
+def test_a_task_menu_create_whose_answer_is_lost_is_read_back_not_duplicated(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    class LosingTaskMenus(FakeApi):
+        lost = False
+
+        def call(self, method: str, path: str, **options: Any) -> Any:
+            answer = super().call(method, path, **options)
+            if path.endswith("SaveTaskMenu") and not self.lost:
+                self.lost = True
+                raise RequestOutcomeUnknownError("the answer never came")
+            return answer
+
+    api = LosingTaskMenus(tenant)
+    run = apply_now(api, store, app, load_manifest(TASKS))
+    assert run.outcome == "succeeded"
+    assert tenant.task_menu_count("acme.task") == 1
+    (step,) = [s for s in run.steps if s.kind == "task_menu"]
+    assert step.outcome == "adopted"

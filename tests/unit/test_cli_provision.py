@@ -16,6 +16,7 @@ from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.provisioning import (
+    ApplicationIdentity,
     apply_fleet,
     fleet_targets,
     load_manifest,
@@ -52,7 +53,7 @@ rank = 2
 [[web_panels]]
 prog_id = "acme.contact"
 name = "Acme"
-url = "{public_url}/panel?contact=<cuid>&uctx=<uctx>"
+url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
 visible_in = "ContactCard"
 """
 
@@ -296,10 +297,17 @@ def test_the_fleet_functions_behind_the_command(
 
 def test_the_example_manifest_is_valid() -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "manifest.toml"
-    manifest = load_manifest(example, model="hybrid", public_url="https://partner.example")
+    acme = ApplicationIdentity(id="3f0c-acme", name="Acme Sync")
+    manifest = load_manifest(
+        example, model="hybrid", public_url="https://partner.example", application=acme
+    )
     assert manifest.prog_ids == {
         "acme.sync.contact",
         "acme.sync.main.panel",
         "acme.sync.main.button",
+        "acme.sync.window.button",
     }
+    assert manifest.task_menu_prog_ids == {"acme.sync.task.contact"}
+    (contact,) = manifest.web_panels
+    assert contact.url == "https://partner.example/panel/3f0c-acme?uctx=<uctx>&contact=<cuid>"
     assert [spec.name for spec in manifest.lists] == ["Acme sync status", "Category"]

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from toolkit.errors import ApiNotFoundError
-from toolkit.provisioning import Action, Kind, Manifest, load_manifest, make_plan
+from toolkit.provisioning import Action, Group, Kind, Manifest, load_manifest, make_plan
 from toolkit.provisioning.plan import fingerprint_of, read_snapshot
 from toolkit.store import Application, Repository, generate_key_text, open_store
 from toolkit.tenant import ListEntity, ListItemEntity, WebPanelEntity
@@ -71,6 +71,10 @@ class FakeTenant:
         }
         self.panels: dict[int, tuple[WebPanelEntity, str | None]] = {}
         self.calls: list[tuple[str, Any]] = []
+        # Task menus (wire dicts) with their owning client; web panel id -> selected groups.
+        self.task_menus: dict[int, tuple[dict[str, Any], str | None]] = {}
+        self.user_groups = (1, 2, 3)
+        self.visible_for: dict[int, set[int]] = {}
 
     def add_panel(self, owner: str | None, **fields: Any) -> WebPanelEntity:
         entity = WebPanelEntity(web_panel_id=next(self.ids), **fields)
@@ -79,6 +83,9 @@ class FakeTenant:
 
     def panel_count(self, prog_id: str) -> int:
         return sum(1 for entity, _ in self.panels.values() if entity.prog_id == prog_id)
+
+    def task_menu_count(self, prog_id: str) -> int:
+        return sum(1 for wire, _ in self.task_menus.values() if wire["ProgId"] == prog_id)
 
     def item_names(self, list_name: str) -> list[str]:
         (found,) = [e for e in self.lists.values() if e.name == list_name]
@@ -200,6 +207,11 @@ class FakeApi:
         body: Any = None,
         params: Mapping[str, str] | None = None,
     ) -> Any:
+        agent = "v1/Agents/List/"
+        if path.startswith(agent):
+            return self._agent(path.removeprefix(agent), body, params or {})
+        if path.endswith("/UserGroups"):
+            return self._user_groups(method, path, body)
         assert method == "PUT"
         assert path.startswith("v1/List/")
         list_id = int(path.rsplit("/", 1)[1])
@@ -207,6 +219,45 @@ class FakeApi:
         self.tenant.lists[list_id] = updated
         self.tenant.calls.append(("update_list", updated.name))
         return updated.to_wire()
+
+    def _agent(self, name: str, body: Any, params: Mapping[str, str]) -> Any:
+        menus = self.tenant.task_menus
+        if name == "GetAppTaskMenus":
+            self.tenant.calls.append(("get_app_task_menus", self.client))
+            return [dict(wire) for wire, owner in menus.values() if owner == self.client]
+        if name == "SaveTaskMenu":
+            wire = dict(body)
+            if wire["TaskMenuId"] == 0:
+                wire["TaskMenuId"] = next(self.tenant.ids)
+                menus[wire["TaskMenuId"]] = (wire, self.client)
+                self.tenant.calls.append(("save_task_menu", wire["ProgId"]))
+            else:
+                menus[wire["TaskMenuId"]] = (wire, menus[wire["TaskMenuId"]][1])
+                self.tenant.calls.append(("update_task_menu", wire["ProgId"]))
+            return dict(wire)
+        if name == "DeleteTaskMenu":
+            task_menu_id = int(params["TaskMenuId"])
+            if task_menu_id not in menus:
+                raise ApiNotFoundError("task menu", status_code=404)
+            assert menus[task_menu_id][1] == self.client
+            del menus[task_menu_id]
+            self.tenant.calls.append(("delete_task_menu", task_menu_id))
+            return None
+        assert name == "DeleteAppTaskMenus", name
+        self.tenant.task_menus = {k: v for k, v in menus.items() if v[1] != self.client}
+        self.tenant.calls.append(("delete_app_task_menus", self.client))
+        return None
+
+    def _user_groups(self, method: str, path: str, body: Any) -> Any:
+        assert path.startswith("v1/List/WebPanel/Items/"), path
+        panel_id = int(path.split("/")[4])
+        assert panel_id in self.tenant.panels
+        selected = self.tenant.visible_for.setdefault(panel_id, set())
+        if method == "PUT":
+            self.tenant.calls.append(("set_user_groups", panel_id))
+            for group in body:
+                (selected.add if group["Selected"] else selected.discard)(group["Id"])
+        return [{"Id": g, "Selected": g in selected} for g in self.tenant.user_groups]
 
 
 @pytest.fixture
@@ -372,3 +423,117 @@ def test_an_uninstall_plan_removes_only_what_the_app_owns(
         ("delete", "app_web_panels", "*"),
         ("delete", "list_item", "Category/Acme customer"),
     ]
+
+
+# -- task menus, new-window buttons, grouping (issue 12) ---------------------------------------
+
+TASKS = """\
+[[web_panels]]
+prog_id = "acme.contact"
+name = "Acme"
+url = "https://partner.example.com/panel/app-1?uctx=<uctx>&contact=<cuid>"
+visible_in = "ContactCard"
+
+[[buttons]]
+prog_id = "acme.portal"
+name = "Acme portal"
+opens = "window"
+url = "https://partner.example.com/portal?uctx=<uctx>"
+
+[[task_menus]]
+prog_id = "acme.task"
+name = "Sync with Acme"
+table_name = "contact"
+url = "https://partner.example.com/panel/app-1?uctx=<uctx>&contact=<cuid>"
+
+[[lists]]
+name = "Acme status"
+[[lists.items]]
+name = "Synced"
+"""
+
+
+def _task_menu(tenant: FakeTenant, owner: str, **fields: Any) -> int:
+    task_menu_id = next(tenant.ids)
+    wire = {
+        "TaskMenuId": task_menu_id,
+        "Name": "",
+        "Tooltip": "",
+        "TableName": "",
+        "Area": "Task",
+        "UrlOrSoprotocol": "",
+        "TaskType": "Url",
+        "CrmScriptId": 0,
+        "ShowInClient": "Web",
+        "ArchiveBehaviour": "None",
+        "Rank": 0,
+        "Encoding": "None",
+        "ProgId": "",
+        "Deleted": False,
+        **fields,
+    }
+    tenant.task_menus[task_menu_id] = (wire, owner)
+    return task_menu_id
+
+
+def test_a_plan_groups_its_steps_for_the_installation_page(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    plan = make_plan(FakeApi(tenant), store, app, CTX, load_manifest(TASKS))
+    grouped = plan.grouped()
+    assert list(grouped) == [Group.LISTS, Group.WEB_PANELS, Group.BUTTONS, Group.TASK_MENUS]
+    assert [(s.kind, s.key) for s in grouped[Group.LISTS]] == [
+        (Kind.LIST, "Acme status"),
+        (Kind.LIST_ITEM, "Acme status/Synced"),
+    ]
+    assert [s.key for s in grouped[Group.WEB_PANELS]] == ["acme.contact"]
+    assert [s.key for s in grouped[Group.BUTTONS]] == ["acme.portal.button"]
+    (task,) = grouped[Group.TASK_MENUS]
+    assert (task.action, task.kind, task.key) == (Action.CREATE, Kind.TASK_MENU, "acme.task")
+    assert task.desired["UrlOrSoprotocol"].endswith("/panel/app-1?uctx=<uctx>&contact=<cuid>")
+    json_steps = plan.to_json()["steps"]
+    assert {s["key"]: s["group"] for s in json_steps}["acme.portal.button"] == "buttons"
+    # Created panels are made visible for every user group; the JSON says so too.
+    assert all(s.everyone for s in plan.steps if s.kind is Kind.WEB_PANEL)
+    assert {s["key"]: s["everyone"] for s in json_steps}["acme.contact"] is True
+
+
+def test_owned_task_menus_are_matched_by_prog_id_updated_and_deleted(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    mine = _task_menu(tenant, "acme", ProgId="acme.task", Name="Old name", TableName="contact")
+    dropped = _task_menu(tenant, "acme", ProgId="acme.gone", Name="Gone")
+    _task_menu(tenant, "other", ProgId="acme.task", Name="Theirs")  # never touched
+    _task_menu(tenant, "acme", ProgId="", Name="Made by hand")  # no ProgId: left alone
+    plan = make_plan(FakeApi(tenant), store, app, CTX, load_manifest(TASKS))
+    steps = {(s.action, s.key): s for s in plan.steps if s.kind is Kind.TASK_MENU}
+    update = steps[(Action.UPDATE, "acme.task")]
+    assert update.remote_id == mine
+    assert ("Name", "Old name", "Sync with Acme") in {
+        (c.field, c.actual, c.desired) for c in update.changes
+    }
+    assert steps[(Action.DELETE, "acme.gone")].remote_id == dropped
+    assert len(steps) == 2
+
+
+def test_an_uninstall_plan_removes_the_apps_task_menus_in_one_call(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    _task_menu(tenant, "acme", ProgId="acme.task", Name="Mine")
+    _task_menu(tenant, "other", ProgId="x", Name="Theirs")
+    plan = make_plan(FakeApi(tenant), store, app, CTX, load_manifest(TASKS), operation="uninstall")
+    (step,) = [s for s in plan.steps if s.kind is Kind.APP_TASK_MENUS]
+    assert step.desired == {"ProgIds": ["acme.task"]}
+    assert step.group is Group.TASK_MENUS
+
+
+def test_task_menus_are_read_only_when_the_manifest_has_some_or_for_an_uninstall(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    api = FakeApi(tenant)
+    make_plan(api, store, app, CTX, manifest)  # no task menus in it: no GetAppTaskMenus
+    assert ("get_app_task_menus", "acme") not in tenant.calls
+    make_plan(api, store, app, CTX, load_manifest(TASKS))
+    assert tenant.calls.count(("get_app_task_menus", "acme")) == 1
+    make_plan(api, store, app, CTX, manifest, operation="uninstall")
+    assert tenant.calls.count(("get_app_task_menus", "acme")) == 2

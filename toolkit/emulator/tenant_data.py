@@ -1,6 +1,13 @@
 """What lives inside a tenant's database, as far as the emulator models it (protocol §7):
-list definitions (ListEntity), list items (ListItemEntity) and web panels (WebPanelEntity),
-plus a minimal Sentry.
+list definitions (ListEntity), list items (ListItemEntity), web panels (WebPanelEntity), task
+menus (TaskMenu), the user groups a list item is visible for, plus a minimal Sentry.
+
+User-group visibility [I]: the tenant has user groups (the built-in list ``UserGroup``, ListType
+``usergroup``, §7.3); a list item or web panel is visible for the groups in ``visible_for``,
+``None`` meaning every group (what the seeded data has). A web panel created through the API
+starts visible for no group: SuperOffice's provisioning guide has to ask partners to "make sure
+visibility of example web panels is set to Everyone" (``developer-portal/provisioning/
+index.md``), so a new panel is not visible for everyone by itself.
 
 Built-in lists are seeded on first use of a tenant. Their `Id`s are the emulator's own [I]; the
 category list also answers to `-64` (a negative id is a TableNumber, "-64 = category", §7.4);
@@ -24,6 +31,9 @@ NO_ENTITY = "Entity to save is not in request body"  # 400 text of SD:ref-wp (pr
 
 CATEGORY_TABLE_NUMBER = 64  # "-64 = category" (protocol §7.4)
 WEBPANEL_LIST_TYPE = "webpanel"
+USERGROUP_LIST_TYPE = "usergroup"  # DNO ListHelper's list types (protocol §7.3) [S]
+# The tenant's user groups; their names are the emulator's own [I].
+USER_GROUPS = ("Sales", "Support", "Management")
 UDLIST_TYPE = "udlist"  # user-defined lists (SD:udef, protocol §7.3)
 ADMIN_ROLE = "Administrator"
 # TableRight of a fully accessible record; NetServer's shape, values are [I].
@@ -164,6 +174,7 @@ class ListItem:
     rank: int = 0
     deleted: bool = False
     restricted_to: str | None = None  # Sentry: only this role (and the system user) sees it
+    visible_for: list[int] | None = None  # user group ids; None = every group
 
 
 @dataclass
@@ -186,6 +197,7 @@ class ListDef:
 class WebPanel:
     entity: dict[str, Any]  # the WebPanelEntity fields (PascalCase), WebPanelId included
     owner: str | None = None  # client_id of the app that created it (open question 13) [I]
+    visible_for: list[int] | None = None  # user group ids; None = every group (see above)
 
     @property
     def id(self) -> int:
@@ -193,10 +205,21 @@ class WebPanel:
 
 
 @dataclass
+class TaskMenu:
+    entity: dict[str, Any]  # the TaskMenu fields (PascalCase), TaskMenuId included
+    owner: str | None = None  # the application the creating request acted for [I]
+
+    @property
+    def id(self) -> int:
+        return int(self.entity["TaskMenuId"])
+
+
+@dataclass
 class TenantData:
     lists: list[ListDef]
     web_panels: list[WebPanel]
     next_id: int
+    task_menus: list[TaskMenu] = field(default_factory=list)
     # "{kind}:{id}" -> the credential that created it (toolkit.emulator.creators) [I]
     created_by: dict[str, str] = field(default_factory=dict)
 
@@ -229,6 +252,13 @@ class TenantData:
             if panel.id == panel_id:
                 return panel
         return None
+
+    def find_task_menu(self, task_menu_id: int) -> TaskMenu | None:
+        return next((m for m in self.task_menus if m.id == task_menu_id), None)
+
+    def user_groups(self) -> list[ListItem]:
+        found = self.find_list(USERGROUP_LIST_TYPE)
+        return list(found.items) if found is not None else []
 
 
 _BUILT_IN: list[tuple[str, str, int | None, list[tuple[str, str | None]]]] = [
@@ -280,6 +310,12 @@ def seeded_tenant_data() -> TenantData:
         Rank=1,
     )
     data.web_panels.append(WebPanel(panel, None))
+    # The user groups come last, so the ids above stay what they were before they existed.
+    groups = ListDef(len(data.lists) + 1, "UserGroup", USERGROUP_LIST_TYPE, rank=len(_BUILT_IN) + 1)
+    groups.items = [
+        ListItem(data.new_id(), name, rank=rank) for rank, name in enumerate(USER_GROUPS, start=1)
+    ]
+    data.lists.append(groups)
     return data
 
 
@@ -289,9 +325,13 @@ def tenant_data_from_json(raw: Any) -> TenantData:
             ListDef(**{**d, "items": [ListItem(**i) for i in d.get("items", [])]})
             for d in raw["lists"]
         ]
-        panels = [WebPanel(dict(p["entity"]), p.get("owner")) for p in raw["web_panels"]]
+        panels = [
+            WebPanel(dict(p["entity"]), p.get("owner"), p.get("visible_for"))
+            for p in raw["web_panels"]
+        ]
+        menus = [TaskMenu(dict(m["entity"]), m.get("owner")) for m in raw.get("task_menus", [])]
         created = {str(k): str(v) for k, v in raw.get("created_by", {}).items()}
-        return TenantData(lists, panels, int(raw["next_id"]), created_by=created)
+        return TenantData(lists, panels, int(raw["next_id"]), menus, created_by=created)
     except (KeyError, TypeError, ValueError) as exc:
         raise WorldError("invalid_world", f"tenant_data is malformed: {exc}") from exc
 

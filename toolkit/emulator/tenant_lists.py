@@ -23,11 +23,17 @@ Decisions where the reference is silent [I]:
   PUT on a web panel also merges: fields left out keep their values.
 - `POST` answers 200 with the saved entity, as documented for web panels.
 - Built-in lists cannot be renamed or deleted (400); user-defined lists (`udlist`) can.
+- `GET|PUT /v1/List/{id|name}/Items/{itemId}/UserGroups` (SD:ref-item
+  `v1ListItemEntity_{GetVisibleForUserGroups,SetVisibleForUserGroups}*.md`): every user group
+  of the tenant as a `SelectableMDOListItem` with `Selected`; PUT changes the groups it names
+  (each must be a known group with a boolean `Selected`) and leaves the others as they were,
+  answering the new state. A web panel created through the API is visible for no group yet
+  (see `tenant_data`).
+- Task menus are `task_menus`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +45,8 @@ from starlette.routing import Route
 
 from toolkit.emulator.creators import record_creation, watermark
 from toolkit.emulator.errors import ApiError, BadRequestError
+from toolkit.emulator.task_menus import ENDPOINTS as TASK_MENU_ENDPOINTS
+from toolkit.emulator.task_menus import TaskMenus
 from toolkit.emulator.tenant_api import (
     ERROR_SOURCE,
     FORBIDDEN_ERROR_TYPE,
@@ -71,7 +79,7 @@ from toolkit.emulator.tenant_data import (
     web_panel_entity,
     web_panel_fields,
 )
-from toolkit.emulator.wire import read_body
+from toolkit.emulator.wire import decode_json, read_body
 from toolkit.emulator.world import Tenant, World
 
 MAX_ENTITY_BYTES = 256 * 1024
@@ -142,8 +150,8 @@ class Call:
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return decode_json(raw)  # also refuses text no answer could carry (lone surrogates)
+        except BadRequestError as exc:
             raise bad_request("The request body is not valid JSON") from exc
 
 
@@ -185,6 +193,9 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("POST", "/Agents/List/GetAppWebPanels", "The web panels owned by the calling app"),
     ("POST", "/Agents/List/DeleteAppWebPanels", "Delete every web panel owned by the app"),
     ("POST", "/Agents/List/DeleteWebPanel", "Delete one web panel permanently"),
+    ("GET", "/List/{idOrName}/Items/{itemId}/UserGroups", "User groups an item is visible for"),
+    ("PUT", "/List/{idOrName}/Items/{itemId}/UserGroups", "Set the user groups of an item"),
+    *TASK_MENU_ENDPOINTS,
     ("GET", "/User/currentPrincipal", "The current principal (SoPrincipalCarrier)"),
 ]
 
@@ -216,6 +227,9 @@ class TenantLists:
             ("POST", "/Agents/List/GetAppWebPanels"): self.app_panels,
             ("POST", "/Agents/List/DeleteAppWebPanels"): self.delete_app_panels,
             ("POST", "/Agents/List/DeleteWebPanel"): self.delete_panel,
+            ("GET", "/List/{idOrName}/Items/{itemId}/UserGroups"): self.user_groups,
+            ("PUT", "/List/{idOrName}/Items/{itemId}/UserGroups"): self.set_user_groups,
+            **TaskMenus(world).handlers(),
         }
         # Literal templates before parameterised ones, so "Default" is not an item id.
         self.table = [
@@ -488,6 +502,61 @@ class TenantLists:
                 definition.items.remove(self._item(call, definition))
         return _no_content()
 
+    # -- user-group visibility ----------------------------------------------------------------
+
+    def _visible_item(self, call: Call) -> WebPanel | ListItem:
+        definition = self._list(call)
+        if definition.list_type == WEBPANEL_LIST_TYPE:
+            return self._panel(call, call.params["itemId"])
+        return self._item(call, definition)
+
+    @staticmethod
+    def _groups_view(call: Call, item: WebPanel | ListItem) -> list[dict[str, Any]]:
+        return [
+            {
+                "Id": group.id,
+                "Name": group.name,
+                "ToolTip": group.tooltip,
+                "Deleted": group.deleted,
+                "Rank": group.rank,
+                "Type": "usergroup",
+                "ColorBlock": 0,
+                "IconHint": "",
+                "Selected": item.visible_for is None or group.id in item.visible_for,
+                "LastChanged": "",
+                "ChildItems": [],
+                "ExtraInfo": "",
+                "StyleHint": "",
+                "Hidden": False,
+                "FullName": group.name,
+            }
+            for group in call.data.user_groups()
+        ]
+
+    async def user_groups(self, call: Call) -> Response:
+        with self.world.lock:
+            return _json(self._groups_view(call, self._visible_item(call)))
+
+    async def set_user_groups(self, call: Call) -> Response:
+        body = await call.body()
+        if not isinstance(body, list) or not all(isinstance(g, dict) for g in body):
+            raise bad_request("Send an array of the user groups (SelectableMDOListItem)")
+        with self.world.changing():
+            item = self._visible_item(call)
+            known = {group.id for group in call.data.user_groups()}
+            selected = set(known if item.visible_for is None else item.visible_for)
+            for group in body:
+                group_id, chosen = group.get("Id"), group.get("Selected")
+                if isinstance(group_id, bool) or not isinstance(group_id, int):
+                    raise bad_request("Every user group needs an int Id")
+                if group_id not in known:
+                    raise bad_request(f"User group {group_id} does not exist")
+                if not isinstance(chosen, bool):
+                    raise bad_request(f"User group {group_id} needs a boolean Selected")
+                (selected.add if chosen else selected.discard)(group_id)
+            item.visible_for = sorted(selected)
+            return _json(self._groups_view(call, item))
+
     # -- web panels ---------------------------------------------------------------------------
 
     def _create_panel(self, call: Call, body: dict[str, Any]) -> WebPanel:
@@ -500,7 +569,7 @@ class TenantLists:
         del entity["TableRight"], entity["FieldProperties"]
         entity.update(fields)
         entity["WebPanelId"] = call.data.new_id()
-        panel = WebPanel(entity, call.owner)
+        panel = WebPanel(entity, call.owner, visible_for=[])  # no group yet (tenant_data)
         call.data.web_panels.append(panel)
         return panel
 

@@ -27,26 +27,30 @@ from toolkit.provisioning.fleet import (
     uninstall_fleet,
 )
 from toolkit.provisioning.manifest import (
+    ApplicationIdentity,
     ButtonSpec,
     ListItemSpec,
     ListSpec,
     Manifest,
+    TaskMenuSpec,
     WebPanelSpec,
     load_manifest,
     preset_manifest,
     preset_text,
 )
-from toolkit.provisioning.plan import Action, Change, Kind, Plan, Step, make_plan
+from toolkit.provisioning.plan import Action, Change, Group, Kind, Plan, Step, make_plan
 from toolkit.provisioning.service import Provisioning
 
 __all__ = [
     "Action",
+    "ApplicationIdentity",
     "ButtonSpec",
     "Change",
     "EventCallback",
     "FleetCounts",
     "FleetEvent",
     "FleetSummary",
+    "Group",
     "Kind",
     "ListItemSpec",
     "ListSpec",
@@ -55,6 +59,7 @@ __all__ = [
     "Provisioning",
     "ProvisioningEvent",
     "Step",
+    "TaskMenuSpec",
     "TenantResult",
     "TokenBucket",
     "WebPanelSpec",

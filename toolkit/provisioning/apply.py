@@ -19,7 +19,9 @@
 Re-running after a crash, a kill or a lost response never duplicates anything:
 
 * before every create the object is read back by its natural key (ProgId among the app's own
-  panels, list name, item name within its list) and an existing one is **adopted**;
+  panels and task menus, list name, item name within its list) and an existing one is
+  **adopted**; a created web panel is then made visible for every user group when its step
+  says so (read first, written only when a group is missing);
 * list and item creates are written ahead to the store as ``pending`` ownership, so an object
   whose create answer never arrived is still known to be the application's on the next plan;
 * a POST that raised :class:`~toolkit.errors.RequestOutcomeUnknownError` (sent, answer lost) is
@@ -61,7 +63,15 @@ from toolkit.provisioning.plan import (
     read_snapshot,
 )
 from toolkit.store import Application, ProvisioningRun, Repository
-from toolkit.tenant.webapi import ListEntity, ListItemEntity, WebPanelEntity
+from toolkit.tenant.task_menus import (
+    TaskMenuEntity,
+    app_task_menus,
+    delete_app_task_menus,
+    delete_task_menu,
+    save_task_menu,
+    set_visible_for_everyone,
+)
+from toolkit.tenant.webapi import WEB_PANEL_LIST, ListEntity, ListItemEntity, WebPanelEntity
 
 __all__ = [
     "LOCK_POLL",
@@ -191,6 +201,12 @@ class _Executor:
         mine.sort(key=lambda p: (p.deleted, p.web_panel_id))
         return mine[0] if mine else None
 
+    def find_app_task_menu(self, prog_id: str) -> TaskMenuEntity | None:
+        folded = _fold(prog_id)
+        mine = [m for m in app_task_menus(self.api) if _fold(m.prog_id) == folded]
+        mine.sort(key=lambda m: (m.deleted, m.task_menu_id))
+        return mine[0] if mine else None
+
     def own(
         self, kind: str, name: str, list_name: str | None, state: str, remote: int | None
     ) -> None:
@@ -244,6 +260,10 @@ class _Executor:
             (Kind.WEB_PANEL, Action.UPDATE): self.update_panel,
             (Kind.WEB_PANEL, Action.DELETE): self.delete_panel,
             (Kind.APP_WEB_PANELS, Action.DELETE): self.delete_app_panels,
+            (Kind.TASK_MENU, Action.CREATE): self.create_task_menu,
+            (Kind.TASK_MENU, Action.UPDATE): self.update_task_menu,
+            (Kind.TASK_MENU, Action.DELETE): self.delete_task_menu,
+            (Kind.APP_TASK_MENUS, Action.DELETE): self.delete_app_task_menus,
         }.get((step.kind, step.action))
         if handler is None:
             raise ValueError(f"no way to {step.action} a {step.kind}")
@@ -386,7 +406,12 @@ class _Executor:
             created = self.api.update_web_panel(
                 created.web_panel_id, self._panel_entity(step, created)
             )
-        return outcome, created.web_panel_id, {}
+        detail: dict[str, Any] = {}
+        if step.everyone:
+            # Idempotent (reads first), so a re-run after a crash here finishes the job.
+            set_visible_for_everyone(self.api, WEB_PANEL_LIST, created.web_panel_id)
+            detail["visible_for"] = "everyone"
+        return outcome, created.web_panel_id, detail
 
     def update_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         panel_id = self._remote(step)
@@ -412,6 +437,58 @@ class _Executor:
         except RequestOutcomeUnknownError:
             if self.api.app_web_panels():
                 self.api.delete_app_web_panels()
+        return "done", None, {"prog_ids": list(step.desired.get("ProgIds", []))}
+
+    def _task_menu_entity(self, step: Step, task_menu_id: int = 0) -> TaskMenuEntity:
+        desired = step.desired
+        return TaskMenuEntity(
+            task_menu_id=task_menu_id,
+            prog_id=str(desired["ProgId"]),
+            name=str(desired["Name"]),
+            tooltip=str(desired["Tooltip"]),
+            table_name=str(desired["TableName"]),
+            area=str(desired["Area"]),
+            url_or_soprotocol=str(desired["UrlOrSoprotocol"]),
+            task_type=str(desired["TaskType"]),
+            show_in_client=str(desired["ShowInClient"]),
+            archive_behaviour=str(desired["ArchiveBehaviour"]),
+            rank=int(desired["Rank"]),
+            encoding=str(desired["Encoding"]),
+        )
+
+    def create_task_menu(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        entity = self._task_menu_entity(step)
+        created, outcome = self._create(
+            lambda: self.find_app_task_menu(step.key), lambda: save_task_menu(self.api, entity)
+        )
+        wanted = self._task_menu_entity(step, created.task_menu_id)
+        if outcome == "adopted" and created.to_wire() != wanted.to_wire():
+            created = save_task_menu(self.api, wanted)
+        return outcome, created.task_menu_id, {}
+
+    def update_task_menu(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        task_menu_id = self._remote(step)
+        save_task_menu(self.api, self._task_menu_entity(step, task_menu_id))
+        return "done", task_menu_id, {"fields": [c.field for c in step.changes]}
+
+    def delete_task_menu(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        task_menu_id = self._remote(step)
+        detail: dict[str, Any] = {}
+        try:
+            delete_task_menu(self.api, task_menu_id)
+        except ApiNotFoundError:
+            detail["already_gone"] = True
+        except RequestOutcomeUnknownError:
+            if any(m.task_menu_id == task_menu_id for m in app_task_menus(self.api)):
+                delete_task_menu(self.api, task_menu_id)
+        return "done", task_menu_id, detail
+
+    def delete_app_task_menus(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
+        try:
+            delete_app_task_menus(self.api)
+        except RequestOutcomeUnknownError:
+            if app_task_menus(self.api):
+                delete_app_task_menus(self.api)
         return "done", None, {"prog_ids": list(step.desired.get("ProgIds", []))}
 
     @staticmethod
@@ -457,7 +534,9 @@ def apply_plan(
     """Perform exactly ``plan``'s pending steps in its tenant (see the module doc).
 
     ``manifest`` defaults to the one the plan was made from (needed to re-read the same
-    objects for the staleness check). Returns the stored run (with its steps).
+    objects for the staleness check). ``owner`` names the lock holder (default: unique to
+    this call); a job engine passes its workflow's id and executor, so a restarted executor
+    takes its own lock back at once. Returns the stored run (with its steps).
     """
     if plan.application_id != application.id:
         raise ValueError(f"the plan is for {plan.application!r}, not {application.name!r}")
@@ -472,7 +551,9 @@ def apply_plan(
     owner = owner or lock_owner()
     _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
     try:
-        snapshot = read_snapshot(api, repository, application, ctx, manifest)
+        snapshot = read_snapshot(
+            api, repository, application, ctx, manifest, operation=plan.operation
+        )
         actual = fingerprint_of(snapshot, manifest)
         if actual != plan.fingerprint:
             raise StalePlanError(

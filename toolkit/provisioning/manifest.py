@@ -1,5 +1,6 @@
-"""Provisioning manifests: the lists, list items, web panels and buttons an application wants in
-every tenant it is installed in (protocol §7), as TOML, validated into frozen dataclasses.
+"""Provisioning manifests: the lists, list items, web panels, buttons and task menus an
+application wants in every tenant it is installed in (protocol §7), as TOML, validated into
+frozen dataclasses.
 
 ::
 
@@ -16,27 +17,46 @@ every tenant it is installed in (protocol §7), as TOML, validated into frozen d
     [[web_panels]]
     prog_id = "acme.sync.contact"                 # REQUIRED, unique: the stable natural key
     name = "Acme Sync"
-    url = "{public_url}/panel?ctx=<cuid>&contact=<cuid>&uctx=<uctx>"
+    url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
     visible_in = "ContactCard"                    # a VisibleIn name (§7.1)
     window_name = "AcmeSyncContact"
+    visible_to_everyone = true                    # the default: every user group sees it
 
     [[buttons]]                   # a navigator button + the browser panel it opens
     prog_id = "acme.sync.main"    # the two panels get "acme.sync.main.panel" / ".button"
     name = "Acme Sync"
-    url = "{public_url}/panel?uctx=<uctx>"
+    url = "{public_url}/panel/{app}?uctx=<uctx>"
+
+    [[buttons]]                   # a button opening the partner's portal in a NEW window
+    prog_id = "acme.sync.portal"  # one panel, "acme.sync.portal.button", WindowName "_blank"
+    name = "Acme Sync portal"
+    opens = "window"
+    url = "{public_url}/portal?uctx=<uctx>"
+
+    [[task_menus]]                # a task menu item (List agent SaveTaskMenu, §7.2)
+    prog_id = "acme.sync.task"
+    name = "Sync with Acme"
+    table_name = "contact"
+    url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
 
 Rules:
 
 * URLs are ``https://`` (``http://`` on loopback only) or ``soprotocol:``; they carry SuperOffice
   template variables (``<cuid>``, ``<uctx>``, ...) instead of tenant data, and never a
   hard-coded SuperOffice host (``*.superoffice.com``): a tenant moves between hosts (§1, §6).
-  ``{public_url}`` is replaced by the partner's public URL when one is given to the loader.
+  ``{public_url}`` is replaced by the partner's public URL when one is given to the loader,
+  ``{app}`` by the application's id (the stable per-application path ``/panel/{app}``).
+* A URL that opens the partner's ``/panel`` must name the application (``/panel/{app}`` or
+  ``app=``) and take the tenant from SuperOffice's ``<uctx>`` (the context identifier,
+  SuperOfficeDocs ``common/includes/variable/generated/system-variables.md``); when the loader
+  knows the application (storing a manifest), a panel URL that could never identify it is
+  refused with the reason.
 * ``visible_in`` / ``url_encoding`` take the enum *names* (open question 14: their numbers come
   from a sample only).
 * ``optional = true`` on a list, web panel or button lets the tenant administrator leave it out
   on the installation page (:meth:`Manifest.optional_parts`, :meth:`Manifest.choose`).
 * An **external** application has no UI inside SuperOffice: its manifest may hold lists (what
-  background work needs) but no web panels and no buttons.
+  background work needs) but no web panels, buttons or task menus.
 * Every problem is reported with file, line (best effort: the key's line in the source) and
   field, e.g. ``manifest.toml:12: web_panels[1].visible_in: 'NavBar' is not a VisibleIn value``
   (indexes are 0-based, as in TOML tooling). An invalid manifest gives no
@@ -55,7 +75,7 @@ from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from toolkit.config import is_superoffice_host
 from toolkit.errors import InputFileError, ManifestError
@@ -67,10 +87,12 @@ __all__ = [
     "APPLICATION_MODELS",
     "BUTTON_PANEL_SUFFIX",
     "BUTTON_SUFFIX",
+    "ApplicationIdentity",
     "ButtonSpec",
     "ListItemSpec",
     "ListSpec",
     "Manifest",
+    "TaskMenuSpec",
     "WebPanelSpec",
     "load_manifest",
     "preset_manifest",
@@ -88,6 +110,31 @@ MAX_NAME: Final = 200
 MAX_URL: Final = 2000
 MAX_TEXT: Final = 1000
 PUBLIC_URL_VARIABLE: Final = "{public_url}"
+APP_VARIABLE: Final = "{app}"
+# The partner's panel endpoint (toolkit.web.panel) and the query names it reads.
+PANEL_PATH: Final = "/panel"
+PANEL_APP_PARAMETER: Final = "app"
+PANEL_TENANT_PARAMETERS: Final = ("ctx", "uctx")
+# SuperOffice's template variable for the context identifier ("online's customer number",
+# SuperOfficeDocs common/includes/variable/generated/system-variables.md).
+CONTEXT_IDENTIFIER_VARIABLE: Final = "<uctx>"
+_CONTEXT_IDENTIFIER = re.compile(r"[Cc][Uu][Ss][Tt][0-9]+")
+# A button that opens a NEW browser window: the panel's WindowName is the browsing-context
+# target; "_blank" is HTML's new-window target [I] (add-web-panel.md: "the name of the browser
+# window where the URL address should be opened"; web-panels/dev/index.md: target="_blank"
+# opens a new browser window).
+NEW_WINDOW_NAME: Final = "_blank"
+BUTTON_OPENS: Final = ("panel", "window")
+# Where a button can sit (§7.2): the navigator, the main button bar, the toolbox menu, the
+# top panel's New menu.
+BUTTON_LOCATIONS: Final = ("NavigatorButton", "ButtonPanelTask", "ToolboxMenu", "TopPanelNewMenu")
+# TaskMenu column sizes (docs/en/database/tables/taskmenu.md); its name is also unique.
+MAX_TASK_MENU_NAME: Final = 239
+MAX_TASK_MENU_URL: Final = 1024
+MAX_TASK_MENU_TOOLTIP: Final = 254
+MAX_TASK_MENU_TEXT: Final = 256
+# The menu a task item merges into: the docs name "Task" only [I].
+DEFAULT_TASK_MENU_AREA: Final = "Task"
 # Hosts a panel URL must not name: the tenant's host comes from the state API and changes.
 SUPEROFFICE_DOMAINS: Final = ("superoffice.com", "superoffice.net")
 LOOPBACK_HOSTS: Final = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -121,6 +168,7 @@ _FLAG_DEFAULTS: Final[Mapping[str, bool]] = {
 }
 _PANEL_KEYS: Final = frozenset(
     {
+        "visible_to_everyone",
         "prog_id",
         "name",
         "url",
@@ -146,12 +194,30 @@ _BUTTON_KEYS: Final = frozenset(
         "icon",
         "panel_name",
         "optional",
+        "opens",
+        "visible_in",
+        "visible_to_everyone",
         *_PANEL_FLAGS,
+    }
+)
+_TASK_MENU_KEYS: Final = frozenset(
+    {
+        "prog_id",
+        "name",
+        "url",
+        "table_name",
+        "area",
+        "tooltip",
+        "rank",
+        "show_in_client",
+        "archive_behaviour",
+        "encoding",
+        "optional",
     }
 )
 _LIST_KEYS: Final = frozenset({"name", "tooltip", "rank", "items", "optional"})
 _ITEM_KEYS: Final = frozenset({"name", "tooltip", "rank"})
-_TOP_KEYS: Final = frozenset({"model", "preset", "lists", "web_panels", "buttons"})
+_TOP_KEYS: Final = frozenset({"model", "preset", "lists", "web_panels", "buttons", "task_menus"})
 
 
 # ============================================================================================
@@ -220,13 +286,20 @@ class WebPanelSpec:
     always_reload_on_show: bool = False
     never_reload_on_current_change: bool = False
     optional: bool = False  # the administrator may leave it out on the installation page
+    # Visible for every user group once created (SuperOffice's provisioning guide: "make sure
+    # visibility of example web panels is set to Everyone"); set through the list item's
+    # UserGroups, not a WebPanelEntity field.
+    visible_to_everyone: bool = True
+    # "buttons" for the panels a [[buttons]] entry expands to (the installation page groups
+    # by it), "web_panels" otherwise.
+    group: str = field(default="web_panels", compare=False)
     origin: str = field(default="", compare=False)
 
     def entity_fields(self) -> dict[str, Any]:
         """The :class:`~toolkit.tenant.WebPanelEntity` keyword arguments the manifest decides."""
         values = asdict(self)
-        values.pop("origin")
-        values.pop("optional")
+        for name in ("origin", "optional", "visible_to_everyone", "group"):
+            values.pop(name)
         return values
 
     def fields(self) -> dict[str, Any]:
@@ -262,7 +335,13 @@ def clean(text: str) -> str:
 
 @dataclass(frozen=True)
 class ButtonSpec:
-    """A navigator button plus the browser panel it opens (§7.2): two web panels.
+    """A button (§7.2). ``opens = "panel"`` (the default): a navigator button plus the browser
+    panel it opens inside SuperOffice, two web panels. ``opens = "window"``: one web panel in a
+    button location (``visible_in``, default ``NavigatorButton``) whose ``Url`` is the partner's
+    portal and whose ``WindowName`` is ``_blank``, so the portal opens in a new browser window
+    [I] (see :data:`NEW_WINDOW_NAME`); ProgId ``{prog_id}.button``.
+
+    With ``opens = "panel"``:
 
     * the panel: ``VisibleIn=BrowserPanel``, ``Name`` = ``panel_name`` (default ``name``),
       ``WindowName`` = ``{Clean(window_name or name)}Window``, ``Url`` = ``url``, ProgId
@@ -286,23 +365,43 @@ class ButtonSpec:
     icon: int = 0
     flags: tuple[tuple[str, bool], ...] = ()
     optional: bool = False  # the administrator may leave it out on the installation page
+    opens: str = "panel"  # or "window" (BUTTON_OPENS)
+    visible_in: VisibleIn = VisibleIn.NavigatorButton
+    visible_to_everyone: bool = True
     origin: str = field(default="", compare=False)
 
     @property
     def panel_window_name(self) -> str:
         return f"{clean(self.window_name or self.name)}Window"
 
-    def panels(self) -> tuple[WebPanelSpec, WebPanelSpec]:
-        """(the browser panel, the navigator button)."""
+    @property
+    def opens_window(self) -> bool:
+        return self.opens == "window"
+
+    def panels(self) -> tuple[WebPanelSpec, ...]:
+        """(the browser panel, the navigator button), or (the new-window button,)."""
         flags = dict(self.flags)
         common: dict[str, Any] = {
             "url_encoding": self.url_encoding,
             "tooltip": self.tooltip,
             "rank": self.rank,
             "icon": self.icon,
+            "visible_to_everyone": self.visible_to_everyone,
+            "group": "buttons",
             "origin": self.origin,
             **flags,
         }
+        if self.opens_window:
+            return (
+                WebPanelSpec(
+                    prog_id=f"{self.prog_id}{BUTTON_SUFFIX}",
+                    name=self.name,
+                    url=self.url,
+                    visible_in=self.visible_in,
+                    window_name=NEW_WINDOW_NAME,
+                    **common,
+                ),
+            )
         panel = WebPanelSpec(
             prog_id=f"{self.prog_id}{BUTTON_PANEL_SUFFIX}",
             name=self.panel_name or self.name,
@@ -316,11 +415,68 @@ class ButtonSpec:
             name=self.name,
             # [I] protocol §7.2: DNO targets the button's own window; we open the panel's.
             url=f"soprotocol:browser.{self.panel_window_name}",
-            visible_in=VisibleIn.NavigatorButton,
+            visible_in=self.visible_in,
             window_name=f"{clean(self.window_name or self.name)}ButtonWindow",
             **common,
         )
         return panel, button
+
+
+@dataclass(frozen=True)
+class TaskMenuSpec:
+    """A desired task menu item (``TaskMenu``, §7.2), keyed by ``prog_id``.
+
+    ``TaskType`` follows the URL: ``Url`` for https, ``SoProtocol`` for ``soprotocol:``
+    (CRMScript items are not provisioned from manifests).
+    """
+
+    prog_id: str
+    name: str
+    url: str
+    table_name: str = ""
+    area: str = DEFAULT_TASK_MENU_AREA
+    tooltip: str = ""
+    rank: int = 0
+    show_in_client: str = "Web"
+    archive_behaviour: str = "None"
+    encoding: UrlEncoding = UrlEncoding.None_
+    optional: bool = False
+    origin: str = field(default="", compare=False)
+
+    @property
+    def task_type(self) -> str:
+        return "SoProtocol" if self.url.lower().startswith("soprotocol:") else "Url"
+
+    def fields(self) -> dict[str, Any]:
+        """The TaskMenu fields the manifest decides (PascalCase, as on the wire)."""
+        return {
+            "ProgId": self.prog_id,
+            "Name": self.name,
+            "Tooltip": self.tooltip,
+            "TableName": self.table_name,
+            "Area": self.area,
+            "UrlOrSoprotocol": self.url,
+            "TaskType": self.task_type,
+            "ShowInClient": self.show_in_client,
+            "ArchiveBehaviour": self.archive_behaviour,
+            "Rank": self.rank,
+            "Encoding": str(self.encoding),
+        }
+
+
+@dataclass(frozen=True)
+class ApplicationIdentity:
+    """The application a manifest is loaded for: ``{app}`` becomes ``id``; a ``/panel`` URL
+    must name ``id`` or ``name``."""
+
+    id: str
+    name: str
+    # Refuse a /panel URL that could never identify the application (storing a manifest).
+    check_panel_urls: bool = True
+
+    def named_by(self, value: str) -> bool:
+        folded = value.strip().casefold()
+        return folded in (self.id.casefold(), self.name.casefold())
 
 
 @dataclass(frozen=True)
@@ -332,6 +488,7 @@ class Manifest:
     buttons: tuple[ButtonSpec, ...] = ()
     model: str | None = None
     source: str = field(default="<manifest>", compare=False)
+    task_menus: tuple[TaskMenuSpec, ...] = ()
 
     def all_web_panels(self) -> tuple[WebPanelSpec, ...]:
         """The web panels, then each button's two panels."""
@@ -340,7 +497,12 @@ class Manifest:
 
     @property
     def prog_ids(self) -> frozenset[str]:
+        """The web panels' ProgIds (task menus have their own: :attr:`task_menu_prog_ids`)."""
         return frozenset(panel.prog_id for panel in self.all_web_panels())
+
+    @property
+    def task_menu_prog_ids(self) -> frozenset[str]:
+        return frozenset(spec.prog_id for spec in self.task_menus)
 
     def list_named(self, name: str) -> ListSpec | None:
         folded = name.casefold()
@@ -354,7 +516,11 @@ class Manifest:
                 {**spec.fields(), "Items": [item.fields() for item in spec.items]}
                 for spec in self.lists
             ],
-            "web_panels": [panel.fields() for panel in self.all_web_panels()],
+            "web_panels": [
+                {**panel.fields(), **({} if panel.visible_to_everyone else {"Everyone": False})}
+                for panel in self.all_web_panels()
+            ],
+            **({"task_menus": [s.fields() for s in self.task_menus]} if self.task_menus else {}),
         }
 
     @property
@@ -364,7 +530,7 @@ class Manifest:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def is_empty(self) -> bool:
-        return not (self.lists or self.web_panels or self.buttons)
+        return not (self.lists or self.web_panels or self.buttons or self.task_menus)
 
     def optional_parts(self) -> tuple[tuple[str, str, str], ...]:
         """``(key, kind, name)`` of every entry marked ``optional``: what the installation page
@@ -378,6 +544,11 @@ class Manifest:
                 if s.optional
             ),
             *((f"button:{s.prog_id}", "button", s.name) for s in self.buttons if s.optional),
+            *(
+                (f"task_menu:{s.prog_id}", "task_menu", s.name)
+                for s in self.task_menus
+                if s.optional
+            ),
         )
 
     def choose(self, selected: Iterable[str]) -> Manifest:
@@ -391,6 +562,9 @@ class Manifest:
             ),
             buttons=tuple(
                 s for s in self.buttons if not s.optional or f"button:{s.prog_id}" in keep
+            ),
+            task_menus=tuple(
+                s for s in self.task_menus if not s.optional or f"task_menu:{s.prog_id}" in keep
             ),
         )
 
@@ -581,8 +755,11 @@ def _url_value(
     path: str,
     problems: _Problems,
     public_url: str | None,
+    application: ApplicationIdentity | None = None,
+    *,
+    limit: int = MAX_URL,
 ) -> str:
-    url = _text_value(raw, "url", path, problems, required=True, limit=MAX_URL)
+    url = _text_value(raw, "url", path, problems, required=True, limit=limit)
     where = f"{path}.url"
     if not url:
         return url
@@ -591,6 +768,11 @@ def _url_value(
             problems.add(where, f"uses {PUBLIC_URL_VARIABLE} but no public URL was given")
             return url
         url = url.replace(PUBLIC_URL_VARIABLE, public_url.rstrip("/"))
+    if APP_VARIABLE in url:
+        if application is None:
+            problems.add(where, f"uses {APP_VARIABLE} but no application was given")
+            return url
+        url = url.replace(APP_VARIABLE, quote(application.id, safe=""))
     for variable in _TEMPLATE_VARIABLE.findall(url):
         if not _VARIABLE_NAME.fullmatch(variable):
             problems.add(where, f"<{variable}> is not a template variable such as <cuid>")
@@ -615,10 +797,67 @@ def _url_value(
         )
     if scheme == "http" and host not in LOOPBACK_HOSTS:
         problems.add(where, "plain http:// is allowed on loopback only")
+    if application is not None and application.check_panel_urls:
+        _check_panel_target(url, where, problems, application)
     return url
 
 
-def _panel(raw: Any, path: str, problems: _Problems, public_url: str | None) -> WebPanelSpec | None:
+def _check_panel_target(
+    url: str, where: str, problems: _Problems, application: ApplicationIdentity
+) -> None:
+    """A URL that opens the partner's ``/panel`` must let it know the application and the
+    tenant when SuperOffice opens it: ``/panel/{app}`` (or ``app=``) and ``uctx=<uctx>``."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if path != PANEL_PATH and not path.startswith(f"{PANEL_PATH}/"):
+        return
+    rest = path[len(PANEL_PATH) :].lstrip("/")
+    if "/" in rest:
+        return  # /panel/{app}/... is not the panel page (e.g. /panel/logout is not used here)
+    query = parse_qs(parts.query, keep_blank_values=True)
+    named = [unquote(rest)] if rest else query.get(PANEL_APP_PARAMETER, [])
+    if not named or not named[0].strip():
+        problems.add(
+            where,
+            f"opens {PANEL_PATH} without naming the application, so the panel could never "
+            f"tell which application it is: use {{public_url}}{PANEL_PATH}/{APP_VARIABLE}"
+            f"?uctx={CONTEXT_IDENTIFIER_VARIABLE}",
+        )
+    elif "<" in named[0]:
+        problems.add(where, "the application must be written in the URL, not a template variable")
+    elif not application.named_by(named[0]):
+        problems.add(
+            where,
+            f"names the application {named[0]!r}, not {application.name!r} ({application.id}): "
+            f"use {APP_VARIABLE}",
+        )
+    tenants = [v for name in PANEL_TENANT_PARAMETERS for v in query.get(name, [])]
+    if not any(
+        v.strip().casefold() == CONTEXT_IDENTIFIER_VARIABLE or _CONTEXT_IDENTIFIER.fullmatch(v)
+        for v in tenants
+    ):
+        problems.add(
+            where,
+            f"opens {PANEL_PATH} without the tenant: add uctx={CONTEXT_IDENTIFIER_VARIABLE} "
+            "(SuperOffice fills in the context identifier)",
+        )
+
+
+def _visible_to_everyone(raw: Mapping[str, Any], path: str, problems: _Problems) -> bool:
+    value = raw.get("visible_to_everyone", True)
+    if not isinstance(value, bool):
+        problems.add(f"{path}.visible_to_everyone", f"must be true or false, not {value!r}")
+        return True
+    return value
+
+
+def _panel(
+    raw: Any,
+    path: str,
+    problems: _Problems,
+    public_url: str | None,
+    application: ApplicationIdentity | None = None,
+) -> WebPanelSpec | None:
     if not isinstance(raw, Mapping):
         problems.add(path, "must be a table")
         return None
@@ -630,7 +869,7 @@ def _panel(raw: Any, path: str, problems: _Problems, public_url: str | None) -> 
     )
     spec_fields: dict[str, Any] = {**_FLAG_DEFAULTS, **_flags(raw, path, problems)}
     name = _text_value(raw, "name", path, problems, required=True)
-    url = _url_value(raw, path, problems, public_url)
+    url = _url_value(raw, path, problems, public_url, application)
     window = _text_value(raw, "window_name", path, problems)
     tooltip = _text_value(raw, "tooltip", path, problems, limit=MAX_TEXT)
     rank = _int_value(raw, "rank", path, problems)
@@ -648,6 +887,7 @@ def _panel(raw: Any, path: str, problems: _Problems, public_url: str | None) -> 
         rank=rank,
         icon=icon,
         optional=_bool_value(raw, "optional", path, problems),
+        visible_to_everyone=_visible_to_everyone(raw, path, problems),
         origin=path,
         **spec_fields,
     )
@@ -664,7 +904,13 @@ def _prog_id(raw: Mapping[str, Any], path: str, problems: _Problems) -> str:
     return prog_id
 
 
-def _button(raw: Any, path: str, problems: _Problems, public_url: str | None) -> ButtonSpec | None:
+def _button(
+    raw: Any,
+    path: str,
+    problems: _Problems,
+    public_url: str | None,
+    application: ApplicationIdentity | None = None,
+) -> ButtonSpec | None:
     if not isinstance(raw, Mapping):
         problems.add(path, "must be a table")
         return None
@@ -675,15 +921,34 @@ def _button(raw: Any, path: str, problems: _Problems, public_url: str | None) ->
     )
     name = _text_value(raw, "name", path, problems, required=True)
     window = _text_value(raw, "window_name", path, problems)
+    opens = raw.get("opens", "panel")
+    if opens not in BUTTON_OPENS:
+        problems.add(f"{path}.opens", f"{opens!r} is not one of {', '.join(BUTTON_OPENS)}")
+        opens = "panel"
+    if opens == "window" and window:
+        problems.add(
+            f"{path}.window_name", f"a button that opens a new window uses {NEW_WINDOW_NAME}"
+        )
     if name and not clean(window or name):
         problems.add(
             f"{path}.window_name" if window else f"{path}.name",
             "needs letters or digits to make a window name from",
         )
+    location = _enum_value(
+        raw, "visible_in", path, problems, cls=VisibleIn, default=VisibleIn.NavigatorButton
+    )
+    if location is not None and location.value not in BUTTON_LOCATIONS:
+        problems.add(
+            f"{path}.visible_in",
+            f"{location.value!r} is not a button location ({', '.join(BUTTON_LOCATIONS)})",
+        )
+    url = _url_value(raw, path, problems, public_url, application)
+    if opens == "window" and url.lower().startswith("soprotocol:"):
+        problems.add(f"{path}.url", "a button that opens a new window needs an https:// URL")
     return ButtonSpec(
         prog_id=prog_id,
         name=name,
-        url=_url_value(raw, path, problems, public_url),
+        url=url,
         window_name=window,
         panel_name=_text_value(raw, "panel_name", path, problems),
         url_encoding=encoding or UrlEncoding.None_,
@@ -691,6 +956,70 @@ def _button(raw: Any, path: str, problems: _Problems, public_url: str | None) ->
         rank=_int_value(raw, "rank", path, problems, BUTTON_DEFAULT_RANK),
         icon=_int_value(raw, "icon", path, problems),
         flags=tuple(sorted(_flags(raw, path, problems).items())),
+        optional=_bool_value(raw, "optional", path, problems),
+        opens=str(opens),
+        visible_in=location or VisibleIn.NavigatorButton,
+        visible_to_everyone=_visible_to_everyone(raw, path, problems),
+        origin=path,
+    )
+
+
+_SHOW_IN_CLIENT: Final = ("None", "Web", "Mobile")  # showtaskiteminclient.md
+_ARCHIVE_BEHAVIOUR: Final = ("None", "InArchives", "MultiSelectInArchives")  # archivebehaviour.md
+_TABLE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _choice(
+    raw: Mapping[str, Any],
+    key: str,
+    path: str,
+    problems: _Problems,
+    names: tuple[str, ...],
+    *,
+    default: str,
+) -> str:
+    value = raw.get(key, default)
+    if isinstance(value, str):
+        for name in names:
+            if name.casefold() == value.strip().casefold():
+                return name
+    problems.add(f"{path}.{key}", f"{value!r} is not one of {', '.join(names)}")
+    return default
+
+
+def _task_menu(
+    raw: Any,
+    path: str,
+    problems: _Problems,
+    public_url: str | None,
+    application: ApplicationIdentity | None = None,
+) -> TaskMenuSpec | None:
+    if not isinstance(raw, Mapping):
+        problems.add(path, "must be a table")
+        return None
+    _check_keys(raw, _TASK_MENU_KEYS, path, problems)
+    table_name = _text_value(raw, "table_name", path, problems, limit=MAX_TASK_MENU_TEXT)
+    if table_name and not _TABLE_NAME.fullmatch(table_name):
+        problems.add(f"{path}.table_name", f"{table_name!r} is not an entity name such as contact")
+    encoding = _enum_value(
+        raw, "encoding", path, problems, cls=UrlEncoding, default=UrlEncoding.None_
+    )
+    return TaskMenuSpec(
+        prog_id=_prog_id(raw, path, problems),
+        name=_text_value(raw, "name", path, problems, required=True, limit=MAX_TASK_MENU_NAME),
+        url=_url_value(raw, path, problems, public_url, application, limit=MAX_TASK_MENU_URL),
+        table_name=table_name,
+        area=_text_value(raw, "area", path, problems, limit=MAX_TASK_MENU_TEXT)
+        or DEFAULT_TASK_MENU_AREA,
+        tooltip=_text_value(raw, "tooltip", path, problems, limit=MAX_TASK_MENU_TOOLTIP),
+        rank=_int_value(raw, "rank", path, problems),
+        show_in_client=_choice(
+            raw, "show_in_client", path, problems, _SHOW_IN_CLIENT, default="Web"
+        ),
+        archive_behaviour=_choice(
+            raw, "archive_behaviour", path, problems, _ARCHIVE_BEHAVIOUR, default="None"
+        ),
+        encoding=encoding or UrlEncoding.None_,
         optional=_bool_value(raw, "optional", path, problems),
         origin=path,
     )
@@ -759,6 +1088,8 @@ def _validate(
     model: str | None,
     public_url: str | None,
     source: str,
+    application: ApplicationIdentity | None = None,
+    check_panel_urls: bool = True,
 ) -> Manifest:
     _check_keys(document, _TOP_KEYS, "", problems)
     declared = document.get("model")
@@ -770,18 +1101,24 @@ def _validate(
     if declared is not None and model is not None and declared != model:
         problems.add("model", f"the manifest is for {declared!r}, the application is {model!r}")
     effective = model or declared
+    if application is not None and application.check_panel_urls != check_panel_urls:
+        application = replace(application, check_panel_urls=check_panel_urls)
 
     lists = [
         _list(raw, f"lists[{i}]", problems)
         for i, raw in enumerate(_array(document, "lists", problems))
     ]
     panels = [
-        _panel(raw, f"web_panels[{i}]", problems, public_url)
+        _panel(raw, f"web_panels[{i}]", problems, public_url, application)
         for i, raw in enumerate(_array(document, "web_panels", problems))
     ]
     buttons = [
-        _button(raw, f"buttons[{i}]", problems, public_url)
+        _button(raw, f"buttons[{i}]", problems, public_url, application)
         for i, raw in enumerate(_array(document, "buttons", problems))
+    ]
+    task_menus = [
+        _task_menu(raw, f"task_menus[{i}]", problems, public_url, application)
+        for i, raw in enumerate(_array(document, "task_menus", problems))
     ]
     manifest = Manifest(
         lists=tuple(spec for spec in lists if spec is not None),
@@ -789,6 +1126,7 @@ def _validate(
         buttons=tuple(spec for spec in buttons if spec is not None),
         model=effective,
         source=source,
+        task_menus=tuple(spec for spec in task_menus if spec is not None),
     )
 
     preset = document.get("preset")
@@ -796,13 +1134,14 @@ def _validate(
         if preset not in APPLICATION_MODELS:
             problems.add("preset", f"{preset!r} is not one of {', '.join(APPLICATION_MODELS)}")
         else:
-            base = preset_manifest(preset, public_url=public_url)
+            base = preset_manifest(preset, public_url=public_url, application=application)
             manifest = Manifest(
                 lists=_merge(base.lists, manifest.lists, lambda s: s.name.casefold()),
                 web_panels=_merge(base.web_panels, manifest.web_panels, lambda s: s.prog_id),
                 buttons=_merge(base.buttons, manifest.buttons, lambda s: s.prog_id),
                 model=effective,
                 source=source,
+                task_menus=_merge(base.task_menus, manifest.task_menus, lambda s: s.prog_id),
             )
 
     _check_unique(manifest, problems)
@@ -816,6 +1155,11 @@ def _validate(
             problems.add(
                 button.origin or "buttons",
                 "an external application has no UI inside SuperOffice: no buttons",
+            )
+        for task_menu in manifest.task_menus:
+            problems.add(
+                task_menu.origin or "task_menus",
+                "an external application has no UI inside SuperOffice: no task menus",
             )
     return manifest
 
@@ -839,6 +1183,22 @@ def _check_unique(manifest: Manifest, problems: _Problems) -> None:
             )
         else:
             prog_ids[folded] = panel.origin
+    # Task menus: ProgIds unique among them; names unique (the TaskMenu table's unique index,
+    # docs/en/database/tables/taskmenu.md).
+    for key, label in (("prog_id", "ProgIds"), ("name", "names")):
+        seen: dict[str, str] = {}
+        for task_menu in manifest.task_menus:
+            value = str(getattr(task_menu, key)).casefold()
+            if not value:
+                continue
+            if value in seen:
+                problems.add(
+                    f"{task_menu.origin}.{key}",
+                    f"{getattr(task_menu, key)!r} is already used by {seen[value]} "
+                    f"(task menu {label} are unique)",
+                )
+            else:
+                seen[value] = task_menu.origin
 
 
 def load_manifest(
@@ -847,12 +1207,17 @@ def load_manifest(
     model: str | None = None,
     public_url: str | None = None,
     name: str | None = None,
+    application: ApplicationIdentity | None = None,
+    check_panel_urls: bool = True,
 ) -> Manifest:
     """Read and validate a manifest from a :class:`~pathlib.Path` or TOML text.
 
     ``model`` is the application's model (internal / external / hybrid): a manifest declaring
     another one is refused, and an external one may hold no web panels or buttons.
-    ``public_url`` replaces ``{public_url}`` in URLs. ``name`` names the source in messages
+    ``public_url`` replaces ``{public_url}`` in URLs; ``application`` replaces ``{app}`` and
+    turns on the ``/panel`` URL check (the application and ``<uctx>``, see the module doc)
+    unless ``check_panel_urls`` is false (reading back a manifest stored before the check).
+    ``name`` names the source in messages
     (default: the file's name, or ``<manifest>``). Raises :class:`~toolkit.errors.ManifestError`
     listing every problem as ``file:line: field: message``.
     """
@@ -876,7 +1241,15 @@ def load_manifest(
         message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
         raise ManifestError(label, [(line, "", f"not valid TOML: {message}")]) from None
     problems = _Problems(text)
-    manifest = _validate(document, problems, model=model, public_url=public_url, source=label)
+    manifest = _validate(
+        document,
+        problems,
+        model=model,
+        public_url=public_url,
+        source=label,
+        application=application,
+        check_panel_urls=check_panel_urls,
+    )
     if problems.found:
         raise ManifestError(label, sorted(problems.found, key=_by_line))
     return manifest
@@ -946,16 +1319,29 @@ def preset_text(model: str) -> str:
     )
 
 
-def preset_manifest(model: str, *, public_url: str | None = None) -> Manifest:
-    """The preset manifest for ``model``: internal = UI objects (a panel on the contact card
-    and a navigator button), external = nothing inside SuperOffice, hybrid = the internal UI
-    plus a list for background work. Its URLs use ``{public_url}``."""
+def preset_manifest(
+    model: str,
+    *,
+    public_url: str | None = None,
+    application: ApplicationIdentity | None = None,
+) -> Manifest:
+    """The preset manifest for ``model``: internal = UI objects (a panel on the contact card,
+    a navigator button, a button opening the portal in a new window and a task menu item),
+    external = nothing inside SuperOffice, hybrid = the internal UI plus a list for background
+    work. Its URLs use ``{public_url}`` and ``{app}``."""
     text = preset_text(model)
     document = tomllib.loads(text)
     document.pop("preset", None)  # presets never include presets
     problems = _Problems(text)
     label = f"preset:{model}"
-    manifest = _validate(document, problems, model=model, public_url=public_url, source=label)
+    manifest = _validate(
+        document,
+        problems,
+        model=model,
+        public_url=public_url,
+        source=label,
+        application=application,
+    )
     if problems.found:
         raise ManifestError(label, problems.found)
     return manifest

@@ -3,7 +3,8 @@
 :func:`read_snapshot` reads the tenant's actual objects that matter to the manifest: every list
 definition, the items of the manifest's lists (and of lists the application owns items in), the
 application's own web panels (``GetAppWebPanels``) and all web panels (to find a ``ProgId``
-taken by someone else). :func:`diff` compares them with the manifest by natural key and gives
+taken by someone else), and the application's own task menus (``GetAppTaskMenus``).
+:func:`diff` compares them with the manifest by natural key and gives
 one :class:`Step` per object: ``create``, ``update`` (with the fields that differ), ``delete``,
 ``adopt`` or ``unchanged``. A :class:`Plan` carries the :attr:`~Plan.fingerprint` of the state
 it was computed from, so that an apply can refuse it once the tenant changed.
@@ -17,6 +18,16 @@ Ownership (what a plan may update and delete):
   panel is revived (``Deleted=false``) rather than duplicated (DNO does the same, §7.2). Owned
   panels *without* a ProgId were not made from a manifest and are left alone. A manifest ProgId
   on a live panel the application does not own is a **conflict**: the plan cannot be applied.
+* **task menus**: owned through SuperOffice like web panels (``GetAppTaskMenus``, read when the
+  manifest has task menus and for an uninstall, so an application without any pays no extra
+  request), matched by ``ProgId``; owned ones the manifest no longer has are deleted
+  (``DeleteTaskMenu``). A manifest that drops *every* task menu leaves them until the next
+  uninstall (nothing asks for them then). Other
+  applications' task menus cannot be listed, so a name taken by one (``TaskMenu.name`` is
+  unique) shows only when the create is refused [I].
+* **visibility**: a web panel the plan creates is made visible for every user group (the
+  list item's ``UserGroups``) unless its manifest entry says ``visible_to_everyone = false``;
+  what an administrator later changes is left alone.
 * **lists and list items**: REST has no owner field, so the store records what the application
   created (``provisioned_objects``), *before* the create is sent (``pending``) and after
   (``owned``). A pending record whose object exists is **adopted** (the answer was lost or the
@@ -36,13 +47,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
-from toolkit.provisioning.manifest import Manifest, WebPanelSpec
+from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
 from toolkit.store import Application, ProvisionedObject, Repository
+from toolkit.tenant.task_menus import TaskMenuEntity, app_task_menus
 from toolkit.tenant.webapi import ListEntity, ListItemEntity, ListRef, WebPanelEntity
 
 __all__ = [
     "Action",
     "Change",
+    "Group",
     "Kind",
     "Plan",
     "ProvisioningApi",
@@ -123,6 +136,29 @@ class Kind(StrEnum):
     LIST_ITEM = "list_item"
     WEB_PANEL = "web_panel"
     APP_WEB_PANELS = "app_web_panels"  # uninstall: every panel the app owns, in one call
+    TASK_MENU = "task_menu"
+    APP_TASK_MENUS = "app_task_menus"  # uninstall: every task menu the app owns, in one call
+
+
+class Group(StrEnum):
+    """How an installation page groups a plan's steps for the administrator."""
+
+    LISTS = "lists"  # lists and their items
+    WEB_PANELS = "web_panels"
+    BUTTONS = "buttons"  # a [[buttons]] entry's panels (navigator button, new-window button)
+    TASK_MENUS = "task_menus"
+
+
+_KIND_GROUPS: Final = {
+    Kind.LIST: Group.LISTS,
+    Kind.LIST_ITEM: Group.LISTS,
+    Kind.WEB_PANEL: Group.WEB_PANELS,
+    Kind.APP_WEB_PANELS: Group.WEB_PANELS,
+    Kind.TASK_MENU: Group.TASK_MENUS,
+    Kind.APP_TASK_MENUS: Group.TASK_MENUS,
+}
+# ProgId endings of the panels a button expands to (manifest.BUTTON_PANEL_SUFFIX / _SUFFIX).
+_BUTTON_PROG_ID_ENDINGS: Final = (".button", ".panel")
 
 
 @dataclass(frozen=True)
@@ -138,7 +174,9 @@ class Change:
 class Step:
     """One object's step. ``key`` is its natural key (list name, ``list/item`` name, ProgId);
     ``remote_id`` its id when it exists; ``desired`` the wire fields to set (create, update);
-    ``owned`` whether the application owns it; ``note`` says why in plain words."""
+    ``owned`` whether the application owns it; ``note`` says why in plain words.
+    ``group`` is what an installation page groups by (:class:`Group`, derived from ``kind``
+    when not given); ``everyone``: a created web panel is made visible for every user group."""
 
     action: Action
     kind: Kind
@@ -150,11 +188,22 @@ class Step:
     changes: tuple[Change, ...] = ()
     owned: bool = True
     note: str = ""
+    group: Group | None = None
+    everyone: bool = False
+
+    def __post_init__(self) -> None:
+        if self.group is None:
+            group = _KIND_GROUPS[self.kind]
+            if self.kind is Kind.WEB_PANEL and self.key.endswith(_BUTTON_PROG_ID_ENDINGS):
+                group = Group.BUTTONS
+            object.__setattr__(self, "group", group)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "action": str(self.action),
             "kind": str(self.kind),
+            "group": str(self.group),
+            "everyone": self.everyone,
             "key": self.key,
             "name": self.name,
             "list_name": self.list_name,
@@ -195,6 +244,15 @@ class Plan:
     def is_empty(self) -> bool:
         """Nothing to do: the tenant already matches the manifest."""
         return not self.pending and not self.conflicts
+
+    def grouped(self) -> dict[Group, tuple[Step, ...]]:
+        """The steps by :class:`Group`, in plan order (every group present): what an
+        installation page shows under "lists and items", "web panels", "buttons", "task
+        menus"."""
+        groups: dict[Group, list[Step]] = {group: [] for group in Group}
+        for step in self.steps:
+            groups[step.group or _KIND_GROUPS[step.kind]].append(step)
+        return {group: tuple(steps) for group, steps in groups.items()}
 
     def counts(self) -> dict[str, int]:
         """Steps per action (``{"create": 2, "unchanged": 5, ...}``), every action present."""
@@ -242,6 +300,7 @@ class TenantSnapshot:
     app_panels: tuple[WebPanelEntity, ...]
     all_panels: tuple[WebPanelEntity, ...]
     owned: tuple[ProvisionedObject, ...]
+    app_task_menus: tuple[TaskMenuEntity, ...] | None = None  # None: not read (see reads_...)
 
     def find_list(self, name: str) -> ListEntity | None:
         folded = _fold(name)
@@ -276,12 +335,19 @@ def relevant_lists(manifest: Manifest | None, owned: Sequence[ProvisionedObject]
     return list(names.values())
 
 
+def reads_task_menus(manifest: Manifest | None, operation: str) -> bool:
+    """Whether a plan reads the application's task menus (``GetAppTaskMenus``)."""
+    return operation == "uninstall" or (manifest is not None and bool(manifest.task_menus))
+
+
 def read_snapshot(
     api: ProvisioningApi,
     repository: Repository,
     application: Application,
     context_identifier: str,
     manifest: Manifest | None,
+    *,
+    operation: str = "apply",
 ) -> TenantSnapshot:
     """Read what a plan needs from the tenant (and the store's ownership records)."""
     owned = tuple(repository.list_provisioned_objects(application.id, context_identifier))
@@ -305,6 +371,9 @@ def read_snapshot(
         app_panels=app_panels,
         all_panels=all_panels,
         owned=owned,
+        app_task_menus=(
+            tuple(app_task_menus(api)) if reads_task_menus(manifest, operation) else None
+        ),
     )
 
 
@@ -313,7 +382,7 @@ def fingerprint_of(snapshot: TenantSnapshot, manifest: Manifest | None) -> str:
     lists and other applications' panels may change without making a plan stale."""
     names = {_fold(name) for name in relevant_lists(manifest, snapshot.owned)}
     prog_ids = {_fold(p) for p in (manifest.prog_ids if manifest is not None else ())}
-    document = {
+    document: dict[str, Any] = {
         "lists": sorted(
             (_wire(e) for e in snapshot.lists if _fold(e.name) in names),
             key=lambda w: (w["Id"], w["Name"]),
@@ -333,6 +402,10 @@ def fingerprint_of(snapshot: TenantSnapshot, manifest: Manifest | None) -> str:
             [r.kind, _fold(r.list_name or ""), _fold(r.name), r.state] for r in snapshot.owned
         ),
     }
+    if snapshot.app_task_menus is not None:
+        document["app_task_menus"] = sorted(
+            (m.to_wire() for m in snapshot.app_task_menus), key=lambda w: w["TaskMenuId"]
+        )
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -521,7 +594,16 @@ def _panel_steps(
                 )
                 continue
             steps.append(
-                Step(Action.CREATE, Kind.WEB_PANEL, spec.prog_id, spec.name, desired=desired)
+                Step(
+                    Action.CREATE,
+                    Kind.WEB_PANEL,
+                    spec.prog_id,
+                    spec.name,
+                    desired=desired,
+                    group=Group(spec.group),
+                    everyone=spec.visible_to_everyone,
+                    note="visible for every user group" if spec.visible_to_everyone else "",
+                )
             )
             continue
         keep, *duplicates = mine
@@ -536,6 +618,7 @@ def _panel_steps(
                 desired={**desired, "Deleted": False},
                 changes=changes,
                 note="revived: it was soft-deleted" if keep.deleted else "",
+                group=Group(spec.group),
             )
         )
         steps.extend(
@@ -566,20 +649,85 @@ def _panel_steps(
     return steps, conflicts
 
 
+def _task_menu_wire(entity: TaskMenuEntity) -> dict[str, Any]:
+    return entity.to_wire()
+
+
+def _task_menu_steps(specs: Sequence[TaskMenuSpec], snapshot: TenantSnapshot) -> list[Step]:
+    steps: list[Step] = []
+    owned: dict[str, list[TaskMenuEntity]] = {}
+    for entity in snapshot.app_task_menus or ():
+        if entity.prog_id.strip():
+            owned.setdefault(_fold(entity.prog_id), []).append(entity)
+    wanted = set()
+    for spec in specs:
+        key = _fold(spec.prog_id)
+        wanted.add(key)
+        desired = spec.fields()
+        mine = sorted(owned.get(key, []), key=lambda e: (e.deleted, e.task_menu_id))
+        if not mine:
+            steps.append(
+                Step(Action.CREATE, Kind.TASK_MENU, spec.prog_id, spec.name, desired=desired)
+            )
+            continue
+        keep, *duplicates = mine
+        changes = _changes(_task_menu_wire(keep), {**desired, "Deleted": False})
+        steps.append(
+            Step(
+                Action.UPDATE if changes else Action.UNCHANGED,
+                Kind.TASK_MENU,
+                spec.prog_id,
+                spec.name,
+                remote_id=keep.task_menu_id,
+                desired={**desired, "Deleted": False},
+                changes=changes,
+                note="revived: it was deleted" if keep.deleted else "",
+            )
+        )
+        steps.extend(
+            Step(
+                Action.DELETE,
+                Kind.TASK_MENU,
+                spec.prog_id,
+                duplicate.name,
+                remote_id=duplicate.task_menu_id,
+                note=f"a duplicate of task menu {keep.task_menu_id}",
+            )
+            for duplicate in duplicates
+        )
+    for key, entities in sorted(owned.items()):
+        if key in wanted:
+            continue
+        steps.extend(
+            Step(
+                Action.DELETE,
+                Kind.TASK_MENU,
+                entity.prog_id,
+                entity.name,
+                remote_id=entity.task_menu_id,
+                note="no longer in the manifest",
+            )
+            for entity in sorted(entities, key=lambda e: e.task_menu_id)
+        )
+    return steps
+
+
 def diff(manifest: Manifest, snapshot: TenantSnapshot) -> tuple[tuple[Step, ...], tuple[str, ...]]:
     """(steps, conflicts) to bring ``snapshot`` to ``manifest`` (pure).
 
-    Order: lists and their items (creates, updates, deletes), web panels, then deletions of
-    whole lists last.
+    Order: lists and their items (creates, updates, deletes), web panels, task menus, then
+    deletions of whole lists last.
     """
     list_steps, late = _list_steps(manifest, snapshot)
     panel_steps, conflicts = _panel_steps(manifest.all_web_panels(), snapshot)
-    return (*list_steps, *panel_steps, *late), tuple(conflicts)
+    task_menu_steps = _task_menu_steps(manifest.task_menus, snapshot)
+    return (*list_steps, *panel_steps, *task_menu_steps, *late), tuple(conflicts)
 
 
 def uninstall_steps(snapshot: TenantSnapshot) -> tuple[Step, ...]:
     """Everything the application owns, to delete: its web panels (``DeleteAppWebPanels``, one
-    call), the list items it created, then the lists it created. Nothing else."""
+    call), its task menus (``DeleteAppTaskMenus``, one call), the list items it created, then
+    the lists it created. Nothing else."""
     steps: list[Step] = []
     if snapshot.app_panels:
         steps.append(
@@ -589,6 +737,16 @@ def uninstall_steps(snapshot: TenantSnapshot) -> tuple[Step, ...]:
                 "*",
                 f"{len(snapshot.app_panels)} web panel(s) owned by the application",
                 desired={"ProgIds": sorted(p.prog_id for p in snapshot.app_panels)},
+            )
+        )
+    if snapshot.app_task_menus:
+        steps.append(
+            Step(
+                Action.DELETE,
+                Kind.APP_TASK_MENUS,
+                "*",
+                f"{len(snapshot.app_task_menus)} task menu(s) owned by the application",
+                desired={"ProgIds": sorted(m.prog_id for m in snapshot.app_task_menus)},
             )
         )
     owned_lists = {_fold(r.name) for r in snapshot.owned if r.kind == "list"}
@@ -641,7 +799,9 @@ def make_plan(
 ) -> Plan:
     """Read the tenant and diff it against ``manifest`` (``operation="uninstall"``: plan the
     removal of everything the application owns instead)."""
-    snapshot = read_snapshot(api, repository, application, context_identifier, manifest)
+    snapshot = read_snapshot(
+        api, repository, application, context_identifier, manifest, operation=operation
+    )
     conflicts: tuple[str, ...] = ()
     if operation == "uninstall":
         steps = uninstall_steps(snapshot)

@@ -9,7 +9,9 @@
 
 An application's manifest is kept in the store (``applications.manifest``, TOML text, validated
 before it is stored), so every front end and every process sees the same one; ``{public_url}``
-in it is the workspace's ``public_url``. The calls run as the application's system user.
+in it is the workspace's ``public_url`` and ``{app}`` the application's id (its ``/panel``
+path). A manifest whose ``/panel`` URL could never identify the application is refused when it
+is stored. The calls run as the application's system user.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from toolkit.errors import ConfigurationError, ManifestError
+from toolkit.errors import ConfigurationError, InputFileError, ManifestError
+from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited_text
 from toolkit.provisioning.apply import LOCK_TTL, EventCallback, apply_plan
-from toolkit.provisioning.manifest import Manifest, load_manifest
+from toolkit.provisioning.manifest import ApplicationIdentity, Manifest, load_manifest
 from toolkit.provisioning.plan import Plan, ProvisioningApi, make_plan
 from toolkit.store import Application, ProvisioningRun, Repository
 from toolkit.tenant import TenantAccess
@@ -35,6 +38,10 @@ ApiFactory = Callable[[Application, str], ProvisioningApi]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _identity(application: Application) -> ApplicationIdentity:
+    return ApplicationIdentity(id=application.id, name=application.name)
 
 
 class Provisioning:
@@ -72,11 +79,13 @@ class Provisioning:
     # -- manifests ----------------------------------------------------------------------------
 
     def load(self, source: str | Path, application: str | None = None) -> Manifest:
-        """Validate a manifest (path or TOML text), for ``application``'s model if given."""
-        model = None
+        """Validate a manifest (path or TOML text), for ``application`` if given (its model,
+        ``{app}``, its ``/panel`` URLs)."""
+        model = identity = None
         if application is not None:
-            model = self.repository.get_application(application).model
-        return load_manifest(source, model=model, public_url=self.public_url)
+            app = self.repository.get_application(application)
+            model, identity = app.model, _identity(app)
+        return load_manifest(source, model=model, public_url=self.public_url, application=identity)
 
     def manifest_for(self, application: str) -> Manifest | None:
         """The application's stored manifest, validated for its model; None when it has none."""
@@ -85,7 +94,12 @@ class Provisioning:
         if text is None:
             return None
         return load_manifest(
-            text, model=app.model, public_url=self.public_url, name=f"{app.name}: manifest"
+            text,
+            model=app.model,
+            public_url=self.public_url,
+            name=f"{app.name}: manifest",
+            application=_identity(app),
+            check_panel_urls=False,  # checked when stored; an older one still loads
         )
 
     def set_manifest(
@@ -98,14 +112,20 @@ class Provisioning:
             self.repository.set_application_manifest(app.id, None, actor=actor)
             return None
         if isinstance(source, Path):
-            try:
-                text = source.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise ManifestError(source.name, [(None, "", f"cannot be read: {exc}")]) from exc
+            try:  # a regular file within the manifest size cap (never /dev/zero or a FIFO)
+                text = read_limited_text(source, limit=MAX_TEXT_FILE_BYTES, what="manifest")
+            except InputFileError as exc:
+                raise ManifestError(source.name, [(None, "", str(exc))]) from None
             label = source.name
         else:
             text, label = source, "<manifest>"
-        manifest = load_manifest(text, model=app.model, public_url=self.public_url, name=label)
+        manifest = load_manifest(
+            text,
+            model=app.model,
+            public_url=self.public_url,
+            name=label,
+            application=_identity(app),
+        )
         self.repository.set_application_manifest(app.id, text, actor=actor)
         return manifest
 

@@ -1,7 +1,11 @@
 """``/panel``: the normal user context a SuperOffice web panel opens (protocol §2.2, §5).
 
 ``GET /panel?app=NAME&ctx=CustNNNNN`` (``uctx`` is accepted for ``ctx``, as SuperOffice's samples
-use it): without a session for that application × tenant the user is sent to SuperID's tenant
+use it), or the short per-application path ``GET /panel/{app}?uctx=CustNNNNN`` (``{app}`` is the
+application's id, or its name) that provisioned web panels use: SuperOffice fills ``<uctx>`` in
+with the context identifier when it opens the panel (SuperOfficeDocs
+``common/includes/variable/generated/system-variables.md``). Without a session for that
+application × tenant the user is sent to SuperID's tenant
 path (a 303; inside a frame, ``Sec-Fetch-Dest: iframe``, a page whose "Sign in" link opens a new
 window, because SuperID's pages refuse frames). With one, the page shows who the user is and a
 form for their own options. ``POST /panel`` saves the options (CSRF token required);
@@ -129,13 +133,32 @@ class PanelEndpoints:
 
     def _target(self, request: Request) -> tuple[str, str]:
         application = self._single(request, "app")
+        in_path = request.path_params.get("app")
+        if in_path is not None:
+            if len(in_path) > MAX_QUERY_VALUE:
+                raise _Bad(400, "Bad request", "The application is too long.")
+            if application and application.casefold() != in_path.casefold():
+                raise _Bad(400, "Bad request", "The path and app= name different applications.")
+            application = in_path
         ctx = self._single(request, "ctx")
         uctx = self._single(request, "uctx")
         if ctx and uctx and ctx.casefold() != uctx.casefold():
             raise _Bad(400, "Bad request", "The parameters ctx and uctx name different tenants.")
         tenant = ctx or uctx
         if not application or not tenant:
-            raise _Bad(400, "Bad request", "Open the panel as /panel?app=NAME&ctx=CustNNNNN.")
+            raise _Bad(
+                400,
+                "Bad request",
+                "Open the panel as /panel/APP?uctx=CustNNNNN (or /panel?app=APP&ctx=CustNNNNN).",
+            )
+        if "<" in tenant:
+            # A template variable SuperOffice did not fill in: the panel was opened by hand.
+            raise _Bad(
+                400,
+                "Bad request",
+                "The tenant is a template variable that was not filled in; open the panel "
+                "from SuperOffice.",
+            )
         try:
             tenant = validate_context_identifier(tenant.strip())
         except SignInError:
