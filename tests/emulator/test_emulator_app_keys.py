@@ -5,14 +5,19 @@ the "Customer state change" setting of a registered app (protocol §4.2, §6, §
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from toolkit.emulator import Emulator
+from toolkit.emulator.credentials import load_public_key
+from toolkit.emulator.errors import WorldError
 
 pytestmark = pytest.mark.emulator
 
@@ -77,7 +82,9 @@ def own_key() -> rsa.RSAPrivateKey:
 
 
 def register(http: httpx.Client, **fields: Any) -> httpx.Response:
-    return http.post(APPS, json={"name": "Own Key App", "redirect_urls": [REDIRECT], **fields})
+    # json.dumps escapes non-ASCII (\ud800 stays an escape, as an attacker would send it).
+    body = json.dumps({"name": "Own Key App", "redirect_urls": [REDIRECT], **fields})
+    return http.post(APPS, content=body, headers={"Content-Type": "application/json"})
 
 
 @pytest.mark.parametrize("form", ["xml", "pem"])
@@ -127,6 +134,7 @@ def test_unusable_keys_are_a_json_400_and_register_nothing(
         ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "invalid_key"),
         ("ssh-rsa AAAAB3NzaC1yc2E", "invalid_key"),
         ("", "invalid_key"),
+        ("<RSAKeyValue>\ud800</RSAKeyValue>", "invalid_key"),  # a JSON escape, lone surrogate
         (42, "invalid_key"),
         ("<RSAKeyValue>" + "A" * 20000 + "</RSAKeyValue>", "invalid_key"),
         (public_pem(curve), "unsupported_key"),
@@ -166,3 +174,45 @@ def test_customer_state_change_url_can_be_set_and_cleared(
         assert refused.json()["error"] == "invalid_app"
     assert http.patch(f"{APPS}/nope", json={"state_change_url": None}).status_code == 404
     assert http.get(f"{APPS}/nope").json()["error"] == "not_found"
+
+
+# -- hostile input to the key parser: every refusal is a WorldError (a JSON 400), nothing else --
+
+_KEY_PIECES = st.sampled_from(
+    [
+        "<RSAKeyValue>",
+        "</RSAKeyValue>",
+        "<Modulus>",
+        "</Modulus>",
+        "<Exponent>AQAB</Exponent>",
+        "<D>AQAB</D>",
+        "<!DOCTYPE r [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>",
+        "&x;",
+        "<![CDATA[AQAB]]>",
+        "-----BEGIN PUBLIC KEY-----\n",
+        "-----END PUBLIC KEY-----\n",
+        "-----BEGIN RSA PRIVATE KEY-----\n",
+        "-----BEGIN EC PRIVATE KEY-----\n",
+        "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA",
+        "\x00",
+        "\ud800",
+        "\ufeff",
+        "=",
+        "A" * 300,
+    ]
+)
+
+
+@settings(derandomize=True, max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=400), st.lists(_KEY_PIECES, max_size=12).map("".join)))
+def test_the_key_parser_refuses_hostile_text_with_its_own_error(text: str) -> None:
+    refusal: WorldError | None = None
+    try:
+        pem = load_public_key(text)
+    except WorldError as exc:
+        refusal = exc
+    else:  # only a real public key gets through
+        assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    if refusal is not None:
+        assert refusal.error in ("invalid_key", "unsupported_key")
+        assert refusal.status == 400

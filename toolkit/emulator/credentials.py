@@ -106,6 +106,10 @@ def load_public_key(value: Any) -> str:
         raise WorldError("invalid_key", "public_key must be RSAKeyValue XML or a PEM public key")
     if len(value) > MAX_PUBLIC_KEY_CHARS:
         raise WorldError("invalid_key", "public_key is too long to be a public key")
+    try:  # a JSON escape can decode to a lone surrogate, which no key holds
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WorldError("invalid_key", "public_key holds text that is not Unicode") from exc
     text = value.strip().lstrip("\ufeff").strip()
     if text.startswith("-----BEGIN"):
         key = _pem_public_key(text)

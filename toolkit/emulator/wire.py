@@ -99,14 +99,27 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
+def decode_json(body: bytes) -> Any:
+    """JSON that the emulator can store and send back, else `BadRequestError` `invalid_json`.
+
+    A `\\ud800` escape decodes to a lone surrogate, which no UTF-8 answer can carry: refused
+    here, before anything is stored, rather than a 500 after the world changed.
+    """
+    try:
+        data = json.loads(body)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadRequestError("invalid_json", "the body is not valid JSON") from exc
+    except UnicodeEncodeError as exc:
+        raise BadRequestError("invalid_json", "the body holds a lone surrogate escape") from exc
+    return data
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     body = await read_body(request, MAX_JSON_BYTES)
     if not body.strip():
         return {}
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequestError("invalid_json", "the body is not valid JSON") from exc
+    data = decode_json(body)
     if not isinstance(data, dict):
         raise BadRequestError("invalid_json", "the body must be a JSON object")
     return data
