@@ -2,7 +2,7 @@
 
 Routes: ``GET /install``, ``GET|POST /callback``, ``GET|POST /installation`` (+ ``/status``),
 ``GET|POST /uninstall``, ``POST /state-change``, ``GET|POST /panel``,
-``GET|POST /panel/logout``, ``GET /healthz``. Every response carries
+``GET|POST /panel/{app}``, ``GET|POST /panel/logout``, ``GET /healthz``. Every response carries
 ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (HTML pages also
 ``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`; the panel's
 pages may be framed by SuperOffice); wrong methods get 405, unknown paths 404, both as plain
@@ -101,6 +101,8 @@ def create_app(workspace: Workspace) -> Starlette:
             Route(f"{STATE_CHANGE_PATH}/{{application}}", state_change, methods=["POST"]),
             Route(PANEL_PATH, panel.panel, methods=["GET", "POST"]),
             Route(LOGOUT_PATH, panel.logout, methods=["GET", "POST"]),
+            # The short per-application path provisioned web panels open (/panel/{app}).
+            Route(f"{PANEL_PATH}/{{app}}", panel.panel, methods=["GET", "POST"]),
             Route(HEALTH_PATH, health_endpoint(workspace), methods=["GET"]),
         ],
         middleware=[Middleware(ProtectMiddleware)],
