@@ -75,6 +75,7 @@ __all__ = [
     "ApplicationChoice",
     "Approvals",
     "DashboardError",
+    "InstallLink",
     "SidebarInfo",
     "StateCheck",
     "TenantDetail",
@@ -87,6 +88,7 @@ __all__ = [
     "callback_url",
     "check_state",
     "emulator_enabled",
+    "install_link",
     "install_url",
     "invalidate",
     "renew_ticket",
@@ -747,6 +749,38 @@ def install_url(app: str, tenant: str | None = None) -> str:
     ws = workspace()
     application = ws.applications.get(app)
     return ws.install_url(application.name, tenant=tenant or application.tenant)
+
+
+@dataclass(frozen=True)
+class InstallLink:
+    """An install link for a customer's administrator (``tenant`` None: any tenant), and what a
+    click on it in this browser does (``account_note``)."""
+
+    url: str
+    tenant: str | None
+    account_note: str
+
+
+@_guarded
+def install_link(app: str, tenant: str | None = None) -> InstallLink:
+    """The ``/install`` link for ``app`` into ``tenant`` (``CustNNNNN``; empty: any tenant).
+
+    ``/install`` always asks SuperID for a fresh sign-in (``prompt=login``), so opening the
+    link here never approves with the operator's own SuperID session.
+    """
+    ws = workspace()
+    application = ws.applications.get(app)
+    chosen = (tenant or "").strip() or application.tenant  # a custom app: its own tenant
+    url = ws.install_url(application.name, tenant=chosen)
+    identity = sign_in_state().identity
+    yours = f" (yours: {identity})" if identity else ""
+    target = f"an administrator of {chosen}" if chosen else "an administrator of the tenant"
+    note = (
+        "Opened here, the link shows SuperID's sign-in page for a fresh account: your own "
+        f"SuperID session{yours} is not used. Sign in there as {target}, or copy the link to "
+        "the customer's administrator."
+    )
+    return InstallLink(url=url, tenant=chosen, account_note=note)
 
 
 # -- tenants -------------------------------------------------------------------------------------

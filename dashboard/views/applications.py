@@ -53,7 +53,6 @@ def _list_applications() -> None:
 def _application_detail(choice: data.ApplicationChoice) -> None:
     try:
         approvals = data.approvals_for(choice.name)
-        url = data.install_url(choice.name)
     except data.DashboardError as exc:
         st.error(str(exc))
         return
@@ -63,18 +62,36 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
             st.info("No tenant has approved this application yet. Click Install to start.")
         else:
             st.dataframe(approvals, hide_index=True)
+    if not data.can("install"):
+        return  # viewers see the approvals; starting an install is for operators
     with right:
-        if not data.can("install"):
-            return  # viewers see the approvals; starting an install is for operators
+        tenant = st.text_input(
+            "Install for tenant",
+            value=choice.tenant or "",
+            placeholder="CustNNNNN (empty: any)",
+            disabled=bool(choice.tenant),
+            key=f"install_tenant_{choice.name}",
+            help="The customer's context identifier; empty lets their administrator choose.",
+        )
+    try:
+        link = data.install_link(choice.name, tenant or None)
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    with right:
         st.link_button(
             "Install",
-            url,
+            link.url,
             help="Opens the partner's /install page, which sends you to SuperID to sign in "
             "as a tenant administrator and approve the application.",
             icon=":material/open_in_new:",
         )
         if choice.tenant:
             st.caption(f"Custom application for tenant `{choice.tenant}`.")
+    where = f"for {link.tenant}" if link.tenant else "for any tenant"
+    st.caption(f"Install link {where}, to copy to the customer's administrator:")
+    st.code(link.url, language=None)
+    st.caption(link.account_note)
 
 
 def _add_form() -> None:

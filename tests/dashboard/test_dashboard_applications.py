@@ -173,3 +173,37 @@ def test_emulator_registration_error_is_shown_without_a_traceback(
     assert len(errors) == 1
     assert errors[0].startswith("Could not register with the emulator")
     assert "Traceback" not in errors[0]
+
+
+def test_install_makes_a_link_for_a_chosen_tenant_and_says_it_asks_for_a_fresh_sign_in(
+    repository: Repository,
+) -> None:
+    seed(repository)
+    at = open_page(APPLICATIONS_PAGE)
+
+    # The custom application's tenant is fixed; the standard one's is the operator's choice.
+    boxes = [box for box in at.text_input if box.label == "Install for tenant"]
+    assert [box.value for box in boxes] == ["", CUSTOM_TENANT]
+    assert boxes[1].disabled
+    assert any("for any tenant" in text for text in texts(at.caption))
+    boxes[0].input("Cust34567").run()
+
+    assert not at.exception, at.exception
+    link = urlsplit(at.get("link_button")[0].proto.url)
+    assert parse_qs(link.query) == {"app": [STANDARD_APP], "tenant": ["Cust34567"]}
+    assert any(urlsplit(block.value).query == link.query for block in at.code)
+    notes = texts(at.caption)
+    assert any("Install link for Cust34567" in text for text in notes)
+    assert any("fresh account" in text and "administrator of Cust34567" in text for text in notes)
+
+
+def test_install_refuses_a_tenant_that_is_not_a_context_identifier(
+    repository: Repository,
+) -> None:
+    seed(repository)
+    at = open_page(APPLICATIONS_PAGE)
+    next(box for box in at.text_input if box.label == "Install for tenant").input("x; drop").run()
+
+    assert not at.exception, at.exception
+    assert at.error
+    assert [button.proto.label for button in at.get("link_button")] == ["Install"]  # the other
