@@ -134,7 +134,8 @@ def test_unusable_keys_are_a_json_400_and_register_nothing(
         ("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "invalid_key"),
         ("ssh-rsa AAAAB3NzaC1yc2E", "invalid_key"),
         ("", "invalid_key"),
-        ("<RSAKeyValue>\ud800</RSAKeyValue>", "invalid_key"),  # a JSON escape, lone surrogate
+        # A JSON escape that decodes to a lone surrogate: refused with the body (wire.py).
+        ("<RSAKeyValue>\ud800</RSAKeyValue>", "invalid_json"),
         (42, "invalid_key"),
         ("<RSAKeyValue>" + "A" * 20000 + "</RSAKeyValue>", "invalid_key"),
         (public_pem(curve), "unsupported_key"),
@@ -216,3 +217,22 @@ def test_the_key_parser_refuses_hostile_text_with_its_own_error(text: str) -> No
     if refusal is not None:
         assert refusal.error in ("invalid_key", "unsupported_key")
         assert refusal.status == 400
+
+
+def test_a_lone_surrogate_escape_is_a_400_before_anything_is_stored(
+    emu: Emulator, http: httpx.Client, system_rest: httpx.Client
+) -> None:
+    """`"\\ud800"` is valid JSON that no UTF-8 answer can carry: refused, never a 500."""
+    before = len(http.get(APPS).json()["apps"])
+    refused = register(http, name="Bad \ud800 name")
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"] == "invalid_json"
+    assert len(http.get(APPS).json()["apps"]) == before
+    deep = http.post(APPS, content=b"[" * 200_000, headers={"Content-Type": "application/json"})
+    assert deep.status_code == 400
+    panels = len(system_rest.get("/List/WebPanel/Items").json())
+    body = json.dumps({"Name": "Panel \udfff", "ProgId": "acme.bad"})
+    answer = system_rest.post("/List/WebPanel/Items", content=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["ErrorType"] == "SoException"
+    assert len(system_rest.get("/List/WebPanel/Items").json()) == panels
