@@ -243,12 +243,6 @@ def parse_notification(body: bytes | str | dict[str, Any]) -> NotificationMessag
     )
 
 
-def _fingerprint(token: str, claims: StateChangeClaims) -> str:
-    """What recognises a redelivery: SHA-256 of the ``jti``, or of the whole token."""
-    basis = f"jti:{claims.token_id}" if claims.token_id else f"token:{token}"
-    return hashlib.sha256(basis.encode("utf-8")).hexdigest()
-
-
 def state_change_path(client_id: str) -> str:
     """The state-change URL path of one application: ``/state-change/{client_id}``.
 
@@ -307,7 +301,9 @@ class ValidatedNotification:
     @property
     def fingerprint(self) -> str:
         """What recognises a redelivery (SHA-256 of the ``jti``, or of the whole token)."""
-        return _fingerprint(self.message.token, self.claims)
+        jti = self.claims.token_id
+        basis = f"jti:{jti}" if jti else f"token:{self.message.token}"
+        return hashlib.sha256(basis.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

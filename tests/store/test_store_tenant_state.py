@@ -120,6 +120,85 @@ def test_a_notification_clearly_older_than_a_pulled_state_is_stale(
     assert store.get_authorization(APP, CTX).status == "active"
 
 
+def confirm(
+    store: Repository, *, state: str, observed_at: datetime, confirmed: bool, fingerprint: str
+) -> StateChangeOutcome:
+    """A Suspend notification stored with the state API's answer (``observed_at``)."""
+    change = store.apply_state_change(
+        APP,
+        CTX,
+        change_type="Suspend",
+        issued_at=at(0),
+        fingerprint=fingerprint,
+        state=state,
+        endpoint="https://sod2.superoffice.com/Cust12345",
+        api="https://sod2.superoffice.com/Cust12345/api",
+        version="Release_11.10",
+        valid_until=observed_at + timedelta(minutes=5),
+        observed_at=observed_at,
+        status="suspended",
+        status_from=frozenset({"active"}),
+        confirmed=confirmed,
+        reason=None if confirmed else f"state_api:{state}",
+    )
+    return change.outcome
+
+
+def test_an_unconfirmed_notification_keeps_the_answer_and_no_status(
+    store: Repository, app_id: str
+) -> None:
+    outcome = confirm(
+        store, state="Running", observed_at=at(5), confirmed=False, fingerprint="u" * 64
+    )
+    assert outcome is StateChangeOutcome.UNCONFIRMED
+    assert store.get_authorization(APP, CTX).status == "active"
+    state = store.get_tenant_state(APP, CTX)
+    assert state is not None
+    assert (state.state, state.version, state.observed_at) == ("Running", "Release_11.10", at(5))
+    assert state.valid_until == at(5) + timedelta(minutes=5)
+    [change] = store.list_state_changes(application=APP)
+    assert (change.outcome, change.reason) == (StateChangeOutcome.UNCONFIRMED, "state_api:Running")
+    [event] = [e for e in store.list_audit(application=APP) if e.actor == "webhook"]
+    assert event.action == "tenant.state_change_unconfirmed"
+    assert event.summary["state"] == "Running"
+    # The same notification again is a redelivery, confirmed or not.
+    again = confirm(
+        store, state="Suspended", observed_at=at(6), confirmed=True, fingerprint="u" * 64
+    )
+    assert again is StateChangeOutcome.DUPLICATE
+
+
+def test_answers_are_ordered_by_when_the_state_api_gave_them(
+    store: Repository, app_id: str
+) -> None:
+    # Two notifications processed at once: the later answer wins, whichever commits first.
+    assert (
+        confirm(store, state="Running", observed_at=at(10), confirmed=False, fingerprint="n" * 64)
+        is StateChangeOutcome.UNCONFIRMED
+    )
+    older = confirm(
+        store, state="Suspended", observed_at=at(9), confirmed=True, fingerprint="o" * 64
+    )
+    assert older is StateChangeOutcome.STALE
+    assert store.get_authorization(APP, CTX).status == "active"
+
+
+def test_a_notification_the_state_api_could_not_check_is_recorded_and_audited(
+    store: Repository, app_id: str
+) -> None:
+    change = store.record_state_change(
+        APP,
+        outcome="unconfirmed",
+        reason="state_api_unavailable",
+        context_identifier=CTX,
+        change_type="Suspend",
+    )
+    assert change.outcome is StateChangeOutcome.UNCONFIRMED
+    [event] = store.list_audit(application=APP, context_identifier=CTX)
+    assert event.action == "tenant.state_change_unconfirmed"
+    assert store.get_authorization(APP, CTX).status == "active"
+
+
 def test_a_status_changes_only_from_the_allowed_ones(store: Repository, app_id: str) -> None:
     store.set_authorization_status(APP, CTX, "revoked", actor="test")
     assert suspend(store, fingerprint="c" * 64, issued_at=at(1)) is StateChangeOutcome.APPLIED
