@@ -108,6 +108,15 @@ def _sidebar() -> None:
             st.markdown(f"**Environment:** `{info.environment}`")
         st.markdown(f"**Partner endpoints:**  \n`{info.public_url}`")
         st.caption(f"Store: {info.database}")
+        st.button(
+            "Refresh",
+            key="refresh",
+            on_click=data.invalidate,
+            icon=":material/refresh:",
+            help="Read the store again now. Pages reuse what they read for "
+            f"{data.READ_MODEL_TTL.seconds} s, except after an action taken here; changes from "
+            "elsewhere (webhooks, the CLI) show within that time.",
+        )
 
 
 signed_in = _gate()

@@ -10,6 +10,8 @@ import streamlit as st
 ANY = "Any"
 # The default time range: the last week (most questions are about recent changes).
 DEFAULT_DAYS = 7
+# The last export built: (its filters, the CSV text, its file name).
+EXPORT = "activity_export_prepared"
 
 st.title("Activity")
 st.caption(
@@ -49,7 +51,15 @@ def _page() -> None:
     left, middle, right = st.columns(3)
     with left:
         application = _choice("Application", choices.applications, "activity_application")
-        tenant = _choice("Tenant", choices.tenants, "activity_tenant")
+        tenant = (
+            st.text_input(
+                "Tenant",
+                key="activity_tenant",
+                placeholder="Context identifier, e.g. Cust12345",
+                help="One tenant's events (its exact context identifier); empty for all.",
+            ).strip()
+            or None
+        )
     with middle:
         actor = _choice("Actor", choices.actors, "activity_actor")
         action = _choice("Action", choices.actions, "activity_action")
@@ -74,15 +84,35 @@ def _page() -> None:
         st.dataframe(table, hide_index=True, key="activity_table")
         if len(table) >= data.ACTIVITY_LIMIT:
             st.caption(f"The newest {data.ACTIVITY_LIMIT} events are shown; the export has all.")
-    try:
-        exported = data.activity_csv(chosen)
-    except data.DashboardError as exc:
-        st.error(str(exc))
-        return
+    _export(chosen)
+
+
+def _export(chosen: data.ActivityFilter) -> None:
+    """The CSV is built only when asked (it can hold 100,000 events), then offered for download
+    while the filters stay the same."""
+    if st.button(
+        "Prepare CSV export",
+        key="activity_prepare_export",
+        icon=":material/table_view:",
+        help="Build the CSV of every event matching the filters (redacted: no secret is ever in "
+        "the export), then download it.",
+    ):
+        try:
+            with st.spinner("Building the export…"):
+                built = data.activity_csv(chosen)
+        except data.DashboardError as exc:
+            st.error(str(exc))
+            return
+        named = f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv"
+        st.session_state[EXPORT] = (chosen, built, named)
+    prepared = st.session_state.get(EXPORT)
+    if prepared is None or prepared[0] != chosen:
+        return  # none yet, or built for other filters
+    _chosen, built, file_name = prepared
     st.download_button(
-        "Export CSV",
-        exported,
-        file_name=f"audit-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv",
+        "Download CSV",
+        built,
+        file_name=file_name,
         mime="text/csv",
         key="activity_export",
         icon=":material/download:",

@@ -58,10 +58,15 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
         return
     left, right = st.columns([4, 1])
     with left:
-        if approvals.empty:
+        if approvals.table.empty:
             st.info("No tenant has approved this application yet. Click Install to start.")
         else:
-            st.dataframe(approvals, hide_index=True)
+            st.dataframe(approvals.table, hide_index=True)
+            if approvals.total > len(approvals.table):
+                st.caption(
+                    f"The first {len(approvals.table)} of {approvals.total:,} approvals; the "
+                    "Tenants page searches them all."
+                )
     if not data.can("install"):
         return  # viewers see the approvals; starting an install is for operators
     with right:

@@ -7,6 +7,9 @@ import data
 import streamlit as st
 
 ALL = "All applications"
+ANY = "Any status"
+# The page of the table shown (the pager's number input writes it).
+PAGE = "tenants_page"
 # The outcome of the last Renew ticket click: (record label, succeeded, message).
 RENEW_OUTCOME = "tenants_renew_outcome"
 # The outcome of the last Check state click: (record label, StateCheck or error message).
@@ -21,26 +24,56 @@ st.caption(
 )
 
 
+def _first_page() -> None:
+    """Other filters, other records: back to the first page."""
+    st.session_state.pop(PAGE, None)
+
+
+def _filters(names: list[str]) -> tuple[str | None, str, str | None]:
+    left, middle, right = st.columns([2, 3, 2])
+    with left:
+        chosen = st.selectbox(
+            "Application", [ALL, *names], key="tenants_application", on_change=_first_page
+        )
+    with middle:
+        search = st.text_input(
+            "Search",
+            key="tenants_search",
+            on_change=_first_page,
+            placeholder="Tenant, company or who approved",
+            help="Any part of the context identifier, the company name or the approver, in "
+            "any case.",
+        )
+    with right:
+        status = st.selectbox(
+            "Status", [ANY, *data.STATUSES], key="tenants_status", on_change=_first_page
+        )
+    application = None if chosen in (None, ALL) else chosen
+    return application, search or "", None if status in (None, ANY) else status
+
+
 def _records() -> None:
     try:
         names = [choice.name for choice in data.application_choices()]
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    chosen = st.selectbox("Application", [ALL, *names], key="tenants_application")
-    application = None if chosen in (None, ALL) else chosen
+    application, search, status = _filters(names)
     try:
-        table = data.tenants_table(application)
-        choices = data.tenant_choices(application)
+        shown = data.tenants_page(
+            application, search=search, status=status, page=st.session_state.get(PAGE, 1)
+        )
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    if table.empty:
+    if shown.table.empty:
         if not names:
             st.info(
                 "No applications yet, so no tenants. Register one on the Applications page, "
                 "then click Install and approve it as a tenant administrator."
             )
+        elif search or status:
+            st.info("No record matches these filters.")
         else:
             st.info(
                 "No tenant has approved "
@@ -49,7 +82,7 @@ def _records() -> None:
             )
         return
     st.dataframe(
-        table,
+        shown.table,
         hide_index=True,
         column_config={
             "System user token held": st.column_config.CheckboxColumn(
@@ -67,7 +100,21 @@ def _records() -> None:
             ),
         },
     )
-    _detail(choices)
+    _pager(shown)
+    _detail(shown.choices)
+
+
+def _pager(shown: data.TenantsPage) -> None:
+    first = (shown.page - 1) * data.TENANTS_PAGE_SIZE + 1
+    last = first + len(shown.table) - 1
+    left, right = st.columns([3, 1])
+    left.caption(
+        f"Records {first:,}–{last:,} of {shown.total:,} (page {shown.page} of {shown.pages})."
+    )
+    if shown.pages > 1:
+        if st.session_state.get(PAGE, 1) != shown.page:  # fewer pages now than when chosen
+            st.session_state[PAGE] = shown.page
+        right.number_input("Page", min_value=1, max_value=shown.pages, step=1, key=PAGE)
 
 
 def _renew(label: str, app: str, ctx: str) -> None:

@@ -3,7 +3,8 @@
 The dashboard reads its settings from ``SOTK_*`` environment variables, so each test points
 ``SOTK_HOME`` at its own temporary folder, clears the other variables, and runs from that
 folder (so no ``.env`` in the checkout is read). ``st.cache_resource`` is cleared before and
-after each test; its ``on_release`` closes the cached Workspace.
+after each test; its ``on_release`` closes the cached Workspace. ``st.cache_data`` (the cached
+read models) is cleared too.
 """
 
 from __future__ import annotations
@@ -37,8 +38,10 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("SOTK_PUBLIC_URL", "http://127.0.0.1:8000")
     monkeypatch.chdir(tmp_path)
     st.cache_resource.clear()
+    st.cache_data.clear()  # the read models (data._read_model) of an earlier test's store
     yield home
     st.cache_resource.clear()
+    st.cache_data.clear()
 
 
 @pytest.fixture

@@ -162,7 +162,14 @@ def test_activity_filters_and_exports_without_secrets(repository: Repository) ->
     rows = list(csv.reader(io.StringIO(exported)))
     assert rows[0][:3] == ["at", "actor", "action"]
     assert {row[2] for row in rows[1:]} >= {"application.added", "authorization.created"}
+    # The export is built only when asked: a button first, then the download.
+    assert not at.get("download_button")
+    at.button(key="activity_prepare_export").click().run()
+    assert not at.exception, at.exception
+    assert at.get("download_button")
     everything = rendered_text(at) + exported
     for secret in (CLIENT_SECRET, SYSTEM_USER_TOKEN, REFRESH_TOKEN, TICKET):
         assert secret not in everything
-    assert at.get("download_button")
+    # Other filters: the prepared export is not offered for them.
+    at.selectbox(key="activity_actor").set_value("test").run()
+    assert not at.get("download_button")

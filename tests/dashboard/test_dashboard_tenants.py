@@ -88,6 +88,9 @@ def test_ticket_column_says_none_and_needs_reconsent_without_exchanging(
 
     repository.set_authorization_status(STANDARD_APP, TENANT, "needs_reconsent", actor="test")
     at.run()
+    # A change made elsewhere shows once the read models expire, or at once on Refresh.
+    assert list(at.dataframe[0].value["Ticket"]) == ["none"]
+    at.button(key="refresh").click().run()
 
     assert list(at.dataframe[0].value["Ticket"]) == ["needs reconsent"]
 
@@ -257,7 +260,7 @@ def test_state_column_shows_the_last_known_state_without_calling_the_network(
         valid_until=datetime.now(UTC) + timedelta(seconds=30),
         source="state-api",
     )
-    at.run()
+    at.button(key="refresh").click().run()  # stored elsewhere: read the store again now
 
     state = at.dataframe[0].value["State"][0]
     assert state.startswith("OfflineMaintenance · not running · checked 20")
