@@ -94,6 +94,7 @@ __all__ = [
     "renew_ticket",
     "reset",
     "sidebar_info",
+    "state_change_url",
     "tenant_detail",
     "tenants_page",
     "workspace",
@@ -781,6 +782,13 @@ def install_link(app: str, tenant: str | None = None) -> InstallLink:
         "the customer's administrator."
     )
     return InstallLink(url=url, tenant=chosen, account_note=note)
+
+
+@_guarded
+def state_change_url(app: str) -> str:
+    """The "Customer state change" URL to register for ``app``: the partner endpoints'
+    ``/state-change/{client id}``."""
+    return workspace().state_change_url(app)
 
 
 # -- tenants -------------------------------------------------------------------------------------

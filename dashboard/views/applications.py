@@ -80,6 +80,7 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
         )
     try:
         link = data.install_link(choice.name, tenant or None)
+        state_change = data.state_change_url(choice.name)
     except data.DashboardError as exc:
         st.error(str(exc))
         return
@@ -97,6 +98,7 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
     st.caption(f"Install link {where}, to copy to the customer's administrator:")
     st.code(link.url, language=None)
     st.caption(link.account_note)
+    st.caption(f"Customer state change URL to register for it: `{state_change}`")
 
 
 def _add_form() -> None:

@@ -195,6 +195,8 @@ def test_install_makes_a_link_for_a_chosen_tenant_and_says_it_asks_for_a_fresh_s
     notes = texts(at.caption)
     assert any("Install link for Cust34567" in text for text in notes)
     assert any("fresh account" in text and "administrator of Cust34567" in text for text in notes)
+    # Each application's own Customer state change URL, named by its client id.
+    assert any("/state-change/alpha-client-id`" in text for text in notes)
 
 
 def test_install_refuses_a_tenant_that_is_not_a_context_identifier(
