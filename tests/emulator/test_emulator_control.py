@@ -191,10 +191,10 @@ def test_clock_control(http: httpx.Client) -> None:
 
 
 def test_unknown_paths_and_wrong_methods(http: httpx.Client) -> None:
-    assert http.get("/nowhere").status_code == 404
-    page = http.get("/login/nowhere")
-    assert page.status_code == 404
-    assert "text/html" in page.headers["content-type"]
+    # Paths the emulator does not implement: 501 not_emulated (test_emulator_not_emulated).
+    assert http.get("/nowhere").status_code == 501
+    assert http.get("/login/nowhere").headers["x-emulator"] == "not-emulated"
+    assert http.get("/__emulator__/nowhere").status_code == 404  # the control plane's own
     wrong = http.get("/login/common/oauth/tokens")
     assert wrong.status_code == 405
     assert wrong.json()["error"] == "method_not_allowed"

@@ -5,11 +5,12 @@
 - Each tenant host (`sod2`, `sod3` equivalents, `Emulator.host_urls`) serves the tenants that
   currently live on it, under `/{ctx}/api/...` and `/{ctx}/Remote/...`, plus the control plane.
   A tenant asked for on another host answers **421 Misdirected Request** with "Wrong subdomain
-  used to access tenant" (protocol §1); anything else there is 404.
+  used to access tenant" (protocol §1); anything else there is 404. A path no module serves
+  answers 501 `X-Emulator: not-emulated` (`not_emulated`), never a SuperOffice-style 404.
 - A tenant that is not running (IsRunning false, protocol §6) refuses its web services with
   **503** and SuperOffice's error body (ErrorType `SoTenantNotRunningException` [I]), with
   `Retry-After` while an Upgrade's OfflineMaintenance has a known end [I]. An unknown tenant is
-  404 `SoNotFoundException` on a tenant host, 421 nowhere (it lives on no host).
+  404 `SoNotFoundException` on every host, 421 nowhere (it lives on no host).
 """
 
 from __future__ import annotations
@@ -92,8 +93,8 @@ class HostRouter:
         ctx, rest = match.group("ctx"), match.group("rest") or ""
         tenant = self.world.find_tenant(ctx)
         if tenant is None:
-            if host == LOGIN_HOST:
-                return None  # the login host's own 404 for an unknown path
+            # A missing record, on every host: SuperOffice's 404 (not the emulator's 501 for a
+            # path it does not emulate, see not_emulated).
             return _tenant_error(rest, 404, NOT_FOUND_ERROR_TYPE, f"Unknown tenant {ctx}")
         if host != tenant.host:
             return _tenant_error(rest, 421, MISDIRECTED_ERROR_TYPE, WRONG_SUBDOMAIN)

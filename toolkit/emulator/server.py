@@ -27,8 +27,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from toolkit.emulator.control import ControlPlane, control_error
 from toolkit.emulator.errors import WorldError
-from toolkit.emulator.faults import FaultMiddleware, Faults, rule_from_json
+from toolkit.emulator.faults import CONTROL_PREFIX, FaultMiddleware, Faults, rule_from_json
 from toolkit.emulator.lifecycle import apply_change, set_state
+from toolkit.emulator.not_emulated import not_emulated_response
 from toolkit.emulator.registry import activate_app, register_app
 from toolkit.emulator.routing import LOGIN_HOST, HostRouter, HostTagger
 from toolkit.emulator.seed import default_world
@@ -148,6 +149,11 @@ def _fault_response(path: str, status: int, message: str) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # registered for HTTPException only
         raise exc
+    path = request.url.path
+    if exc.status_code == 404 and not path.startswith(CONTROL_PREFIX):
+        # No route matched: a path this emulator does not implement, never a SuperOffice 404
+        # (those come from handlers, for missing records). The control plane keeps its 404s.
+        return not_emulated_response(request.method, path)
     error = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     response = _error_response(request.url.path, exc.status_code, error, str(exc.detail))
     if exc.headers:

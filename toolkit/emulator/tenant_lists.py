@@ -45,6 +45,7 @@ from starlette.routing import Route
 
 from toolkit.emulator.creators import record_creation, watermark
 from toolkit.emulator.errors import ApiError, BadRequestError
+from toolkit.emulator.not_emulated import NotEmulated, not_emulated_response
 from toolkit.emulator.task_menus import ENDPOINTS as TASK_MENU_ENDPOINTS
 from toolkit.emulator.task_menus import TaskMenus
 from toolkit.emulator.tenant_api import (
@@ -205,6 +206,9 @@ def _pattern(template: str) -> re.Pattern[str]:
     return re.compile(regex + "/?", re.IGNORECASE)
 
 
+_KNOWN_PATHS = [_pattern(path) for _, path, _ in ENDPOINTS]
+
+
 class TenantLists:
     def __init__(self, world: World, api: TenantApi) -> None:
         self.world = world
@@ -313,11 +317,13 @@ class TenantLists:
             return _error(exc)
         except UnknownTenant as exc:
             return _error(_not_found(f"Unknown tenant {exc}"))
+        except NotEmulated:
+            return not_emulated_response(request.method, request.url.path)
 
     def _route(self, method: str, rest: str) -> tuple[Handler, dict[str, str]]:
         match = re.fullmatch(r"/v1(/.*)", rest, re.IGNORECASE)
         if match is None:
-            raise _not_found(f"No endpoint {rest}")
+            raise NotEmulated(rest)
         path = match.group(1)
         allowed = False
         for verb, pattern, handler in self.table:
@@ -327,9 +333,12 @@ class TenantLists:
             if verb == method:
                 return handler, found.groupdict()
             allowed = True
+        # Paths served by another module (User/currentPrincipal) know their verbs too.
+        allowed = allowed or any(pattern.fullmatch(path) for pattern in _KNOWN_PATHS)
         if allowed:
             raise ApiError(405, METHOD_ERROR_TYPE, f"{method} is not allowed on {rest}")
-        raise _not_found(f"No endpoint {rest}")
+        # Not a missing record: a path this emulator does not implement (not_emulated).
+        raise NotEmulated(rest)
 
     # -- lists --------------------------------------------------------------------------------
 
