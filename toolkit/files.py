@@ -18,11 +18,19 @@ from typing import Final
 
 from toolkit.errors import InputFileError
 
-__all__ = ["MAX_KEY_FILE_BYTES", "MAX_TEXT_FILE_BYTES", "read_limited", "read_limited_text"]
+__all__ = [
+    "MAX_KEY_FILE_BYTES",
+    "MAX_SECRET_FILE_BYTES",
+    "MAX_TEXT_FILE_BYTES",
+    "read_limited",
+    "read_limited_text",
+]
 
 # A private or public key: PEM or RSAKeyValue XML of a 16384-bit key is about 13 KiB.
 MAX_KEY_FILE_BYTES: Final = 64 * 1024
-# A manifest, a settings or secrets file, a client secret file: hand-written text, far smaller.
+# A file holding one secret (a client secret is 32 hex characters): anything long is not one.
+MAX_SECRET_FILE_BYTES: Final = 4 * 1024
+# A manifest, a settings or secrets file: hand-written text, far smaller.
 MAX_TEXT_FILE_BYTES: Final = 1024 * 1024
 
 _CHUNK: Final = 64 * 1024

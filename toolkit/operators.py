@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from toolkit.config import is_loopback_host
-from toolkit.errors import ConfigurationError
+from toolkit.errors import ConfigurationError, InputFileError
+from toolkit.files import read_limited_text
 
 __all__ = [
     "AUTH_KEYS",
@@ -241,10 +242,13 @@ def read_auth_section(paths: Iterable[Path]) -> Mapping[str, Any] | None:
     for path in reversed(list(paths)):
         if not path.is_file():
             continue
-        try:
-            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read the dashboard secrets {path}: {exc}") from None
+        try:  # bounded: a settings file is a few lines; RecursionError: nesting in the TOML
+            loaded = tomllib.loads(read_limited_text(path, what="dashboard secrets file"))
+        except (InputFileError, tomllib.TOMLDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise ConfigurationError(
+                f"cannot read the dashboard secrets {path}: {reason}"
+            ) from None
         auth = loaded.get("auth")
         if isinstance(auth, dict) and auth:
             return auth

@@ -13,16 +13,14 @@ import os
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hostile_support import APP, CLIENT_ID, CTX
 from hypothesis import HealthCheck, settings
-from sqlalchemy import select
 
 from toolkit.config import Settings
-from toolkit.store.schema import metadata
 from toolkit.workspace import Workspace
 
 with warnings.catch_warnings():
@@ -44,10 +42,6 @@ settings.register_profile(
     max_examples=2000,
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sotk"))
-
-APP = "Acme Sync"
-CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
-CTX = "Cust12345"
 
 
 def offline(request: httpx.Request) -> httpx.Response:
@@ -83,17 +77,3 @@ def client(workspace: Workspace) -> Iterator[TestClient]:
 
     with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
         yield test_client
-
-
-def store_snapshot(workspace: Workspace) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, in key order."""
-    snapshot: dict[str, list[tuple[Any, ...]]] = {}
-    with workspace.repository.engine.connect() as connection:
-        for table in metadata.sorted_tables:
-            rows = connection.execute(select(table)).all()
-            snapshot[table.name] = sorted((tuple(row) for row in rows), key=repr)
-    return snapshot
-
-
-def home_of(workspace: Workspace) -> Path:
-    return Path(workspace.settings.home)

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hostile_strategies import HOSTILE_PIECES, hostile_text
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import HOSTILE_PIECES, hostile_text
 
 from toolkit.errors import ManifestError
 from toolkit.provisioning.manifest import MAX_MANIFEST_BYTES, MAX_MANIFEST_DEPTH, load_manifest

@@ -14,16 +14,16 @@ import warnings
 from typing import Any
 
 import pytest
-from conftest import CLIENT_ID, CTX, store_snapshot
-from hypothesis import example, given
-from hypothesis import strategies as st
-from strategies import (
+from hostile_strategies import (
     deep_json,
     hostile_text,
     json_escaped,
     json_values,
     raw_query,
 )
+from hostile_support import CLIENT_ID, CTX, store_snapshot
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from toolkit.workspace import Workspace
 

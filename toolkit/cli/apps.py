@@ -9,7 +9,7 @@ import typer
 
 from toolkit.cli.common import CLI_ACTOR, fail, workspace
 from toolkit.errors import KeyFormatError, ToolkitError
-from toolkit.files import read_limited_text
+from toolkit.files import MAX_SECRET_FILE_BYTES, read_limited, read_limited_text
 
 if TYPE_CHECKING:
     from toolkit.store import Application
@@ -24,7 +24,10 @@ def _read_client_secret(client_secret: str | None, client_secret_file: Path | No
         raise fail(ValueError("give --client-secret or --client-secret-file, not both"))
     if client_secret_file is not None:
         try:
-            return read_limited_text(client_secret_file, what="client secret file").strip()
+            text = read_limited_text(
+                client_secret_file, limit=MAX_SECRET_FILE_BYTES, what="client secret file"
+            )
+            return text.strip()
         except OSError as error:  # InputFileError: not a regular file, too large, unreadable
             raise fail(error) from None
     if client_secret is not None:
@@ -40,14 +43,10 @@ EMULATOR_ENVIRONMENT = "emulator"
 
 
 def _read_key_file(path: Path) -> bytes:
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as error:
+    try:  # a regular file only (a FIFO would hang a plain open), at most MAX_KEY_FILE_BYTES
+        return read_limited(path, limit=MAX_KEY_FILE_BYTES, what="key file")
+    except OSError as error:  # InputFileError: not a regular file, too large, unreadable
         raise fail(error) from None
-    if len(data) > MAX_KEY_FILE_BYTES:
-        raise fail(ValueError(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes, not a key file"))
-    return data
 
 
 def _key_error(path: Path | None, error: KeyFormatError) -> typer.Exit:

@@ -54,6 +54,8 @@ KID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 KEY_FILE_NAME = "secret.key"
 # Owner-only: the key file unlocks every stored secret.
 KEY_FILE_MODE = 0o600
+# A key ring file holds a few keys (kid:base64, ~60 characters each); far more is not one.
+MAX_KEY_FILE_CHARS = 64 * 1024
 # Owner-only home folder: it holds the key file and the SQLite database.
 HOME_MODE = 0o700
 
@@ -131,13 +133,19 @@ class KeyRing:
         """Read ``{home}/secret.key``; refuse a missing file or one others can read or write."""
         path = Path(home) / KEY_FILE_NAME
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            # O_NONBLOCK: a FIFO put in its place must not hang the start (refused below).
+            flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+            fd = os.open(path, flags)
         except FileNotFoundError:
             raise SecretKeyError(f"the secret key file {path} does not exist") from None
         except OSError as exc:
             raise SecretKeyError(f"the secret key file {path} cannot be opened: {exc}") from None
         with os.fdopen(fd, "r", encoding="ascii") as handle:
             info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise SecretKeyError(f"the secret key file {path} is not a regular file")
+            if info.st_size > MAX_KEY_FILE_CHARS:
+                raise SecretKeyError(f"the secret key file {path} is too large for a key ring")
             if os.name == "posix":
                 if stat.S_IMODE(info.st_mode) & 0o077:
                     raise SecretKeyError(
@@ -148,9 +156,11 @@ class KeyRing:
                 if info.st_uid != os.geteuid():
                     raise SecretKeyError(f"the secret key file {path} belongs to another user")
             try:
-                text = handle.read()
+                text = handle.read(MAX_KEY_FILE_CHARS + 1)
             except UnicodeDecodeError:
                 raise SecretKeyError(f"the secret key file {path} is not key ring text") from None
+            if len(text) > MAX_KEY_FILE_CHARS:
+                raise SecretKeyError(f"the secret key file {path} is too large for a key ring")
         return cls.from_text(text)
 
     @classmethod
