@@ -10,6 +10,8 @@ left out or redacted before they reach an exception.
 
     ToolkitError
     ├── ConfigurationError            settings, environments, URLs that cannot be used
+    │   ├── InvalidContextIdentifierError a tenant that is not ``Cust`` + digits (checked locally)
+    │   └── RedirectUriNotRegisteredError a redirect URI the application has not registered
     ├── KeyFormatError                a private key (PEM / RSAKeyValue XML) that cannot be loaded
     ├── InputFileError                a named file that is not regular, too large or unreadable
     ├── TransportError                the HTTP exchange itself failed (connect, timeout, status)
@@ -82,7 +84,10 @@ left out or redacted before they reach an exception.
         ├── SecretKeyError            the key ring is missing, malformed, too open or the wrong one
         ├── DecryptionError           a stored secret fails to decrypt (tampered or copied value)
         ├── NotFoundError             no such application, authorization or pending sign-in
-        │   └── ExpiredError          the record existed but expired (and is gone now)
+        │   ├── ExpiredError          the record existed but expired (and is gone now)
+        │   ├── UnknownApplicationError   no application has this name or id
+        │   └── NotInstalledError     the application is known, the tenant has not approved it
+        │                             (no record) or no longer does (revoked, ...)
         ├── ConflictError             a unique name / client id / key is already taken
         ├── StoreUnavailableError     the database cannot be opened or written (``cause``)
         └── UnstorableTextError       text no store can hold (NUL, an unpaired surrogate)
@@ -96,9 +101,107 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from toolkit.tenant.status import TenantState
 
+__all__ = [
+    "AlgorithmNotAllowedError",
+    "ApiConflictError",
+    "ApiError",
+    "ApiForbiddenError",
+    "ApiNotFoundError",
+    "ApiUnauthorizedError",
+    "ApplicationTokenDeniedError",
+    "AudienceMismatchError",
+    "AuthorizationDeniedError",
+    "AuthorizationNotActiveError",
+    "AuthorizationRevokedError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContextMismatchError",
+    "CsrfError",
+    "DecryptionError",
+    "DiscoveryError",
+    "ExpiredError",
+    "InputFileError",
+    "InvalidClientError",
+    "InvalidContextIdentifierError",
+    "InvalidGrantError",
+    "InvalidSignatureError",
+    "InvalidSystemUserSignatureError",
+    "InvalidSystemUserTimestampError",
+    "IssuerMismatchError",
+    "JobError",
+    "JobNotFoundError",
+    "KeyFormatError",
+    "KeySetError",
+    "MalformedNotificationError",
+    "MalformedTokenError",
+    "ManifestError",
+    "MisdirectedRequestError",
+    "MissingClaimError",
+    "NeedsReapprovalError",
+    "NoSystemUserTokenError",
+    "NonceMismatchError",
+    "NotAdministratorError",
+    "NotFoundError",
+    "NotInstalledError",
+    "NotificationApplicationError",
+    "NotificationMismatchError",
+    "NotificationRejectedError",
+    "OAuthError",
+    "OptionValidationError",
+    "PlanConflictError",
+    "ProvisioningBusyError",
+    "ProvisioningError",
+    "ProvisioningRunError",
+    "RedirectUriNotRegisteredError",
+    "RequestOutcomeUnknownError",
+    "RetryBudgetExceededError",
+    "RetryExhaustedError",
+    "SecretKeyError",
+    "SessionError",
+    "SessionExpiredError",
+    "SessionMismatchError",
+    "SignInError",
+    "SigningKeyNotFoundError",
+    "SoapFaultError",
+    "StalePlanError",
+    "StateMismatchError",
+    "StoreError",
+    "StoreUnavailableError",
+    "SystemUserError",
+    "TenantError",
+    "TenantJobFailedError",
+    "TenantMismatchError",
+    "TenantNotRunningError",
+    "TicketError",
+    "TicketLeaseTimeoutError",
+    "TicketRejectedError",
+    "TokenExpiredError",
+    "TokenNotYetValidError",
+    "TokenValidationError",
+    "ToolkitError",
+    "TransportError",
+    "UnexpectedResponseError",
+    "UnknownApplicationError",
+    "UnknownTenantError",
+    "UnstorableTextError",
+    "http_status_of",
+    "oauth_error",
+    "public_message_of",
+]
+
 
 class ToolkitError(Exception):
-    """Base of every error the toolkit raises on purpose."""
+    """Base of every error the toolkit raises on purpose.
+
+    ``http_status`` is the status a partner's web handler should answer with, and
+    ``public_message`` a sentence safe to show a user (no secret, no internal detail; ``str()``
+    of the error is for logs). Both are class attributes, set on each class of the tree and
+    inherited below it (:func:`http_status_of`, :func:`public_message_of` read them from any
+    exception).
+    """
+
+    http_status = 500
+    public_message = "Something went wrong on our side."
 
 
 class ConfigurationError(ToolkitError, ValueError):
@@ -107,9 +210,41 @@ class ConfigurationError(ToolkitError, ValueError):
     Also a ValueError, so settings validation reports it as a field error.
     """
 
+    http_status = 400
+    public_message = "This request cannot be used as given."
+
+
+class InvalidContextIdentifierError(ConfigurationError):
+    """A tenant that is not a context identifier (``Cust`` + digits, protocol §1), refused
+    locally before any network call; ``value`` is the refused text, shortened."""
+
+    http_status = 400
+    public_message = "The tenant must be a context identifier like Cust12345."
+
+    def __init__(self, message: str, *, value: str | None = None) -> None:
+        super().__init__(message)
+        self.value = value
+
+
+class RedirectUriNotRegisteredError(ConfigurationError):
+    """An install was asked to come back to a redirect URI the application has not registered
+    (SuperID would show "InvalidRedirectUrl (2)", protocol §2.2); ``redirect_uri`` is the one
+    asked for, ``registered`` the application's."""
+
+    http_status = 500
+    public_message = "This application's sign-in is not set up correctly."
+
+    def __init__(self, message: str, *, redirect_uri: str, registered: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.redirect_uri = redirect_uri
+        self.registered = registered
+
 
 class KeyFormatError(ToolkitError):
     """A private key that cannot be loaded; ``element`` names the RSAKeyValue part at fault."""
+
+    http_status = 400
+    public_message = "The key cannot be read."
 
     def __init__(self, message: str, *, element: str | None = None) -> None:
         super().__init__(message)
@@ -123,6 +258,9 @@ class InputFileError(ToolkitError, OSError):
     Also an OSError, as reading a file always could be; ``path`` names the file.
     """
 
+    http_status = 400
+    public_message = "The file cannot be read."
+
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
@@ -134,6 +272,9 @@ class TransportError(ToolkitError):
     ``url`` is already redacted (no query string); ``status_code`` is None when no response came.
     """
 
+    http_status = 502
+    public_message = "A service this depends on could not be reached or answered wrongly."
+
     def __init__(self, message: str, *, url: str | None = None, status_code: int | None = None):
         super().__init__(message)
         self.url = url
@@ -143,13 +284,22 @@ class TransportError(ToolkitError):
 class UnexpectedResponseError(TransportError):
     """A response arrived but is not what the protocol promises (not JSON, fields missing)."""
 
+    http_status = 502
+    public_message = "SuperOffice answered in a way that cannot be used."
+
 
 class DiscoveryError(ToolkitError):
     """The OpenID Connect discovery document is unusable (wrong issuer, missing endpoints)."""
 
+    http_status = 502
+    public_message = "SuperID could not be reached or answered wrongly."
+
 
 class KeySetError(ToolkitError):
     """The JSON Web Key Set cannot be fetched or holds no usable signing key."""
+
+    http_status = 502
+    public_message = "SuperID could not be reached or answered wrongly."
 
 
 class SigningKeyNotFoundError(KeySetError):
@@ -166,6 +316,9 @@ class TokenValidationError(ToolkitError):
     ``reason`` is a short machine-readable word (``expired``, ``issuer``, ...); ``claim`` names
     the claim at fault when there is one.
     """
+
+    http_status = 400
+    public_message = "The security token is not valid."
 
     reason = "invalid"
 
@@ -213,9 +366,15 @@ class NonceMismatchError(TokenValidationError):
 class SignInError(ToolkitError):
     """The interactive sign-in (authorization code flow) could not complete."""
 
+    http_status = 400
+    public_message = "The sign-in could not be completed. Start it again."
+
 
 class AuthorizationDeniedError(SignInError):
     """SuperID redirected back with ``error=...`` instead of a code."""
+
+    http_status = 400
+    public_message = "SuperID did not approve the sign-in."
 
     def __init__(self, error: str, error_description: str | None = None) -> None:
         text = f"SuperID answered {error}"
@@ -229,6 +388,9 @@ class AuthorizationDeniedError(SignInError):
 class StateMismatchError(SignInError):
     """The ``state`` of a callback is unknown, expired or already used."""
 
+    http_status = 400
+    public_message = "This sign-in is unknown, expired or already used. Start it again."
+
 
 class NotAdministratorError(SignInError):
     """The sign-in is not a tenant administrator's, and the tenant has not approved the app yet.
@@ -236,6 +398,9 @@ class NotAdministratorError(SignInError):
     Only an administrator installs an application (protocol §3). ``context_identifier`` names
     the tenant; the user is deliberately not in the message.
     """
+
+    http_status = 403
+    public_message = "Only a tenant administrator can install this application."
 
     def __init__(self, message: str, *, context_identifier: str | None = None) -> None:
         super().__init__(message)
@@ -246,6 +411,9 @@ class TenantMismatchError(SignInError):
     """The id_token's tenant is not the one the install was started for (or not a custom
     application's own tenant)."""
 
+    http_status = 403
+    public_message = "SuperID signed in to another tenant than the one asked for."
+
     def __init__(self, message: str, *, expected: str | None, actual: str | None) -> None:
         super().__init__(message)
         self.expected = expected
@@ -254,6 +422,9 @@ class TenantMismatchError(SignInError):
 
 class OAuthError(ToolkitError):
     """The token, refresh or revoke endpoint answered with an OAuth error body."""
+
+    http_status = 400
+    public_message = "SuperID did not accept the sign-in. Start it again."
 
     def __init__(
         self,
@@ -278,6 +449,9 @@ class InvalidGrantError(OAuthError):
 class InvalidClientError(OAuthError):
     """``invalid_client``: the client id or secret was not accepted."""
 
+    http_status = 500
+    public_message = "This application is not set up correctly."
+
 
 def oauth_error(
     error: str, error_description: str | None = None, *, status_code: int | None = None
@@ -292,6 +466,9 @@ def oauth_error(
 
 class StoreError(ToolkitError):
     """The store cannot do what was asked (database, migrations, secrets at rest)."""
+
+    http_status = 500
+    public_message = "Something went wrong on our side."
 
 
 class SecretKeyError(StoreError):
@@ -312,13 +489,56 @@ class DecryptionError(StoreError):
 class NotFoundError(StoreError):
     """No application, authorization or pending sign-in matches."""
 
+    http_status = 404
+    public_message = "Not found."
+
 
 class ExpiredError(NotFoundError):
     """The record existed but has expired; it is removed when found."""
 
+    http_status = 404
+    public_message = "This has expired."
+
+
+class UnknownApplicationError(NotFoundError):
+    """No registered application has this name or id (``application`` is what was given)."""
+
+    http_status = 404
+    public_message = "This application is not registered here."
+
+    def __init__(self, message: str, *, application: str | None = None) -> None:
+        super().__init__(message)
+        self.application = application
+
+
+class NotInstalledError(NotFoundError):
+    """The application is known but not installed in the tenant: no administrator approved it
+    there (``authorization_status`` None), or the approval no longer holds (``revoked``,
+    ``needs_reconsent``, ``suspended``, ``deleted``). ``application`` is its name,
+    ``context_identifier`` the tenant as stored (or as given when there is no record)."""
+
+    http_status = 404
+    public_message = "This application is not installed in this tenant."
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        application: str,
+        context_identifier: str,
+        authorization_status: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.application = application
+        self.context_identifier = context_identifier
+        self.authorization_status = authorization_status
+
 
 class ConflictError(StoreError):
     """A unique value (application name, client id per environment, ...) is already taken."""
+
+    http_status = 409
+    public_message = "This already exists."
 
 
 class ContextMismatchError(TokenValidationError):
@@ -334,6 +554,9 @@ class SystemUserError(ToolkitError):
     (``Revoked``, ``InvalidTimestamp``, ...; None when it names none); ``error_message`` is the
     wire ``ErrorMessage``, redacted; ``status_code`` the HTTP status of the answer.
     """
+
+    http_status = 502
+    public_message = "SuperOffice refused the application's system user."
 
     def __init__(
         self,
@@ -352,17 +575,29 @@ class SystemUserError(ToolkitError):
 class AuthorizationRevokedError(SystemUserError):
     """``Revoked`` (or ``Expired``): the tenant's authorization of the app no longer holds."""
 
+    http_status = 403
+    public_message = "The tenant no longer authorizes this application."
+
 
 class NeedsReapprovalError(SystemUserError):
     """``NeedsReapproval``: the app changed what it asks for; an administrator must approve."""
+
+    http_status = 403
+    public_message = "An administrator must approve this application again."
 
 
 class ApplicationTokenDeniedError(SystemUserError):
     """``Denied``: access refused, e.g. a wrong application token (client secret)."""
 
+    http_status = 500
+    public_message = "This application is not set up correctly."
+
 
 class InvalidSystemUserSignatureError(SystemUserError):
     """``InvalidSignature``: the signed system user token does not verify with the app's key."""
+
+    http_status = 500
+    public_message = "This application is not set up correctly."
 
 
 class InvalidSystemUserTimestampError(SystemUserError):
@@ -372,9 +607,15 @@ class InvalidSystemUserTimestampError(SystemUserError):
 class TicketError(ToolkitError):
     """A system user ticket cannot be obtained, or the tenant does not accept it."""
 
+    http_status = 502
+    public_message = "SuperOffice refused the application's system user."
+
 
 class AuthorizationNotActiveError(TicketError):
     """The authorization is not ``active`` (``status`` says what it is): no exchange is tried."""
+
+    http_status = 403
+    public_message = "This application is not active in this tenant."
 
     def __init__(self, message: str, *, status: str) -> None:
         super().__init__(message)
@@ -383,6 +624,9 @@ class AuthorizationNotActiveError(TicketError):
 
 class NoSystemUserTokenError(TicketError):
     """The authorization holds no system user token (the app lacks the SystemToken claim)."""
+
+    http_status = 403
+    public_message = "This application has no system user in this tenant."
 
 
 class TicketRejectedError(TicketError):
@@ -396,6 +640,9 @@ class TicketRejectedError(TicketError):
 class TicketLeaseTimeoutError(TicketError):
     """Another process held the exchange lease for this tenant longer than the wait allowed."""
 
+    http_status = 503
+    public_message = "SuperOffice is busy; try again later."
+
 
 class RetryExhaustedError(TransportError):
     """A retryable failure (connect error, 429, 502/503/504) outlasted the retry policy.
@@ -403,6 +650,9 @@ class RetryExhaustedError(TransportError):
     ``attempts`` is how many requests were sent (or tried); ``status_code`` the last answer's
     status (None after a connect error); ``retry_after`` the last ``Retry-After`` in seconds.
     """
+
+    http_status = 503
+    public_message = "SuperOffice is busy or unreachable; try again later."
 
     def __init__(
         self,
@@ -435,6 +685,9 @@ class TenantError(ToolkitError):
     ``context_identifier`` names the tenant.
     """
 
+    http_status = 502
+    public_message = "The tenant cannot be reached."
+
     def __init__(self, message: str, *, context_identifier: str | None = None) -> None:
         super().__init__(message)
         self.context_identifier = context_identifier
@@ -446,6 +699,9 @@ class TenantNotRunningError(TenantError):
     ``state`` is the :class:`~toolkit.tenant.status.TenantState`; ``valid_until`` when the
     state API should be asked again (an aware UTC datetime, None if it gave none).
     """
+
+    http_status = 503
+    public_message = "The tenant is not running right now; try again later."
 
     def __init__(
         self,
@@ -464,6 +720,9 @@ class UnknownTenantError(TenantNotRunningError):
     """The state API answers ``Unknown`` (or 404) for the tenant: a wrong context identifier,
     or an environment problem (protocol §6, open question 15)."""
 
+    http_status = 404
+    public_message = "This tenant is unknown."
+
 
 class ApiError(ToolkitError):
     """The tenant web API answered an error status, with SuperOffice's error body (§5).
@@ -472,6 +731,9 @@ class ApiError(ToolkitError):
     are the body's ``ErrorType``, ``ErrorMessage`` (redacted) and ``ErrorSource`` (None when
     absent); ``url`` is redacted; ``method`` the request method.
     """
+
+    http_status = 502
+    public_message = "SuperOffice answered with an error."
 
     def __init__(
         self,
@@ -500,13 +762,22 @@ class ApiUnauthorizedError(ApiError):
 class ApiForbiddenError(ApiError):
     """403: the principal may not do this (or a user's access token expired, open q. 6)."""
 
+    http_status = 403
+    public_message = "SuperOffice does not allow this."
+
 
 class ApiNotFoundError(ApiError):
     """404: no such entity, list or route in this tenant."""
 
+    http_status = 404
+    public_message = "Not found in SuperOffice."
+
 
 class ApiConflictError(ApiError):
     """409: the entity changed meanwhile or already exists."""
+
+    http_status = 409
+    public_message = "The record changed meanwhile; try again."
 
 
 class MisdirectedRequestError(ApiError):
@@ -515,6 +786,9 @@ class MisdirectedRequestError(ApiError):
 
 class SoapFaultError(ToolkitError):
     """A NetServer SOAP service answered a fault (``fault_code``, ``fault_string`` redacted)."""
+
+    http_status = 502
+    public_message = "SuperOffice answered with an error."
 
     def __init__(
         self,
@@ -545,6 +819,9 @@ class NotificationRejectedError(ToolkitError):
     sender. ``application`` names the application when the token's audience was one of ours.
     """
 
+    http_status = 401
+    public_message = "The notification was refused."
+
     def __init__(
         self, message: str, *, reason: str = "invalid", application: str | None = None
     ) -> None:
@@ -555,6 +832,9 @@ class NotificationRejectedError(ToolkitError):
 
 class MalformedNotificationError(NotificationRejectedError):
     """The webhook body is not a NotificationMessage (not JSON, fields missing or mistyped)."""
+
+    http_status = 400
+    public_message = "The notification is not a notification message."
 
     def __init__(self, message: str, *, reason: str = "malformed") -> None:
         super().__init__(message, reason=reason)
@@ -568,9 +848,15 @@ class NotificationApplicationError(NotificationRejectedError):
     ``unknown_application`` or ``ambiguous_application`` (the bare URL with several).
     """
 
+    http_status = 404
+    public_message = "No application is served at this address."
+
 
 class SessionError(ToolkitError):
     """A normal user context (``/panel``) session cannot be used as asked."""
+
+    http_status = 401
+    public_message = "Sign in again."
 
 
 class SessionExpiredError(SessionError):
@@ -583,6 +869,9 @@ class SessionMismatchError(SessionError):
     ``expected`` is the tenant the request names, ``actual`` the session's.
     """
 
+    http_status = 403
+    public_message = "This session belongs to another application or tenant."
+
     def __init__(self, message: str, *, expected: str | None, actual: str | None) -> None:
         super().__init__(message)
         self.expected = expected
@@ -592,12 +881,18 @@ class SessionMismatchError(SessionError):
 class CsrfError(SessionError):
     """A form was posted without the session's CSRF token, or with another one."""
 
+    http_status = 403
+    public_message = "The form has expired; reload the page."
+
 
 class OptionValidationError(ToolkitError, ValueError):
     """A user option is not in the allow-list, or its value has the wrong type or size.
 
     ``key`` names the option at fault.
     """
+
+    http_status = 400
+    public_message = "The option value is not allowed."
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
@@ -606,6 +901,9 @@ class OptionValidationError(ToolkitError, ValueError):
 
 class ProvisioningError(ToolkitError):
     """Provisioning (manifest, plan, apply, uninstall) cannot go on as asked."""
+
+    http_status = 500
+    public_message = "Provisioning could not go on."
 
 
 class ManifestError(ProvisioningError, ValueError):
@@ -616,6 +914,9 @@ class ManifestError(ProvisioningError, ValueError):
     message reads ``manifest.toml:12: web_panels[1].visible_in: 'NavBar' is not a VisibleIn
     value`` for the first problem, with the count of the others.
     """
+
+    http_status = 400
+    public_message = "The provisioning manifest is invalid."
 
     def __init__(
         self, source: str, problems: list[tuple[int | None, str, str]] | None = None
@@ -646,6 +947,9 @@ class PlanConflictError(ProvisioningError):
     panel with the manifest's ``ProgId`` that is not the application's. ``conflicts`` says
     which; nothing was applied."""
 
+    http_status = 409
+    public_message = "Another application already owns what this needs."
+
     def __init__(self, message: str, *, conflicts: tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.conflicts = conflicts
@@ -655,6 +959,9 @@ class StalePlanError(ProvisioningError):
     """The tenant's objects changed since the plan was computed (``expected`` / ``actual``
     fingerprints); plan again. Nothing was applied."""
 
+    http_status = 409
+    public_message = "The tenant changed meanwhile; plan again."
+
     def __init__(self, message: str, *, expected: str, actual: str) -> None:
         super().__init__(message)
         self.expected = expected
@@ -663,6 +970,9 @@ class StalePlanError(ProvisioningError):
 
 class ProvisioningBusyError(ProvisioningError):
     """Another apply (``owner``) holds the lock of this application x tenant until ``until``."""
+
+    http_status = 409
+    public_message = "Provisioning is already running for this tenant."
 
     def __init__(
         self, message: str, *, owner: str | None = None, until: datetime | None = None
@@ -675,6 +985,9 @@ class ProvisioningBusyError(ProvisioningError):
 class ProvisioningRunError(ProvisioningError):
     """An apply or uninstall stopped at a step; the run (``run_id``) is stored as ``partial``
     or ``failed`` and the cause is chained. Running it again completes only the rest."""
+
+    http_status = 500
+    public_message = "Provisioning stopped before it finished; run it again."
 
     def __init__(
         self,
@@ -693,9 +1006,15 @@ class ProvisioningRunError(ProvisioningError):
 class JobError(ToolkitError):
     """Background work on the durable engine (``toolkit.jobs``) cannot go on as asked."""
 
+    http_status = 500
+    public_message = "Background work could not go on."
+
 
 class JobNotFoundError(JobError):
     """No job or tenant workflow has this id."""
+
+    http_status = 404
+    public_message = "No such job."
 
 
 class TenantJobFailedError(JobError):
@@ -727,6 +1046,9 @@ class StoreUnavailableError(StoreError):
     ``resources``, ``unreachable``). The driver's error is chained with ``from``.
     """
 
+    http_status = 503
+    public_message = "The service is unavailable right now; try again later."
+
     def __init__(self, message: str, *, location: str | None = None, cause: str = "unknown"):
         super().__init__(message)
         self.location = location
@@ -740,6 +1062,20 @@ class UnstorableTextError(StoreError, ValueError):
     statement parameter (a column name), never the value.
     """
 
+    http_status = 400
+    public_message = "The request holds text that cannot be used."
+
     def __init__(self, message: str, *, parameter: str | None = None) -> None:
         super().__init__(message)
         self.parameter = parameter
+
+
+def http_status_of(error: BaseException) -> int:
+    """The HTTP status to answer ``error`` with: its class's ``http_status``, 500 for anything
+    that is not a :class:`ToolkitError` (an unexpected error is ours)."""
+    return error.http_status if isinstance(error, ToolkitError) else ToolkitError.http_status
+
+
+def public_message_of(error: BaseException) -> str:
+    """A sentence about ``error`` that is safe to show a user (never ``str(error)``)."""
+    return error.public_message if isinstance(error, ToolkitError) else ToolkitError.public_message

@@ -24,3 +24,48 @@ def test_importing_toolkit_stays_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert output == ["False", "False"]
+
+
+# The errors a partner's request handler catches every day (issue 16 item 3).
+EVERYDAY_ERRORS = {
+    "ApiError",
+    "ApiNotFoundError",
+    "AuthorizationRevokedError",
+    "ConfigurationError",
+    "InvalidContextIdentifierError",
+    "MalformedNotificationError",
+    "NotFoundError",
+    "NotInstalledError",
+    "NotificationApplicationError",
+    "NotificationRejectedError",
+    "ProvisioningError",
+    "RedirectUriNotRegisteredError",
+    "StoreError",
+    "TenantNotRunningError",
+    "TicketError",
+    "TokenValidationError",
+    "ToolkitError",
+    "UnknownApplicationError",
+}
+
+
+def test_everyday_errors_are_exported_from_toolkit() -> None:
+    import toolkit.errors
+
+    assert set(toolkit.__all__) >= EVERYDAY_ERRORS | {"http_status_of", "public_message_of"}
+    for name in EVERYDAY_ERRORS:
+        assert getattr(toolkit, name) is getattr(toolkit.errors, name)
+
+
+def test_every_toolkit_error_is_in_the_errors_modules_all() -> None:
+    import toolkit.errors
+
+    defined = {
+        name
+        for name, value in vars(toolkit.errors).items()
+        if isinstance(value, type)
+        and issubclass(value, toolkit.errors.ToolkitError)
+        and value.__module__ == "toolkit.errors"
+    }
+    assert defined <= set(toolkit.errors.__all__)
+    assert toolkit.errors.__all__ == sorted(toolkit.errors.__all__)

@@ -28,6 +28,7 @@ from toolkit.errors import (
     KeySetError,
     NotAdministratorError,
     NotFoundError,
+    NotInstalledError,
     OAuthError,
     SignInError,
     SigningKeyNotFoundError,
@@ -37,6 +38,8 @@ from toolkit.errors import (
     ToolkitError,
     TransportError,
     UnstorableTextError,
+    http_status_of,
+    public_message_of,
 )
 from toolkit.installation_pages import INSTALLATION_PATH, page_path
 from toolkit.text import unstorable_character
@@ -141,15 +144,25 @@ def _describe(error: Exception) -> tuple[int, str, str]:
         return 400, "Sign-in failed", f"SuperID did not accept the code ({code}). {AGAIN}"
     if isinstance(error, SignInError):
         return 400, "Sign-in failed", f"The callback is not usable. {AGAIN}"
+    if isinstance(error, NotInstalledError):
+        return error.http_status, "Not installed", error.public_message
     if isinstance(error, NotFoundError):
         return 404, "Unknown application", "This application is not registered here."
     if isinstance(error, ConfigurationError):
-        return 400, "Cannot install", "This installation request cannot be used."
+        # A malformed tenant is the request's fault (400), a redirect URI the application has
+        # not registered the partner's setup (500): the class says which.
+        return error.http_status, "Cannot install", error.public_message
     if isinstance(error, UnstorableTextError):
         return 400, "Bad request", "The request holds text that cannot be used."
     if isinstance(error, TransportError | DiscoveryError | KeySetError):
         return 502, "SuperID unavailable", "SuperID could not be reached or answered wrongly."
-    return 500, "Technical error", "Something went wrong on our side."
+    # Anything else: the status and safe sentence its class carries (toolkit.errors).
+    status = http_status_of(error)
+    return (
+        status,
+        "Technical error" if status >= 500 else "Request refused",
+        public_message_of(error),
+    )
 
 
 # Finishes a callback that belongs to a normal user's sign-in (purpose "user", see /panel).
