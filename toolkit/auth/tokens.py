@@ -76,6 +76,17 @@ SYSTEM_USER_AUDIENCE_PREFIX = "spn:"
 # A system user ticket is "7T:" + base64 (SUT, SD:ctx; §4.7). [C]
 SYSTEM_USER_TICKET_PREFIX = "7T:"
 MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
+# How old (now - iat, or now - nbf without iat) each token kind may be when it is validated,
+# beyond the policy's leeway; exp alone would let a token minted long ago pass if its exp is far.
+# SuperID's id_token lives 5 minutes (exp = iat + 300, §2.5) and is validated as soon as the
+# code is exchanged: twice its lifetime covers a slow sign-in; older is a replayed token.
+ID_TOKEN_MAX_AGE = timedelta(minutes=10)
+# The system user JWT is validated the moment the PartnerSystemUser exchange returns it (§4.6;
+# a mirroring sample shows exp - nbf = 360 s [S]): one minted 10 minutes earlier is not that one.
+SYSTEM_USER_TOKEN_MAX_AGE = timedelta(minutes=10)
+# A state-change notification is sent when the tenant's state changes and no redelivery is
+# documented (§6), so its token is fresh when it arrives; an older one is a replay [I].
+STATE_CHANGE_TOKEN_MAX_AGE = timedelta(minutes=10)
 # Claims a state-change token might carry to bind it to its message (open question 16: none is
 # documented); checked only when present. [I]
 STATE_CHANGE_CONTEXT_CLAIMS = (CONTEXT_IDENTIFIER, "ctx")
@@ -162,7 +173,7 @@ def validate_id_token(
     _require_claims(payload, "sub", "iat", "exp")
     if not isinstance(payload["sub"], str) or not payload["sub"]:
         raise MalformedTokenError("claim sub is not a non-empty string", claim="sub")
-    _check_times(payload, policy, _aware(now()))
+    _check_times(payload, policy, _aware(now()), max_age=ID_TOKEN_MAX_AGE)
     if nonce is not None:
         _check_nonce(payload, nonce)
     return IdTokenClaims.from_payload(payload)
@@ -223,7 +234,7 @@ def validate_system_user_token(
     if len(ticket) <= len(SYSTEM_USER_TICKET_PREFIX) or any(c.isspace() for c in ticket):
         raise MalformedTokenError("claim ticket is empty or contains whitespace", claim=TICKET)
     _require_claims(payload, "exp")  # iat and nbf: checked by _check_times when present
-    _check_times(payload, policy, _aware(now()))
+    _check_times(payload, policy, _aware(now()), max_age=SYSTEM_USER_TOKEN_MAX_AGE)
     return SystemUserClaims.from_payload(payload)
 
 
@@ -301,7 +312,7 @@ def validate_state_change_token(
     if payload.get("aud") is not None:
         _check_audience(payload, client_id)
     _require_claims(payload, "exp")
-    _check_times(payload, policy, _aware(now()))
+    _check_times(payload, policy, _aware(now()), max_age=STATE_CHANGE_TOKEN_MAX_AGE)
     ctx = _first_claim(payload, STATE_CHANGE_CONTEXT_CLAIMS)
     if ctx is not None and (
         not isinstance(ctx, str) or ctx.casefold() != context_identifier.casefold()
@@ -484,8 +495,11 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _check_times(payload: Mapping[str, Any], policy: ValidationPolicy, now: datetime) -> None:
-    """``exp`` (required), ``nbf`` and ``iat`` (each when present) against ``now``.
+def _check_times(
+    payload: Mapping[str, Any], policy: ValidationPolicy, now: datetime, *, max_age: timedelta
+) -> None:
+    """``exp`` (required), ``nbf`` and ``iat`` (each when present) against ``now``, and the
+    token's age: ``now`` - ``iat`` (or - ``nbf`` without ``iat``) at most ``max_age`` + leeway.
 
     Callers whose token kind requires ``iat`` say so with ``_require_claims`` first.
     """
@@ -500,6 +514,13 @@ def _check_times(payload: Mapping[str, Any], policy: ValidationPolicy, now: date
         issued_at = parse_numeric_date(payload["iat"], "iat")
         if issued_at > now + policy.max_future_iat:
             raise TokenNotYetValidError("token was issued in the future (iat)", claim="iat")
+    origin = "iat" if payload.get("iat") is not None else "nbf"
+    if payload.get(origin) is not None:
+        minted = parse_numeric_date(payload[origin], origin)
+        if now - minted > max_age + policy.leeway:
+            raise TokenExpiredError(
+                f"token is older than {int(max_age.total_seconds())} s ({origin})", claim=origin
+            )
 
 
 def _check_nonce(payload: Mapping[str, Any], expected: str) -> None:
