@@ -1,5 +1,5 @@
 """The newcomer's path, in a real browser: dashboard → Install → SuperID login → consent →
-the partner's result page → the new tenant on the dashboard's Tenants page.
+the partner's installation page → the new tenant on the dashboard's Tenants page.
 
 Playwright drives Debian's chromium (``/usr/bin/chromium``; ``make test`` installs it with apt,
 Playwright never downloads a browser). Without it the test is skipped, unless ``CI`` is set:
@@ -119,9 +119,10 @@ def test_install_from_the_dashboard_in_a_browser(
             expect(approve).to_be_visible()
             approve.click()
 
-            # The form_post page submits itself to the partner's /callback: the result page.
+            # The form_post page submits itself to the partner's /callback: the installation
+            # page of the new tenant.
             superid.wait_for_url(f"{urls.partner}/callback*")
-            expect(superid.get_by_role("heading", name="Application installed")).to_be_visible()
+            expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
             expect(superid.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
             expect(superid.locator('dd[data-field="application"]')).to_have_text(STANDARD_APP)
             expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)

@@ -1,0 +1,275 @@
+"""The administrator's journey in a real browser (issue 12 items 1 and 4).
+
+* An administrator installs an application WITHOUT the SystemToken claim, lands on the
+  installation page, sees the plan, provisions; the emulator then holds exactly the manifest's
+  objects, each created by the administrator's credential; the uninstall page removes them and
+  leaves the tenant's other objects alone.
+* Signed in to the dashboard as the Cust12345 operator, Install for Cust34567 reaches SuperID's
+  sign-in page for a fresh account, never a silent re-approval.
+
+Playwright drives Debian's chromium, as in test_install_in_browser.py; every wait is for an
+element or a URL (an event), never for time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from toolkit.localstack import (
+    DEMO_PASSWORD,
+    NEWCOMER_TENANT,
+    NEWCOMER_USERNAME,
+    LocalStack,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STEP_TIMEOUT_MS = 20_000
+FIRST_RENDER_TIMEOUT_MS = 60_000
+# A run of a handful of steps against the local emulator; the wait ends when the summary shows.
+RUN_TIMEOUT_MS = 60_000
+OPERATOR = "admin@cust12345.test"
+OPERATOR_TENANT = "Cust12345"
+STANDARD_APP = "Demo Standard App"
+PANELS_APP = "Browser Panels App"
+MANIFEST = """model = "internal"
+
+[[lists]]
+name = "Browser panels status"
+[[lists.items]]
+name = "Ready"
+rank = 1
+
+[[web_panels]]
+prog_id = "browser.panels.contact"
+name = "Browser panels"
+url = "{public_url}/panel/{app}?uctx=<uctx>&contact=<cuid>"
+visible_in = "ContactCard"
+
+[[buttons]]
+prog_id = "browser.panels.main"
+name = "Browser panels"
+url = "{public_url}/panel/{app}?uctx=<uctx>"
+"""
+PROG_IDS = {"browser.panels.contact", "browser.panels.main.panel", "browser.panels.main.button"}
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    for name in [name for name in os.environ if name.startswith("SOTK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
+    with LocalStack(
+        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
+    ) as running:
+        yield running
+
+
+def launch(playwright: Any, chromium: Path) -> tuple[Any, Any]:
+    from playwright.sync_api import expect
+
+    browser = playwright.chromium.launch(
+        executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
+    )
+    context = browser.new_context()
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    expect.set_options(timeout=STEP_TIMEOUT_MS)
+    return browser, context
+
+
+def superid_sign_in(page: Any, username: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("body[data-superid-page=login]")).to_be_visible()
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", DEMO_PASSWORD)
+    page.locator("button[type=submit]").click()
+
+
+def emulator_tenant(emulator: str, ctx: str) -> dict[str, Any]:
+    state = httpx.get(f"{emulator}/__emulator__/state", timeout=10).json()
+    data: dict[str, Any] = state["tenant_data"][ctx.lower()]
+    return data
+
+
+def screenshots(pages: list[Any], tmp_path: Path) -> None:
+    for index, shown in enumerate(pages):
+        if not shown.is_closed():
+            shown.screenshot(path=str(tmp_path / f"failure-{index}.png"), full_page=True)
+
+
+def test_an_administrator_provisions_and_uninstalls_with_their_own_credentials(
+    chromium: Path, stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    urls = stack.urls
+    ws = stack.workspace
+    assert ws is not None
+    app = ws.applications.register_with_emulator(
+        name=PANELS_APP,
+        emulator_url=urls.emulator,
+        redirect_uri=f"{urls.partner}/callback",
+        grant_system_token=False,  # no system user: only the administrator can provision
+        vendor="Demo Partner AS",
+        actor="test",
+    )
+    ws.provisioning.set_manifest(PANELS_APP, MANIFEST, actor="test")
+
+    with sync_playwright() as playwright:
+        browser, context = launch(playwright, chromium)
+        page = context.new_page()
+        try:
+            page.goto(f"{urls.partner}/install?app={PANELS_APP}&tenant={NEWCOMER_TENANT}")
+            superid_sign_in(page, NEWCOMER_USERNAME)
+            page.locator("button[name=decision][value=approve]").click()
+
+            # The installation page: application, tenant, the plan in plain words.
+            expect(page.get_by_role("heading", name=f"Install {PANELS_APP}")).to_be_visible()
+            expect(page.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
+            expect(page.locator('dd[data-field="system user token stored"]')).to_have_text("no")
+            for group in ("Lists and list items", "Web panels", "Buttons"):
+                expect(page.get_by_role("heading", name=group)).to_be_visible()
+            expect(page.get_by_text("Create list “Browser panels status”")).to_be_visible()
+            # The page read the tenant (with the administrator's token): what it holds now.
+            before = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
+            others = {p["entity"]["ProgId"] for p in before["web_panels"]}
+
+            page.get_by_role("button", name="Provision").click()
+            summary = page.locator("#summary")
+            expect(summary).to_be_visible(timeout=RUN_TIMEOUT_MS)
+            expect(
+                page.get_by_role("heading", name="Where to find it in SuperOffice")
+            ).to_be_visible()
+
+            data = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
+            mine = [p for p in data["web_panels"] if p["owner"] == app.client_id]
+            assert {p["entity"]["ProgId"] for p in mine} == PROG_IDS
+            (status_list,) = [d for d in data["lists"] if d["name"] == "Browser panels status"]
+            expected = {f"web_panel:{p['entity']['WebPanelId']}" for p in mine}
+            expected |= {f"list:{status_list['id']}"}
+            expected |= {f"list_item:{item['id']}" for item in status_list["items"]}
+            created = {k: v for k, v in data["created_by"].items() if k in expected}
+            assert created == dict.fromkeys(expected, f"user:{NEWCOMER_USERNAME}")
+            assert set(data["created_by"]) - set(before["created_by"]) == expected
+
+            # The uninstall page: what the application owns, Remove, and only that goes.
+            page.goto(f"{urls.partner}/uninstall?app={PANELS_APP}&ctx={NEWCOMER_TENANT}")
+            expect(page.get_by_role("heading", name=f"Uninstall {PANELS_APP}")).to_be_visible()
+            expect(page.get_by_text("Remove list “Browser panels status”")).to_be_visible()
+            page.get_by_role("button", name="Remove").click()
+            expect(page.locator("#summary")).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        except BaseException:
+            screenshots([page], tmp_path)
+            raise
+        finally:
+            context.close()
+            browser.close()
+
+    after = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
+    assert {p["entity"]["ProgId"] for p in after["web_panels"]} == others
+    assert [d["name"] for d in after["lists"]] == [d["name"] for d in before["lists"]]
+    assert [len(d["items"]) for d in after["lists"]] == [len(d["items"]) for d in before["lists"]]
+    runs = ws.provisioning.runs(PANELS_APP, NEWCOMER_TENANT)
+    assert [(r.operation, r.outcome, r.actor) for r in runs] == [
+        ("uninstall", "succeeded", f"administrator:{NEWCOMER_USERNAME}"),
+        ("apply", "succeeded", f"administrator:{NEWCOMER_USERNAME}"),
+    ]
+    assert ws.repository.get_authorization(PANELS_APP, NEWCOMER_TENANT).status == "active"
+
+
+def test_install_from_the_dashboard_asks_superid_for_a_fresh_account(
+    chromium: Path, stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    urls = stack.urls
+    ws = stack.workspace
+    assert ws is not None
+    assert urls.dashboard is not None
+    operator_record = ws.repository.get_authorization(STANDARD_APP, OPERATOR_TENANT)
+
+    with sync_playwright() as playwright:
+        browser, context = launch(playwright, chromium)
+        page = context.new_page()
+        pages = [page]
+        try:
+            # The operator signs in to the dashboard through the emulator's SuperID: this
+            # browser now holds the operator's SuperID session.
+            page.goto(urls.dashboard)
+            sign_in_button = page.get_by_role("button", name="Sign in")
+            expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
+            sign_in_button.click()
+            page.wait_for_url(f"{urls.emulator}/login/**")
+            superid_sign_in(page, OPERATOR)
+            page.wait_for_url(f"{urls.dashboard}/**")
+            expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
+
+            expect(page.get_by_role("heading", name="Applications")).to_be_visible(
+                timeout=FIRST_RENDER_TIMEOUT_MS
+            )
+            expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
+            tenant_box = expander.get_by_label("Install for tenant")
+            tenant_box.fill(NEWCOMER_TENANT)
+            tenant_box.press("Enter")
+            expect(expander.get_by_text(f"Install link for {NEWCOMER_TENANT}")).to_be_visible()
+            expect(expander.get_by_text("fresh account")).to_be_visible()
+            install = expander.get_by_role("link", name="Install")
+            expect(install).to_have_attribute(
+                "href", f"{urls.partner}/install?app=Demo+Standard+App&tenant={NEWCOMER_TENANT}"
+            )
+
+            with context.expect_page() as new_tab:
+                install.click()
+            superid = new_tab.value
+            pages.append(superid)
+            # SuperID's sign-in page, although this browser is signed in as the operator.
+            expect(superid.locator("body[data-superid-page=login]")).to_be_visible()
+            assert superid.url.startswith(f"{urls.emulator}/login/")
+            assert "prompt=login" in superid.url
+            expect(superid.locator("input[name=username]")).to_have_value("")
+            # Nothing was approved by the operator's session.
+            assert not [
+                r
+                for r in ws.repository.list_authorizations()
+                if r.context_identifier == NEWCOMER_TENANT
+            ]
+            after = ws.repository.get_authorization(STANDARD_APP, OPERATOR_TENANT)
+            assert after.updated_at == operator_record.updated_at
+
+            # The customer's administrator signs in there and approves: their installation page.
+            superid_sign_in(superid, NEWCOMER_USERNAME)
+            superid.locator("button[name=decision][value=approve]").click()
+            expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
+            expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)
+        except BaseException:
+            screenshots(pages, tmp_path)
+            raise
+        finally:
+            context.close()
+            browser.close()
