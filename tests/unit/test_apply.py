@@ -18,7 +18,14 @@ from toolkit.errors import (
     RequestOutcomeUnknownError,
     StalePlanError,
 )
-from toolkit.provisioning import Manifest, ProvisioningEvent, apply_plan, load_manifest, make_plan
+from toolkit.provisioning import (
+    Action,
+    Manifest,
+    ProvisioningEvent,
+    apply_plan,
+    load_manifest,
+    make_plan,
+)
 from toolkit.store import Application, Repository, generate_key_text, open_store
 from toolkit.tenant import ListItemEntity, WebPanelEntity
 
@@ -333,3 +340,31 @@ def test_a_task_menu_create_whose_answer_is_lost_is_read_back_not_duplicated(
     assert tenant.task_menu_count("acme.task") == 1
     (step,) = [s for s in run.steps if s.kind == "task_menu"]
     assert step.outcome == "adopted"
+
+
+def test_a_run_killed_between_a_panels_create_and_its_visibility_is_finished_next_time(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    class DiesBeforeVisibility(FakeApi):
+        def call(self, method: str, path: str, **options: Any) -> Any:
+            if method == "PUT" and path.endswith("/UserGroups"):
+                raise Interrupted("killed before the panel's user groups were saved")
+            return super().call(method, path, **options)
+
+    manifest = load_manifest(TASKS)
+    with pytest.raises(ProvisioningRunError):
+        apply_now(DiesBeforeVisibility(tenant), store, app, manifest)
+    (created,) = [e for e, _ in tenant.panels.values()]
+    assert tenant.visible_for.get(created.web_panel_id, set()) == set()
+
+    api = FakeApi(tenant)
+    rest = make_plan(api, store, app, CTX, manifest)
+    (fix,) = [s for s in rest.pending if s.key == created.prog_id]
+    assert (fix.action, fix.everyone) == (Action.UPDATE, True)
+    assert [c.field for c in fix.changes] == ["UserGroups"]
+    assert apply_plan(api, store, app, rest, actor="test").outcome == "succeeded"
+    assert all(tenant.visible_for[e.web_panel_id] == {1, 2, 3} for e, _ in tenant.panels.values())
+    # A finished run: the next plan reads no user groups and is empty.
+    calls = len(tenant.calls)
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+    assert all(name != "set_user_groups" for name, _ in tenant.calls[calls:])

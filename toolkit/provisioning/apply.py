@@ -417,6 +417,8 @@ class _Executor:
         panel_id = self._remote(step)
         current = self.api.web_panel(panel_id)
         self.api.update_web_panel(panel_id, self._panel_entity(step, current))
+        if step.everyone:
+            set_visible_for_everyone(self.api, WEB_PANEL_LIST, panel_id)
         return "done", panel_id, {"fields": [c.field for c in step.changes]}
 
     def delete_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:

@@ -27,7 +27,9 @@ Ownership (what a plan may update and delete):
   unique) shows only when the create is refused [I].
 * **visibility**: a web panel the plan creates is made visible for every user group (the
   list item's ``UserGroups``) unless its manifest entry says ``visible_to_everyone = false``;
-  what an administrator later changes is left alone.
+  what an administrator later changes is left alone. After a run that did not finish (a crash
+  between a panel's create and its visibility), the next plan reads the ``UserGroups`` of the
+  application's panels and updates those not visible for everyone.
 * **lists and list items**: REST has no owner field, so the store records what the application
   created (``provisioned_objects``), *before* the create is sent (``pending``) and after
   (``owned``). A pending record whose object exists is **adopted** (the answer was lost or the
@@ -49,8 +51,14 @@ from typing import Any, Final, Protocol
 
 from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
 from toolkit.store import Application, ProvisionedObject, Repository
-from toolkit.tenant.task_menus import TaskMenuEntity, app_task_menus
-from toolkit.tenant.webapi import ListEntity, ListItemEntity, ListRef, WebPanelEntity
+from toolkit.tenant.task_menus import TaskMenuEntity, app_task_menus, item_user_groups
+from toolkit.tenant.webapi import (
+    WEB_PANEL_LIST,
+    ListEntity,
+    ListItemEntity,
+    ListRef,
+    WebPanelEntity,
+)
 
 __all__ = [
     "Action",
@@ -301,6 +309,9 @@ class TenantSnapshot:
     all_panels: tuple[WebPanelEntity, ...]
     owned: tuple[ProvisionedObject, ...]
     app_task_menus: tuple[TaskMenuEntity, ...] | None = None  # None: not read (see reads_...)
+    # The app's panels (ids) meant for everyone but not visible for every user group; read
+    # only after a run that did not finish (see the module doc).
+    not_everyone: frozenset[int] = frozenset()
 
     def find_list(self, name: str) -> ListEntity | None:
         folded = _fold(name)
@@ -340,6 +351,27 @@ def reads_task_menus(manifest: Manifest | None, operation: str) -> bool:
     return operation == "uninstall" or (manifest is not None and bool(manifest.task_menus))
 
 
+def _last_run_unfinished(
+    repository: Repository, application: Application, context_identifier: str
+) -> bool:
+    runs = repository.list_provisioning_runs(application.id, context_identifier, limit=1)
+    return bool(runs) and runs[0].outcome != "succeeded"
+
+
+def _hidden_panels(
+    api: ProvisioningApi, manifest: Manifest, app_panels: Sequence[WebPanelEntity]
+) -> frozenset[int]:
+    everyone = {_fold(p.prog_id) for p in manifest.all_web_panels() if p.visible_to_everyone}
+    hidden = set()
+    for panel in app_panels:
+        if _fold(panel.prog_id) not in everyone or panel.deleted:
+            continue
+        groups = item_user_groups(api, WEB_PANEL_LIST, panel.web_panel_id)
+        if not all(group.get("Selected") is True for group in groups):
+            hidden.add(panel.web_panel_id)
+    return frozenset(hidden)
+
+
 def read_snapshot(
     api: ProvisioningApi,
     repository: Repository,
@@ -365,6 +397,14 @@ def read_snapshot(
     held = {_fold(panel.prog_id) for panel in app_panels}
     wanted = {_fold(p) for p in (manifest.prog_ids if manifest is not None else ())}
     all_panels = app_panels if wanted <= held else tuple(api.web_panels())
+    not_everyone: frozenset[int] = frozenset()
+    if (
+        manifest is not None
+        and operation == "apply"
+        and app_panels
+        and _last_run_unfinished(repository, application, context_identifier)
+    ):
+        not_everyone = _hidden_panels(api, manifest, app_panels)
     return TenantSnapshot(
         lists=lists,
         items=items,
@@ -374,6 +414,7 @@ def read_snapshot(
         app_task_menus=(
             tuple(app_task_menus(api)) if reads_task_menus(manifest, operation) else None
         ),
+        not_everyone=not_everyone,
     )
 
 
@@ -608,6 +649,9 @@ def _panel_steps(
             continue
         keep, *duplicates = mine
         changes = _changes(_wire(keep), {**desired, "Deleted": False})
+        hidden = spec.visible_to_everyone and keep.web_panel_id in snapshot.not_everyone
+        if hidden:
+            changes = (*changes, Change("UserGroups", "not every group", "every group"))
         steps.append(
             Step(
                 Action.UPDATE if changes else Action.UNCHANGED,
@@ -619,6 +663,7 @@ def _panel_steps(
                 changes=changes,
                 note="revived: it was soft-deleted" if keep.deleted else "",
                 group=Group(spec.group),
+                everyone=hidden,
             )
         )
         steps.extend(
