@@ -22,12 +22,13 @@ to them, so that records from other libraries (httpx logs full URLs, codes inclu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -165,6 +166,36 @@ def create_client(
         follow_redirects=False,
         event_hooks={"request": [_log_request], "response": [_log_response]},
     )
+
+
+def create_async_client(
+    *,
+    timeout: HttpTimeouts | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    base_url: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> httpx.AsyncClient:
+    """:func:`create_client` for asyncio: the same timeouts, user agent, no redirects and
+    redacted logs, on ``httpx.AsyncClient`` (the async API, :class:`~toolkit.AsyncWorkspace`)."""
+    merged = {"User-Agent": USER_AGENT}
+    if headers:
+        merged.update(headers)
+    return httpx.AsyncClient(
+        timeout=(timeout or HttpTimeouts()).to_httpx(),
+        transport=transport,
+        base_url=base_url,
+        headers=merged,
+        follow_redirects=False,
+        event_hooks={"request": [_alog_request], "response": [_alog_response]},
+    )
+
+
+async def _alog_request(request: httpx.Request) -> None:
+    _log_request(request)
+
+
+async def _alog_response(response: httpx.Response) -> None:
+    _log_response(response)
 
 
 def _log_request(request: httpx.Request) -> None:
@@ -428,9 +459,9 @@ class RetryPolicy:
     * ``total_budget`` bounds the time spent from the first attempt to the start of the last:
       when the next wait would cross it, :class:`~toolkit.errors.RetryBudgetExceededError`.
 
-    ``sleep``, ``clock`` (monotonic seconds), ``now`` (aware UTC datetime, for HTTP-date
-    ``Retry-After``) and ``random`` (a float in [0, 1)) are injectable for tests;
-    :meth:`seeded` gives a repeatable jitter.
+    ``sleep`` (``async_sleep`` on the async transport), ``clock`` (monotonic seconds), ``now``
+    (aware UTC datetime, for HTTP-date ``Retry-After``) and ``random`` (a float in [0, 1)) are
+    injectable for tests; :meth:`seeded` gives a repeatable jitter.
     """
 
     max_attempts: int = DEFAULT_RETRY_MAX_ATTEMPTS
@@ -443,6 +474,9 @@ class RetryPolicy:
     idempotent_methods: frozenset[str] = IDEMPOTENT_METHODS
     retry_read_timeouts: bool = False
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    async_sleep: Callable[[float], Awaitable[None]] = field(
+        default=asyncio.sleep, compare=False, repr=False
+    )
     clock: Callable[[], float] = field(default=time.monotonic, compare=False, repr=False)
     now: Callable[[], datetime] = field(default=_utc_now, compare=False, repr=False)
     random: Callable[[], float] = field(default=_default_random, compare=False, repr=False)
@@ -573,6 +607,86 @@ def _transport_error(
     return cls(text, url=url_for_error(url))
 
 
+class _RetryRun:
+    """One call's retry bookkeeping under a :class:`RetryPolicy`, without I/O.
+
+    Both transports drive it (:func:`send_request` in a loop of ``client.request`` and
+    ``policy.sleep``, :func:`async_send_request` with ``await``), so the retry rules are written
+    once: each outcome goes in, and out comes the wait before the next attempt, or an error.
+    """
+
+    def __init__(self, policy: RetryPolicy, method: str, url: str, what: str) -> None:
+        self.policy = policy
+        self.method = method
+        self.url = url
+        self.what = what
+        self.idempotent = policy.is_idempotent(method)
+        self.shown = url_for_error(url)
+        self.started = policy.clock()
+        self.attempt = 0
+
+    def begin_attempt(self) -> None:
+        self.attempt += 1
+
+    def wait_after_exception(self, exc: Exception) -> float:
+        """The wait before retrying after a transport exception; raises when not retried."""
+        kind = self.policy.classify_exception(exc, self.method)
+        if kind == "outcome_unknown":
+            raise _transport_error(self.what, self.url, exc, RequestOutcomeUnknownError) from exc
+        if kind == "fatal":
+            raise _transport_error(self.what, self.url, exc) from exc
+        return self._wait(None, type(exc).__name__, None, exc)
+
+    def wait_after_response(self, response: httpx.Response) -> float | None:
+        """None when ``response`` is the answer; else the wait before retrying (the caller
+        closes the response its own way: sync or async)."""
+        if not (self.idempotent and response.status_code in self.policy.retry_statuses):
+            return None
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"), self.policy.now())
+        return self._wait(status, f"HTTP {status}", retry_after, None)
+
+    def _wait(
+        self,
+        status: int | None,
+        reason: str,
+        retry_after: float | None,
+        cause: Exception | None,
+    ) -> float:
+        policy, shown, attempt = self.policy, self.shown, self.attempt
+        if attempt >= policy.max_attempts:
+            raise RetryExhaustedError(
+                f"{self.what}: gave up after {attempt} attempts calling {shown}: {reason}",
+                url=shown,
+                status_code=status,
+                attempts=attempt,
+                retry_after=retry_after,
+            ) from cause
+        delay = policy.delay(attempt, retry_after)
+        elapsed = policy.clock() - self.started
+        if elapsed + delay > policy.total_budget:
+            raise RetryBudgetExceededError(
+                f"{self.what}: retry budget of {policy.total_budget:g} s exhausted after "
+                f"{attempt} attempts ({elapsed:.1f} s, next wait {delay:.1f} s) calling "
+                f"{shown}: {reason}",
+                url=shown,
+                status_code=status,
+                attempts=attempt,
+                retry_after=retry_after,
+            ) from cause
+        logger.info(
+            "%s: %s from %s %s; retry %d/%d in %.2f s",
+            self.what,
+            reason,
+            self.method.upper(),
+            shown,
+            attempt,
+            policy.max_attempts - 1,
+            delay,
+        )
+        return delay
+
+
 def _send_with_retry(
     client: httpx.Client,
     method: str,
@@ -582,62 +696,53 @@ def _send_with_retry(
     policy: RetryPolicy,
     kwargs: dict[str, Any],
 ) -> httpx.Response:
-    idempotent = policy.is_idempotent(method)
-    shown = url_for_error(url)
-    started = policy.clock()
-    attempt = 0
+    run = _RetryRun(policy, method, url, what)
     while True:
-        attempt += 1
-        retry_after: float | None = None
+        run.begin_attempt()
         try:
             response = client.request(method, url, **kwargs)
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            kind = policy.classify_exception(exc, method)
-            if kind == "outcome_unknown":
-                raise _transport_error(what, url, exc, RequestOutcomeUnknownError) from exc
-            if kind == "fatal":
-                raise _transport_error(what, url, exc) from exc
-            status: int | None = None
-            reason = type(exc).__name__
-            cause: Exception | None = exc
+            delay = run.wait_after_exception(exc)
         else:
-            if not (idempotent and response.status_code in policy.retry_statuses):
+            wait = run.wait_after_response(response)
+            if wait is None:
                 return response
-            status = response.status_code
-            reason = f"HTTP {status}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"), policy.now())
             response.close()
-            cause = None
-        if attempt >= policy.max_attempts:
-            raise RetryExhaustedError(
-                f"{what}: gave up after {attempt} attempts calling {shown}: {reason}",
-                url=shown,
-                status_code=status,
-                attempts=attempt,
-                retry_after=retry_after,
-            ) from cause
-        delay = policy.delay(attempt, retry_after)
-        elapsed = policy.clock() - started
-        if elapsed + delay > policy.total_budget:
-            raise RetryBudgetExceededError(
-                f"{what}: retry budget of {policy.total_budget:g} s exhausted after {attempt} "
-                f"attempts ({elapsed:.1f} s, next wait {delay:.1f} s) calling {shown}: {reason}",
-                url=shown,
-                status_code=status,
-                attempts=attempt,
-                retry_after=retry_after,
-            ) from cause
-        logger.info(
-            "%s: %s from %s %s; retry %d/%d in %.2f s",
-            what,
-            reason,
-            method.upper(),
-            shown,
-            attempt,
-            policy.max_attempts - 1,
-            delay,
-        )
+            delay = wait
         policy.sleep(delay)
+
+
+async def async_send_request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    retry: RetryPolicy | None = None,
+    **kwargs: Any,
+) -> httpx.Response:
+    """:func:`send_request` on an ``httpx.AsyncClient``: the same errors, the same
+    :class:`RetryPolicy` (waits through its ``async_sleep``, so the event loop runs on)."""
+    kwargs.setdefault("follow_redirects", False)
+    if retry is None:
+        try:
+            return await client.request(method, url, **kwargs)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise _transport_error(what, url, exc) from exc
+    run = _RetryRun(retry, method, url, what)
+    while True:
+        run.begin_attempt()
+        try:
+            response = await client.request(method, url, **kwargs)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            delay = run.wait_after_exception(exc)
+        else:
+            wait = run.wait_after_response(response)
+            if wait is None:
+                return response
+            await response.aclose()
+            delay = wait
+        await retry.async_sleep(delay)
 
 
 def raise_for_transport(response: httpx.Response, what: str) -> httpx.Response:

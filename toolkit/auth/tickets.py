@@ -61,6 +61,7 @@ from toolkit.errors import (
     TicketRejectedError,
 )
 from toolkit.keys import load_private_key
+from toolkit.naming import check_context_identifier, resolve_installation
 from toolkit.store.records import (
     Application,
     Authorization,
@@ -348,9 +349,13 @@ class TicketManager:
     def ticket_status(self, application: str, context_identifier: str) -> TicketStatus:
         """What is held for the application in the tenant; never exchanges, never decrypts.
 
-        Raises :class:`~toolkit.errors.NotFoundError` for an unknown application or record.
+        Raises :class:`~toolkit.errors.UnknownApplicationError` for an unknown application,
+        :class:`~toolkit.errors.NotInstalledError` when the tenant has no record (any status
+        is shown), :class:`~toolkit.errors.InvalidContextIdentifierError` for a malformed tenant.
         """
-        authorization = self._repository.get_authorization(application, context_identifier)
+        _, authorization = resolve_installation(
+            self._repository, application, context_identifier, active=False
+        )
         return self._status_of(authorization)
 
     def ticket_statuses(
@@ -486,7 +491,10 @@ class TicketManager:
     # -- internals ----------------------------------------------------------------------------
 
     def _key(self, application: str, context_identifier: str) -> tuple[str, str]:
-        """The cache key: the application's id, so its name and id share one entry."""
+        """The cache key: the application's id, so its name and id share one entry, and the
+        tenant in canonical spelling, so ``cust12345`` and ``Cust12345`` share one too (a
+        malformed tenant raises :class:`~toolkit.errors.InvalidContextIdentifierError`)."""
+        context_identifier = check_context_identifier(context_identifier)
         with self._lock:
             application_id = self._application_ids.get(application)
         if application_id is None:
@@ -596,11 +604,7 @@ class TicketManager:
     ) -> SystemUserTicket:
         """One renewal per key in this process: the first caller leads, the others wait."""
         for _round in (1, 2):
-            with self._lock:
-                flight = self._flights.get(key)
-                leader = flight is None
-                if flight is None:
-                    flight = self._flights[key] = _Flight()
+            flight, leader = self._join_flight(key)
             if leader:
                 try:
                     result = self._renew_leader(key, rejected, transport)
@@ -610,11 +614,8 @@ class TicketManager:
                     flight.error = exc
                     raise
                 finally:
-                    with self._lock:
-                        self._flights.pop(key, None)
-                    flight.done.set()
-            limit = (self._lease_wait + self._lease_ttl).total_seconds() + 60
-            if not flight.done.wait(timeout=limit):
+                    self._land_flight(key, flight)
+            if not flight.done.wait(timeout=self._flight_wait_seconds()):
                 raise TicketLeaseTimeoutError(
                     f"gave up waiting for this process's renewal of the ticket for {key[1]!r}"
                 )
@@ -624,6 +625,27 @@ class TicketManager:
                 return flight.result
             # That flight started before our ticket was rejected and found it again: lead one.
         raise TicketRejectedError(f"no ticket other than the rejected one for {key[1]!r}")
+
+    def _join_flight(self, key: tuple[str, str]) -> tuple[_Flight, bool]:
+        """The renewal in flight for ``key`` in this process, and whether the caller leads it
+        (threads and the async API, :mod:`toolkit.auth.async_tickets`, share these flights)."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = _Flight()
+            return flight, True
+
+    def _land_flight(self, key: tuple[str, str], flight: _Flight) -> None:
+        """The leader is done (``result`` or ``error`` set): release the followers."""
+        with self._lock:
+            self._flights.pop(key, None)
+        flight.done.set()
+
+    def _flight_wait_seconds(self) -> float:
+        """How long a follower waits for this process's leader: its lease wait and TTL, and
+        a minute for the exchange itself."""
+        return (self._lease_wait + self._lease_ttl).total_seconds() + 60
 
     def _usable_authorization(self, application: str, context_identifier: str) -> Authorization:
         authorization = self._repository.get_authorization(application, context_identifier)
@@ -697,8 +719,7 @@ class TicketManager:
         authorization: Authorization,
         transport: Transport | None = None,
     ) -> SystemUserTicket:
-        with self._lock:
-            self.exchange_count += 1
+        self._count_exchange()
         # Only a caller that chose a transport passes one: injected exchanges need not take it.
         options = {} if transport is None else {"transport": transport}
         try:
@@ -706,6 +727,16 @@ class TicketManager:
         except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
             self._mark_needs_reconsent(key, app, authorization, exc.error_code)
             raise
+        return self._store_exchanged(key, authorization, ticket)
+
+    def _count_exchange(self) -> None:
+        with self._lock:
+            self.exchange_count += 1
+
+    def _store_exchanged(
+        self, key: tuple[str, str], authorization: Authorization, ticket: SystemUserTicket
+    ) -> SystemUserTicket:
+        """Check, store (sealed) and cache a ticket an exchange just gave (sync or async)."""
         if ticket.context_identifier.casefold() != authorization.context_identifier.casefold():
             raise ContextMismatchError(
                 "the exchange returned a ticket for another tenant", claim="ctx"

@@ -18,6 +18,7 @@ Parsing is a pure function (:func:`parse_tenant_status`), so an async twin stays
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -214,6 +215,65 @@ def parse_tenant_status(document: Any, context_identifier: str) -> TenantStatus:
     )
 
 
+def require_running_status(status: TenantStatus, context_identifier: str) -> TenantStatus:
+    """``status`` when the tenant is running with an ``Api``, else the typed error (pure: both
+    the sync and the async state client use it)."""
+    if status.state is TenantState.Unknown:
+        raise UnknownTenantError(
+            f"the state API does not know tenant {context_identifier!r} (State Unknown)",
+            state=status.state,
+            valid_until=status.valid_until,
+            context_identifier=context_identifier,
+        )
+    if not status.is_available:
+        when = "" if status.valid_until is None else f" until {status.valid_until.isoformat()}"
+        raise TenantNotRunningError(
+            f"tenant {context_identifier!r} is {status.state_name or status.state.name}"
+            f" (not running); no calls{when}",
+            state=status.state,
+            valid_until=status.valid_until,
+            context_identifier=context_identifier,
+        )
+    if status.api_url is None:
+        raise UnexpectedResponseError(
+            f"state API: running tenant {context_identifier!r} has neither Api nor Endpoint"
+        )
+    return status
+
+
+def parse_state_response(
+    status_code: int, content: bytes, *, url: str, context_identifier: str
+) -> TenantStatus:
+    """The state API's answer as a :class:`TenantStatus` (pure: both transports parse here)."""
+    if status_code == 404:
+        # Open question 15: a 404 is read as "unknown tenant" [I]; cached like an answer.
+        logger.info("state API answered 404 for %s", context_identifier)
+        return TenantStatus(
+            context_identifier=context_identifier,
+            endpoint=None,
+            state=TenantState.Unknown,
+            is_running=False,
+            valid_until=None,
+            api=None,
+            state_name="Unknown",
+        )
+    if status_code != 200:
+        raise UnexpectedResponseError(
+            f"state API: HTTP {status_code} from {url_for_error(url)}",
+            url=url_for_error(url),
+            status_code=status_code,
+        )
+    try:
+        document = json.loads(content)
+    except (ValueError, RecursionError) as exc:
+        raise UnexpectedResponseError(
+            f"state API: the answer from {url_for_error(url)} is not JSON",
+            url=url_for_error(url),
+            status_code=status_code,
+        ) from exc
+    return parse_tenant_status(document, context_identifier)
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -277,11 +337,14 @@ class TenantStatusClient:
                 cached = self._valid(key)  # another thread may just have asked
                 if cached is not None:
                     return cached
-            status = self._fetch(context_identifier)
-            until = self._cache_until(status)
-            with self._lock:
-                self._cache[key] = _Cached(status, until)
-            return status
+            return self.remember(self._fetch(context_identifier))
+
+    def remember(self, status: TenantStatus) -> TenantStatus:
+        """Cache an answer the state API gave (the async client shares this cache)."""
+        until = self._cache_until(status)
+        with self._lock:
+            self._cache[status.context_identifier.casefold()] = _Cached(status, until)
+        return status
 
     def cached(self, context_identifier: str) -> TenantStatus | None:
         """The cached answer if it is still valid; never calls."""
@@ -295,28 +358,7 @@ class TenantStatusClient:
         any other state that is not running, and
         :class:`~toolkit.errors.UnexpectedResponseError` for a running tenant without ``Api``.
         """
-        status = self.status(context_identifier)
-        if status.state is TenantState.Unknown:
-            raise UnknownTenantError(
-                f"the state API does not know tenant {context_identifier!r} (State Unknown)",
-                state=status.state,
-                valid_until=status.valid_until,
-                context_identifier=context_identifier,
-            )
-        if not status.is_available:
-            when = "" if status.valid_until is None else f" until {status.valid_until.isoformat()}"
-            raise TenantNotRunningError(
-                f"tenant {context_identifier!r} is {status.state_name or status.state.name}"
-                f" (not running); no calls{when}",
-                state=status.state,
-                valid_until=status.valid_until,
-                context_identifier=context_identifier,
-            )
-        if status.api_url is None:
-            raise UnexpectedResponseError(
-                f"state API: running tenant {context_identifier!r} has neither Api nor Endpoint"
-            )
-        return status
+        return require_running_status(self.status(context_identifier), context_identifier)
 
     def invalidate(self, context_identifier: str) -> None:
         """Forget the cached answer (after a 421: the tenant moved)."""
@@ -357,33 +399,9 @@ class TenantStatusClient:
             retry=self._retry,
             headers={"Accept": "application/json"},
         )
-        if response.status_code == 404:
-            # Open question 15: a 404 is read as "unknown tenant" [I]; cached like an answer.
-            logger.info("state API answered 404 for %s", context_identifier)
-            return TenantStatus(
-                context_identifier=context_identifier,
-                endpoint=None,
-                state=TenantState.Unknown,
-                is_running=False,
-                valid_until=None,
-                api=None,
-                state_name="Unknown",
-            )
-        if response.status_code != 200:
-            raise UnexpectedResponseError(
-                f"state API: HTTP {response.status_code} from {url_for_error(url)}",
-                url=url_for_error(url),
-                status_code=response.status_code,
-            )
-        try:
-            document = response.json()
-        except (ValueError, RecursionError) as exc:
-            raise UnexpectedResponseError(
-                f"state API: the answer from {url_for_error(url)} is not JSON",
-                url=url_for_error(url),
-                status_code=response.status_code,
-            ) from exc
-        status = parse_tenant_status(document, context_identifier)
+        status = parse_state_response(
+            response.status_code, response.content, url=url, context_identifier=context_identifier
+        )
         logger.debug(
             "state of %s: %s (valid until %s)",
             context_identifier,

@@ -685,6 +685,32 @@ def parse_json(response: httpx.Response) -> Any:
         ) from exc
 
 
+def send_options(
+    request: ApiRequest, retry: RetryPolicy | None
+) -> tuple[RetryPolicy | None, dict[str, Any]]:
+    """The retry policy for ``request`` (an agent read may be repeated) and its httpx
+    arguments (``json``, ``params``): shared by the sync and the async client."""
+    if retry is not None and request.safe_to_repeat:
+        methods = retry.idempotent_methods | {request.method.upper()}
+        retry = replace(retry, idempotent_methods=methods)
+    extra: dict[str, Any] = {}
+    if request.body is not None:
+        extra["json"] = request.body
+    if request.params:
+        extra["params"] = dict(request.params)
+    return retry, extra
+
+
+def array_of(document: Any, what: str) -> Sequence[Any]:
+    """``document`` if it is a JSON array, else UnexpectedResponseError."""
+    return _array(document, what)
+
+
+def object_of(document: Any, what: str) -> Mapping[str, Any]:
+    """``document`` if it is a JSON object, else UnexpectedResponseError."""
+    return _object(document, what)
+
+
 def _array(document: Any, what: str) -> Sequence[Any]:
     if not isinstance(document, list):
         raise UnexpectedResponseError(f"tenant API: {what} is not a JSON array")
@@ -941,15 +967,7 @@ class WebApiClient:
 
     def _send(self, status: TenantStatus, request: ApiRequest) -> httpx.Response:
         url = request.url(status.api_url or "")
-        retry = self.retry
-        if retry is not None and request.safe_to_repeat:
-            methods = retry.idempotent_methods | {request.method.upper()}
-            retry = replace(retry, idempotent_methods=methods)
-        extra: dict[str, Any] = {}
-        if request.body is not None:
-            extra["json"] = request.body
-        if request.params:
-            extra["params"] = dict(request.params)
+        retry, extra = send_options(request, self.retry)
 
         def send(credential_headers: Mapping[str, str]) -> httpx.Response:
             headers = {"Accept": "application/json", **self._headers, **credential_headers}

@@ -1,0 +1,399 @@
+"""System user tickets for asyncio callers, in the same single flight as the sync API.
+
+:class:`AsyncTicketManager` is a thin async face of a :class:`~toolkit.auth.tickets.TicketManager`:
+the same memory cache, the same store, the same per-tenant flights and the same store lease, so
+a Starlette handler and a notebook cell (or a worker thread) asking for a cold tenant's ticket
+at once still cause exactly one exchange (every exchange makes a credentials record in the
+tenant: protocol §4.7). What changes is only how it waits:
+
+* coroutines of one event loop asking for one tenant queue on an ``asyncio.Lock`` first, so at
+  most one of them joins the manager's flight;
+* store calls (sync SQLAlchemy) run in worker threads (``asyncio.to_thread``), and a coroutine
+  that follows a sync leader waits for it in a thread, so the event loop never blocks;
+* the exchange itself is a coroutine on ``httpx.AsyncClient`` (:func:`async_system_user_exchange`:
+  the sync exchange's pure request builders and parsers, :mod:`toolkit.auth.system_user`); a
+  manager built with an injected sync exchange runs that one in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from toolkit.auth.jwks import SigningKeySource
+from toolkit.auth.system_user import (
+    EXCHANGE_MAX_ATTEMPTS,
+    EXCHANGE_RETRY_DELAY_SECONDS,
+    SystemUserTicket,
+    build_rest_request,
+    build_soap_request,
+    parse_rest_response,
+    parse_soap_response,
+    raise_for_exchange_result,
+)
+from toolkit.auth.system_user import _retryable as exchange_may_be_retried
+from toolkit.auth.tickets import TicketManager, Transport, environment_of
+from toolkit.auth.tokens import DEFAULT_POLICY, ValidationPolicy, validate_system_user_token
+from toolkit.config import Environment
+from toolkit.errors import (
+    AuthorizationRevokedError,
+    ConfigurationError,
+    NeedsReapprovalError,
+    NoSystemUserTokenError,
+    SystemUserError,
+    TicketError,
+    TicketLeaseTimeoutError,
+    TicketRejectedError,
+    TransportError,
+)
+from toolkit.http import async_send_request
+from toolkit.keys import load_private_key, sign_system_user_token
+from toolkit.store.records import Application, Authorization
+
+__all__ = ["AsyncTicketExchange", "AsyncTicketManager", "async_system_user_exchange"]
+
+logger = logging.getLogger("toolkit.auth.tickets")
+
+TicketKey = tuple[str, str]
+
+
+class AsyncTicketExchange(Protocol):
+    """The async exchange: ``await exchange(application=..., authorization=..., transport=...)``."""
+
+    def __call__(
+        self,
+        *,
+        application: Application,
+        authorization: Authorization,
+        transport: Transport | None = None,
+    ) -> Awaitable[SystemUserTicket]: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def async_system_user_exchange(
+    *,
+    http: httpx.AsyncClient,
+    keys: Callable[[Environment], SigningKeySource],
+    transport: Transport = "rest",
+    policy: ValidationPolicy = DEFAULT_POLICY,
+    now: Callable[[], datetime] = _utc_now,
+) -> AsyncTicketExchange:
+    """The PartnerSystemUser exchange (§4.3-4.6) on ``httpx.AsyncClient``.
+
+    The same requests (``build_rest_request`` / ``build_soap_request`` of
+    :mod:`toolkit.auth.system_user`, a fresh signature per attempt), the same parsers and
+    refusal errors, the same one re-signed second attempt after ``InvalidTimestamp`` or a
+    connection that could not be made, and the same validation of the returned JWT as
+    :func:`~toolkit.auth.system_user.exchange_system_user_token`. Signing and the JWT check
+    (which may fetch SuperID's keys through the sync client) run in a worker thread.
+    """
+    default_transport = transport
+    private_keys: dict[tuple[str, str | None], RSAPrivateKey] = {}
+    private_keys_lock = threading.Lock()
+
+    def private_key_of(application: Application) -> RSAPrivateKey:
+        if application.private_key is None:
+            raise ConfigurationError(
+                f"application {application.name!r} has no private key to sign with"
+            )
+        slot = (application.id, application.key_fingerprint)
+        with private_keys_lock:
+            loaded = private_keys.get(slot)
+        if loaded is None:
+            loaded = load_private_key(application.private_key.reveal())
+            with private_keys_lock:
+                private_keys[slot] = loaded
+        return loaded
+
+    async def exchange(
+        *,
+        application: Application,
+        authorization: Authorization,
+        transport: Transport | None = None,
+    ) -> SystemUserTicket:
+        if authorization.system_user_token is None:
+            raise NoSystemUserTokenError(
+                f"the authorization in {authorization.context_identifier!r} holds no system "
+                "user token"
+            )
+        chosen: Literal["rest", "soap"] = transport or default_transport
+        build = build_rest_request if chosen == "rest" else build_soap_request
+        parse = parse_rest_response if chosen == "rest" else parse_soap_response
+        environment = environment_of(application)
+        context_identifier = authorization.context_identifier
+        system_user_token = authorization.system_user_token.reveal()
+        private_key = await asyncio.to_thread(private_key_of, application)
+        for attempt in range(1, EXCHANGE_MAX_ATTEMPTS + 1):
+            signed = await asyncio.to_thread(
+                sign_system_user_token, system_user_token, private_key, now=now
+            )
+            request = build(
+                environment,
+                signed_system_token=signed,
+                application_token=application.client_secret.reveal(),
+                context_identifier=context_identifier,
+            )
+            try:
+                response = await async_send_request(
+                    http,
+                    "POST",
+                    request.url,
+                    what="system user exchange",
+                    headers=dict(request.headers),
+                    content=request.content,
+                )
+                token = raise_for_exchange_result(
+                    parse(response.status_code, response.content, url=request.url)
+                )
+            except (SystemUserError, TransportError) as exc:
+                if attempt < EXCHANGE_MAX_ATTEMPTS and exchange_may_be_retried(exc):
+                    logger.warning(
+                        "system user exchange for %s failed (%s); retrying once, re-signed",
+                        context_identifier,
+                        type(exc).__name__,
+                    )
+                    if isinstance(exc, TransportError):
+                        await asyncio.sleep(EXCHANGE_RETRY_DELAY_SECONDS)
+                    continue
+                raise
+            claims = await asyncio.to_thread(
+                validate_system_user_token,
+                token,
+                keys=keys(environment),
+                context_identifier=context_identifier,
+                policy=policy,
+                now=now,
+            )
+            logger.info(
+                "system user ticket obtained for %s (serial %s, %s, async)",
+                claims.context_identifier,
+                claims.serial,
+                chosen,
+            )
+            return SystemUserTicket(
+                ticket=claims.ticket,
+                context_identifier=claims.context_identifier,
+                serial=claims.serial,
+                webapi_url=claims.webapi_url,
+                netserver_url=claims.netserver_url,
+                obtained_at=now(),
+                claims=claims,
+            )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return exchange
+
+
+class AsyncTicketManager:
+    """The async face of ``manager`` (see the module docstring); one per workspace.
+
+    ``exchange`` is the async exchange (:func:`async_system_user_exchange`); without it the
+    manager's own (sync) exchange runs in a worker thread. Usable from several event loops.
+    """
+
+    def __init__(
+        self, manager: TicketManager, *, exchange: AsyncTicketExchange | None = None
+    ) -> None:
+        self.manager = manager
+        self._exchange = exchange
+        self._guard = threading.Lock()
+        # One asyncio.Lock per tenant and event loop (a lock belongs to the loop that used it).
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[TicketKey, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    def __repr__(self) -> str:
+        return f"AsyncTicketManager({self.manager!r})"
+
+    async def ticket(
+        self, application: str, context_identifier: str, *, transport: Transport | None = None
+    ) -> SystemUserTicket:
+        """A fresh ticket: memory, store, or one exchange shared with every other caller (sync
+        or async, this process or another sharing the store). Errors as
+        :meth:`TicketManager.ticket <toolkit.auth.tickets.TicketManager.ticket>`."""
+        key = await self._key(application, context_identifier)
+        cached = self.manager._fresh_entry(key, rejected=None)
+        if cached is not None:
+            return cached
+        return await self._renew(key, rejected=None, transport=transport)
+
+    async def call_with_ticket(
+        self,
+        application: str,
+        context_identifier: str,
+        fn: Callable[[SystemUserTicket], Awaitable[httpx.Response]],
+    ) -> httpx.Response:
+        """``await fn(ticket)``; after a 401, renew once and call again (as the sync manager).
+
+        A second 401 raises :class:`~toolkit.errors.TicketRejectedError`.
+        """
+        manager = self.manager
+        current = await self.ticket(application, context_identifier)
+        response = await fn(current)
+        if response.status_code != 401:
+            await asyncio.to_thread(manager.mark_used, application, context_identifier, current)
+            return response
+        await response.aclose()
+        logger.info("ticket for %s answered 401; renewing once", context_identifier)
+        await asyncio.to_thread(manager.invalidate, application, context_identifier, current)
+        key = await self._key(application, context_identifier)
+        renewed = await self._renew(key, rejected=current.ticket)
+        response = await fn(renewed)
+        if response.status_code == 401:
+            await response.aclose()
+            await asyncio.to_thread(manager.invalidate, application, context_identifier, renewed)
+            raise TicketRejectedError(
+                f"the tenant {context_identifier!r} answered 401 to a renewed system user "
+                "ticket too",
+                status_code=401,
+            )
+        await asyncio.to_thread(manager.mark_used, application, context_identifier, renewed)
+        return response
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _key(self, application: str, context_identifier: str) -> TicketKey:
+        manager = self.manager
+        with manager._lock:
+            application_id = manager._application_ids.get(application)
+        if application_id is not None:
+            return application_id, context_identifier
+        return await asyncio.to_thread(manager._key, application, context_identifier)
+
+    def _loop_lock(self, key: TicketKey) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            locks = self._locks.setdefault(loop, {})
+            lock = locks.get(key)
+            if lock is None:
+                lock = locks[key] = asyncio.Lock()
+            return lock
+
+    async def _renew(
+        self, key: TicketKey, rejected: str | None, transport: Transport | None = None
+    ) -> SystemUserTicket:
+        manager = self.manager
+        async with self._loop_lock(key):
+            # A coroutine that held the lock before us may have renewed already.
+            cached = manager._fresh_entry(key, rejected)
+            if cached is not None:
+                return cached
+            for _round in (1, 2):
+                flight, leader = manager._join_flight(key)
+                if leader:
+                    try:
+                        result = await self._lead(key, rejected, transport)
+                        flight.result = result
+                        return result
+                    except asyncio.CancelledError:
+                        # Followers (threads too) must not receive a cancellation as their error.
+                        flight.error = TicketError(
+                            f"the renewal of the ticket for {key[1]!r} was cancelled; ask again"
+                        )
+                        raise
+                    except BaseException as exc:
+                        flight.error = exc
+                        raise
+                    finally:
+                        manager._land_flight(key, flight)
+                landed = await asyncio.to_thread(flight.done.wait, manager._flight_wait_seconds())
+                if not landed:
+                    raise TicketLeaseTimeoutError(
+                        f"gave up waiting for this process's renewal of the ticket for {key[1]!r}"
+                    )
+                if flight.error is not None:
+                    raise flight.error
+                if flight.result is not None and flight.result.ticket != rejected:
+                    return flight.result
+            raise TicketRejectedError(f"no ticket other than the rejected one for {key[1]!r}")
+
+    async def _lead(
+        self, key: TicketKey, rejected: str | None, transport: Transport | None
+    ) -> SystemUserTicket:
+        """:meth:`TicketManager._renew_leader` with awaits: store, then the lease, then one
+        exchange."""
+        manager = self.manager
+        application, context_identifier = key
+        cached = manager._fresh_entry(key, rejected)
+        if cached is not None:
+            return cached
+        repository = manager._repository
+        app = await asyncio.to_thread(repository.get_application, application)
+        authorization = await asyncio.to_thread(
+            manager._usable_authorization, app.id, context_identifier
+        )
+        deadline = time.monotonic() + manager._lease_wait.total_seconds()
+        while True:
+            stored = await asyncio.to_thread(
+                manager._stored_fresh, authorization.id, context_identifier, rejected
+            )
+            if stored is not None:
+                return manager._cache(key, stored, authorization.id)
+            leased = await asyncio.to_thread(
+                repository.acquire_ticket_lease,
+                authorization.id,
+                manager.owner,
+                ttl=manager._lease_ttl,
+            )
+            if leased:
+                try:
+                    stored = await asyncio.to_thread(
+                        manager._stored_fresh, authorization.id, context_identifier, rejected
+                    )
+                    if stored is not None:
+                        return manager._cache(key, stored, authorization.id)
+                    authorization = await asyncio.to_thread(
+                        manager._usable_authorization, app.id, context_identifier
+                    )
+                    return await self._exchange_and_store(key, app, authorization, transport)
+                finally:
+                    await asyncio.to_thread(
+                        repository.release_ticket_lease, authorization.id, manager.owner
+                    )
+            if time.monotonic() >= deadline:
+                raise TicketLeaseTimeoutError(
+                    f"another process kept renewing the ticket for {context_identifier!r} "
+                    f"for more than {manager._lease_wait.total_seconds():.0f} s"
+                )
+            await asyncio.sleep(manager._poll)
+            authorization = await asyncio.to_thread(
+                manager._usable_authorization, app.id, context_identifier
+            )
+
+    async def _exchange_and_store(
+        self,
+        key: TicketKey,
+        app: Application,
+        authorization: Authorization,
+        transport: Transport | None,
+    ) -> SystemUserTicket:
+        manager = self.manager
+        manager._count_exchange()
+        options = {} if transport is None else {"transport": transport}
+        try:
+            if self._exchange is not None:
+                ticket = await self._exchange(
+                    application=app, authorization=authorization, transport=transport
+                )
+            else:
+                ticket = await asyncio.to_thread(
+                    manager._exchange, application=app, authorization=authorization, **options
+                )
+        except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
+            await asyncio.to_thread(
+                manager._mark_needs_reconsent, key, app, authorization, exc.error_code
+            )
+            raise
+        return await asyncio.to_thread(manager._store_exchanged, key, authorization, ticket)
