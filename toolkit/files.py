@@ -46,6 +46,8 @@ def read_limited(path: str | os.PathLike[str], *, limit: int, what: str = "file"
         raise InputFileError(
             f"{file}: the {what} cannot be read ({_reason(exc)})", path=str(file)
         ) from None
+    except ValueError:  # NUL in the path: no file can have that name
+        raise InputFileError(f"the {what} name holds a NUL character", path=None) from None
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):

@@ -28,6 +28,7 @@ __all__ = [
     "describe_character",
     "json_depth",
     "loads_json",
+    "printable",
     "unstorable_character",
 ]
 
@@ -63,6 +64,19 @@ def control_character(value: str) -> str | None:
     """The first control, separator or bidi override character in ``value``, or None."""
     found = _CONTROL.search(value)
     return found.group() if found else None
+
+
+# What printable() escapes: as _CONTROL, but keeping LF, and lone surrogates too.
+_UNPRINTABLE: Final = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+
+
+def printable(value: str) -> str:
+    """``value`` safe to print to a terminal or a log line: every control, separator, bidi
+    override and lone surrogate becomes a visible ``\\uXXXX`` escape (line breaks are kept), so
+    hostile text in a message cannot recolour, rewrite or reorder what the reader sees."""
+    return _UNPRINTABLE.sub(lambda found: f"\\u{ord(found.group()):04x}", value)
 
 
 def json_depth(text: str) -> int:

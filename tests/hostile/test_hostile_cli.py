@@ -173,3 +173,48 @@ def test_a_secret_key_file_that_is_a_fifo_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["app", "list"], env={"SOTK_HOME": str(home)})
     assert_refused(result)
     assert "not a regular file" in result.output
+
+
+COMMANDS = (
+    ("app", "show", "{x}"),
+    ("install-url", "{x}"),
+    ("install-url", "Acme Sync", "--tenant", "{x}"),
+    ("tenants", "status", "{x}"),
+    ("tenants", "history", "{x}"),
+    ("provision", "plan", "--tenant", "{x}"),
+    ("provision", "plan", "--tenant", "Cust12345", "--app", "{x}"),
+    ("ticket", "{x}"),
+    ("key", "inspect", "{x}"),
+    ("key", "convert", "{key}", "--out", "{x}"),
+    ("jobs", "show", "{x}"),
+)
+
+
+@pytest.fixture(scope="module")
+def registered(env: dict[str, str], key_file: Path, secret_file: Path) -> dict[str, str]:
+    """A store with one application (no tenant: nothing here may reach the network)."""
+    scratch = Path(tempfile.mkdtemp(dir=Path(env["SOTK_HOME"]).parent))
+    registered = {**env, "SOTK_HOME": str(scratch / "home")}
+    result = add(registered, "Acme Sync", "https://partner.example/callback", key_file, secret_file)
+    assert result.exit_code == 0, result.output
+    return registered
+
+
+@settings(max_examples=30)
+@given(command=st.sampled_from(COMMANDS), value=hostile_text)
+@example(command=("app", "show", "{x}"), value="\x1b]0;owned\x07\x1b[2J")
+@example(command=("key", "inspect", "{x}"), value="/dev/zero")
+@example(command=("key", "inspect", "{x}"), value="a\x00b")
+@example(command=("key", "convert", "{key}", "--out", "{x}"), value="/")
+@example(command=("key", "convert", "{key}", "--out", "{x}"), value="/nonexistent/dir/k.pem")
+@example(command=("tenants", "status", "{x}"), value="Cust12345\u202e")
+def test_hostile_arguments_end_in_a_message(
+    registered: dict[str, str], key_file: Path, command: tuple[str, ...], value: str
+) -> None:
+    args = [part.replace("{x}", value).replace("{key}", str(key_file)) for part in command]
+    result = runner.invoke(app, args, env=registered)
+    if result.exit_code == 0:
+        return  # e.g. an install URL for a tenant given in another spelling
+    assert_refused(result)
+    for character in "\x1b\r\u202e\x00":
+        assert character not in result.output  # printed as an escape, never as itself

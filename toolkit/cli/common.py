@@ -12,6 +12,7 @@ import typer
 from pydantic import ValidationError
 
 from toolkit.errors import ToolkitError
+from toolkit.text import printable
 
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
@@ -35,7 +36,8 @@ def configure_logging() -> None:
 
 
 def fail(error: Exception) -> typer.Exit:
-    typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+    # printable(): a hostile name or path in the message cannot drive the terminal (ESC, CR, bidi).
+    typer.secho(f"error: {printable(str(error))}", err=True, fg=typer.colors.RED)
     return typer.Exit(code=1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -11,6 +12,7 @@ import typer
 from toolkit import keys
 from toolkit.cli.common import fail
 from toolkit.errors import ToolkitError
+from toolkit.text import printable
 
 if TYPE_CHECKING:
     pass
@@ -29,13 +31,32 @@ def key_convert(
         private_key = keys.load_private_key_file(source)
     except ToolkitError as error:
         raise fail(error) from error
+    try:
+        _write_private(out, keys.private_key_to_pem(private_key), force=force)
+    except (OSError, ValueError) as error:  # ValueError: NUL in the path
+        raise fail(error) from None
+    typer.echo(f"wrote {printable(str(out))} (key {keys.key_fingerprint(private_key)})")
+
+
+def _write_private(out: Path, text: str, *, force: bool) -> None:
+    """Write ``text`` to ``out`` (mode 0600) whole or not at all: a temporary file beside it,
+    then renamed over it; without ``force`` an existing ``out`` is never replaced."""
     if out.exists() and not force:
-        raise fail(FileExistsError(f"{out} exists; pass --force to overwrite"))
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(keys.private_key_to_pem(private_key))
-    os.chmod(out, 0o600)
-    typer.echo(f"wrote {out} (key {keys.key_fingerprint(private_key)})")
+        raise FileExistsError(f"{out} exists; pass --force to overwrite")
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(temporary, out)
+        else:
+            os.link(temporary, out)  # fails if out appeared meanwhile
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
 
 
 @key_app.command("inspect")
