@@ -11,6 +11,7 @@ from toolkit.text import (
     describe_character,
     json_depth,
     loads_json,
+    printable,
     unstorable_character,
 )
 
@@ -79,3 +80,9 @@ def test_loads_json_refuses_unsafe_documents(raw: bytes, what: str) -> None:
 def test_depth_at_the_bound_is_accepted() -> None:
     depth = MAX_JSON_DEPTH
     assert loads_json("[" * depth + "]" * depth) is not None
+
+
+def test_printable_escapes_what_could_drive_a_terminal() -> None:
+    shown = printable("a\x1b[31mb\r\nc\u202ed\ud800e\tf")
+    assert shown == "a\\u001b[31mb\\u000d\nc\\u202ed\\ud800e\\u0009f"
+    assert printable("Acme Sync – Ørsted 日本") == "Acme Sync – Ørsted 日本"
