@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from toolkit.emulator.control import ControlPlane, control_error
 from toolkit.emulator.errors import WorldError
 from toolkit.emulator.faults import CONTROL_PREFIX, FaultMiddleware, Faults, rule_from_json
+from toolkit.emulator.landing import landing_route
 from toolkit.emulator.lifecycle import apply_change, set_state
 from toolkit.emulator.not_emulated import not_emulated_response
 from toolkit.emulator.registry import activate_app, register_app
@@ -338,6 +339,7 @@ class Emulator:
         )
         app = Starlette(
             routes=[
+                landing_route(self.world, self.base_url),  # "/": the emulator's own page
                 *superid.routes(),
                 *system_user.routes(),
                 *control.routes(),
