@@ -459,44 +459,67 @@ class TenantEvents:
         authorization went away since :meth:`validate`; a store error propagates.
         """
         app, message = notification.application, notification.message
-        fingerprint = notification.fingerprint
-        if self._repository.has_state_change(app.id, fingerprint):
+        if self.is_redelivery(notification):
             # The store recognises it again and records the redelivery; nothing is asked.
             return self._store(notification, None)
-        client = self._status_client(application_environment(app))
         try:
-            status = client.status(message.context_identifier, refresh=True)
+            status = self.state_client(app).status(message.context_identifier, refresh=True)
         except ToolkitError as exc:
-            # SuperOffice documents no redelivery of notifications (SuperOfficeDocs
-            # docs/apps/tenant-status/manage-status-changes.md and docs/en/developer-portal/
-            # best-practices/tenant-status/tenant-status-webhook.md describe none), so a 5xx
-            # answer might lose the signal for good. The push is only a hint on top of the pull
-            # the toolkit does before any work (§6 guidance): accept it, keep it visible as
-            # unconfirmed, and drop the cached answer so the next call asks the state API. [I]
-            client.invalidate(message.context_identifier)
-            logger.warning(
-                "state-change webhook for %s (%s, %s) not confirmed: state API unavailable (%s)",
-                app.name,
-                message.context_identifier,
-                message.change_type.name,
-                type(exc).__name__,
-            )
-            change = self._repository.record_state_change(
-                app.id,
-                outcome=StateChangeOutcome.UNCONFIRMED,
-                reason="state_api_unavailable",
-                context_identifier=message.context_identifier,
-                change_type=message.change_type.name,
-                version_name=message.version_name,
-                file_version=message.file_version,
-                public_endpoint=message.public_endpoint,
-                issued_at=notification.claims.issued_at,
-                # No fingerprint: a redelivery of this notification is worth checking again.
-                fingerprint=None,
-                actor=WEBHOOK_ACTOR,
-            )
-            return StateChangeResult(application=app, message=message, change=change)
+            return self.unconfirmed(notification, exc)
         return self._store(notification, status)
+
+    def state_client(self, application: Application) -> TenantStatusClient:
+        """The state API client a notification for ``application`` is confirmed with."""
+        return self._status_client(application_environment(application))
+
+    def is_redelivery(self, notification: ValidatedNotification) -> bool:
+        """Whether the store has this notification already (then :meth:`record` it, unasked)."""
+        return self._repository.has_state_change(
+            notification.application.id, notification.fingerprint
+        )
+
+    def record(
+        self, notification: ValidatedNotification, status: TenantStatus | None
+    ) -> StateChangeResult:
+        """Record ``notification`` with the state API's answer (None: a redelivery) and act on
+        it; the last step of :meth:`process`, which the async API calls after its own ask."""
+        return self._store(notification, status)
+
+    def unconfirmed(
+        self, notification: ValidatedNotification, exc: ToolkitError
+    ) -> StateChangeResult:
+        """Record ``notification`` as unconfirmed: the state API could not be asked (``exc``)."""
+        app, message = notification.application, notification.message
+        client = self.state_client(app)
+        # SuperOffice documents no redelivery of notifications (SuperOfficeDocs
+        # docs/apps/tenant-status/manage-status-changes.md and docs/en/developer-portal/
+        # best-practices/tenant-status/tenant-status-webhook.md describe none), so a 5xx
+        # answer might lose the signal for good. The push is only a hint on top of the pull
+        # the toolkit does before any work (§6 guidance): accept it, keep it visible as
+        # unconfirmed, and drop the cached answer so the next call asks the state API. [I]
+        client.invalidate(message.context_identifier)
+        logger.warning(
+            "state-change webhook for %s (%s, %s) not confirmed: state API unavailable (%s)",
+            app.name,
+            message.context_identifier,
+            message.change_type.name,
+            type(exc).__name__,
+        )
+        change = self._repository.record_state_change(
+            app.id,
+            outcome=StateChangeOutcome.UNCONFIRMED,
+            reason="state_api_unavailable",
+            context_identifier=message.context_identifier,
+            change_type=message.change_type.name,
+            version_name=message.version_name,
+            file_version=message.file_version,
+            public_endpoint=message.public_endpoint,
+            issued_at=notification.claims.issued_at,
+            # No fingerprint: a redelivery of this notification is worth checking again.
+            fingerprint=None,
+            actor=WEBHOOK_ACTOR,
+        )
+        return StateChangeResult(application=app, message=message, change=change)
 
     def _store(
         self, notification: ValidatedNotification, status: TenantStatus | None
