@@ -11,6 +11,7 @@ password is shown only when it is the seeded demo password, which the repository
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
 
 from starlette.requests import Request
@@ -54,7 +55,7 @@ def _link(url: str) -> str:
     return f'<a href="{escape(url)}">{escape(url)}</a>'
 
 
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]], table_id: str) -> str:
+def _table(headers: tuple[str, ...], rows: Sequence[tuple[str, ...]], table_id: str) -> str:
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f'<table id="{escape(table_id)}"><tr>{head}</tr>{body}</table>'
