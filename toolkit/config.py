@@ -8,16 +8,18 @@ SuperOffice URLs by hand. :class:`Settings` reads ``SOTK_*`` environment variabl
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from toolkit.errors import ConfigurationError
+from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited
 from toolkit.jobs.queues import (
     DEFAULT_GLOBAL_CONCURRENCY,
     DEFAULT_PER_HOST_CONCURRENCY,
@@ -191,6 +193,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SOTK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
+
+    def __init__(self, **values: Any) -> None:
+        # The .env file is read like every file a user names: regular and bounded, so a FIFO
+        # or /dev/zero in its place is an InputFileError, not a hang or a MemoryError.
+        env_file = values.get("_env_file", self.model_config.get("env_file"))
+        files = env_file if isinstance(env_file, list | tuple) else [env_file]
+        for file in files:
+            if file is not None and os.path.lexists(file):
+                read_limited(file, limit=MAX_TEXT_FILE_BYTES, what="settings file")
+        super().__init__(**values)
 
     environment: str = Field(default="sod", description="sod, qaonline (stage) or online")
     emulator_url: str | None = Field(default=None, description="base URL of a local emulator")

@@ -218,3 +218,17 @@ def test_hostile_arguments_end_in_a_message(
     assert_refused(result)
     for character in "\x1b\r\u202e\x00":
         assert character not in result.output  # printed as an escape, never as itself
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+def test_a_dotenv_that_is_not_a_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, special: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if special == "fifo":
+        os.mkfifo(tmp_path / ".env")  # nobody writes: reading it would hang every command
+    else:
+        (tmp_path / ".env").symlink_to(special)
+    result = runner.invoke(app, ["app", "list"], env={"SOTK_HOME": str(tmp_path / "home")})
+    assert_refused(result)
+    assert "settings file is not a regular file" in result.output

@@ -61,6 +61,8 @@ def workspace() -> Iterator[Workspace]:
     except ValidationError as error:
         typer.secho(f"error: {settings_message(error)}", err=True, fg=typer.colors.RED)
         raise typer.Exit(code=1) from None
+    except ToolkitError as error:  # a .env that is not a regular, bounded file
+        raise fail(error) from None
     try:
         opened = Workspace.open(settings)
     except (ToolkitError, OSError) as error:
