@@ -92,6 +92,7 @@ OPERATOR_TENANT_ADMIN = "admin@cust12345.test"
 DEMO_OPERATORS = "admin@cust12345.test:operator,user@cust12345.test:viewer"
 # The Streamlit app; it lives in the checkout next to the toolkit (not in the wheel).
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+DASHBOARD_SERVE = DASHBOARD_APP.parent / "serve.py"
 
 # Waiting for readiness. The emulator and the endpoints are threads here (well under a second);
 # Streamlit imports pandas and the toolkit in a fresh interpreter, a few seconds on a laptop.
@@ -180,12 +181,11 @@ def dashboard_command(port: int, host: str = HOST, secrets: Path | None = None) 
     """The command that runs the dashboard with Streamlit on ``host:port`` (no browser);
     ``secrets`` is the secrets.toml Streamlit reads instead of its ``.streamlit/`` defaults."""
     extra = [] if secrets is None else ["--secrets.files", str(secrets)]
+    # dashboard/serve.py is ``streamlit run dashboard/app.py`` with pandas, Altair and the data
+    # layer imported at server start, not on an operator's first page view (issue 17).
     return [
         sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(DASHBOARD_APP),
+        str(DASHBOARD_SERVE),
         "--server.address",
         host,
         "--server.port",
