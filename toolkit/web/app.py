@@ -2,7 +2,8 @@
 
 Routes: ``GET /install``, ``GET|POST /callback``, ``GET|POST /installation`` (+ ``/status``),
 ``GET|POST /uninstall``, ``POST /state-change``, ``GET|POST /panel``,
-``GET|POST /panel/{app}``, ``GET|POST /panel/logout``, ``GET /healthz``. Every response carries
+``GET|POST /panel/{app}``, ``GET|POST /panel/logout``, ``GET /healthz``, ``GET /`` (what
+these endpoints are, each application's URLs). Every response carries
 ``Cache-Control: no-store`` and ``Referrer-Policy: no-referrer`` (HTML pages also
 ``X-Frame-Options: DENY`` and a restrictive CSP, see :mod:`toolkit.web.middleware`; the panel's
 pages may be framed by SuperOffice); wrong methods get 405, unknown paths 404, both as plain
@@ -24,6 +25,7 @@ from toolkit.installation_pages import INSTALLATION_PATH, UNINSTALL_PATH
 from toolkit.web.health import health_endpoint
 from toolkit.web.install import InstallEndpoints
 from toolkit.web.installation import STATUS_PATH, InstallationEndpoints
+from toolkit.web.landing import LANDING_PATH, landing_endpoint
 from toolkit.web.middleware import ProtectMiddleware
 from toolkit.web.pages import error_page
 from toolkit.web.panel import LOGOUT_PATH, PanelEndpoints
@@ -104,6 +106,8 @@ def create_app(workspace: Workspace) -> Starlette:
             # The short per-application path provisioned web panels open (/panel/{app}).
             Route(f"{PANEL_PATH}/{{app}}", panel.panel, methods=["GET", "POST"]),
             Route(HEALTH_PATH, health_endpoint(workspace), methods=["GET"]),
+            # What these endpoints are and each application's URLs (no secrets).
+            Route(LANDING_PATH, landing_endpoint(workspace), methods=["GET"]),
         ],
         middleware=[Middleware(ProtectMiddleware)],
         exception_handlers={HTTPException: _http_error},
