@@ -56,7 +56,12 @@ from toolkit.errors import (
 )
 from toolkit.installation import Installations, InstallResult, application_environment
 from toolkit.provisioning.apply import ProvisioningEvent
-from toolkit.provisioning.manifest import BUTTON_PANEL_SUFFIX, BUTTON_SUFFIX, Manifest
+from toolkit.provisioning.manifest import (
+    BUTTON_PANEL_SUFFIX,
+    BUTTON_SUFFIX,
+    NEW_WINDOW_NAME,
+    Manifest,
+)
 from toolkit.provisioning.plan import Action, Kind, Plan, ProvisioningApi, Step
 from toolkit.provisioning.service import Provisioning
 from toolkit.store import Application, Repository, UserSession
@@ -741,9 +746,18 @@ def _words(step: Step, buttons: frozenset[str]) -> tuple[str, str]:
         visible_in = str(step.desired.get("VisibleIn", ""))
         where = _WHERE.get(visible_in, f"shown as {visible_in}" if visible_in else "")
         title = "Buttons" if step.key in buttons else "Web panels"
+        if step.desired.get("WindowName") == NEW_WINDOW_NAME:
+            where = f"{where}, opening the application in a new window".lstrip(", ")
         suffix = f" ({where})" if where else ""
         return title, f"{action} {title[:-1].lower()} “{step.name}”{suffix}"
-    # Kinds this page does not know by name (task menus, ...): grouped by their kind.
+    if step.kind is Kind.APP_TASK_MENUS:
+        prog_ids = ", ".join(str(p) for p in step.desired.get("ProgIds", ()))
+        return "Task menus", f"{action} {step.name}: {prog_ids}"
+    if step.kind is Kind.TASK_MENU:
+        table = str(step.desired.get("TableName", ""))
+        suffix = f" (in the task menu of {table} records)" if table else ""
+        return "Task menus", f"{action} task menu item “{step.name}”{suffix}"
+    # Kinds this page does not know by name: grouped by their kind.
     title = str(step.kind).replace("_", " ").capitalize() + "s"
     return title, f"{action} {str(step.kind).replace('_', ' ')} “{step.name}”"
 
