@@ -22,6 +22,10 @@ from typing import Any
 
 from benchmarks.cases import BASELINE_SAMPLE, CASES, MIN_VALIDATIONS
 
+# The dashboard at N tenants (benchmarks/dashboard.py): no emulator, a seeded store; run only
+# when named (`python -m benchmarks dashboard --n 10000`).
+DASHBOARD_CASE = "dashboard"
+
 DEFAULT_SIZES = (100, 500, 1000)
 DEFAULT_LATENCY_MS = 50.0
 # Small, seeded jitter: a round trip is never exactly the same twice.
@@ -37,7 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="Scale benchmarks of superoffice-toolkit."
     )
-    parser.add_argument("cases", nargs="*", help=f"any of {', '.join(CASES)} (default: all)")
+    parser.add_argument(
+        "cases",
+        nargs="*",
+        help=f"any of {', '.join(CASES)} (default: all of them), or {DASHBOARD_CASE}",
+    )
     parser.add_argument("--n", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--latency-ms", type=float, default=DEFAULT_LATENCY_MS)
     parser.add_argument("--jitter-ms", type=float, default=None, help="default: 10%% of latency")
@@ -52,10 +60,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    unknown = [c for c in args.cases if c not in CASES]
+    known = (*CASES, DASHBOARD_CASE)
+    unknown = [c for c in args.cases if c not in known]
     if unknown:
-        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
-    args.cases = [c for c in CASES if c in args.cases] if args.cases else list(CASES)
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    args.dashboard = DASHBOARD_CASE in args.cases
+    named = [c for c in args.cases if c != DASHBOARD_CASE]
+    if named or not args.dashboard:
+        args.cases = [c for c in CASES if c in named] if named else list(CASES)
+    else:
+        args.cases = []
     if args.jitter_ms is None:
         args.jitter_ms = min(DEFAULT_JITTER_MS, args.latency_ms / 10)
     if args.repeat < 1 or args.concurrency < 1 or any(n < 1 for n in args.n):
@@ -131,6 +145,19 @@ def child_command(args: argparse.Namespace, n: int) -> list[str]:
     ]
 
 
+def dashboard_command(args: argparse.Namespace, n: int) -> list[str]:
+    """One dashboard size in a fresh child (its own imports, caches and peak RSS)."""
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.dashboard",
+        "--n",
+        str(n),
+        "--repeat",
+        str(args.repeat),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.single:
@@ -139,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         return run_single(args)
     lines: list[str] = []
     status = 0
-    for n in args.n:
+    commands = [child_command(args, n) for n in args.n] if args.cases else []
+    if args.dashboard:
+        commands += [dashboard_command(args, n) for n in args.n]
+    for command in commands:
         with subprocess.Popen(  # noqa: S603 (our own interpreter and module)
-            child_command(args, n), stdout=subprocess.PIPE, text=True
+            command, stdout=subprocess.PIPE, text=True
         ) as child:
             assert child.stdout is not None  # noqa: S101 (stdout=PIPE)
             for line in child.stdout:

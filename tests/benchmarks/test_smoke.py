@@ -130,3 +130,73 @@ def test_token_validation_reports_both_rates_without_requests(
     assert validation["ratio_to_baseline"] > 0
     assert sum(validation["requests"].values()) == 0  # the JwksCache is warm
     assert validation["jwks_fetches"] == 1
+
+
+# -- the dashboard at N tenants (benchmarks/dashboard.py, issue 17) ------------------------------
+
+DASHBOARD_SIZES = (20, 60)
+DASHBOARD_PAGES = {"activity", "applications", "overview", "provisioning", "tenants"}
+
+
+@pytest.fixture(scope="module")
+def dashboard_results(tmp_path_factory: pytest.TempPathFactory) -> dict[int, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("bench") / "dashboard.jsonl"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "dashboard",
+            "--n",
+            *(str(n) for n in DASHBOARD_SIZES),
+            "--repeat",
+            "1",
+            "--json-out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    items = [json.loads(line) for line in out.read_text().splitlines()]
+    return {item["n"]: item for item in items}
+
+
+def test_dashboard_case_seeds_the_store_and_times_every_page(
+    dashboard_results: dict[int, dict[str, Any]],
+) -> None:
+    assert set(dashboard_results) == set(DASHBOARD_SIZES)
+    for n, item in dashboard_results.items():
+        assert item["case"] == "dashboard"
+        assert item["seeded"] == {
+            "applications": 2,
+            "authorizations": n,
+            "tenant_states": n,
+            "audit_events": 10 * n,
+            "provisioning_runs": n // 10,
+            "seed_seconds": item["seeded"]["seed_seconds"],
+        }
+        assert set(item["pages"]) >= DASHBOARD_PAGES
+        for name, page in item["pages"].items():
+            assert page["first_seconds"] > 0, name
+            assert page["second_seconds"] > 0, name
+            assert page["statements_first"] > 0, name  # the first run reads the store
+        # The second run of a page reuses the cached read models: fewer statements.
+        assert (
+            item["pages"]["tenants"]["statements_second"]
+            < item["pages"]["tenants"]["statements_first"]
+        )
+        assert item["export_seconds"]["all_events"] >= 10 * n
+        assert isinstance(item["targets"]["met"], bool)
+
+
+def test_dashboard_sql_statements_per_page_run_do_not_grow_with_n(
+    dashboard_results: dict[int, dict[str, Any]],
+) -> None:
+    small, large = (dashboard_results[n]["pages"] for n in DASHBOARD_SIZES)
+    for name in DASHBOARD_PAGES:
+        counted = ("statements_first", "statements_second")
+        assert [small[name][c] for c in counted] == [large[name][c] for c in counted], name
