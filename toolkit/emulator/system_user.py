@@ -401,7 +401,7 @@ async def _rest_request(request: Request) -> ExchangeRequest:
         raise ExchangeRefused(INVALID_REQUEST, exc.detail, exc.status) from exc
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # also a 5,000-digit number (a ValueError)
         raise ExchangeRefused(INVALID_REQUEST, "the body is not valid JSON", 400) from exc
     if not isinstance(data, dict):
         raise ExchangeRefused(INVALID_REQUEST, "the body must be a JSON object", 400)

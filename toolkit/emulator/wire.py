@@ -108,10 +108,12 @@ def decode_json(body: bytes) -> Any:
     try:
         data = json.loads(body)
         json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise BadRequestError("invalid_json", "the body is not valid JSON") from exc
     except UnicodeEncodeError as exc:
         raise BadRequestError("invalid_json", "the body holds a lone surrogate escape") from exc
+    except (ValueError, RecursionError) as exc:
+        # ValueError: JSONDecodeError, bytes that are not UTF-8, and an integer longer than
+        # Python converts (4300 digits), which json.loads raises as a plain ValueError.
+        raise BadRequestError("invalid_json", "the body is not valid JSON") from exc
     return data
 
 
