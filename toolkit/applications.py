@@ -368,7 +368,7 @@ class Applications:
         response = send_request(self._http, method, url, what=f"emulator {what}", json=body)
         try:
             answer = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             answer = None
         if not response.is_success:
             detail = answer.get("detail") if isinstance(answer, dict) else None

@@ -587,7 +587,7 @@ class TokenResponse:
 def _json_body(response: httpx.Response) -> Any:
     try:
         return json.loads(response.content)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # also a 4,300+ digit number, or deep nesting
         return None
 
 
