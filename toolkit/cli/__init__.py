@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
 from toolkit import __version__
 from toolkit.cli.apps import app_app, install_url
+from toolkit.cli.common import set_verbosity
 from toolkit.cli.doctor import doctor
 from toolkit.cli.emulator import emulator_app
 from toolkit.cli.jobs import jobs_app
@@ -25,6 +27,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def options(
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Show the libraries' log lines too (migrations, servers): -v INFO, -vv DEBUG.",
+        ),
+    ] = 0,
+) -> None:
+    """Build, install, provision and operate SuperOffice CRM Online applications."""
+    set_verbosity(verbose)
 
 
 @app.command()

@@ -29,9 +29,30 @@ def _cli_actor() -> str:
 CLI_ACTOR = _cli_actor()
 
 
+# How much the libraries (alembic, uvicorn, the toolkit's own loggers) may say: by default
+# warnings and errors only, so a command's output is its own; `sotk -v` adds INFO, `-vv` DEBUG.
+# Library code configures no handlers (DESIGN.md); the CLI does, here.
+_VERBOSITY_LEVELS = (logging.WARNING, logging.INFO, logging.DEBUG)
+
+
+class _LogOptions:
+    verbosity = 0  # set once per process by the `sotk` callback, before any command runs
+
+
+def set_verbosity(count: int) -> None:
+    """The number of ``-v`` given to ``sotk`` (0 = quiet libraries)."""
+    _LogOptions.verbosity = max(0, count)
+
+
+def log_level() -> int:
+    return _VERBOSITY_LEVELS[min(_LogOptions.verbosity, len(_VERBOSITY_LEVELS) - 1)]
+
+
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs full URLs at INFO, authorization codes included.
+    level = log_level()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)  # also when a handler was already there
+    # httpx logs full URLs at INFO, authorization codes included: never below WARNING.
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 

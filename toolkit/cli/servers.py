@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from toolkit.cli.common import fail, workspace
+from toolkit.cli.common import configure_logging, fail, workspace
 from toolkit.errors import ToolkitError
 
 if TYPE_CHECKING:
@@ -102,8 +101,7 @@ def run_stack(
     """Start the emulator, the partner endpoints and the dashboard together; Ctrl-C stops all."""
     from toolkit.localstack import LocalStack, StackEvent
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
 
     def show(event: StackEvent) -> None:
         if event.kind == "warning":
