@@ -54,19 +54,21 @@ def _home() -> None:
     st.switch_page(APPLICATIONS)
 
 
-navigation = st.navigation(
-    [st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden"), *VIEWS]
-)
+def _may_see_pages(state: data.SignIn) -> bool:
+    """Whether the navigation shows: an allow-listed operator signed in, or sign-in is off
+    (the loopback dashboard of one local user). Nobody else sees even the pages' names."""
+    if state.problem is not None:
+        return False
+    return not state.configured or (state.logged_in and state.operator is not None)
 
 
-def _gate() -> data.SignIn:
+def _gate(state: data.SignIn) -> data.SignIn:
     """Operator sign-in, before any page runs (every page passes through here on each rerun).
 
     A broken sign-in configuration, or an unauthenticated dashboard reached beyond loopback,
     stops with an error; with sign-in configured, nobody gets past without signing in as an
     allow-listed operator; without it, every page carries the "unauthenticated" banner.
     """
-    state = data.sign_in_state()
     if state.problem is not None:
         st.error(state.problem, icon=":material/block:")
         st.stop()
@@ -119,7 +121,14 @@ def _sidebar() -> None:
         )
 
 
-signed_in = _gate()
+sign_in = data.sign_in_state()
+# Every URL is routed (a bookmark survives the sign-in), but the menu is hidden until the
+# person is let in: before sign-in, or off the allow-list, there is no navigation (issue 15).
+navigation = st.navigation(
+    [st.Page(_home, title="Home", url_path="home", default=True, visibility="hidden"), *VIEWS],
+    position="sidebar" if _may_see_pages(sign_in) else "hidden",
+)
+signed_in = _gate(sign_in)
 _sidebar()
 _signed_in(signed_in)
 navigation.run()

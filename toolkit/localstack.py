@@ -194,6 +194,10 @@ def dashboard_command(port: int, host: str = HOST, secrets: Path | None = None) 
         "true",
         "--browser.gatherUsageStats",
         "false",
+        # No "Deploy" button or developer menu: an operator runs this dashboard, nobody deploys
+        # it to Streamlit's cloud from here (Streamlit's client.toolbarMode option).
+        "--client.toolbarMode",
+        "viewer",
         *extra,
     ]
 

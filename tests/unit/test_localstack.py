@@ -79,6 +79,7 @@ def test_dashboard_command_listens_on_loopback_headless() -> None:
         "--server.port": "8599",
         "--server.headless": "true",
         "--browser.gatherUsageStats": "false",
+        "--client.toolbarMode": "viewer",  # no Deploy button (issue 15)
     }
 
 
