@@ -19,6 +19,7 @@ body or an ``Authorization`` header, never in a URL.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -26,10 +27,10 @@ import logging
 import re
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import httpx
@@ -58,7 +59,14 @@ from toolkit.errors import (
     UnexpectedResponseError,
     oauth_error,
 )
-from toolkit.http import get_json, redact_text, redact_url, send_request, url_for_error
+from toolkit.http import (
+    async_send_request,
+    get_json,
+    redact_text,
+    redact_url,
+    send_request,
+    url_for_error,
+)
 
 __all__ = [
     "MAX_PENDING_SIGN_INS",
@@ -762,6 +770,94 @@ class SignInResult:
     __str__ = __repr__
 
 
+def post_token_request(http: httpx.Client, request: TokenRequest, what: str) -> httpx.Response:
+    """POST a token-endpoint request (never retried: a code is single use)."""
+    return send_request(
+        http, "POST", request.url, what=what, data=dict(request.form), headers=dict(request.headers)
+    )
+
+
+async def async_post_token_request(
+    http: httpx.AsyncClient, request: TokenRequest, what: str
+) -> httpx.Response:
+    """:func:`post_token_request` on ``httpx.AsyncClient`` (the async API's transport)."""
+    return await async_send_request(
+        http, "POST", request.url, what=what, data=dict(request.form), headers=dict(request.headers)
+    )
+
+
+T = TypeVar("T")
+
+TokenFlow = Generator["TokenRequest", httpx.Response, T]
+"""A flow that yields token requests, takes the token endpoint's answers, and returns a ``T``."""
+
+
+def drive_token_flow(flow: TokenFlow[T], post: Callable[[TokenRequest, str], httpx.Response]) -> T:
+    """Run ``flow`` on a sync transport: ``post(request, what)`` sends each request it yields.
+
+    A failure to send is thrown into the flow at its ``yield``, as if the flow had sent the
+    request itself, so its own error handling (an audit, a ``finally``) runs as before.
+    """
+    try:
+        request = next(flow)
+        while True:
+            try:
+                response = post(request, "the token endpoint")
+            except Exception as exc:
+                request = flow.throw(exc)
+            else:
+                request = flow.send(response)
+    except StopIteration as done:
+        return cast(T, done.value)
+
+
+@dataclass(frozen=True)
+class _FlowStep:
+    done: bool
+    request: TokenRequest | None = None
+    value: Any = None
+
+
+def _advance(
+    flow: TokenFlow[Any], response: httpx.Response | None, error: Exception | None
+) -> _FlowStep:
+    try:
+        if error is not None:
+            request = flow.throw(error)
+        elif response is not None:
+            request = flow.send(response)
+        else:
+            request = next(flow)
+    except StopIteration as done:
+        return _FlowStep(True, value=done.value)
+    return _FlowStep(False, request=request)
+
+
+async def async_drive_token_flow(
+    flow: TokenFlow[T], post: Callable[[TokenRequest, str], Awaitable[httpx.Response]]
+) -> T:
+    """Run ``flow`` on an async transport: ``await post(request, what)`` sends each request.
+
+    The flow's own steps (store reads and writes, token validation: sync work) run in a worker
+    thread, so the event loop is never blocked; failures to send are thrown into the flow as
+    :func:`drive_token_flow` does. A cancelled caller closes the flow (its ``finally`` runs).
+    """
+    try:
+        step = await asyncio.to_thread(_advance, flow, None, None)
+        while not step.done:
+            assert step.request is not None  # noqa: S101 - a step that is not done has one
+            try:
+                response = await post(step.request, "the token endpoint")
+            except Exception as exc:
+                step = await asyncio.to_thread(_advance, flow, None, exc)
+            else:
+                step = await asyncio.to_thread(_advance, flow, response, None)
+    except BaseException:
+        flow.close()
+        raise
+    return cast(T, step.value)
+
+
 class SuperIdClient:
     """Signs users in through SuperID and manages their tokens (protocol §2).
 
@@ -923,6 +1019,13 @@ class SuperIdClient:
         :class:`~toolkit.errors.AuthorizationDeniedError`, else the code is redeemed and the
         id_token validated against the transaction's nonce.
         """
+        return drive_token_flow(self.sign_in_flow(params), self._post)
+
+    def sign_in_flow(self, params: CallbackParams) -> TokenFlow[SignInResult]:
+        """:meth:`complete_sign_in` as a flow: it yields the token request to send and takes
+        the token endpoint's answer back, so a sync (:func:`drive_token_flow`) or an async
+        driver (the async API) sends it. The checks, the parsing and the validation are the
+        flow's; a driver only sends (and throws a transport error into the flow)."""
         callback = parse_callback(params)
         transaction = self.transactions.take(callback.state)
         if callback.issuer is not None and callback.issuer != self.environment.issuer:
@@ -946,7 +1049,8 @@ class SuperIdClient:
             client_secret=self._client_secret,
             auth_method=self.token_auth_method,
         )
-        tokens = self._send_token_request(request)
+        response = yield request
+        tokens = parse_token_response(response, now=self._now)
         if tokens.id_token is None:
             raise UnexpectedResponseError(
                 "the token endpoint returned no id_token for an openid sign-in",
@@ -1027,14 +1131,7 @@ class SuperIdClient:
     # -- I/O
 
     def _post(self, request: TokenRequest, what: str) -> httpx.Response:
-        return send_request(
-            self._http,
-            "POST",
-            request.url,
-            what=what,
-            data=dict(request.form),
-            headers=dict(request.headers),
-        )
+        return post_token_request(self._http, request, what)
 
     def _send_token_request(self, request: TokenRequest) -> TokenResponse:
         return parse_token_response(self._post(request, "the token endpoint"), now=self._now)
