@@ -45,13 +45,16 @@ import httpx
 from toolkit.auth.oidc import (
     CallbackParams,
     SuperIdClient,
+    TokenFlow,
     TokenResponse,
     build_authorization_url,
     code_challenge_s256,
+    drive_token_flow,
     generate_code_verifier,
     generate_nonce,
     generate_state,
     parse_callback,
+    post_token_request,
     validate_context_identifier,
 )
 from toolkit.auth.tokens import ValidationPolicy
@@ -404,6 +407,18 @@ class Installations:
         :class:`TenantMismatchError` or :class:`NotAdministratorError`. In every one of those
         cases nothing is stored but an audit event saying why.
         """
+        http = self._http
+        return drive_token_flow(
+            self.complete_flow(params, actor=actor),
+            lambda request, what: post_token_request(http, request, what),
+        )
+
+    def complete_flow(
+        self, params: CallbackParams, *, actor: str = "partner-endpoint"
+    ) -> TokenFlow[InstallResult]:
+        """:meth:`complete` as a flow that yields the token request and takes the answer back
+        (:func:`~toolkit.auth.oidc.drive_token_flow` drives it sync; the async API sends it on
+        ``httpx.AsyncClient`` and runs each step of the flow in a worker thread)."""
         callback = parse_callback(params)
         transaction = StoreTransactionStore(self._repository, ttl=self._ttl).take(callback.state)
         app = self._repository.get_application(transaction.extra["application_id"])
@@ -411,7 +426,7 @@ class Installations:
             client = self.client_for(app)
             self._hand_over.put(transaction)
             try:
-                result = client.complete_sign_in(params)
+                result = yield from client.sign_in_flow(params)
             finally:
                 self._hand_over.discard(transaction.state)
             claims = result.claims
