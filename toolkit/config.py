@@ -26,6 +26,10 @@ from toolkit.jobs.queues import (
     DEFAULT_PER_HOST_RATE,
     DEFAULT_WORKER_CONCURRENCY,
 )
+from toolkit.jobs.takeover import DEFAULT_TAKEOVER_SECONDS
+
+# An apply's lock lease (toolkit.provisioning.apply.LOCK_TTL, which says why), in seconds.
+DEFAULT_LOCK_SECONDS = 120.0
 
 # The un-numbered login hosts; numbered hosts (sod2, online3, ...) are for tenant data only and
 # must never be used for authentication (protocol §1, SD:auth-api).
@@ -242,6 +246,14 @@ class Settings(BaseSettings):
     jobs_worker_concurrency: Annotated[int, Field(ge=1, le=1_000)] = DEFAULT_WORKER_CONCURRENCY
     jobs_per_host_concurrency: Annotated[int, Field(ge=1, le=1_000)] = DEFAULT_PER_HOST_CONCURRENCY
     jobs_per_host_rate: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_PER_HOST_RATE
+    jobs_takeover_seconds: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=DEFAULT_TAKEOVER_SECONDS,
+        description="a worker resumes another's workflows silent this long (0: never)",
+    )
+    provisioning_lock_seconds: Annotated[float, Field(gt=0, le=3_600)] = Field(
+        default=DEFAULT_LOCK_SECONDS,
+        description="an apply's tenant lock lease; a dead holder's lock expires after it",
+    )
     worker_id: str | None = Field(
         default=None,
         description="a worker's executor identity; restart under it to resume its work",

@@ -238,9 +238,9 @@ def _check_job_engine(report: _Report, engine: Engine) -> None:
     """The job engine's tables (DBOS's, created by the first worker or job client)."""
     from sqlalchemy import inspect, text
 
-    from toolkit.jobs.engine import JOBS_SCHEMA
+    from toolkit.jobs.engine import jobs_schema
 
-    schema = None if engine.dialect.name == "sqlite" else JOBS_SCHEMA
+    schema = jobs_schema(engine.url.render_as_string(hide_password=False))
     where = "beside the store's" if schema is None else f"in schema {schema!r}"
     try:
         tables = set(inspect(engine).get_table_names(schema=schema))

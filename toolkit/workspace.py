@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from urllib.parse import urlencode
 
@@ -88,7 +88,11 @@ class Workspace:
         self.tenants = TenantAccess(repository, http, now=now)
         # Manifests, plans, applies and runs; {public_url} in manifests is the partner's URL.
         self.provisioning = Provisioning(
-            repository, self.tenants, public_url=settings.public_url, now=now
+            repository,
+            self.tenants,
+            public_url=settings.public_url,
+            now=now,
+            lock_ttl=timedelta(seconds=settings.provisioning_lock_seconds),
         )
         tenants = self.tenants
         self.tenant_events = TenantEvents(

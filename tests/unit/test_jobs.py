@@ -230,3 +230,11 @@ def test_a_tenant_whose_state_cannot_be_read_fails_under_no_host(services: Servi
             assert row.error == "RuntimeError: the state API is down"
     finally:
         engine.close()
+
+
+def test_the_lock_lease_setting_defaults_to_the_apply_lock() -> None:
+    from toolkit.config import DEFAULT_LOCK_SECONDS, Settings
+    from toolkit.provisioning.apply import LOCK_TTL
+
+    assert LOCK_TTL.total_seconds() == DEFAULT_LOCK_SECONDS
+    assert Settings(_env_file=None).provisioning_lock_seconds == DEFAULT_LOCK_SECONDS  # type: ignore[call-arg]

@@ -48,7 +48,12 @@ def worker(
             )
         try:
             chosen = executor_id or ws.settings.worker_id
-            engine = start_engine(ws, executor_id=chosen, limits=limits)
+            engine = start_engine(
+                ws,
+                executor_id=chosen,
+                limits=limits,
+                takeover_seconds=ws.settings.jobs_takeover_seconds or None,
+            )
         except (ToolkitError, ValueError) as error:
             raise fail(error) from None
         for signum in (signal.SIGTERM, signal.SIGINT):

@@ -20,7 +20,7 @@ from toolkit.errors import JobError, JobNotFoundError, TenantJobFailedError
 from toolkit.jobs.engine import (
     APPLICATION_VERSION,
     ENGINE_NAME,
-    JOBS_SCHEMA,
+    jobs_schema,
     new_job_id,
     system_database_url,
 )
@@ -53,6 +53,7 @@ STATUS_WORDS: Final = {
     "CANCELLED": "cancelled",
     "MAX_RECOVERY_ATTEMPTS_EXCEEDED": "failed",
 }
+ACTIVE: Final = frozenset({"DELAYED", "ENQUEUED", "PENDING"})
 FINISHED: Final = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 # How often a front end following a job asks the database for progress.
 FOLLOW_POLL_SECONDS: Final = 0.25
@@ -134,7 +135,7 @@ class Jobs:
             if self._client is None:
                 from dbos import DBOS, DBOSClient
 
-                schema = None if self.database_url.startswith("sqlite") else JOBS_SCHEMA
+                schema = jobs_schema(self.database_url)
                 # The engine's tables are created at start-up by whoever comes first.
                 DBOS.migrate(self.database_url, schema=schema or "dbos")
                 self._client = DBOSClient(
@@ -198,32 +199,69 @@ class Jobs:
             raise JobNotFoundError(f"no job {workflow_id!r}")
         return found[0]
 
-    def tenants(self, job_id: str, *, load: bool = True) -> list[TenantJobInfo]:
-        """The job's tenant workflows (or the job itself when it is one tenant's)."""
-        parent = self._status(job_id, load=load)
+    def tenants(
+        self, job_id: str, *, inputs: bool = False, outputs: bool = True
+    ) -> list[TenantJobInfo]:
+        """The job's tenant workflows (or the job itself when it is one tenant's).
+        ``inputs`` / ``outputs``: read each workflow's task / result too (the result has the
+        outcome, skipped or succeeded, and the state; without it a finished tenant counts as
+        succeeded)."""
+        return self._tenants(self._status(job_id, load=False), inputs=inputs, outputs=outputs)
+
+    def _tenants(
+        self, parent: WorkflowStatus, *, inputs: bool = False, outputs: bool = True
+    ) -> list[TenantJobInfo]:
         if parent.name == TENANT_WORKFLOW:
-            return [self._tenant_info(parent)]
+            one = self._status(parent.workflow_id, load=True)
+            return [self._tenant_info(one)]
         children = self.client.list_workflows(
-            workflow_id_prefix=f"{job_id}/", load_input=load, load_output=load
+            workflow_id_prefix=f"{parent.workflow_id}/", load_input=inputs, load_output=outputs
         )
+        if outputs and not inputs:
+            # A failed tenant has no result to name it: read its task (few, and only those).
+            failed = [
+                c.workflow_id for c in children if c.status not in ACTIVE and c.output is None
+            ]
+            if failed:
+                tasks = {
+                    found.workflow_id: found
+                    for found in self.client.list_workflows(
+                        workflow_ids=failed, load_input=True, load_output=True
+                    )
+                }
+                children = [tasks.get(c.workflow_id, c) for c in children]
         return [self._tenant_info(child) for child in children]
+
+    def statuses(self, job_id: str) -> dict[str, int]:
+        """The job's tenant workflows by status in words, without reading any result (cheap
+        enough to poll)."""
+        found = self.client.list_workflows(
+            workflow_id_prefix=f"{job_id}/", load_input=False, load_output=False
+        )
+        counts: dict[str, int] = {}
+        for status in found:
+            word = STATUS_WORDS.get(status.status, status.status.lower())
+            counts[word] = counts.get(word, 0) + 1
+        return counts
 
     @staticmethod
     def _tenant_info(status: WorkflowStatus) -> TenantJobInfo:
+        # Ids are {job}/{application id}/{tenant, case-folded}; the task or result has the case.
         parts = status.workflow_id.split("/")
-        application = parts[-2] if len(parts) >= 3 else ""
+        application = application_id = parts[-2] if len(parts) >= 3 else ""
         ctx = parts[-1] if len(parts) >= 3 else ""
         task = status.input["args"][0] if status.input and status.input["args"] else None
-        application_id = application
         if task is not None:
             application = application_id = task.application_id
             ctx = task.context_identifier
         result = status.output if isinstance(status.output, TenantResult) else None
         outcome = result.outcome if result is not None else None
+        if status.status == "SUCCESS" and outcome is None:
+            outcome = "succeeded"
         if status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
             outcome = "failed"
         if result is not None:
-            application = result.application
+            application, ctx = result.application, result.context_identifier
         return TenantJobInfo(
             workflow_id=status.workflow_id,
             application=application,
@@ -240,14 +278,12 @@ class Jobs:
             result=result,
         )
 
-    def counts(self, job_id: str) -> dict[str, int]:
-        """The job's tenants by outcome, plus ``queued``, ``running`` and ``total``."""
-        rows = self.tenants(job_id)
+    @staticmethod
+    def _counts(parent: WorkflowStatus, rows: list[TenantJobInfo]) -> dict[str, int]:
         counts = dict.fromkeys((*OUTCOMES, "queued", "running", "cancelled"), 0)
         for row in rows:
             key = row.outcome or row.status
             counts[key if key in counts else "running"] += 1
-        parent = self._status(job_id, load=True)
         if parent.name == FLEET_WORKFLOW and parent.input and parent.input["args"]:
             counts["total"] = len(parent.input["args"][0].targets)
             # Tenants not enqueued yet (the job is routing them) are queued too.
@@ -256,19 +292,30 @@ class Jobs:
             counts["total"] = len(rows)
         return counts
 
+    def status(self, job_id: str) -> str:
+        """The job's status in words, reading nothing else (cheap enough to poll)."""
+        found = self._status(job_id, load=False).status
+        return STATUS_WORDS.get(found, found.lower())
+
+    def counts(self, job_id: str) -> dict[str, int]:
+        """The job's tenants by outcome, plus ``queued``, ``running`` and ``total``."""
+        return self.show(job_id).counts
+
     def show(self, job_id: str) -> JobInfo:
         return self._job_info(self._status(job_id))
 
-    def _job_info(self, status: WorkflowStatus) -> JobInfo:
+    def _job_info(self, status: WorkflowStatus, rows: list[TenantJobInfo] | None = None) -> JobInfo:
         job_input = status.input["args"][0] if status.input and status.input["args"] else None
         operation = getattr(job_input, "operation", None)
+        if rows is None:
+            rows = self._tenants(status)
         return JobInfo(
             job_id=status.workflow_id,
             kind=status.workflow_id.rsplit("-", 1)[0].split("/")[0],
             operation=operation,
             actor=getattr(job_input, "actor", None),
             status=STATUS_WORDS.get(status.status, status.status.lower()),
-            counts=self.counts(status.workflow_id),
+            counts=self._counts(status, rows),
             created_at=_when(status.created_at),
             seconds=_seconds(status),
             error=_error_words(status.error),
@@ -308,10 +355,24 @@ class Jobs:
         :class:`~toolkit.provisioning.fleet.FleetEvent` (then ``done``). ``stop`` ends the wait
         early (the job goes on). Returns the job as it is then."""
         seen: dict[str, str] = {}
+        known: dict[str, TenantJobInfo] = {}  # finished tenants, read once with their result
         idle = stop or threading.Event()
         for _ in self._polls(idle, poll):
-            info = self.show(job_id)
-            for row in self.tenants(job_id, load=True):
+            parent = self._status(job_id)
+            rows = self._tenants(parent, outputs=False)  # cheap: statuses only
+            done = [
+                r.workflow_id
+                for r in rows
+                if r.status == "succeeded" and r.workflow_id not in known
+            ]
+            if done:
+                found = self.client.list_workflows(
+                    workflow_ids=done, load_input=False, load_output=True
+                )
+                known.update((f.workflow_id, self._tenant_info(f)) for f in found)
+            rows = [known.get(r.workflow_id, r) for r in rows]
+            info = self._job_info(parent, rows)
+            for row in rows:
                 self._report(row, seen, info, on_event)
             if info.finished:
                 if on_event is not None:
@@ -394,7 +455,7 @@ class Jobs:
         """Cancel the job and its unfinished tenants (a tenant mid-step finishes that step)."""
         ids = [job_id] + [
             row.workflow_id
-            for row in self.tenants(job_id, load=False)
+            for row in self.tenants(job_id, outputs=False)
             if row.workflow_id != job_id and row.status in ("queued", "running", "waiting")
         ]
         self.client.cancel_workflows(ids)
@@ -409,7 +470,7 @@ class Jobs:
         if status.status == "CANCELLED":
             cancelled = [
                 row.workflow_id
-                for row in self.tenants(job_id, load=False)
+                for row in self.tenants(job_id, outputs=False)
                 if row.status == "cancelled"
             ]
             self.client.resume_workflows(list(dict.fromkeys([job_id, *cancelled])))
@@ -417,7 +478,7 @@ class Jobs:
         from toolkit.jobs.workflows import FleetJob, TenantTask
 
         job_input = status.input["args"][0] if status.input and status.input["args"] else None
-        failed = [row for row in self.tenants(job_id) if row.outcome == "failed"]
+        failed = [row for row in self.tenants(job_id, inputs=True) if row.outcome == "failed"]
         if not failed:
             raise JobError(f"job {job_id!r} has no failed tenant to retry")
         if isinstance(job_input, TenantTask):

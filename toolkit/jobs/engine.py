@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import threading
 import uuid
@@ -29,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from toolkit.errors import ConfigurationError, JobError
 from toolkit.jobs.queues import QueueLimits, register_queues
+from toolkit.jobs.takeover import Takeover
 
 if TYPE_CHECKING:
     from toolkit.provisioning.service import Provisioning
@@ -43,6 +45,7 @@ __all__ = [
     "JobServices",
     "default_executor_id",
     "engine_config",
+    "jobs_schema",
     "running_engine",
     "services",
     "start_engine",
@@ -103,6 +106,19 @@ def system_database_url(repository: Repository) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+def jobs_schema(database_url: str) -> str | None:
+    """The engine's schema: None on SQLite; on PostgreSQL :data:`JOBS_SCHEMA`, or
+    ``{schema}_jobs`` when the store lives in its own schema (``options=-csearch_path=...``),
+    so that stores sharing one database never share queues."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return None
+    options = url.query.get("options", "")
+    text = " ".join(options) if isinstance(options, tuple) else options
+    match = re.search(r"-c\s*search_path\s*=\s*([A-Za-z_][A-Za-z0-9_]*)", text)
+    return f"{match.group(1)}_jobs" if match else JOBS_SCHEMA
+
+
 def default_executor_id() -> str:
     """``SOTK_WORKER_ID``-less default: this host and process, unique among live workers."""
     return f"{socket.gethostname()[:40]}-{os.getpid()}"
@@ -110,7 +126,6 @@ def default_executor_id() -> str:
 
 def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
     """The DBOS configuration (a ``DBOSConfig``) for the toolkit's database."""
-    backend = make_url(database_url).get_backend_name()
     config: dict[str, Any] = {
         "name": ENGINE_NAME,
         "system_database_url": database_url,
@@ -118,8 +133,9 @@ def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
         "executor_id": executor_id,
         "log_level": ENGINE_LOG_LEVEL,
     }
-    if backend != "sqlite":
-        config["dbos_system_schema"] = JOBS_SCHEMA
+    schema = jobs_schema(database_url)
+    if schema is not None:
+        config["dbos_system_schema"] = schema
     return config
 
 
@@ -144,6 +160,7 @@ class JobEngine:
         self.database_url = database_url
         self.listen = listen
         self._closed = False
+        self.takeover: Takeover | None = None
 
     def __repr__(self) -> str:
         return f"JobEngine(executor_id={self.executor_id!r}, listen={self.listen})"
@@ -157,6 +174,8 @@ class JobEngine:
             self._closed = True
             if _slot.engine is self:
                 _slot.engine = None
+            if self.takeover is not None:
+                self.takeover.stop()
             from dbos import DBOS
 
             DBOS.destroy()
@@ -196,11 +215,14 @@ def start_engine(
     executor_id: str | None = None,
     limits: QueueLimits | None = None,
     listen: bool = True,
+    takeover_seconds: float | None = None,
 ) -> JobEngine:
     """Launch DBOS on the store's database, register the queues, recover this executor's
     unfinished workflows (DBOS does that at launch) and start consuming the queues.
 
     Replaces an engine launched before in this process (DBOS is a singleton).
+    ``takeover_seconds``: also resume other executors' workflows silent this long
+    (:mod:`toolkit.jobs.takeover`; None: only this executor's own, as DBOS does).
     """
     from dbos import DBOS
 
@@ -229,6 +251,8 @@ def start_engine(
                 DBOS.listen_queues([])
             DBOS.launch()
             register_queues(engine.limits)
+            if listen and takeover_seconds:
+                engine.takeover = Takeover(chosen, takeover_seconds).start()
         except BaseException:
             _slot.engine = None
             DBOS.destroy()
