@@ -28,12 +28,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from toolkit.auth.oidc import validate_context_identifier
 from toolkit.config import EMULATOR, ENVIRONMENT_ALIASES, Environment, require_secure_url
 from toolkit.errors import (
     ConfigurationError,
     NotFoundError,
-    SignInError,
     UnexpectedResponseError,
 )
 from toolkit.http import send_request, url_for_error
@@ -43,6 +41,7 @@ from toolkit.keys import (
     private_key_to_pem,
     public_key_to_pem,
 )
+from toolkit.naming import check_context_identifier, resolve_application
 from toolkit.store import Application, Authorization, Repository
 from toolkit.text import control_character, describe_character, unstorable_character
 
@@ -66,12 +65,8 @@ EMULATOR_APPS_PATH = "/__emulator__/apps"
 
 
 def _tenant(tenant: str | None) -> str | None:
-    if tenant is None:
-        return None
-    try:
-        return validate_context_identifier(tenant.strip())
-    except SignInError as exc:
-        raise ConfigurationError(str(exc)) from None
+    # InvalidContextIdentifierError is a ConfigurationError.
+    return None if tenant is None else check_context_identifier(tenant)
 
 
 # Longest application name: the store's name column (toolkit.store.schema.NAME_LENGTH); /install
@@ -391,8 +386,9 @@ class Applications:
         return self._repository.list_applications()
 
     def get(self, name: str) -> Application:
-        """The application with this name (or id); :class:`NotFoundError` if none."""
-        return self._repository.get_application(name)
+        """The application with this name or id;
+        :class:`~toolkit.errors.UnknownApplicationError` (a NotFoundError) if none."""
+        return resolve_application(self._repository, name)
 
     def approvals(self, name: str) -> builtins.list[Authorization]:
         """The authorization records of this application: which tenants approved it."""

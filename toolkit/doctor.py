@@ -20,23 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 from alembic.script import ScriptDirectory
 from pydantic import ValidationError
 from sqlalchemy import Engine
 
+from toolkit.applications import EMULATOR_APPS_PATH
 from toolkit.auth.jwks import JwksCache
 from toolkit.auth.oidc import fetch_provider_metadata
-from toolkit.config import Environment, Settings, is_loopback_host
+from toolkit.config import EMULATOR, Environment, Settings, is_loopback_host
 from toolkit.errors import ToolkitError
 from toolkit.http import HttpTimeouts, create_client, url_for_error
+from toolkit.installation import CALLBACK_PATH
 from toolkit.keys import key_fingerprint, load_private_key
-from toolkit.store import KeyRing, Repository, SecretBox, create_engine_for
+from toolkit.store import Application, KeyRing, Repository, SecretBox, create_engine_for
 from toolkit.store.database import DATABASE_FILE_NAME, describe_url
 from toolkit.store.migrations import _config, head_version, schema_version
 from toolkit.store.repository import is_sealed
 from toolkit.tenant.status import TenantState, TenantStatusClient
+from toolkit.tenant_events import state_change_path
 
 __all__ = ["DOCTOR_TIMEOUTS", "RECOMMENDED_KEY_BITS", "Check", "CheckStatus", "run_checks"]
 
@@ -121,6 +126,7 @@ def run_checks(
             client = http if http is not None else create_client(timeout=DOCTOR_TIMEOUTS)
             try:
                 _check_environment(report, environment, client, repository)
+                _check_application_urls(report, settings, repository, client)
             finally:
                 if owns_http:
                     client.close()
@@ -392,6 +398,143 @@ def _check_application_keys(report: _Report, repository: Repository) -> None:
             )
         else:
             report.add(name, CheckStatus.OK, detail)
+
+
+# -- where SuperOffice sends each application's administrators and notifications -------------
+
+
+def _check_application_urls(
+    report: _Report, settings: Settings, repository: Repository | None, http: httpx.Client
+) -> None:
+    """Each application's redirect URI against ``SOTK_PUBLIC_URL`` + ``/callback``, and its
+    state-change URL against ``{SOTK_PUBLIC_URL}/state-change/{client id}``: a mismatch only
+    shows otherwise as SuperID's "InvalidRedirectUrl (2)" page, or as notifications that never
+    come. An emulator application's registration is read back from the emulator."""
+    if repository is None:
+        return  # the key ring check already said why nothing is read from the store
+    public_url = settings.public_url.rstrip("/")
+    for application in repository.list_applications():
+        registration = _emulator_registration(application, http)
+        _check_redirect_uri(report, application, public_url, registration)
+        _check_state_change_url(report, application, public_url, registration)
+
+
+def _emulator_registration(application: Application, http: httpx.Client) -> dict[str, Any] | None:
+    """What the emulator has registered for an emulator application (None otherwise, or when
+    it cannot be read: the environment checks report an unreachable emulator)."""
+    if application.environment != EMULATOR or not application.environment_url:
+        return None
+    url = (
+        f"{application.environment_url.rstrip('/')}{EMULATOR_APPS_PATH}/"
+        f"{quote(application.client_id, safe='')}"
+    )
+    try:
+        response = http.get(url)
+        answer = response.json() if response.is_success else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _origin(url: str) -> str:
+    parts = httpx.URL(url)
+    return f"{parts.scheme}://{parts.netloc.decode('ascii', 'replace')}"
+
+
+def _check_redirect_uri(
+    report: _Report,
+    application: Application,
+    public_url: str,
+    registration: dict[str, Any] | None,
+) -> None:
+    name = f"redirect URI of {application.name!r}"
+    callback = public_url + CALLBACK_PATH
+    uri = application.redirect_uri
+    if not uri:
+        report.add(
+            name,
+            CheckStatus.FAIL,
+            "none stored: it cannot be installed",
+            f"register it again with the redirect URI {callback}",
+        )
+        return
+    registered = registration.get("redirect_urls") if registration is not None else None
+    if isinstance(registered, list) and uri not in registered:
+        report.add(
+            name,
+            CheckStatus.FAIL,
+            f"{uri} is not among the redirect URLs the emulator registered for it "
+            f"({', '.join(str(u) for u in registered) or 'none'}): SuperID refuses the install "
+            "(InvalidRedirectUrl)",
+            "register the application at the emulator again with this redirect URI",
+        )
+        return
+    if uri == callback:
+        report.add(name, CheckStatus.OK, f"{uri} (/callback at SOTK_PUBLIC_URL)")
+        return
+    if _origin(uri) == _origin(public_url):
+        report.add(
+            name,
+            CheckStatus.WARN,
+            f"{uri} is not {callback}: SuperID sends the administrator to another path than "
+            "the partner endpoints' callback",
+            f"serve the callback at {httpx.URL(uri).path} (a mount prefix?) or register {callback}",
+        )
+        return
+    hosts = {httpx.URL(uri).host, httpx.URL(public_url).host}
+    alias = (
+        " (localhost and 127.0.0.1 are different URLs to SuperID: they must match exactly)"
+        if all(is_loopback_host(host) for host in hosts)
+        else ""
+    )
+    report.add(
+        name,
+        CheckStatus.FAIL,
+        f"{uri} is registered, but the partner endpoints are at {public_url} (SOTK_PUBLIC_URL): "
+        f"installs come back to {_origin(uri)}, not to them{alias}",
+        f"set SOTK_PUBLIC_URL to {_origin(uri)}, or register {callback} as the application's "
+        "redirect URI (Developer Portal, then `sotk app add` again)",
+    )
+
+
+def _check_state_change_url(
+    report: _Report,
+    application: Application,
+    public_url: str,
+    registration: dict[str, Any] | None,
+) -> None:
+    name = f"state-change URL of {application.name!r}"
+    expected = public_url + state_change_path(application.client_id)
+    if application.environment != EMULATOR:
+        # The Developer Portal's setting cannot be read back.
+        report.add(
+            name,
+            CheckStatus.SKIP,
+            f'register {expected} as its "Customer state change" URL in the Developer Portal',
+        )
+        return
+    if registration is None:
+        report.add(name, CheckStatus.SKIP, "the emulator's registration could not be read")
+        return
+    actual = registration.get("state_change_url")
+    if actual == expected:
+        report.add(name, CheckStatus.OK, f"{expected} (registered at the emulator)")
+    elif not actual:
+        report.add(
+            name,
+            CheckStatus.WARN,
+            "the emulator has no state-change URL for it: tenant changes never reach the "
+            "partner endpoints",
+            f"register {expected} (`sotk app add --emulator` does, with SOTK_PUBLIC_URL set)",
+        )
+    else:
+        report.add(
+            name,
+            CheckStatus.FAIL,
+            f"the emulator sends its notifications to {actual}, not to {expected}",
+            f"register {expected} as its state-change URL at the emulator, or set "
+            "SOTK_PUBLIC_URL to where those notifications go",
+        )
 
 
 # -- the environment --------------------------------------------------------------------------

@@ -66,15 +66,18 @@ from toolkit.errors import (
     ExpiredError,
     NotAdministratorError,
     NotFoundError,
+    RedirectUriNotRegisteredError,
     SignInError,
     StateMismatchError,
     TenantMismatchError,
     ToolkitError,
 )
+from toolkit.naming import check_context_identifier, resolve_application
 from toolkit.store import Application, Authorization, PutOutcome, Repository
 from toolkit.store.repository import SIGN_IN_TTL
 
 __all__ = [
+    "CALLBACK_PATH",
     "INSTALL_PURPOSE",
     "INSTALL_RESPONSE_MODES",
     "InstallResult",
@@ -88,6 +91,9 @@ __all__ = [
 
 logger = logging.getLogger("toolkit.installation")
 
+# The partner endpoint SuperID redirects back to (toolkit.web serves it): an application's
+# redirect URI is normally {public URL}{CALLBACK_PATH}, which `sotk doctor` checks.
+CALLBACK_PATH = "/callback"
 # The pending sign-in's purpose for an install (the store also knows "user" sign-ins).
 INSTALL_PURPOSE = "install"
 # A server receives query and form_post callbacks; a fragment never reaches it (protocol §2.3).
@@ -332,6 +338,7 @@ class Installations:
         response_mode: str = "form_post",
         return_to: str | None = None,
         prompt: str | None = None,
+        redirect_uri: str | None = None,
     ) -> str:
         """Start installing ``application`` (name or id); returns the SuperID authorize URL.
 
@@ -340,19 +347,30 @@ class Installations:
         ``response_mode`` is ``form_post`` (default: the code does not end up in URLs and
         logs) or ``query``. ``return_to`` is a local path (``/...``) to send the user to
         afterwards. ``prompt="login"`` asks SuperID for a fresh sign-in, so a SuperID session
-        of someone else in this browser (an operator's) never approves by accident [I]. Raises
-        :class:`~toolkit.errors.NotFoundError` for an unknown application.
+        of someone else in this browser (an operator's) never approves by accident [I].
+        ``redirect_uri`` is where the caller will receive the callback (its public URL and
+        callback path); it must be the application's registered one, exactly (protocol §2.2).
+
+        Raises, before SuperID is asked anything, :class:`~toolkit.errors.UnknownApplicationError`
+        for an unknown application, :class:`~toolkit.errors.InvalidContextIdentifierError` for
+        a malformed tenant and :class:`~toolkit.errors.RedirectUriNotRegisteredError` for a
+        redirect URI the application has not registered (SuperID's "InvalidRedirectUrl (2)").
         """
-        app = self._repository.get_application(application)
+        app = resolve_application(self._repository, application)
         if response_mode not in INSTALL_RESPONSE_MODES:
             raise ConfigurationError(
                 f"response_mode must be one of {', '.join(INSTALL_RESPONSE_MODES)} for an install"
             )
         if tenant is not None:
-            try:
-                tenant = validate_context_identifier(tenant.strip())
-            except SignInError as exc:
-                raise ConfigurationError(str(exc)) from None
+            tenant = check_context_identifier(tenant)
+        if redirect_uri is not None and redirect_uri != app.redirect_uri:
+            raise RedirectUriNotRegisteredError(
+                f"{app.name} has registered the redirect URI {app.redirect_uri!r}, not"
+                f" {redirect_uri[:200]!r}; SuperID refuses any other (InvalidRedirectUrl):"
+                " register this one too, or serve the callback at the registered one",
+                redirect_uri=redirect_uri,
+                registered=(app.redirect_uri,) if app.redirect_uri else (),
+            )
         if app.kind == "custom":
             if tenant is not None and not _same_tenant(tenant, app.tenant):
                 raise ConfigurationError(

@@ -28,13 +28,12 @@ from urllib.parse import urlencode
 import httpx
 
 from toolkit.applications import Applications
-from toolkit.auth.oidc import validate_context_identifier
 from toolkit.auth.tokens import ValidationPolicy
 from toolkit.config import Settings
-from toolkit.errors import ConfigurationError, SignInError
 from toolkit.http import HttpTimeouts, create_client
-from toolkit.installation import Installations
+from toolkit.installation import CALLBACK_PATH, Installations
 from toolkit.installation_pages import InstallationPages
+from toolkit.naming import check_context_identifier, is_installed
 from toolkit.provisioning.service import Provisioning
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
@@ -145,17 +144,28 @@ class Workspace:
         """The partner endpoint URL that installs ``application`` (optionally into ``tenant``).
 
         ``f"{settings.public_url}/install?app=...(&tenant=...)"``; an unknown application
-        raises :class:`~toolkit.errors.NotFoundError`, a malformed tenant
-        :class:`~toolkit.errors.ConfigurationError`.
+        raises :class:`~toolkit.errors.UnknownApplicationError`, a malformed tenant
+        :class:`~toolkit.errors.InvalidContextIdentifierError` (a ConfigurationError).
         """
         app = self.applications.get(application)
         params = {"app": app.name}
         if tenant is not None:
-            try:
-                params["tenant"] = validate_context_identifier(tenant.strip())
-            except SignInError as exc:
-                raise ConfigurationError(str(exc)) from None
+            params["tenant"] = check_context_identifier(tenant)
         return f"{self.settings.public_url}{INSTALL_PATH}?{urlencode(params)}"
+
+    def callback_url(self) -> str:
+        """Where the partner endpoints receive SuperID's callback:
+        ``{settings.public_url}/callback``; an application installed through them must have
+        registered exactly this redirect URI (``sotk doctor`` checks)."""
+        return f"{self.settings.public_url}{CALLBACK_PATH}"
+
+    def is_installed(self, application: str, context_identifier: str) -> bool:
+        """Whether ``application`` (name or id) is installed in the tenant: an administrator
+        approved it and the approval still holds (an ``active`` record; the tenant matches in
+        any case). Asks the store only. An unknown application raises
+        :class:`~toolkit.errors.UnknownApplicationError`, a malformed tenant
+        :class:`~toolkit.errors.InvalidContextIdentifierError`."""
+        return is_installed(self.repository, application, context_identifier)
 
     def state_change_url(self, application: str) -> str:
         """The URL to register as ``application``'s "Customer state change" URL (Developer
@@ -163,7 +173,7 @@ class Workspace:
 
         Each application has its own, so a notification names its application by where it
         arrives (the token's audience is undocumented: open question 16). An unknown application
-        raises :class:`~toolkit.errors.NotFoundError`.
+        raises :class:`~toolkit.errors.UnknownApplicationError`.
         """
         app = self.applications.get(application)
         return f"{self.settings.public_url}{state_change_path(app.client_id)}"

@@ -109,7 +109,8 @@ def test_a_malformed_key_names_the_element_and_stores_nothing(
 
 def test_custom_app_carries_its_tenant_and_credentials(ws: Workspace) -> None:
     app = register(ws, kind="custom", tenant="cust12345", model="external")
-    assert (app.kind, app.tenant, app.model) == ("custom", "cust12345", "external")
+    # The tenant in SuperOffice's spelling, Cust + digits (issue 16 item 3).
+    assert (app.kind, app.tenant, app.model) == ("custom", "Cust12345", "external")
     with pytest.raises(ConflictError):
         register(ws, name="Acme Sync 2")  # the same client id in the same environment
 

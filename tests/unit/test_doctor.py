@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -51,6 +52,7 @@ def healthy(tmp_path: Path, emulator: Emulator) -> Settings:
             name=name,
             emulator_url=emulator.base_url,
             redirect_uri=f"{PUBLIC_URL}/callback",
+            public_url=PUBLIC_URL,  # its state-change URL, as `sotk app add --emulator` does
             actor="test",
         )
         answer = sign_in(ws.installations.begin(name, tenant=CTX), username=ADMIN)
@@ -84,6 +86,11 @@ def test_a_healthy_workspace_is_all_ok(healthy: Settings) -> None:
     assert "running" in found["state api"].detail
     assert "fingerprint" in next(c for c in checks if c.name.startswith("key of")).detail
     assert "it opens this store" in found["key ring"].detail
+    (redirect,) = [c for c in checks if c.name.startswith("redirect URI of")]
+    assert redirect.detail == "http://127.0.0.1:8000/callback (/callback at SOTK_PUBLIC_URL)"
+    (state_change,) = [c for c in checks if c.name.startswith("state-change URL of")]
+    assert state_change.detail.startswith("http://127.0.0.1:8000/state-change/")
+    assert state_change.detail.endswith(" (registered at the emulator)")
 
 
 @pytest.mark.emulator
@@ -180,3 +187,116 @@ def test_the_cli_reports_unusable_settings(tmp_path: Path, monkeypatch: pytest.M
     )
     assert result.exit_code == 1
     assert "SOTK_ENVIRONMENT" in result.output
+
+
+# -- redirect and state-change URLs (issue 16 item 4) ------------------------------------------
+
+
+def _url_checks(checks: list[Check], application: str) -> tuple[Check, Check]:
+    found = by_name(checks)
+    return found[f"redirect URI of {application!r}"], found[f"state-change URL of {application!r}"]
+
+
+@pytest.mark.emulator
+def test_localhost_is_not_127_0_0_1_to_superid(
+    healthy: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    moved = healthy.model_copy(update={"public_url": "http://localhost:8000"})
+    with Workspace.open(healthy) as ws:
+        (application,) = ws.applications.list()
+    redirect, state_change = _url_checks(run_checks(moved), application.name)
+    assert redirect.status is CheckStatus.FAIL
+    assert redirect.detail == (
+        "http://127.0.0.1:8000/callback is registered, but the partner endpoints are at "
+        "http://localhost:8000 (SOTK_PUBLIC_URL): installs come back to http://127.0.0.1:8000, "
+        "not to them (localhost and 127.0.0.1 are different URLs to SuperID: they must match "
+        "exactly)"
+    )
+    assert redirect.fix is not None
+    assert redirect.fix.startswith("set SOTK_PUBLIC_URL to http://127.0.0.1:8000, or register ")
+    assert state_change.status is CheckStatus.FAIL
+    expected = f"http://localhost:8000/state-change/{application.client_id}"
+    assert state_change.detail == (
+        f"the emulator sends its notifications to "
+        f"http://127.0.0.1:8000/state-change/{application.client_id}, not to {expected}"
+    )
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    result = runner.invoke(
+        app, ["doctor"], env={**env_of(healthy), "SOTK_PUBLIC_URL": "http://localhost:8000"}
+    )
+    assert result.exit_code == 1
+    assert "0 failed" not in result.output
+    assert f"[FAIL] redirect URI of {application.name!r}" in result.output
+
+
+@pytest.mark.emulator
+def test_another_path_warns_and_a_missing_state_change_url_warns(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    settings = make_settings(tmp_path / "home", emulator.base_url)
+    with Workspace.open(settings) as ws:
+        ws.applications.register_with_emulator(
+            name="Mounted",
+            emulator_url=emulator.base_url,
+            redirect_uri=f"{PUBLIC_URL}/superoffice/callback",
+            actor="test",
+        )
+    redirect, state_change = _url_checks(run_checks(settings), "Mounted")
+    assert redirect.status is CheckStatus.WARN
+    assert redirect.detail == (
+        "http://127.0.0.1:8000/superoffice/callback is not http://127.0.0.1:8000/callback: "
+        "SuperID sends the administrator to another path than the partner endpoints' callback"
+    )
+    assert state_change.status is CheckStatus.WARN
+    assert state_change.detail.startswith("the emulator has no state-change URL for it")
+
+
+@pytest.mark.emulator
+def test_a_redirect_uri_the_emulator_never_registered_fails(
+    tmp_path: Path, emulator: Emulator
+) -> None:
+    issued = emulator.register_app("Elsewhere", ["http://127.0.0.1:9999/callback"])
+    settings = make_settings(tmp_path / "home", emulator.base_url)
+    with Workspace.open(settings) as ws:
+        ws.applications.register(
+            name="Elsewhere",
+            environment="emulator",
+            environment_url=emulator.base_url,
+            client_id=issued["client_id"],
+            client_secret=issued["client_secret"],
+            redirect_uri=f"{PUBLIC_URL}/callback",
+            actor="test",
+        )
+    redirect, _ = _url_checks(run_checks(settings), "Elsewhere")
+    assert redirect.status is CheckStatus.FAIL
+    assert redirect.detail == (
+        "http://127.0.0.1:8000/callback is not among the redirect URLs the emulator registered "
+        "for it (http://127.0.0.1:9999/callback): SuperID refuses the install (InvalidRedirectUrl)"
+    )
+
+
+def test_a_developer_portal_application_names_the_url_to_register(tmp_path: Path) -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        home=tmp_path / "home",
+        secret_keys=KEY,
+        public_url="https://partner.example",
+        environment="sod",
+        _env_file=None,
+    )
+    with Workspace.open(settings) as ws:
+        ws.applications.register(
+            name="Portal App",
+            environment="sod",
+            client_id="6cf25376616343b38d14ddcd804f2891",
+            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
+            redirect_uri="https://partner.example/callback",
+            actor="test",
+        )
+    failing = httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(503)))
+    redirect, state_change = _url_checks(run_checks(settings, http=failing), "Portal App")
+    assert redirect.status is CheckStatus.OK
+    assert state_change.status is CheckStatus.SKIP
+    assert state_change.detail == (
+        "register https://partner.example/state-change/6cf25376616343b38d14ddcd804f2891 as its "
+        '"Customer state change" URL in the Developer Portal'
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -9,7 +10,11 @@ import pytest
 
 from toolkit.auth.tickets import TicketManager
 from toolkit.config import Environment, Settings
-from toolkit.errors import NotFoundError
+from toolkit.errors import (
+    InvalidContextIdentifierError,
+    NotInstalledError,
+    UnknownApplicationError,
+)
 from toolkit.tenant import SystemUserCredential, TenantAccess, WebApiClient
 from toolkit.workspace import Workspace
 
@@ -49,7 +54,16 @@ def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
             redirect_uri="https://partner.example/callback",
             actor="test",
         )
-        api = ws.tenants.system_user_api("Acme Sync", CTX)
+        # Not installed yet: refused before any call (issue 16 item 3).
+        with pytest.raises(NotInstalledError) as caught:
+            ws.tenants.system_user_api("Acme Sync", CTX)
+        assert (caught.value.application, caught.value.context_identifier) == ("Acme Sync", CTX)
+        assert caught.value.authorization_status is None
+        ws.repository.put_authorization(
+            "Acme Sync", CTX, token_issued_at=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        api = ws.tenants.system_user_api("Acme Sync", CTX.lower())  # any case
+        assert api.context_identifier == CTX
         assert isinstance(api, WebApiClient)
         assert isinstance(api.credential, SystemUserCredential)
         assert SECRET not in repr(api)
@@ -62,5 +76,12 @@ def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
         ws.tenants.status("Acme Sync", CTX)
         assert [str(r.url) for r in seen] == [f"https://sod.superoffice.com/api/state/{CTX}"]
         assert ws.tenants.status_client(Environment.named("online")) is not api.status
-        with pytest.raises(NotFoundError):
+        with pytest.raises(UnknownApplicationError):
             ws.tenants.system_user_api("No Such App", CTX)
+        assert seen == seen[:1]  # a malformed tenant never reaches the state API
+        for bad in ("not-a-ctx", "../x", "Cust12345/../x", ""):
+            with pytest.raises(InvalidContextIdentifierError):
+                ws.tenants.status("Acme Sync", bad)
+            with pytest.raises(InvalidContextIdentifierError):
+                ws.tenants.system_user_api("Acme Sync", bad)
+        assert len(seen) == 1

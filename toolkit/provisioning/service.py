@@ -23,6 +23,7 @@ from pathlib import Path
 
 from toolkit.errors import ConfigurationError, InputFileError, ManifestError
 from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited_text
+from toolkit.naming import check_context_identifier
 from toolkit.provisioning.apply import LOCK_TTL, EventCallback, apply_plan
 from toolkit.provisioning.manifest import ApplicationIdentity, Manifest, load_manifest
 from toolkit.provisioning.plan import Plan, ProvisioningApi, make_plan
@@ -150,6 +151,7 @@ class Provisioning:
         self, application: str, context_identifier: str, manifest: Manifest | None = None
     ) -> Plan:
         """Read the tenant and diff it against the manifest (default: the stored one)."""
+        context_identifier = check_context_identifier(context_identifier)
         app = self.repository.get_application(application)
         chosen = self._manifest(app, manifest)
         api = self.api(app, context_identifier)
@@ -169,6 +171,7 @@ class Provisioning:
     ) -> ProvisioningRun:
         """Apply ``plan`` (None: plan now, then apply). See :func:`~toolkit.provisioning.apply.
         apply_plan` for the lock (``lock_owner``), the staleness check and what is recorded."""
+        context_identifier = check_context_identifier(context_identifier)
         app = self.repository.get_application(application)
         api = self.api(app, context_identifier)
         if plan is None:
@@ -195,6 +198,7 @@ class Provisioning:
         self, application: str, context_identifier: str, manifest: Manifest | None = None
     ) -> Plan:
         """What :meth:`uninstall` would delete: the app's panels, lists and items it created."""
+        context_identifier = check_context_identifier(context_identifier)
         app = self.repository.get_application(application)
         chosen = manifest or self.manifest_for(app.id) or Manifest(model=app.model)
         api = self.api(app, context_identifier)
@@ -223,6 +227,7 @@ class Provisioning:
         (``DeleteAppWebPanels``, which only ever touches the caller's panels), then the list
         items and lists it created (the store's ownership records). Other applications' and
         the administrator's objects stay."""
+        context_identifier = check_context_identifier(context_identifier)
         app = self.repository.get_application(application)
         plan = self.plan_uninstall(app.id, context_identifier, manifest)
         return apply_plan(

@@ -27,6 +27,7 @@ from toolkit.auth.tickets import TicketManager, environment_of, system_user_exch
 from toolkit.config import Environment
 from toolkit.errors import UnexpectedResponseError
 from toolkit.http import RetryPolicy
+from toolkit.naming import check_context_identifier, resolve_application, resolve_installation
 from toolkit.store.repository import Repository
 from toolkit.tenant.soap import SoapClient
 from toolkit.tenant.status import (
@@ -129,17 +130,23 @@ class TenantAccess:
     def status(
         self, application: str, context_identifier: str, *, refresh: bool = False
     ) -> TenantStatus:
-        """The tenant's state, in the environment the application is registered in."""
-        environment = environment_of(self.repository.get_application(application))
+        """The tenant's state, in the environment the application (name or id) is registered
+        in. A malformed tenant raises :class:`~toolkit.errors.InvalidContextIdentifierError`
+        before the state API is asked."""
+        context_identifier = check_context_identifier(context_identifier)
+        environment = environment_of(resolve_application(self.repository, application))
         return self.status_client(environment).status(context_identifier, refresh=refresh)
 
     def system_user_api(self, application: str, context_identifier: str) -> WebApiClient:
         """A REST client for the application's system user in the tenant.
 
-        Raises :class:`~toolkit.errors.NotFoundError` for an unknown application; the
-        authorization is checked when the first ticket is needed.
+        ``application`` is its name or id; the tenant matches in any case. Raises, before any
+        network call, :class:`~toolkit.errors.InvalidContextIdentifierError` for a malformed
+        tenant, :class:`~toolkit.errors.UnknownApplicationError` for an unknown application and
+        :class:`~toolkit.errors.NotInstalledError` when it is not installed (active) there.
         """
-        app = self.repository.get_application(application)
+        app, authorization = resolve_installation(self.repository, application, context_identifier)
+        context_identifier = authorization.context_identifier  # as stored
         credential = SystemUserCredential(
             self.tickets, app.id, context_identifier, app.client_secret.reveal()
         )
@@ -164,8 +171,10 @@ class TenantAccess:
         )
 
     def system_user_soap(self, application: str, context_identifier: str) -> SoapClient:
-        """A SOAP client for the system user, on the tenant's current host (state API)."""
-        app = self.repository.get_application(application)
+        """A SOAP client for the system user, on the tenant's current host (state API); the
+        same names and errors as :meth:`system_user_api`."""
+        app, authorization = resolve_installation(self.repository, application, context_identifier)
+        context_identifier = authorization.context_identifier  # as stored
         status = self.status_client(environment_of(app)).require_running(context_identifier)
         if status.netserver_url is None:
             raise UnexpectedResponseError(

@@ -92,7 +92,11 @@ class Authorizations(RepositoryBase):
     ) -> tuple[Authorization, PutOutcome]:
         with self._write() as connection:
             app = self._require_application(connection, application)
-            existing = self._authorization_row(connection, app["id"], context_identifier, lock=True)
+            # One record per tenant however the ctx is cased (protocol §1) [I]; it keeps the
+            # spelling it was created with.
+            existing = self._authorization_row(
+                connection, app["id"], context_identifier, lock=True, any_case=True
+            )
             now = self._now()
             if existing is None:
                 row_id = str(uuid.uuid4())
@@ -193,10 +197,11 @@ class Authorizations(RepositoryBase):
         )
 
     def get_authorization(self, application: str, context_identifier: str) -> Authorization:
-        """The record for an application (name or id) in a tenant; NotFoundError if none."""
+        """The record for an application (name or id) in a tenant (context identifier in any
+        case); NotInstalledError (a NotFoundError) if none."""
         with self._read() as connection:
             _, row = self._require_authorization(
-                connection, application, context_identifier, lock=False
+                connection, application, context_identifier, lock=False, any_case=True
             )
         return self._authorization(row)
 
@@ -227,15 +232,14 @@ class Authorizations(RepositoryBase):
         require_choice("status", status, AUTHORIZATION_STATUSES)
         with self._write() as connection:
             app, row = self._require_authorization(
-                connection, application, context_identifier, lock=True
+                connection, application, context_identifier, lock=True, any_case=True
             )
             if row["status"] == status:
                 return self._authorization(row)
+            context_identifier = row["context_identifier"]  # as stored
             changes = {"status": status, "updated_at": self._now()}
             connection.execute(
-                update(authorizations)
-                .where(self._in_tenant(authorizations, app["id"], context_identifier))
-                .values(changes)
+                update(authorizations).where(authorizations.c.id == row["id"]).values(changes)
             )
             # A ticket of an authorization that no longer holds must not be used again.
             dropped = status != "active" and self._drop_ticket(connection, row["id"])

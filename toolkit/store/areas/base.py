@@ -30,7 +30,12 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from toolkit.errors import ConflictError, DecryptionError, NotFoundError
+from toolkit.errors import (
+    ConflictError,
+    DecryptionError,
+    NotInstalledError,
+    UnknownApplicationError,
+)
 from toolkit.store import database
 from toolkit.store.areas.common import refuse_secrets, to_json, utc_now
 from toolkit.store.crypto import SecretBox, associated_data
@@ -198,7 +203,9 @@ class RepositoryBase:
     def _require_application(self, connection: Connection, name_or_id: str) -> RowMapping:
         row = self._find_application(connection, name_or_id)
         if row is None:
-            raise NotFoundError(f"no application {name_or_id!r}")
+            raise UnknownApplicationError(
+                f"no application {name_or_id!r}", application=name_or_id[:40]
+            )
         return row
 
     def _rows_of(
@@ -260,14 +267,17 @@ class RepositoryBase:
         lock: bool,
         any_case: bool = False,
     ) -> tuple[RowMapping, RowMapping]:
-        """``(application row, authorization row)``; NotFoundError when either is missing."""
+        """``(application row, authorization row)``; UnknownApplicationError or
+        NotInstalledError (both NotFoundErrors) when either is missing."""
         app = self._require_application(connection, application)
         row = self._authorization_row(
             connection, app["id"], context_identifier, lock=lock, any_case=any_case
         )
         if row is None:
-            raise NotFoundError(
-                f"application {app['name']!r} has no authorization in {context_identifier!r}"
+            raise NotInstalledError(
+                f"application {app['name']!r} has no authorization in {context_identifier!r}",
+                application=app["name"],
+                context_identifier=context_identifier,
             )
         return app, row
 
