@@ -23,6 +23,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx
@@ -40,6 +41,9 @@ from toolkit.store.repository import utc_now
 from toolkit.tenant import TenantAccess
 from toolkit.tenant_events import TenantEvents, state_change_path
 from toolkit.user_context import UserContexts
+
+if TYPE_CHECKING:
+    from toolkit.jobs.client import Jobs
 
 __all__ = ["INSTALL_PATH", "Workspace"]
 
@@ -81,6 +85,7 @@ class Workspace:
         self.http = http
         self._owns_http = owns_http
         self._closed = False
+        self._jobs: Jobs | None = None
         self.applications = Applications(repository, http)
         policy = ValidationPolicy.from_settings(settings)
         self.installations = Installations(repository, http, policy=policy, now=now)
@@ -182,11 +187,23 @@ class Workspace:
         """Raise if the store cannot be read (a cheap read through the repository)."""
         self.repository.list_audit(limit=1)
 
+    @property
+    def jobs(self) -> Jobs:
+        """Background jobs (enqueue, list, follow, cancel, retry) in this store's database;
+        made on first use (the job engine's client loads only then)."""
+        if self._jobs is None:
+            from toolkit.jobs.client import Jobs
+
+            self._jobs = Jobs(self.repository)
+        return self._jobs
+
     def close(self) -> None:
         """Close the http client (if the workspace made it) and the store's connections."""
         if self._closed:
             return
         self._closed = True
+        if self._jobs is not None:
+            self._jobs.close()
         try:
             if self._owns_http:
                 self.http.close()

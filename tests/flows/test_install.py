@@ -464,10 +464,20 @@ window_name = "AcmeContact"
 def test_the_callback_provisions_an_application_with_a_manifest(
     registered: str, workspace: Workspace, endpoints: PartnerEndpoints, browser: httpx.Client
 ) -> None:
+    from toolkit.jobs.engine import start_engine
+
     workspace.provisioning.set_manifest(registered, MANIFEST, actor="test")
     response = install(browser, endpoints, tenant=TENANT)
     assert response.status_code == 200, response.text
-    assert field(response.text, "provisioning") == "succeeded (1 step(s))"
+    # The request only queued the apply (no worker runs yet): nothing is in the tenant.
+    queued = field(response.text, "provisioning")
+    assert queued.startswith("queued (job install-"), queued
+    job_id = queued.removeprefix("queued (job ").removesuffix(")")
+    assert workspace.jobs.status(job_id) == "queued"
+    assert workspace.tenants.system_user_api(registered, TENANT).app_web_panels() == []
+    with start_engine(workspace, executor_id="install-test"):  # a worker picks it up
+        done = workspace.jobs.follow(job_id)
+    assert done.status == "succeeded", done
     panels = workspace.tenants.system_user_api(registered, TENANT).app_web_panels()
     assert [panel.prog_id for panel in panels] == ["acme.contact"]
     runs = workspace.provisioning.runs(registered, TENANT)

@@ -318,19 +318,20 @@ class InstallEndpoints:
             # No system user to provision as: the administrator does it on the installation
             # page with their own credential (protocol §7).
             return "not yet"
+        from toolkit.jobs.install import enqueue_install_provisioning
+
         try:
-            run = self.workspace.provisioning.provision_after_install(
-                result.application.id,
-                result.authorization.context_identifier,
-                actor=CALLBACK_ACTOR,
+            if self.workspace.provisioning.manifest_for(result.application.id) is None:
+                return "no manifest"
+            # A job for the workers: this request returns at once (toolkit.jobs.install).
+            job_id = enqueue_install_provisioning(
+                self.workspace.jobs, result.application, result.authorization, actor=CALLBACK_ACTOR
             )
         except ToolkitError as exc:
             logger.warning(
-                "provisioning after install failed for %s: %s",
+                "provisioning after install could not be queued for %s: %s",
                 result.authorization.context_identifier,
                 type(exc).__name__,
             )
             return f"failed ({type(exc).__name__}); run it again from the dashboard or CLI"
-        if run is None:
-            return "no manifest"
-        return f"{run.outcome} ({run.steps_total} step(s))"
+        return f"queued (job {job_id})"
