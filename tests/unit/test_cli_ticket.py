@@ -304,3 +304,25 @@ def test_renew_exchanges_once_even_when_fresh_and_passes_the_transport(
     with pytest.raises(AuthorizationNotActiveError):
         manager.renew(APP, CTX)
     assert manager.ticket_status(APP, CTX).authorization_status == "revoked"
+
+
+@pytest.mark.emulator
+def test_names_tenants_by_pattern_any_case_and_not_installed_is_its_own_answer(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    acme = install(env, emulator, "Acme Sync CLI naming")
+    with open_workspace(env) as ws:
+        app_id = ws.applications.get(acme["name"]).id
+    lower = runner.invoke(app, ["ticket", CTX.lower(), "--app", app_id], env=env)
+    assert lower.exit_code == 0, lower.output
+    assert lines(lower.output)["tenant"] == CTX
+    for bad in ("not-a-ctx", "../x"):
+        refused = runner.invoke(app, ["ticket", bad, "--app", acme["name"]], env=env)
+        assert refused.exit_code == 1
+        assert "the tenant must be a context identifier like Cust12345" in refused.output
+    elsewhere = runner.invoke(app, ["ticket", "Cust23456", "--app", acme["name"]], env=env)
+    assert elsewhere.exit_code == 1
+    assert f"{acme['name']} is not installed in Cust23456" in elsewhere.output
+    unknown = runner.invoke(app, ["ticket", CTX, "--app", "No Such App"], env=env)
+    assert unknown.exit_code == 1
+    assert "no application 'No Such App'" in unknown.output

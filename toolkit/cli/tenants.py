@@ -26,6 +26,7 @@ import typer
 
 from toolkit.cli.common import CLI_ACTOR, fail, workspace
 from toolkit.errors import ToolkitError
+from toolkit.naming import check_context_identifier
 
 if TYPE_CHECKING:
     from toolkit.store import Application, Authorization
@@ -81,6 +82,8 @@ def _records(
     """(application, record) pairs from CTX / --all and --app, by tenant then application."""
     if (context_identifier is None) == (not all_tenants):
         raise fail(ValueError("give a tenant (CTX) or --all (one of them)"))
+    if context_identifier is not None:  # Cust + digits, checked before any lookup
+        context_identifier = check_context_identifier(context_identifier)
     app = ws.applications.get(application) if application is not None else None
     names = {a.id: a for a in ws.applications.list()}
     records = ws.repository.list_authorizations(app.id if app is not None else None)

@@ -17,6 +17,7 @@ from toolkit.errors import (
     NeedsReapprovalError,
     ToolkitError,
 )
+from toolkit.naming import check_context_identifier, resolve_installation
 
 if TYPE_CHECKING:
     from toolkit.store import Application, Authorization
@@ -33,20 +34,19 @@ def _when(value: datetime | None) -> str:
 def _choose(
     ws: Workspace, context_identifier: str, application: str | None
 ) -> tuple[Application, Authorization]:
-    """The application and its record in the tenant; without ``--app``, the only one there."""
+    """The application and its record in the tenant; without ``--app``, the only one there.
+
+    The tenant is checked locally first (``Cust`` + digits, any case), the application named by
+    name or id; an application that is not installed there is NotInstalledError."""
+    context_identifier = check_context_identifier(context_identifier)
+    if application is not None:
+        return resolve_installation(ws.repository, application, context_identifier, active=False)
     wanted = context_identifier.casefold()
     records = [
         record
-        for record in ws.repository.list_authorizations(application)
+        for record in ws.repository.list_authorizations()
         if record.context_identifier.casefold() == wanted
     ]
-    if application is not None:
-        app = ws.applications.get(application)
-        if not records:
-            raise fail(
-                ValueError(f"{app.name} is not authorized in {context_identifier} (no record)")
-            )
-        return app, records[0]
     names = {app.id: app for app in ws.applications.list()}
     if not records:
         raise fail(ValueError(f"no application is authorized in {context_identifier}"))
