@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import time
 
 import httpx
 import jwt
@@ -16,10 +15,9 @@ from toolkit.emulator import Emulator
 pytestmark = pytest.mark.emulator
 
 
-def test_start_is_fast_and_base_url_is_loopback() -> None:
-    started = time.monotonic()
+def test_start_gives_a_loopback_base_url() -> None:
+    # How fast it starts is a benchmark's question, not a test's (machine speed).
     with Emulator(port=0) as emu:
-        assert time.monotonic() - started < 1.5
         assert emu.base_url.startswith("http://127.0.0.1:")
         assert not emu.base_url.endswith("/")
     emu2 = Emulator(port=0).start()
