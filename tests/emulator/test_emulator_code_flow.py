@@ -87,7 +87,7 @@ def test_iat_as_string_quirk(
     emu: Emulator, app: dict[str, Any], flow: Any, http: httpx.Client
 ) -> None:
     response = http.post(f"{emu.base_url}/__emulator__/quirks", json={"iat_as_string": True})
-    assert response.json() == {"iat_as_string": True}
+    assert response.json() == {"iat_as_string": True, "state_change_audience": False}
     _, body = flow.sign_in_and_exchange(app)
     claims = jwt.decode(body["id_token"], options={"verify_signature": False})
     assert isinstance(claims["iat"], str)
@@ -386,7 +386,15 @@ def test_prompt_none_without_a_session_is_login_required(
         assert "code" in parse_qs(urlsplit(silent.headers["location"]).query)
 
 
-@pytest.mark.parametrize("prompt", ["consent", "select_account", "none login"])
+def test_select_account_and_consent_are_accepted(
+    emu: Emulator, app: dict[str, Any], flow: Any
+) -> None:
+    for prompt in ("select_account", "consent"):
+        result = sign_in(flow.authorize_url(app["client_id"], prompt=prompt))
+        assert "code" in result.params
+
+
+@pytest.mark.parametrize("prompt", ["bogus", "none login", "none consent"])
 def test_other_prompt_values_are_refused(
     emu: Emulator, app: dict[str, Any], flow: Any, http: httpx.Client, prompt: str
 ) -> None:

@@ -69,10 +69,12 @@ RESPONSE_MODES = ("query", "fragment", "form_post")
 # OIDC Core §3.1.2.1 prompt values. SuperOffice's authorize parameters (SuperOfficeDocs
 # docs/en/api/authentication/online/sign-in-user/auth-code-flow.md) do not list `prompt`; the
 # emulator does what OIDC Core defines for "login" (always show the sign-in form) and "none"
-# (no page may be shown: login_required / consent_required) and refuses other values [I].
+# (no page may be shown: login_required / consent_required); "consent" and "select_account"
+# (Streamlit's sign-in sends select_account) are accepted and change nothing here; a value OIDC
+# Core does not define is refused [I].
 PROMPT_LOGIN = "login"
 PROMPT_NONE = "none"
-PROMPTS = (PROMPT_LOGIN, PROMPT_NONE)
+PROMPTS = (PROMPT_LOGIN, PROMPT_NONE, "consent", "select_account")
 TRANSACTION_LIFETIME = 600  # a pending sign-in lives 10 minutes, like the code it produces
 SESSION_LIFETIME = 8 * 3600  # SuperID session length is undocumented [I]
 SESSION_COOKIE = "SuperIdSession"  # real cookie name unknown [I]
