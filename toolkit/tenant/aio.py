@@ -42,14 +42,24 @@ from toolkit.tenant.webapi import (
     api_version_request,
     app_web_panels_request,
     array_of,
+    create_list_item_request,
+    create_list_request,
     current_principal_request,
+    delete_app_web_panels_request,
+    delete_list_item_request,
+    delete_list_request,
+    delete_web_panel_permanently_request,
+    list_item_request,
     list_items_request,
     list_request,
     lists_request,
     object_of,
     parse_api_error,
     parse_json,
+    save_web_panel_request,
     send_options,
+    update_list_item_request,
+    update_web_panel_request,
     web_panel_request,
     web_panels_request,
 )
@@ -299,7 +309,10 @@ class AsyncWebApiClient:
     async def _json(self, request: ApiRequest) -> Any:
         return parse_json(await self.execute(request))
 
-    # -- read helpers (what request handlers and fleets read most) ------------------------------
+    async def _none(self, request: ApiRequest) -> None:
+        await (await self.execute(request)).aclose()
+
+    # -- helpers: the sync client's, same requests and parsers ---------------------------------
 
     async def api_version(self) -> dict[str, Any]:
         """``GET {Api}``: the version document (§6)."""
@@ -333,3 +346,47 @@ class AsyncWebApiClient:
         """Agent ``GetAppWebPanels``: the panels this application owns."""
         panels = array_of(await self._json(app_web_panels_request()), "app web panels")
         return [WebPanelEntity.from_wire(d) for d in panels]
+
+    async def create_list(self, entity: ListEntity | Mapping[str, Any]) -> ListEntity:
+        """``POST v1/List``. Not retried: read back by name on doubt."""
+        return ListEntity.from_wire(await self._json(create_list_request(entity)))
+
+    async def delete_list(self, list_ref: ListRef) -> None:
+        await self._none(delete_list_request(list_ref))
+
+    async def list_item(self, list_ref: ListRef, item_id: int) -> ListItemEntity:
+        return ListItemEntity.from_wire(await self._json(list_item_request(list_ref, item_id)))
+
+    async def create_list_item(
+        self, list_ref: ListRef, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity:
+        """``POST v1/List/{list}/Items``. Not retried: read back by name on doubt."""
+        request = create_list_item_request(list_ref, entity)
+        return ListItemEntity.from_wire(await self._json(request))
+
+    async def update_list_item(
+        self, list_ref: ListRef, item_id: int, entity: ListItemEntity | Mapping[str, Any]
+    ) -> ListItemEntity:
+        request = update_list_item_request(list_ref, item_id, entity)
+        return ListItemEntity.from_wire(await self._json(request))
+
+    async def delete_list_item(self, list_ref: ListRef, item_id: int) -> None:
+        await self._none(delete_list_item_request(list_ref, item_id))
+
+    async def save_web_panel(self, entity: WebPanelEntity | Mapping[str, Any]) -> WebPanelEntity:
+        """Agent ``SaveWebPanelEntity``: create (id 0) or update; the app then owns the panel."""
+        return WebPanelEntity.from_wire(await self._json(save_web_panel_request(entity)))
+
+    async def update_web_panel(
+        self, web_panel_id: int, entity: WebPanelEntity | Mapping[str, Any]
+    ) -> WebPanelEntity:
+        request = update_web_panel_request(web_panel_id, entity)
+        return WebPanelEntity.from_wire(await self._json(request))
+
+    async def delete_app_web_panels(self) -> None:
+        """Agent ``DeleteAppWebPanels``: permanently deletes every panel this app owns."""
+        await self._none(delete_app_web_panels_request())
+
+    async def delete_web_panel_permanently(self, web_panel_id: int) -> None:
+        """Agent ``DeleteWebPanel``: a hard delete of one panel."""
+        await self._none(delete_web_panel_permanently_request(web_panel_id))
