@@ -1,4 +1,4 @@
-"""The four cases. Each returns one JSON-ready dict (medians over ``repeat`` runs).
+"""The five cases. Each returns one JSON-ready dict (medians over ``repeat`` runs).
 
 1. ``cold_exchange``: a system user ticket for every tenant from nothing (no ticket in memory or
    store, no JWKS): the toolkit's fleet (``run_fleet`` over ``TicketManager.ticket``, bounded
@@ -9,6 +9,8 @@
    the fleet (``apply_fleet``), then a re-plan of the unchanged fleet (``plan_fleet``).
 4. ``token_validation``: the install callbacks' id_tokens validated per second by
    ``validate_id_token`` (warm ``JwksCache``) against plain ``jwt.decode`` with the same key.
+5. ``async_api``: the cold exchange and the re-plan through ``AsyncWorkspace``, beside the same
+   two through the sync API (:mod:`benchmarks.async_case`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from toolkit.auth.jwks import JwksCache
 from toolkit.auth.tokens import validate_id_token
 from toolkit.keys import load_private_key
 
-CASES = ("cold_exchange", "warm_work", "provisioning", "token_validation")
+CASES = ("cold_exchange", "warm_work", "provisioning", "token_validation", "async_api")
 # Baselines larger than this are run on this many tenants and extrapolated linearly.
 BASELINE_SAMPLE = 100
 # Token validation: at least this many validations per timed round.
@@ -447,3 +449,13 @@ def token_validation(
         }
     )
     return result
+
+
+# ------------------------------------------------------------------------------------------
+# 5. The async API (benchmarks/async_case.py)
+
+
+def async_api(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, Any]:
+    from benchmarks.async_case import async_api as run
+
+    return run(world, repeat=repeat, latency_ms=latency_ms)

@@ -103,3 +103,20 @@ class CountingTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class AsyncCountingTransport(httpx.AsyncBaseTransport):
+    """:class:`CountingTransport` for ``httpx.AsyncClient`` (the async API's case)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, counter: RequestCounter) -> None:
+        self.inner = inner
+        self.counter = counter
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        kind = kind_of(request.url.path)
+        if kind is not None:
+            self.counter.add(kind)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

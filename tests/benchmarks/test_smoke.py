@@ -51,7 +51,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=110,
+        timeout=170,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -64,7 +64,13 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
 def test_every_case_prints_one_object_with_the_common_fields(
     results: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(results) == {"cold_exchange", "warm_work", "provisioning", "token_validation"}
+    assert set(results) == {
+        "cold_exchange",
+        "warm_work",
+        "provisioning",
+        "token_validation",
+        "async_api",
+    }
     for case, item in results.items():
         assert "error" not in item, item
         assert set(item) >= COMMON, (case, COMMON - set(item))
@@ -200,3 +206,25 @@ def test_dashboard_sql_statements_per_page_run_do_not_grow_with_n(
     for name in DASHBOARD_PAGES:
         counted = ("statements_first", "statements_second")
         assert [small[name][c] for c in counted] == [large[name][c] for c in counted], name
+
+
+def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    """Case 5: the cold exchange and the re-plan through AsyncWorkspace, beside the sync API."""
+    item = results["async_api"]
+    assert item["requests"]["exchange"] == N
+    assert item["exchanges_per_tenant"] == 1
+    assert item["emulator_exchanges_per_tenant"] == 1  # the emulator's credentials records
+    assert item["requests"]["jwks"] == 1
+    assert item["ratio_to_sync"] > 0
+    sync = item["sync"]
+    assert sync["cold_exchange"]["exchanges_per_tenant"] == 1
+    assert sync["cold_exchange"]["emulator_exchanges_per_tenant"] == 1
+    for replan in (item["replan"], sync["replan"]):
+        assert replan["tenants_with_changes"] == 0
+        assert replan["exchanges_per_tenant"] == 0
+        assert replan["requests"]["rest"] > 0
+        # The same planning code reads the same endpoints through either transport.
+        assert replan["requests_per_tenant"] <= 4
+    assert item["replan"]["requests"] == sync["replan"]["requests"]
