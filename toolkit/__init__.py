@@ -11,6 +11,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from toolkit.async_workspace import AsyncWorkspace
     from toolkit.auth.jwks import JwksCache
     from toolkit.auth.oidc import (
         AuthorizationRequest,
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
         http_status_of,
         public_message_of,
     )
-    from toolkit.http import create_client
+    from toolkit.http import create_async_client, create_client
     from toolkit.keys import (
         load_private_key,
         load_private_key_file,
@@ -123,11 +124,13 @@ _HOMES = {
     "http_status_of": "toolkit.errors",
     "public_message_of": "toolkit.errors",
     "create_client": "toolkit.http",
+    "create_async_client": "toolkit.http",
     "load_private_key": "toolkit.keys",
     "load_private_key_file": "toolkit.keys",
     "rsa_key_value_to_pem": "toolkit.keys",
     "sign_system_user_token": "toolkit.keys",
     "Workspace": "toolkit.workspace",
+    "AsyncWorkspace": "toolkit.async_workspace",
 }
 
 
@@ -147,6 +150,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "ApiError",
     "ApiNotFoundError",
+    "AsyncWorkspace",
     "AuthorizationDeniedError",
     "AuthorizationRequest",
     "AuthorizationRevokedError",
@@ -189,6 +193,7 @@ __all__ = [
     "ValidationPolicy",
     "Workspace",
     "__version__",
+    "create_async_client",
     "create_client",
     "fetch_provider_metadata",
     "http_status_of",

@@ -15,6 +15,16 @@ def test_every_public_name_has_a_home() -> None:
     assert set(toolkit.__all__) - {"__version__"} == set(toolkit._HOMES)
 
 
+def test_the_async_api_is_public() -> None:
+    import toolkit.async_workspace
+    from toolkit.http import create_async_client
+
+    assert toolkit.AsyncWorkspace is toolkit.async_workspace.AsyncWorkspace
+    assert toolkit.create_async_client is create_async_client
+    # The module docstring shows the lifespan and handlers of a Starlette app.
+    assert "async def lifespan" in (toolkit.async_workspace.__doc__ or "")
+
+
 def test_importing_toolkit_stays_light() -> None:
     import subprocess
     import sys
