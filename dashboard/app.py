@@ -44,6 +44,7 @@ VIEWS = [
     APPLICATIONS,
     _view("tenants", "Tenants", "domain"),
     _view("provisioning", "Provisioning", "build"),
+    _view("jobs", "Jobs", "work_history"),
     _view("activity", "Activity", "history"),
 ]
 

@@ -77,6 +77,8 @@ OPERATOR_ACTIONS: Final = frozenset(
         "apply",
         "uninstall",
         "revoke",
+        "retry_job",
+        "cancel_job",
     }
 )
 # Streamlit signs the identity cookie with this secret; 32 bytes is HMAC-SHA256's key size.

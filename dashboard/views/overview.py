@@ -83,6 +83,22 @@ def _drift(overview: data.Overview) -> None:
     st.dataframe(checked, hide_index=True, key="overview_drift_table")
 
 
+def _jobs() -> None:
+    st.subheader("Jobs")
+    try:
+        jobs = data.jobs_summary()
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    st.markdown(
+        f"**{jobs.running}** running, **{jobs.queued}** queued, "
+        f"**{len(jobs.failed)}** with failed tenants (among the newest)."
+    )
+    if not jobs.failed.empty:
+        st.dataframe(jobs.failed, hide_index=True, width="stretch")
+        st.caption("Open the Jobs page to see each tenant's error and retry.")
+
+
 def _page() -> None:
     try:
         overview = data.overview()
@@ -115,6 +131,7 @@ def _page() -> None:
     if not overview.states.empty:
         _chart(overview.tickets, "Ticket", "System user tickets", "No active authorization yet.")
     _drift(overview)
+    _jobs()
     _runs_chart(overview.runs)
 
 
