@@ -33,6 +33,7 @@ from toolkit.errors import (
     NotificationApplicationError,
     NotificationRejectedError,
     ToolkitError,
+    UnstorableTextError,
 )
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
 
@@ -104,6 +105,9 @@ def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable
         except NotificationRejectedError as exc:
             logger.info("request %s: state-change refused: %s", request_id, exc.reason)
             return json_error(401, "unauthorized")
+        except UnstorableTextError:  # the sender's text, not our outage (parsing refuses it first)
+            logger.info("request %s: state-change refused: unstorable text", request_id)
+            return json_error(400, "bad_request")
         except ToolkitError as exc:  # keys or store unavailable: our outage, not a forgery
             logger.error(
                 "request %s: state-change could not be checked: %s",
