@@ -78,8 +78,9 @@ SYSTEM_USER_TICKET_PREFIX = "7T:"
 MAX_LEEWAY = timedelta(seconds=MAX_LEEWAY_SECONDS)
 # How old (now - iat, or now - nbf without iat) each token kind may be when it is validated,
 # beyond the policy's leeway; exp alone would let a token minted long ago pass if its exp is far.
-# SuperID's id_token lives 5 minutes (exp = iat + 300, §2.5) and is validated as soon as the
-# code is exchanged: twice its lifetime covers a slow sign-in; older is a replayed token.
+# SuperID's id_token lives 5 minutes (exp = iat + 300 in the example of SuperOfficeDocs
+# docs/en/api/authentication/online/validate-security-tokens.md, §2.5) and is validated as soon
+# as the code is exchanged: twice its lifetime covers a slow sign-in; older is a replayed token.
 ID_TOKEN_MAX_AGE = timedelta(minutes=10)
 # The system user JWT is validated the moment the PartnerSystemUser exchange returns it (§4.6;
 # a mirroring sample shows exp - nbf = 360 s [S]): one minted 10 minutes earlier is not that one.
