@@ -240,6 +240,8 @@ def _gate_sample(rng: random.Random) -> str:
         name = rng.choice(GATE_NAMES)
         if rng.random() < 0.3:  # SuperOffice and logs spell names in any case
             name = "".join(c.upper() if rng.random() < 0.5 else c.lower() for c in name)
+        if rng.random() < 0.05:  # letters that match ASCII ones case-insensitively
+            name = name.replace("s", "\u017f").replace("i", "\u0131").replace("k", "\u212a")
         shape = rng.choice(GATE_SHAPES).format(
             name=name,
             value=rng.choice(["abc", "rt-1", "App-8k", HEX_SECRET[:20], "a b", ""]),
