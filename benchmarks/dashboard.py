@@ -265,7 +265,9 @@ def measure_pages(repeat: int) -> dict[str, dict[str, Any]]:
                 "second_seconds": round(statistics.median(seconds), 3),
                 "second_seconds_runs": seconds,
                 "statements_first": max(first_statements),
+                "statements_first_runs": first_statements,
                 "statements_second": max(second_statements),
+                "statements_second_runs": second_statements,
             }
             log(f"{name}: {results[name]}")
     return results
