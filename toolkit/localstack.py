@@ -10,12 +10,19 @@
    fleet jobs and install-time provisioning run without a separate ``sotk worker``;
 3. the **dashboard** (``streamlit run dashboard/app.py``) as a subprocess, with the ``SOTK_*``
    environment pointing at the same home, emulator and public URL; its output goes to
-   ``{home}/dashboard.log``. Operators sign in to it through the emulator's SuperID: an
-   "Operator Dashboard" application is registered at the emulator (redirect
-   ``http://127.0.0.1:{port}/oauth2callback``) and activated in Cust12345, its ``[auth]``
-   secrets are written to ``{home}/dashboard-secrets.toml`` (mode 0600, kept across runs while
-   the port stays the same) and ``SOTK_OPERATORS`` allow-lists ``admin@cust12345.test`` as
-   operator and ``user@cust12345.test`` as viewer (:data:`DEMO_OPERATORS`).
+   ``{home}/dashboard.log``. Operators sign in to it through the emulator's SuperID with an
+   identity that belongs to the **partner**, never to a customer: the emulator's world gets the
+   partner's own tenant (:data:`PARTNER_TENANT`, "Demo Partner AS") and staff
+   (:data:`PARTNER_STAFF`), and an "Operator Dashboard" application is registered as a custom
+   application of that tenant and activated there (redirect
+   ``http://127.0.0.1:{port}/oauth2callback``). So no SuperID consent page ever appears for
+   it: the partner's staff get through without one, and a customer's administrator is refused
+   by SuperID (the application is not activated for their tenant) before any consent, as a
+   partner account off the allow-list is refused by the dashboard. Its ``[auth]`` secrets are
+   written to ``{home}/dashboard-secrets.toml`` (mode 0600, kept across runs while the port
+   stays the same) and ``SOTK_OPERATORS`` allow-lists ``ops@partner.test`` as operator and
+   ``viewer@partner.test`` as viewer (:data:`DEMO_OPERATORS`); ``staff@partner.test`` is staff
+   but not on the allow-list.
 
 On the first run it **seeds** a demo world: a standard application and a custom one, registered
 at the emulator the way a partner uses the Developer Portal (each with its own "Customer state
@@ -68,6 +75,10 @@ __all__ = [
     "DEMO_PASSWORD",
     "NEWCOMER_TENANT",
     "NEWCOMER_USERNAME",
+    "PARTNER_ADMIN",
+    "PARTNER_OFF_LIST",
+    "PARTNER_TENANT",
+    "PARTNER_VIEWER",
     "DemoApplication",
     "DemoInstall",
     "LocalStack",
@@ -85,11 +96,33 @@ STACK_WORKER = "make-run"
 DASHBOARD_SECRETS = "dashboard-secrets.toml"
 # The application operators sign in to the dashboard with, at the emulator's SuperID.
 OPERATOR_DASHBOARD_APP = "Operator Dashboard"
-# The tenant it is activated in (so that its non-administrator users can sign in too).
-OPERATOR_TENANT = "Cust12345"
-OPERATOR_TENANT_ADMIN = "admin@cust12345.test"
-# The demo allow-list (SOTK_OPERATORS): the seeded world's administrator and user of Cust12345.
-DEMO_OPERATORS = "admin@cust12345.test:operator,user@cust12345.test:viewer"
+# The partner's own SuperOffice tenant in the emulator's world: operators are the partner's
+# staff, so the dashboard is a custom application of this tenant, activated there, and no
+# customer's administrator is ever asked to approve it [I: the partner's staff identity is a
+# SuperID account in the partner's own tenant; an issuer of the partner's own would do as well].
+PARTNER_TENANT = "Cust90000"
+PARTNER_COMPANY = "Demo Partner AS"
+PARTNER_SERIAL = "9000000001"
+PARTNER_ADMIN = "ops@partner.test"
+PARTNER_VIEWER = "viewer@partner.test"
+# Partner staff who are not on the allow-list: signed in by SuperID, refused by the dashboard.
+PARTNER_OFF_LIST = "staff@partner.test"
+# (username, administrator in the partner tenant, associate id, initials)
+PARTNER_STAFF: tuple[tuple[str, bool, int, str], ...] = (
+    (PARTNER_ADMIN, True, 5, "OP"),
+    (PARTNER_VIEWER, False, 6, "VI"),
+    (PARTNER_OFF_LIST, False, 7, "ST"),
+)
+# OIDC prompt of the dashboard's sign-in: every sign-in shows SuperID's form, so a browser that
+# holds a SuperID session (a customer's administrator who just installed) never signs an operator
+# in by accident. Streamlit would send prompt=select_account, a value SuperID does not document
+# (auth-code-flow.md lists no prompt) and the emulator refuses [I].
+OPERATOR_SIGN_IN_PROMPT = "login"
+# Kept under their old names: the tenant the Operator Dashboard is activated in, by whom.
+OPERATOR_TENANT = PARTNER_TENANT
+OPERATOR_TENANT_ADMIN = PARTNER_ADMIN
+# The demo allow-list (SOTK_OPERATORS): the partner's administrator and one more staff member.
+DEMO_OPERATORS = f"{PARTNER_ADMIN}:operator,{PARTNER_VIEWER}:viewer"
 # The Streamlit app; it lives in the checkout next to the toolkit (not in the wheel).
 DASHBOARD_APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 DASHBOARD_SERVE = DASHBOARD_APP.parent / "serve.py"
@@ -200,6 +233,11 @@ def dashboard_command(port: int, host: str = HOST, secrets: Path | None = None) 
         "viewer",
         *extra,
     ]
+
+
+def _prompt_of(auth: Mapping[str, Any]) -> object:
+    kwargs = auth.get("client_kwargs")
+    return kwargs.get("prompt") if isinstance(kwargs, Mapping) else None
 
 
 def _free_port() -> int:
@@ -483,6 +521,7 @@ class LocalStack:
 
         emulator = self.emulator
         assert emulator is not None  # noqa: S101 - started before the dashboard
+        self._ensure_partner_staff(emulator)
         redirect = dashboard_url + "/oauth2callback"
         path = self.dashboard_secrets
         existing: Mapping[str, Any] | None = None
@@ -493,17 +532,24 @@ class LocalStack:
             existing = None
         if existing is not None:
             app = emulator.world.find_app(str(existing["client_id"]))
+            # A world saved before operators were partner staff has the dashboard as a
+            # standard application (a customer's administrator would be asked to approve it).
             if (
                 app is not None
+                and app.kind == "custom"
+                and (app.tenant or "").casefold() == PARTNER_TENANT.casefold()
                 and redirect in app.redirect_urls
                 and existing.get("redirect_uri") == redirect
+                and _prompt_of(existing) == OPERATOR_SIGN_IN_PROMPT
             ):
                 return path
         registered = emulator.register_app(
             OPERATOR_DASHBOARD_APP,
             [redirect],
+            kind="custom",
+            tenant=PARTNER_TENANT,
             grant_system_token=False,
-            vendor="Demo Partner AS",
+            vendor=PARTNER_COMPANY,
             post_logout_urls=[redirect],
         )
         emulator.activate_app(registered["client_id"], OPERATOR_TENANT, OPERATOR_TENANT_ADMIN)
@@ -513,6 +559,7 @@ class LocalStack:
             client_id=registered["client_id"],
             client_secret=registered["client_secret"],
             server_metadata_url=emulator.base_url + EMULATOR_HEALTH_PATH,
+            prompt=OPERATOR_SIGN_IN_PROMPT,
         )
         write_secrets_file(path, text)
         self._event(
@@ -521,6 +568,19 @@ class LocalStack:
             f" (secrets in {path})",
         )
         return path
+
+    def _ensure_partner_staff(self, emulator: Emulator) -> None:
+        """Add the partner's own tenant and staff to the emulator's world when it lacks them
+        (a fresh world, or one saved by an earlier version); nothing else is touched."""
+        from toolkit.emulator.world import Membership, Tenant, User
+
+        world = emulator.world
+        if world.find_tenant(PARTNER_TENANT) is None:
+            world.add_tenant(Tenant(PARTNER_TENANT, PARTNER_COMPANY, PARTNER_SERIAL))
+        for username, administrator, associate_id, initials in PARTNER_STAFF:
+            if world.find_user(username) is None:
+                membership = Membership(PARTNER_TENANT, administrator, associate_id, initials)
+                world.add_user(User(username, DEMO_PASSWORD, [membership]))
 
     def _wait_dashboard(self, url: str) -> None:
         process = self.dashboard_process

@@ -2,9 +2,10 @@
 login page → a viewer sees tenants but no action buttons → log out → an operator plans and
 applies a manifest (with confirmation) → the Activity page names that operator as the actor.
 
-The local stack registers the "Operator Dashboard" application at the emulator, writes the
-dashboard's [auth] secrets and allow-lists admin@cust12345.test (operator) and
-user@cust12345.test (viewer). Playwright drives Debian's chromium, as in
+The local stack registers the "Operator Dashboard" application at the emulator (a custom
+application of the partner's own tenant), writes the dashboard's [auth] secrets and allow-lists
+the partner's staff ops@partner.test (operator) and viewer@partner.test (viewer); accounts off
+the allow-list are in test_operator_refused.py. Playwright drives Debian's chromium, as in
 test_install_in_browser.py.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from toolkit.localstack import DEMO_PASSWORD, LocalStack
+from toolkit.localstack import DEMO_PASSWORD, PARTNER_ADMIN, PARTNER_VIEWER, LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
@@ -34,8 +35,8 @@ CHROMIUM_ARGS = [
 ]
 APP = "Demo Standard App"
 CTX = "Cust12345"
-OPERATOR = "admin@cust12345.test"
-VIEWER = "user@cust12345.test"
+OPERATOR = PARTNER_ADMIN  # ops@partner.test: the partner's staff, not a customer's
+VIEWER = PARTNER_VIEWER
 MANIFEST = """model = "hybrid"
 
 [[lists]]

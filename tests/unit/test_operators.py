@@ -145,3 +145,16 @@ def test_secrets_file_is_owner_only_and_valid_toml(tmp_path: Path) -> None:
     assert parsed["client_secret"] == 'q"uote\\back'
     assert parsed["cookie_secret"] == cookie
     assert not list(path.parent.glob("*.tmp"))
+
+
+def test_secrets_file_can_carry_the_oidc_prompt(tmp_path: Path) -> None:
+    # Streamlit sends prompt=select_account unless [auth].client_kwargs says otherwise.
+    plain = tomllib.loads(secrets_toml(**AUTH))["auth"]
+    assert "client_kwargs" not in plain
+    text = secrets_toml(**AUTH, prompt="login")
+    parsed = tomllib.loads(text)["auth"]
+    assert parsed["client_kwargs"] == {"prompt": "login"}
+    assert load_auth_settings(parsed) is not None
+    hostile = tomllib.loads(secrets_toml(**AUTH, prompt='x" }\n[evil]'))
+    assert set(hostile) == {"auth"}
+    assert hostile["auth"]["client_kwargs"] == {"prompt": 'x" }\n[evil]'}
