@@ -10,6 +10,7 @@ A Starlette app's other routes answer while a tenant call waits on injected late
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from toolkit.async_workspace import AsyncWorkspace
@@ -316,6 +317,56 @@ def test_a_plan_through_the_async_api_is_the_sync_plan(
     assert after.is_empty  # the re-plan of a provisioned tenant has nothing to do
     assert after.fingerprint == provisioning.plan(APP, TENANT).fingerprint
     assert credentials_total(emu) == 1
+
+
+def readme_app(aws: AsyncWorkspace) -> Starlette:
+    """The handlers of README.md's "Use the toolkit in your own app", on a shared workspace."""
+
+    async def install(request: Request) -> Response:
+        url = await aws.begin_install(APP, tenant=request.query_params.get("tenant"))
+        return RedirectResponse(url, 303)
+
+    async def callback(request: Request) -> Response:
+        result = await aws.complete_install(await request.form())
+        return PlainTextResponse(f"installed in {result.authorization.context_identifier}")
+
+    async def state_change(request: Request) -> Response:
+        await aws.receive_state_change(
+            await request.body(), application=request.path_params["client_id"]
+        )
+        return Response(status_code=200)
+
+    return Starlette(
+        routes=[
+            Route("/install", install),
+            Route("/callback", callback, methods=["POST"]),
+            Route("/state-change/{client_id}", state_change, methods=["POST"]),
+        ]
+    )
+
+
+def test_the_readme_handlers_install_and_take_a_notification(
+    registered: str, emu: Emulator, workspace: Workspace
+) -> None:
+    async def run() -> None:
+        async with AsyncWorkspace.of(workspace) as aws:
+            transport = httpx.ASGITransport(app=readme_app(aws))
+            async with httpx.AsyncClient(transport=transport, base_url="http://partner") as app:
+                start = await app.get("/install", params={"tenant": TENANT})
+                assert start.status_code == 303
+                answer = await asyncio.to_thread(sign_in, start.headers["location"], username=ADMIN)
+                done = await app.post("/callback", data=answer.params)
+                assert done.status_code == 200
+                assert done.text == f"installed in {TENANT}"
+
+                await asyncio.to_thread(emu.change_tenant, TENANT, "Suspend")
+                deliveries = await asyncio.to_thread(emu.wait_for_webhooks, 10)
+                body = json.dumps(deliveries[-1]["message"])
+                notified = await app.post(f"/state-change/{registered}", content=body)
+                assert notified.status_code == 200
+
+    asyncio.run(run())
+    assert workspace.repository.get_authorization(APP, TENANT).status == "suspended"
 
 
 class OnTheWire(httpx.AsyncBaseTransport):
