@@ -1591,15 +1591,24 @@ class JobsSummary:
     running: int
     queued: int
     failed: pd.DataFrame
+    drifted: pd.DataFrame
 
 
 @_guarded
 def jobs_summary(limit: int = JOBS_LIMIT) -> JobsSummary:
     """Running, queued and failed jobs among the newest ``limit`` (for the Overview)."""
-    jobs = workspace().jobs.list(limit=limit)
+    from toolkit.jobs.upkeep import drifted_tenants
+
+    ws = workspace()
+    jobs = ws.jobs.list(limit=limit)
     failed = [job for job in jobs if job.status == "failed" or job.counts.get("failed")]
+    drifted = (
+        {"Application": app, "Tenant": ctx, "Pending steps": steps}
+        for app, ctx, steps in drifted_tenants(ws.jobs)
+    )
     return JobsSummary(
         running=sum(1 for job in jobs if job.status == "running"),
         queued=sum(1 for job in jobs if job.status == "queued"),
         failed=_frame((_job_row(job) for job in failed), JOB_COLUMNS),
+        drifted=_frame(drifted, ["Application", "Tenant", "Pending steps"]),
     )

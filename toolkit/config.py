@@ -27,6 +27,11 @@ from toolkit.jobs.queues import (
     DEFAULT_WORKER_CONCURRENCY,
 )
 from toolkit.jobs.takeover import DEFAULT_TAKEOVER_SECONDS
+from toolkit.jobs.upkeep_schedules import (
+    DEFAULT_DRIFT_CHECK,
+    DEFAULT_STATE_REFRESH,
+    DEFAULT_TICKET_RENEWAL,
+)
 
 # An apply's lock lease (toolkit.provisioning.apply.LOCK_TTL, which says why), in seconds.
 DEFAULT_LOCK_SECONDS = 120.0
@@ -250,6 +255,18 @@ class Settings(BaseSettings):
         default=DEFAULT_TAKEOVER_SECONDS,
         description="a worker resumes another's workflows silent this long (0: never)",
     )
+    upkeep_state_refresh: str = Field(
+        default=DEFAULT_STATE_REFRESH,
+        description="cron (seconds first) of the tenants' state refresh; empty: off",
+    )
+    upkeep_ticket_renewal: str = Field(
+        default=DEFAULT_TICKET_RENEWAL,
+        description="cron (seconds first) of the renewal of tickets about to close; empty: off",
+    )
+    upkeep_drift_check: str = Field(
+        default=DEFAULT_DRIFT_CHECK,
+        description="cron (seconds first) of the drift check (a plan of every tenant); empty: off",
+    )
     provisioning_lock_seconds: Annotated[float, Field(gt=0, le=3_600)] = Field(
         default=DEFAULT_LOCK_SECONDS,
         description="an apply's tenant lock lease; a dead holder's lock expires after it",
@@ -258,6 +275,16 @@ class Settings(BaseSettings):
         default=None,
         description="a worker's executor identity; restart under it to resume its work",
     )
+
+    @field_validator("upkeep_state_refresh", "upkeep_ticket_renewal", "upkeep_drift_check")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter  # type: ignore[import-untyped]
+
+        value = value.strip()
+        if value and not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError("must be a cron expression (seconds first, 5 or 6 fields) or empty")
+        return value
 
     @field_validator("environment")
     @classmethod

@@ -436,7 +436,15 @@ class LocalStack:
         settings = Settings(home=self.home, emulator_url=emulator_url, public_url=public_url)
         self.workspace = Workspace.open(settings)
         # One job engine worker in this process: background work needs no extra command.
-        self.worker = start_engine(self.workspace, executor_id=f"{STACK_WORKER}-{os.getpid()}")
+        self.worker = start_engine(
+            self.workspace,
+            executor_id=f"{STACK_WORKER}-{os.getpid()}",
+            upkeep=(
+                settings.upkeep_state_refresh,
+                settings.upkeep_ticket_renewal,
+                settings.upkeep_drift_check,
+            ),
+        )
         self._event("worker.ready", f"job worker {self.worker.executor_id} running")
         self.endpoints = PartnerEndpoints(self.workspace, host=HOST, port=partner_port).start()
         _wait_ready(public_url + PARTNER_HEALTH_PATH, "partner endpoints", READY_TIMEOUT)

@@ -53,6 +53,11 @@ def worker(
                 executor_id=chosen,
                 limits=limits,
                 takeover_seconds=ws.settings.jobs_takeover_seconds or None,
+                upkeep=(
+                    ws.settings.upkeep_state_refresh,
+                    ws.settings.upkeep_ticket_renewal,
+                    ws.settings.upkeep_drift_check,
+                ),
             )
         except (ToolkitError, ValueError) as error:
             raise fail(error) from None

@@ -44,6 +44,7 @@ __all__ = ["STATUS_WORDS", "JobInfo", "Jobs", "TenantJobInfo"]
 FLEET_WORKFLOW: Final = "sotk.fleet_job"
 TENANT_WORKFLOW: Final = "sotk.tenant_job"
 JOB_WORKFLOWS: Final = (FLEET_WORKFLOW, TENANT_WORKFLOW)
+UPKEEP_PREFIX: Final = "upkeep-"  # toolkit.jobs.upkeep's job ids
 STATUS_WORDS: Final = {
     "DELAYED": "waiting",
     "ENQUEUED": "queued",
@@ -339,7 +340,16 @@ class Jobs:
             sort_desc=True,
             limit=limit,
         )
-        return [self._job_info(item) for item in found]
+        # Upkeep jobs are children of their schedule's workflow, under their own ids.
+        found += self.client.list_workflows(
+            name=FLEET_WORKFLOW,
+            status=wanted,
+            workflow_id_prefix=UPKEEP_PREFIX,
+            sort_desc=True,
+            limit=limit,
+        )
+        found.sort(key=lambda item: item.created_at or 0, reverse=True)
+        return [self._job_info(item) for item in found[:limit]]
 
     # -- wait ---------------------------------------------------------------------------------
 

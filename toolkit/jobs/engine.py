@@ -216,6 +216,7 @@ def start_engine(
     limits: QueueLimits | None = None,
     listen: bool = True,
     takeover_seconds: float | None = None,
+    upkeep: tuple[str, str, str] | None = None,
 ) -> JobEngine:
     """Launch DBOS on the store's database, register the queues, recover this executor's
     unfinished workflows (DBOS does that at launch) and start consuming the queues.
@@ -223,10 +224,13 @@ def start_engine(
     Replaces an engine launched before in this process (DBOS is a singleton).
     ``takeover_seconds``: also resume other executors' workflows silent this long
     (:mod:`toolkit.jobs.takeover`; None: only this executor's own, as DBOS does).
+    ``upkeep``: the (state refresh, ticket renewal, drift check) cron schedules to apply
+    (:mod:`toolkit.jobs.upkeep`; "" turns one off; None leaves the stored schedules as they are).
     """
     from dbos import DBOS
 
     # Workflows must be registered before launch so recovery finds them.
+    from toolkit.jobs import upkeep as scheduled
     from toolkit.jobs import workflows
 
     del workflows
@@ -251,6 +255,8 @@ def start_engine(
                 DBOS.listen_queues([])
             DBOS.launch()
             register_queues(engine.limits)
+            if upkeep is not None:
+                scheduled.apply_upkeep_schedules(*upkeep)
             if listen and takeover_seconds:
                 engine.takeover = Takeover(chosen, takeover_seconds).start()
         except BaseException:

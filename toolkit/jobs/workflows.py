@@ -180,7 +180,11 @@ def _perform(task: TenantTask) -> Any:
             app, ctx, task.manifest, actor=task.actor, lock_wait=wait, lock_owner=_lock_owner()
         )
     if task.operation == "check_state":
-        return found.tenants.status(app, ctx, refresh=True)
+        status = found.tenants.status(app, ctx, refresh=True)
+        events = getattr(found, "tenant_events", None)  # a workspace keeps it as last known
+        if events is not None:
+            events.record_status(app, status, actor=task.actor)
+        return status
     expires = found.tenants.tickets.renew(app, ctx, actor=task.actor).expires_at
     return expires.isoformat() if expires is not None else "renewed"
 
