@@ -97,6 +97,9 @@ def _jobs() -> None:
     if not jobs.failed.empty:
         st.dataframe(jobs.failed, hide_index=True, width="stretch")
         st.caption("Open the Jobs page to see each tenant's error and retry.")
+    if not jobs.drifted.empty:
+        st.markdown(f"**Drifted tenants** at the last nightly drift check: {len(jobs.drifted)}")
+        st.dataframe(jobs.drifted, hide_index=True, width="stretch")
 
 
 def _page() -> None:
