@@ -43,6 +43,7 @@ Nothing here prints; progress is reported as :class:`StackEvent` values through 
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -57,7 +58,8 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 
 from toolkit.config import Settings
-from toolkit.errors import ConfigurationError, NotFoundError
+from toolkit.errors import ConfigurationError, NotFoundError, ToolkitError
+from toolkit.files import read_limited_text
 
 if TYPE_CHECKING:
     from toolkit.emulator import Emulator
@@ -79,16 +81,22 @@ __all__ = [
     "PARTNER_OFF_LIST",
     "PARTNER_TENANT",
     "PARTNER_VIEWER",
+    "STACK_FILE",
     "DemoApplication",
     "DemoInstall",
     "LocalStack",
+    "RunningStack",
     "StackEvent",
     "StackUrls",
     "dashboard_command",
+    "read_stack_file",
 ]
 
 HOST = "127.0.0.1"  # loopback only: the stack holds demo credentials and is not hardened
 EMULATOR_STATE_FILE = "emulator-world.json"
+# Where a running stack says where it is ({home}/stack.json: URLs, process id), so notebooks
+# and other tools find the `make run` world; removed again when the stack stops.
+STACK_FILE = "stack.json"
 DASHBOARD_LOG = "dashboard.log"
 # The in-process job worker's executor id (with the process id: one stack per process).
 STACK_WORKER = "make-run"
@@ -208,6 +216,42 @@ class StackUrls:
     emulator: str
     partner: str
     dashboard: str | None  # None when started without the dashboard
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """What ``{home}/stack.json`` says about a stack started from that home."""
+
+    home: Path
+    pid: int
+    urls: StackUrls
+    default_store: bool
+
+
+def read_stack_file(home: Path) -> RunningStack | None:
+    """The stack recorded in ``{home}/stack.json``, or None when there is none or it cannot
+    be read; whether that stack still runs is the caller's to check (its URLs answer)."""
+    path = home / STACK_FILE
+    try:
+        raw = json.loads(read_limited_text(path, what="stack file"))
+    except (OSError, ValueError, ToolkitError):
+        return None
+    if not isinstance(raw, dict) or raw.get("version") != 1:
+        return None
+    emulator, partner, dashboard = raw.get("emulator"), raw.get("partner"), raw.get("dashboard")
+    pid = raw.get("pid")
+    if not (isinstance(emulator, str) and isinstance(partner, str) and isinstance(pid, int)):
+        return None
+    return RunningStack(
+        home=home,
+        pid=pid,
+        urls=StackUrls(
+            emulator=emulator,
+            partner=partner,
+            dashboard=dashboard if isinstance(dashboard, str) else None,
+        ),
+        default_store=raw.get("default_store") is True,
+    )
 
 
 def dashboard_command(port: int, host: str = HOST, secrets: Path | None = None) -> list[str]:
@@ -388,6 +432,7 @@ class LocalStack:
                     finally:
                         self.emulator = None
                         self._urls = None
+                        self._remove_stack_file()
         if running:
             self._event("stopped", "the local stack is stopped")
 
@@ -465,6 +510,33 @@ class LocalStack:
             self._wait_dashboard(dashboard_url)
             self._event("dashboard.ready", f"dashboard at {dashboard_url}")
         self._urls = StackUrls(emulator=emulator_url, partner=public_url, dashboard=dashboard_url)
+        self._write_stack_file(settings)
+
+    @property
+    def stack_file(self) -> Path:
+        """``{home}/stack.json`` while the stack runs (see :func:`read_stack_file`)."""
+        return self.home / STACK_FILE
+
+    def _write_stack_file(self, settings: Settings) -> None:
+        urls = self.urls
+        record = {
+            "version": 1,
+            "pid": os.getpid(),
+            "emulator": urls.emulator,
+            "partner": urls.partner,
+            "dashboard": urls.dashboard,
+            # Whether the store is the home's own SQLite file and key file, which another
+            # process can open by the home alone (no database URL or key ring is written here).
+            "default_store": settings.database_url is None and settings.secret_keys is None,
+        }
+        partial = self.stack_file.with_name(STACK_FILE + ".tmp")
+        partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        os.replace(partial, self.stack_file)
+
+    def _remove_stack_file(self) -> None:
+        running = read_stack_file(self.home)
+        if running is not None and running.pid == os.getpid():
+            self.stack_file.unlink(missing_ok=True)
 
     def _dashboard_environment(self, settings: Settings) -> dict[str, str]:
         env = dict(os.environ)
