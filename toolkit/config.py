@@ -209,7 +209,7 @@ class Settings(BaseSettings):
         env_file = values.get("_env_file", self.model_config.get("env_file"))
         files = env_file if isinstance(env_file, list | tuple) else [env_file]
         for file in files:
-            if file is not None and os.path.lexists(file):
+            if file is not None and os.path.exists(file):  # a missing .env is ignored
                 read_limited(file, limit=MAX_TEXT_FILE_BYTES, what="settings file")
         super().__init__(**values)
 
