@@ -230,10 +230,10 @@ def start_engine(
     from dbos import DBOS
 
     # Workflows must be registered before launch so recovery finds them.
+    from toolkit.jobs import notifications, workflows
     from toolkit.jobs import upkeep as scheduled
-    from toolkit.jobs import workflows
 
-    del workflows
+    del notifications, workflows
     url = system_database_url(services.repository)
     chosen = executor_id or default_executor_id()
     with _lock:

@@ -35,6 +35,7 @@ from toolkit.errors import (
     ToolkitError,
     UnstorableTextError,
 )
+from toolkit.jobs.notify import process_notification
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
 
 if TYPE_CHECKING:
@@ -94,7 +95,8 @@ def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable
             notification = await run_in_threadpool(
                 partial(events.validate, body, application=application)
             )
-            result = await run_in_threadpool(events.process, notification)
+            # A workflow when a job engine runs here: a redelivery starts nothing new.
+            result = await run_in_threadpool(process_notification, events, notification)
         except MalformedNotificationError as exc:
             logger.info("request %s: state-change refused: %s", request_id, exc.reason)
             return json_error(400, "bad_request")
@@ -118,9 +120,9 @@ def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable
         logger.info(
             "request %s: state-change %s for %s: %s",
             request_id,
-            result.message.change_type.name,
-            result.message.context_identifier,
-            result.outcome.value,
+            result.change_type,
+            result.context_identifier,
+            result.outcome,
         )
         return JSONResponse({"status": "ok"})
 
