@@ -1,15 +1,8 @@
-"""Hostile-input suites: one Hypothesis profile, a workspace with the partner endpoints, and a
-snapshot of the whole store (a refused input must leave it exactly as it was).
-
-The profile ``sotk`` is loaded by default and under CI: derandomized (the same examples every
-run, so a failure reproduces anywhere), a modest number of examples per property (the suites run
-in ``make test`` on a shared 2-core machine), and no deadline (no test depends on speed).
-``HYPOTHESIS_PROFILE=thorough`` runs many more examples, on purpose and by hand.
-"""
+"""Hostile-input suites: a workspace with the partner endpoints (the Hypothesis profile is the
+suite-wide one, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +11,6 @@ from typing import Any
 import httpx
 import pytest
 from hostile_support import APP, CLIENT_ID, CTX
-from hypothesis import HealthCheck, settings
 
 from toolkit.config import Settings
 from toolkit.workspace import Workspace
@@ -26,23 +18,6 @@ from toolkit.workspace import Workspace
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-settings.register_profile(
-    "sotk",
-    derandomize=True,
-    database=None,  # nothing written into the checkout; derandomized runs replay anyway
-    max_examples=40,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-settings.register_profile(
-    "thorough",
-    parent=settings.get_profile("sotk"),
-    derandomize=False,
-    max_examples=2000,
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "sotk"))
 
 
 def offline(request: httpx.Request) -> httpx.Response:
