@@ -216,7 +216,8 @@ class OptionalPart:
 class Progress:
     """Where a run of one application x tenant stands (JSON-ready through :meth:`to_json`).
 
-    ``state``: ``planning``, ``running``, ``succeeded``, ``partial``, ``failed``,
+    ``state``: ``queued`` (the system user's run after install waits for a worker),
+    ``planning``, ``running``, ``succeeded``, ``partial``, ``failed``,
     ``needs_sign_in`` (the access token was refused: sign in again, the next run resumes),
     ``busy`` (another apply holds the tenant), ``not_running`` (the tenant's state forbids it).
     """
@@ -233,7 +234,7 @@ class Progress:
 
     @property
     def finished(self) -> bool:
-        return self.state not in ("planning", "running")
+        return self.state not in ("queued", "planning", "running")
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -472,6 +472,9 @@ def test_the_callback_provisions_an_application_with_a_manifest(
     # The request only queued the apply (no worker runs yet): nothing is in the tenant.
     queued = field(response.text, "provisioning")
     assert queued.startswith("queued (job install-"), queued
+    # The installation page follows that run instead of offering Provision.
+    assert 'data-state="queued"' in response.text
+    assert 'id="run"' not in response.text
     job_id = queued.removeprefix("queued (job ").removesuffix(")")
     assert workspace.jobs.status(job_id) == "queued"
     assert workspace.tenants.system_user_api(registered, TENANT).app_web_panels() == []
@@ -482,6 +485,9 @@ def test_the_callback_provisions_an_application_with_a_manifest(
     assert [panel.prog_id for panel in panels] == ["acme.contact"]
     runs = workspace.provisioning.runs(registered, TENANT)
     assert [(run.actor, run.outcome) for run in runs] == [("partner-endpoint", "succeeded")]
+    query = urlencode({"app": APP, "ctx": TENANT})
+    page = browser.get(f"{endpoints.base_url}/installation?{query}")
+    assert 'data-state="succeeded"' in page.text
 
 
 def test_an_install_without_a_manifest_provisions_nothing(

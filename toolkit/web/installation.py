@@ -20,6 +20,7 @@ loopback, and holds an opaque id only; the tokens stay sealed in the store. Ever
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from starlette.concurrency import run_in_threadpool
@@ -187,6 +188,10 @@ class InstallationEndpoints:
             )
         if provisioning is None and operation == "apply":
             provisioning = _provisioning_words(view.progress)
+        elif provisioning is not None and provisioning.startswith("queued") and not view.progress:
+            # SOTK_PROVISION_AFTER_INSTALL queued the system user's run: show and follow it.
+            queued = Progress(operation="apply", state="queued", actor="system user")
+            view = replace(view, progress=queued)
         response = installation_page(
             view,
             csrf_token=session.csrf_token,
@@ -285,7 +290,9 @@ class InstallationEndpoints:
             return JSONResponse({"error": "signed_out"}, status_code=401)
         progress = await run_in_threadpool(self.pages.progress, session.application.id, tenant)
         if progress is None:
-            return JSONResponse({"state": "none", "finished": True, "done": 0, "total": 0})
+            # No run yet: one may be queued (after install, as the system user), so a page
+            # that shows "queued" keeps polling until it starts.
+            return JSONResponse({"state": "none", "finished": False, "done": 0, "total": 0})
         return JSONResponse(progress.to_json())
 
     # -- after the callback -------------------------------------------------------------------

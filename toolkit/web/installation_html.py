@@ -67,6 +67,7 @@ _SCRIPT = """
 """
 
 _STATE_WORDS = {
+    "queued": "Queued",
     "planning": "Preparing",
     "running": "Provisioning",
     "succeeded": "Done",
