@@ -134,11 +134,12 @@ def async_system_user_exchange(
         environment = environment_of(application)
         context_identifier = authorization.context_identifier
         system_user_token = authorization.system_user_token.reveal()
-        private_key = await asyncio.to_thread(private_key_of, application)
+
+        def signed_token() -> str:  # RSA work (and the key's first load): in a worker thread
+            return sign_system_user_token(system_user_token, private_key_of(application), now=now)
+
         for attempt in range(1, EXCHANGE_MAX_ATTEMPTS + 1):
-            signed = await asyncio.to_thread(
-                sign_system_user_token, system_user_token, private_key, now=now
-            )
+            signed = await asyncio.to_thread(signed_token)
             request = build(
                 environment,
                 signed_system_token=signed,
@@ -322,55 +323,73 @@ class AsyncTicketManager:
     async def _lead(
         self, key: TicketKey, rejected: str | None, transport: Transport | None
     ) -> SystemUserTicket:
-        """:meth:`TicketManager._renew_leader` with awaits: store, then the lease, then one
-        exchange."""
+        """:meth:`TicketManager._renew_leader` with awaits: the store's ticket, else the lease
+        and one exchange. The store steps before and after the exchange are one worker-thread
+        hop each (:meth:`_store_or_lease`, :meth:`_store_and_release`)."""
         manager = self.manager
-        application, context_identifier = key
         cached = manager._fresh_entry(key, rejected)
         if cached is not None:
             return cached
-        repository = manager._repository
-        app = await asyncio.to_thread(repository.get_application, application)
-        authorization = await asyncio.to_thread(
-            manager._usable_authorization, app.id, context_identifier
-        )
         deadline = time.monotonic() + manager._lease_wait.total_seconds()
         while True:
-            stored = await asyncio.to_thread(
-                manager._stored_fresh, authorization.id, context_identifier, rejected
-            )
-            if stored is not None:
-                return manager._cache(key, stored, authorization.id)
-            leased = await asyncio.to_thread(
-                repository.acquire_ticket_lease,
-                authorization.id,
-                manager.owner,
-                ttl=manager._lease_ttl,
-            )
-            if leased:
-                try:
-                    stored = await asyncio.to_thread(
-                        manager._stored_fresh, authorization.id, context_identifier, rejected
-                    )
-                    if stored is not None:
-                        return manager._cache(key, stored, authorization.id)
-                    authorization = await asyncio.to_thread(
-                        manager._usable_authorization, app.id, context_identifier
-                    )
-                    return await self._exchange_and_store(key, app, authorization, transport)
-                finally:
-                    await asyncio.to_thread(
-                        repository.release_ticket_lease, authorization.id, manager.owner
-                    )
+            step = await asyncio.to_thread(self._store_or_lease, key, rejected)
+            if isinstance(step, SystemUserTicket):
+                return step
+            if step is not None:
+                app, authorization = step
+                return await self._exchange_and_store(key, app, authorization, transport)
             if time.monotonic() >= deadline:
                 raise TicketLeaseTimeoutError(
-                    f"another process kept renewing the ticket for {context_identifier!r} "
+                    f"another process kept renewing the ticket for {key[1]!r} "
                     f"for more than {manager._lease_wait.total_seconds():.0f} s"
                 )
             await asyncio.sleep(manager._poll)
-            authorization = await asyncio.to_thread(
-                manager._usable_authorization, app.id, context_identifier
-            )
+
+    def _store_or_lease(
+        self, key: TicketKey, rejected: str | None
+    ) -> SystemUserTicket | tuple[Application, Authorization] | None:
+        """In a worker thread: a fresh stored ticket (cached), or the lease taken (the records
+        to exchange with), or None while another process holds the lease."""
+        manager = self.manager
+        repository = manager._repository
+        application, context_identifier = key
+        app = repository.get_application(application)
+        authorization = manager._usable_authorization(app.id, context_identifier)
+        stored = manager._stored_fresh(authorization.id, context_identifier, rejected)
+        if stored is not None:
+            return manager._cache(key, stored, authorization.id)
+        if not repository.acquire_ticket_lease(
+            authorization.id, manager.owner, ttl=manager._lease_ttl
+        ):
+            return None
+        try:
+            # Another process may have stored a ticket just before we took the lease.
+            stored = manager._stored_fresh(authorization.id, context_identifier, rejected)
+            if stored is not None:
+                repository.release_ticket_lease(authorization.id, manager.owner)
+                return manager._cache(key, stored, authorization.id)
+            return app, manager._usable_authorization(app.id, context_identifier)
+        except BaseException:
+            repository.release_ticket_lease(authorization.id, manager.owner)
+            raise
+
+    def _store_and_release(
+        self, key: TicketKey, authorization: Authorization, ticket: SystemUserTicket
+    ) -> SystemUserTicket:
+        try:
+            return self.manager._store_exchanged(key, authorization, ticket)
+        finally:
+            self.manager._repository.release_ticket_lease(authorization.id, self.manager.owner)
+
+    def _refused(
+        self, key: TicketKey, app: Application, authorization: Authorization, error: BaseException
+    ) -> None:
+        """In a worker thread, after the exchange failed: mark a refusal, release the lease."""
+        try:
+            if isinstance(error, AuthorizationRevokedError | NeedsReapprovalError):
+                self.manager._mark_needs_reconsent(key, app, authorization, error.error_code)
+        finally:
+            self.manager._repository.release_ticket_lease(authorization.id, self.manager.owner)
 
     async def _exchange_and_store(
         self,
@@ -379,6 +398,7 @@ class AsyncTicketManager:
         authorization: Authorization,
         transport: Transport | None,
     ) -> SystemUserTicket:
+        """The lease is held: one exchange, then store the ticket and release the lease."""
         manager = self.manager
         manager._count_exchange()
         options = {} if transport is None else {"transport": transport}
@@ -391,9 +411,7 @@ class AsyncTicketManager:
                 ticket = await asyncio.to_thread(
                     manager._exchange, application=app, authorization=authorization, **options
                 )
-        except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
-            await asyncio.to_thread(
-                manager._mark_needs_reconsent, key, app, authorization, exc.error_code
-            )
+        except BaseException as exc:
+            await asyncio.to_thread(self._refused, key, app, authorization, exc)
             raise
-        return await asyncio.to_thread(manager._store_exchanged, key, authorization, ticket)
+        return await asyncio.to_thread(self._store_and_release, key, authorization, ticket)
