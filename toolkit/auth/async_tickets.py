@@ -4,7 +4,9 @@
 the same memory cache, the same store, the same per-tenant flights and the same store lease, so
 a Starlette handler and a notebook cell (or a worker thread) asking for a cold tenant's ticket
 at once still cause exactly one exchange (every exchange makes a credentials record in the
-tenant: protocol §4.7). What changes is only how it waits:
+tenant: protocol §4.7; and one ticket may serve any number of callers, its expiry sliding with
+each use: SuperOfficeDocs docs/api/authentication/tickets/issue-ticket.md). What changes is only
+how it waits:
 
 * coroutines of one event loop asking for one tenant queue on an ``asyncio.Lock`` first, so at
   most one of them joins the manager's flight;
