@@ -9,7 +9,7 @@ DASHBOARD_PORT ?= 8501
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck unit browser-deps clean
+.PHONY: run test lint typecheck unit browser-deps clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,14 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sotk run --emulator-port $(EMULATOR_PORT) --partner-port $(PARTNER_PORT) \
 		--dashboard-port $(DASHBOARD_PORT)
+
+# JupyterLab on the notebooks (no browser opened: it prints the URL with its token). With
+# `make run` up in another terminal they work in its world (emulator, store, dashboard);
+# without it each starts a private emulator and a throw-away store.
+NOTEBOOK_PORT ?= 8888
+notebooks: $(STAMP)
+	$(BIN)/jupyter lab --no-browser --ip 127.0.0.1 --port $(NOTEBOOK_PORT) \
+		--ServerApp.root_dir=notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

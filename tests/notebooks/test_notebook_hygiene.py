@@ -76,14 +76,29 @@ def test_starts_with_markdown_saying_what_it_teaches(path: Path) -> None:
 def test_runs_its_own_emulator_and_store_and_cleans_up(path: Path) -> None:
     notebook = load(path)
     code = code_of(notebook)
+    last_code = next(c for c in reversed(notebook.cells) if c.cell_type == "code").source
+    if "open_world(" in code:
+        # toolkit.notebook_world: the make run world when it is up, else a private emulator
+        # and a throw-away store (always private under nbmake: notebooks/conftest.py).
+        assert "from toolkit.notebook_world import" in code
+        assert "world.close()" in last_code, "the last code cell does not call world.close()"
+        assert "Emulator(port=0).start()" not in code  # one way to get a world per notebook
+        return
     assert "Emulator(port=0).start()" in code
     assert "tempfile.mkdtemp(" in code
     assert "_env_file=None" in code  # a developer's .env must not change what it does
-    last_code = next(c for c in reversed(notebook.cells) if c.cell_type == "code").source
     for step in ("emu.stop()", "ws.close()", "shutil.rmtree(home"):
         assert step in last_code, f"the last code cell does not call {step}"
     if "PartnerEndpoints(" in code:
         assert "endpoints.stop()" in last_code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_progress_bars_render_as_one_widget(path: Path) -> None:
+    # tqdm.auto draws one widget in Jupyter; plain tqdm saves a fragment per refresh.
+    code = code_of(load(path))
+    assert "from tqdm import" not in code
+    assert "import tqdm\n" not in code
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
