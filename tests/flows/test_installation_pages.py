@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from html import unescape
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
-from toolkit.errors import ApiUnauthorizedError
+from toolkit.errors import ApiUnauthorizedError, SessionExpiredError
 from toolkit.http import create_client
 from toolkit.provisioning.plan import ProvisioningApi
 from toolkit.web import PartnerEndpoints
@@ -393,3 +394,26 @@ def test_reinstalling_an_active_tenant_says_so_before_anything_changes(
     sent: Mapping[str, list[str]] = parse_qs(urlsplit(onward.headers["location"]).query)
     assert sent["prompt"] == ["login"]
     assert sent["acr_values"] == [f"tenant:{TENANT}"]
+
+
+def test_a_panel_session_never_passes_for_an_administrator_session(
+    registered: str, workspace: Workspace, endpoints: PartnerEndpoints, browser: httpx.Client
+) -> None:
+    install(browser, endpoints)
+    app = workspace.applications.get(APP)
+    # A normal user's panel session (token_urlsafe ids never hold a dot), for the same tenant.
+    workspace.repository.add_user_session(
+        "panelsessionid",
+        application_id=app.id,
+        context_identifier=TENANT,
+        user=USER,
+        access_token="8A:Cust12345.user",
+        csrf_token="csrf",
+        ttl=timedelta(minutes=5),
+    )
+    with pytest.raises(SessionExpiredError):
+        workspace.installation_pages.session("panelsessionid", APP, TENANT)
+    with httpx.Client(timeout=10, follow_redirects=False) as other:
+        other.cookies.set(workspace.installation_pages.cookie_name(APP, TENANT), "panelsessionid")
+        assert other.get(page_url(endpoints, "/installation")).status_code == 303
+        assert other.get(page_url(endpoints, "/installation/status")).status_code == 401
