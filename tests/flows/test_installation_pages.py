@@ -18,7 +18,7 @@ import pytest
 from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
-from toolkit.errors import ApiUnauthorizedError, SessionExpiredError
+from toolkit.errors import ApiError, ApiUnauthorizedError, SessionExpiredError
 from toolkit.http import create_client
 from toolkit.provisioning.plan import ProvisioningApi
 from toolkit.web import PartnerEndpoints
@@ -417,3 +417,27 @@ def test_a_panel_session_never_passes_for_an_administrator_session(
         other.cookies.set(workspace.installation_pages.cookie_name(APP, TENANT), "panelsessionid")
         assert other.get(page_url(endpoints, "/installation")).status_code == 303
         assert other.get(page_url(endpoints, "/installation/status")).status_code == 401
+
+
+class Broken:
+    """The administrator's client, whose reads fail with a SuperOffice 500."""
+
+    def __init__(self, inner: ProvisioningApi) -> None:
+        self.inner = inner
+
+    def lists(self) -> Any:
+        raise ApiError("boom", status_code=500, method="GET", url="x")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_a_tenant_api_failure_is_a_clear_page(
+    registered: str, workspace: Workspace, endpoints: PartnerEndpoints, browser: httpx.Client
+) -> None:
+    install(browser, endpoints)
+    workspace.installation_pages.wrap_api = Broken  # type: ignore[assignment]
+    page = browser.get(page_url(endpoints, "/installation"))
+    assert page.status_code == 502
+    assert "Cannot read the tenant" in page.text
+    assert "boom" not in page.text

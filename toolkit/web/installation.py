@@ -186,6 +186,18 @@ class InstallationEndpoints:
                 "SuperOffice unavailable",
                 "SuperOffice could not be reached. Try again shortly.",
             )
+        except ToolkitError as exc:
+            # Anything else SuperOffice answered (a refused call, a manifest gone bad): named in
+            # general terms, logged with the request id.
+            logger.warning(
+                "request %s: installation page failed: %s", _request_id(request), type(exc).__name__
+            )
+            return self._refuse(
+                request,
+                502,
+                "Cannot read the tenant",
+                "SuperOffice did not answer as expected. Try again shortly.",
+            )
         if provisioning is None and operation == "apply":
             provisioning = _provisioning_words(view.progress)
         elif provisioning is not None and provisioning.startswith("queued") and not view.progress:
