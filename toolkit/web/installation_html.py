@@ -171,7 +171,8 @@ def installation_page(
     if provisioning is not None:
         rows.append(("Provisioning", provisioning))
     intro = (
-        f"Remove what {app} created in your SuperOffice tenant."
+        f"Remove what {app} created in your SuperOffice tenant. This does not revoke its access:"
+        " revoke it in SuperOffice's App Store (Installed apps)."
         if uninstall
         else f"{app} is approved for your tenant. Review what it will create, then provision."
     )
