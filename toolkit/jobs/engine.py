@@ -17,12 +17,14 @@ that runs them (:func:`services`), since the engine calls them by name with pick
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -178,7 +180,7 @@ class JobEngine:
                 self.takeover.stop()
             from dbos import DBOS
 
-            DBOS.destroy()
+            _off_event_loop(DBOS.destroy)
 
     def __enter__(self) -> JobEngine:
         return self
@@ -250,13 +252,17 @@ def start_engine(
             listen=listen,
         )
         _slot.engine = engine
-        try:
+
+        def launch() -> None:
             if not listen:
                 DBOS.listen_queues([])
             DBOS.launch()
             register_queues(engine.limits)
             if upkeep is not None:
                 scheduled.apply_upkeep_schedules(*upkeep)
+
+        try:
+            _off_event_loop(launch)
             if listen and takeover_seconds:
                 engine.takeover = Takeover(chosen, takeover_seconds).start()
         except BaseException:
@@ -265,6 +271,29 @@ def start_engine(
             raise
     logger.info("job engine started (executor %s, listen=%s)", chosen, listen)
     return engine
+
+
+def _off_event_loop(call: Callable[[], None]) -> None:
+    """Run ``call`` here, or in a thread of its own when this thread runs an event loop (a
+    notebook's kernel): DBOS refuses its blocking setup calls inside a running loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        call()
+        return
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="sotk-engine-launch")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
 
 
 def _route_engine_logs() -> None:
