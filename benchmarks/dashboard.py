@@ -250,15 +250,22 @@ def measure_pages(repeat: int) -> dict[str, dict[str, Any]]:
     with StatementCounter() as counter:
         for page in pages():
             firsts, seconds, first_statements, second_statements = [], [], [], []
-            for _ in range(repeat):
-                st.cache_data.clear()  # no read model cached: the page reads the store
-                took, sent = _timed(lambda p=page: at.switch_page(p).run(), counter)
-                firsts.append(took)
-                first_statements.append(sent)
-                took, sent = _timed(at.run, counter)
-                seconds.append(took)
-                second_statements.append(sent)
             name = page.removeprefix("views/").removesuffix(".py")
+            try:
+                for _ in range(repeat):
+                    st.cache_data.clear()  # no read model cached: the page reads the store
+                    took, sent = _timed(lambda a=at, p=page: a.switch_page(p).run(), counter)
+                    firsts.append(took)
+                    first_statements.append(sent)
+                    took, sent = _timed(at.run, counter)
+                    seconds.append(took)
+                    second_statements.append(sent)
+            except Exception as exc:  # reported for this page; the other pages still run
+                results[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                log(f"{name}: {results[name]['error']}")
+                at = _app_test()
+                at.run()
+                continue
             results[name] = {
                 "first_seconds": round(statistics.median(firsts), 3),
                 "first_seconds_runs": firsts,
@@ -302,7 +309,8 @@ def run(n: int, repeat: int) -> dict[str, Any]:
         with environment(home):
             measured = measure_pages(repeat)
         export = measure_export(home)
-    slowest = max(max(p["first_seconds"], p["second_seconds"]) for p in measured.values())
+    timed = [p for p in measured.values() if "error" not in p]
+    slowest = max((max(p["first_seconds"], p["second_seconds"]) for p in timed), default=0.0)
     return {
         "case": "dashboard",
         "n": n,
@@ -310,12 +318,12 @@ def run(n: int, repeat: int) -> dict[str, Any]:
         "seeded": seeded,
         "pages": measured,
         "export_seconds": export,
-        "wall_seconds": round(sum(p["first_seconds"] for p in measured.values()), 3),
+        "wall_seconds": round(sum(p["first_seconds"] for p in timed), 3),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "targets": {
             "every_page_under_seconds": TARGET_SECONDS,
             "slowest_page_seconds": slowest,
-            "met": slowest < TARGET_SECONDS,
+            "met": len(timed) == len(measured) and slowest < TARGET_SECONDS,
         },
     }
 

@@ -187,6 +187,7 @@ def test_dashboard_case_seeds_the_store_and_times_every_page(
         }
         assert set(item["pages"]) >= DASHBOARD_PAGES
         for name, page in item["pages"].items():
+            assert "error" not in page, (name, page)
             assert page["first_seconds"] > 0, name
             assert page["second_seconds"] > 0, name
             assert page["statements_first"] > 0, name  # the first run reads the store
