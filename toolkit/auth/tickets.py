@@ -521,36 +521,35 @@ class TicketManager:
         view: SystemUserTicket | None,
         stored: StoredTicket | None,
     ) -> TicketStatus:
-        """The status from the ticket in memory (``view``), else the stored one, else none."""
-        base = TicketStatus(
+        """The status from the ticket in memory (``view``), else the stored one, else none.
+        Built in one go (no ``replace``): a page of the Overview makes 10,000 of them."""
+        held: Literal["memory", "store"]
+        if view is not None:
+            held, valid_until = "memory", view.valid_until
+            obtained_at, last_used_at = view.obtained_at, view.last_used_at
+            webapi_url, netserver_url = view.webapi_url, view.netserver_url
+        elif stored is not None:
+            held, valid_until = "store", self._expires_at(stored.obtained_at, stored.last_used_at)
+            obtained_at, last_used_at = stored.obtained_at, stored.last_used_at
+            webapi_url, netserver_url = stored.webapi_url, stored.netserver_url
+        else:
+            return TicketStatus(
+                application_id=authorization.application_id,
+                context_identifier=authorization.context_identifier,
+                authorization_status=authorization.status,
+                held=None,
+            )
+        return TicketStatus(
             application_id=authorization.application_id,
             context_identifier=authorization.context_identifier,
             authorization_status=authorization.status,
-            held=None,
-        )
-        if view is not None:
-            return replace(
-                base,
-                held="memory",
-                obtained_at=view.obtained_at,
-                last_used_at=view.last_used_at,
-                valid_until=view.valid_until,
-                fresh=self._is_fresh(view.valid_until),
-                webapi_url=view.webapi_url,
-                netserver_url=view.netserver_url,
-            )
-        if stored is None:
-            return base
-        valid_until = self._expires_at(stored.obtained_at, stored.last_used_at)
-        return replace(
-            base,
-            held="store",
-            obtained_at=stored.obtained_at,
-            last_used_at=stored.last_used_at,
+            held=held,
+            obtained_at=obtained_at,
+            last_used_at=last_used_at,
             valid_until=valid_until,
             fresh=self._is_fresh(valid_until),
-            webapi_url=stored.webapi_url,
-            netserver_url=stored.netserver_url,
+            webapi_url=webapi_url,
+            netserver_url=netserver_url,
         )
 
     def _expires_at(self, obtained_at: datetime, last_used_at: datetime | None) -> datetime:
