@@ -124,6 +124,7 @@ def test_malformed_tenants_fail_locally_before_any_call(ws: Workspace, sent: Sen
             partial(ws.install_url, APP, tenant=bad),
             partial(ws.installations.begin, APP, tenant=bad),
             partial(ws.provisioning.plan, APP, bad),
+            partial(ws.provisioning.runs, APP, bad),
         ):
             with pytest.raises(InvalidContextIdentifierError):
                 call()

@@ -275,7 +275,10 @@ class Provisioning:
         outcome: str | None = None,
         limit: int = 100,
     ) -> list[ProvisioningRun]:
-        """Stored runs, newest first (without steps; :meth:`run` has them)."""
+        """Stored runs, newest first (without steps; :meth:`run` has them); the tenant in any
+        case."""
+        if context_identifier is not None:
+            context_identifier = check_context_identifier(context_identifier)
         return self.repository.list_provisioning_runs(
             application, context_identifier, outcome=outcome, limit=limit
         )
