@@ -8,7 +8,8 @@ same two through the sync API, in one run (same fleet, same latency, same machin
   figure, measured again here).
 * re-plan: the provisioning manifest of case 3, applied once if the fleet is not at it yet (not
   measured), then ``AsyncWorkspace.plan`` for every tenant (same concurrency) against
-  ``plan_fleet``; every plan must be empty.
+  ``run_fleet`` over ``Provisioning.plan`` on threads (the same planning code; case 3's
+  ``plan_fleet`` adds the job engine); every plan must be empty.
 """
 
 from __future__ import annotations
@@ -125,10 +126,16 @@ def _async_replan(world: BenchWorld) -> tuple[Measured, int]:
 
 
 def _sync_replan(world: BenchWorld, service: Any) -> tuple[Measured, int]:
-    from toolkit.provisioning.fleet import plan_fleet
+    """The same planning code on threads: ``run_fleet`` over ``Provisioning.plan`` (like for
+    like with the async fleet; case 3's ``plan_fleet`` runs on the job engine instead)."""
+    from toolkit.provisioning.fleet import run_fleet
 
     with measure(world) as measured:
-        plans = plan_fleet(service, world.targets, concurrency=world.concurrency)
+        plans = run_fleet(
+            world.targets,
+            lambda app, ctx: service.plan(app.id, ctx),
+            concurrency=world.concurrency,
+        )
     _check_fleet(plans, "re-plan (sync)")
     changes = sum(1 for r in plans.results if r.value is not None and _changes(r.value))
     return measured, changes
