@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -66,6 +67,9 @@ def _normalize_key(key: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", snake.lower()).strip("_")
 
 
+# Summaries, claims and plans repeat the same few keys: an export of 100,000 audit events asks
+# about each of them 100,000 times (two regular expressions each), so the answers are kept.
+@functools.lru_cache(maxsize=4096)
 def looks_secret(key: str) -> bool:
     """True when a mapping key names a secret (``client_secret``, ``*_token``, ...)."""
     name = _normalize_key(key)
