@@ -69,3 +69,32 @@ def test_names_are_checked_before_anything_goes_out(tmp_path: Path) -> None:
             await http.aclose()
 
         asyncio.run(run())
+
+
+class FakeAsyncApi:
+    context_identifier = "Cust12345"
+
+    async def lists(self) -> list[str]:
+        await asyncio.sleep(0)
+        return ["Category"]
+
+    def headers(self) -> dict[str, str]:  # not a tenant call
+        return {}
+
+
+def test_the_plan_bridge_runs_tenant_calls_on_the_loop_from_a_worker_thread() -> None:
+    from typing import Any, cast
+
+    from toolkit.provisioning.aio import LoopBridge
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        bridge: Any = LoopBridge(cast(Any, FakeAsyncApi()), loop)
+        assert bridge.context_identifier == "Cust12345"
+        assert await asyncio.to_thread(bridge.lists) == ["Category"]
+        with pytest.raises(RuntimeError):
+            bridge.lists()  # on the loop's own thread it would wait for itself
+        with pytest.raises(AttributeError):
+            bridge.headers  # noqa: B018 - only coroutine methods are bridged
+
+    asyncio.run(run())
