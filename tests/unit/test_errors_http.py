@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-import toolkit.errors as errors
+from toolkit import errors
 from toolkit.errors import (
     ApiNotFoundError,
     ConfigurationError,
