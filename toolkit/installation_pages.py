@@ -329,6 +329,11 @@ class InstallationPages:
         self.wrap_api = wrap_api
         self._jobs: dict[tuple[str, str], _Job] = {}
         self._lock = threading.Lock()
+        # The pages' paths as the browser sees them (a mount prefix included: Workspace.use_paths).
+        self.installation_path: str = INSTALLATION_PATH
+        self.uninstall_path: str = UNINSTALL_PATH
+        # Called in the run's thread when an apply or uninstall of these pages ends.
+        self.finished_listeners: list[Callable[[Application, str, Progress], None]] = []
 
     def __repr__(self) -> str:
         return "InstallationPages()"
@@ -360,11 +365,11 @@ class InstallationPages:
             raise ConfigurationError("the install gave no access token to provision with")
         if (
             return_to is not None
-            and return_to.startswith(UNINSTALL_PATH)
+            and return_to.startswith(self.uninstall_path)
             and "ctx=" not in return_to
         ):
             # The App Store's Uninstall URL names no tenant; SuperID's sign-in did.
-            return_to = page_path(UNINSTALL_PATH, result.application.name, ctx)
+            return_to = page_path(self.uninstall_path, result.application.name, ctx)
         session_id = ADMIN_SESSION_PREFIX + secrets.token_urlsafe(SESSION_ID_BYTES)
         self._repository.purge_expired_user_sessions()
         record = self._repository.add_user_session(
@@ -386,7 +391,7 @@ class InstallationPages:
             application=result.application,
             context_identifier=ctx,
             user=claims.subject,
-            return_to=return_to or page_path(INSTALLATION_PATH, result.application.name, ctx),
+            return_to=return_to or page_path(self.installation_path, result.application.name, ctx),
             expires_at=record.expires_at,
         )
 
@@ -680,6 +685,13 @@ class InstallationPages:
                 progress.message = "The run failed on our side."
         finally:
             job.done.set()
+            with self._lock:
+                finished = replace(progress, summary=dict(progress.summary))
+            for listener in list(self.finished_listeners):
+                try:  # a listener (the mounted endpoints' hooks) never breaks the run
+                    listener(app, ctx, finished)
+                except Exception:
+                    logger.exception("a finished-run listener failed")
 
     def progress(self, application: str, context_identifier: str) -> Progress | None:
         """The run of this process for the tenant, else the latest stored run (e.g. one started

@@ -143,9 +143,12 @@ def session_cookie_name(application_id: str, context_identifier: str) -> str:
     return f"{SESSION_COOKIE_PREFIX}{digest[:16]}"
 
 
-def panel_return_path(application: str, context_identifier: str) -> str:
-    """The local path a sign-in returns to: ``/panel?app=NAME&ctx=CustNNNNN``."""
-    return f"{PANEL_PATH}?{urlencode({'app': application, 'ctx': context_identifier})}"
+def panel_return_path(
+    application: str, context_identifier: str, panel_path: str = PANEL_PATH
+) -> str:
+    """The local path a sign-in returns to: ``/panel?app=NAME&ctx=CustNNNNN`` (``panel_path``
+    carries a mount prefix)."""
+    return f"{panel_path}?{urlencode({'app': application, 'ctx': context_identifier})}"
 
 
 @dataclass(frozen=True, repr=False)
@@ -231,6 +234,8 @@ class UserContexts:
         self._sign_in_ttl = sign_in_ttl
         self._clients: dict[str, SuperIdClient] = {}
         self._lock = threading.Lock()
+        # Where /panel is as the browser sees it (a mount prefix included: Workspace.use_paths).
+        self.panel_path = PANEL_PATH
 
     def __repr__(self) -> str:
         return "UserContexts()"
@@ -302,7 +307,7 @@ class UserContexts:
             tenant=ctx,
             use_tenant_path=True,
             response_mode="form_post",
-            return_to=panel_return_path(app.name, ctx),
+            return_to=panel_return_path(app.name, ctx, self.panel_path),
         )
         logger.info("user sign-in to %s in %s started", app.name, ctx)
         return request.url
@@ -366,7 +371,7 @@ class UserContexts:
             application=app,
             context_identifier=ctx,
             user=claims.subject,
-            return_to=return_to or panel_return_path(app.name, ctx),
+            return_to=return_to or panel_return_path(app.name, ctx, self.panel_path),
             expires_at=record.expires_at,
         )
 
@@ -421,7 +426,7 @@ class UserContexts:
         client = self.client_for(app)
         if post_logout_redirect_uri is None:
             parts = urlsplit(client.redirect_uri)
-            post_logout_redirect_uri = f"{parts.scheme}://{parts.netloc}{PANEL_PATH}/logout"
+            post_logout_redirect_uri = f"{parts.scheme}://{parts.netloc}{self.panel_path}/logout"
         return client.logout_url(post_logout_redirect_uri)
 
     @staticmethod

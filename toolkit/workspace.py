@@ -24,7 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -32,14 +32,16 @@ from toolkit.applications import Applications
 from toolkit.auth.tokens import ValidationPolicy
 from toolkit.config import Settings
 from toolkit.http import HttpTimeouts, create_client
-from toolkit.installation import CALLBACK_PATH, Installations
+from toolkit.installation import Installations
 from toolkit.installation_pages import InstallationPages
 from toolkit.naming import check_context_identifier, is_installed
+from toolkit.partner_paths import DEFAULT_PARTNER_PATHS, PartnerPaths
+from toolkit.provisioning.manifest import CONTEXT_IDENTIFIER_VARIABLE
 from toolkit.provisioning.service import Provisioning
 from toolkit.store import Repository, open_store
 from toolkit.store.repository import utc_now
 from toolkit.tenant import TenantAccess
-from toolkit.tenant_events import TenantEvents, state_change_path
+from toolkit.tenant_events import TenantEvents
 from toolkit.user_context import UserContexts
 
 if TYPE_CHECKING:
@@ -49,8 +51,8 @@ __all__ = ["INSTALL_PATH", "Workspace"]
 
 logger = logging.getLogger("toolkit.workspace")
 
-# The partner endpoint that starts an install (toolkit.web).
-INSTALL_PATH = "/install"
+# The partner endpoint that starts an install at the root (PartnerPaths.install by default).
+INSTALL_PATH = DEFAULT_PARTNER_PATHS.install
 
 
 class Workspace:
@@ -70,6 +72,7 @@ class Workspace:
     tenant_events: TenantEvents
     user_contexts: UserContexts
     installation_pages: InstallationPages
+    paths: PartnerPaths
 
     def __init__(
         self,
@@ -114,6 +117,19 @@ class Workspace:
         self.installation_pages = InstallationPages(
             repository, self.installations, tenants, self.provisioning, now=now
         )
+        self.use_paths(DEFAULT_PARTNER_PATHS)
+
+    def use_paths(self, paths: PartnerPaths) -> None:
+        """Where the partner endpoints are mounted (``toolkit.web.integration`` calls this when
+        it is bound): every URL and local path the workspace and its services hand out follows
+        ``paths`` from now on."""
+        self.paths = paths
+        self.user_contexts.panel_path = paths.full(paths.panel)
+        self.installation_pages.installation_path = paths.full(paths.installation)
+        self.installation_pages.uninstall_path = paths.full(paths.uninstall)
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.public_url}{self.paths.full(path)}"
 
     @classmethod
     def open(
@@ -148,7 +164,8 @@ class Workspace:
     def install_url(self, application: str, *, tenant: str | None = None) -> str:
         """The partner endpoint URL that installs ``application`` (optionally into ``tenant``).
 
-        ``f"{settings.public_url}/install?app=...(&tenant=...)"``; an unknown application
+        ``f"{settings.public_url}{prefix}/install?app=...(&tenant=...)"`` (:attr:`paths`); an
+        unknown application
         raises :class:`~toolkit.errors.UnknownApplicationError`, a malformed tenant
         :class:`~toolkit.errors.InvalidContextIdentifierError` (a ConfigurationError).
         """
@@ -156,13 +173,13 @@ class Workspace:
         params = {"app": app.name}
         if tenant is not None:
             params["tenant"] = check_context_identifier(tenant)
-        return f"{self.settings.public_url}{INSTALL_PATH}?{urlencode(params)}"
+        return f"{self._url(self.paths.install)}?{urlencode(params)}"
 
     def callback_url(self) -> str:
         """Where the partner endpoints receive SuperID's callback:
-        ``{settings.public_url}/callback``; an application installed through them must have
-        registered exactly this redirect URI (``sotk doctor`` checks)."""
-        return f"{self.settings.public_url}{CALLBACK_PATH}"
+        ``{settings.public_url}{prefix}/callback`` (:attr:`paths`); an application installed
+        through them must have registered exactly this redirect URI (``sotk doctor`` checks)."""
+        return self._url(self.paths.callback)
 
     def is_installed(self, application: str, context_identifier: str) -> bool:
         """Whether ``application`` (name or id) is installed in the tenant: an administrator
@@ -174,14 +191,27 @@ class Workspace:
 
     def state_change_url(self, application: str) -> str:
         """The URL to register as ``application``'s "Customer state change" URL (Developer
-        Portal, or the emulator's registration): ``{settings.public_url}/state-change/{client_id}``.
+        Portal, or the emulator's registration):
+        ``{settings.public_url}{prefix}/state-change/{client_id}`` (:attr:`paths`).
 
         Each application has its own, so a notification names its application by where it
         arrives (the token's audience is undocumented: open question 16). An unknown application
         raises :class:`~toolkit.errors.UnknownApplicationError`.
         """
         app = self.applications.get(application)
-        return f"{self.settings.public_url}{state_change_path(app.client_id)}"
+        return f"{self._url(self.paths.state_change)}/{quote(app.client_id, safe='')}"
+
+    def panel_url(self, application: str) -> str:
+        """The web panel URL to provision for ``application``:
+        ``{public_url}{prefix}/panel/{id}?uctx=<uctx>`` (SuperOffice fills ``<uctx>`` in)."""
+        app = self.applications.get(application)
+        panel = self._url(self.paths.panel)
+        return f"{panel}/{quote(app.id, safe='')}?uctx={CONTEXT_IDENTIFIER_VARIABLE}"
+
+    def uninstall_url(self, application: str) -> str:
+        """The uninstall page of ``application`` (the App Store listing's Uninstall URL)."""
+        app = self.applications.get(application)
+        return f"{self._url(self.paths.uninstall)}?{urlencode({'app': app.name})}"
 
     def check_database(self) -> None:
         """Raise if the store cannot be read (a cheap read through the repository)."""

@@ -41,8 +41,9 @@ from toolkit.errors import (
     http_status_of,
     public_message_of,
 )
-from toolkit.installation_pages import INSTALLATION_PATH, page_path
+from toolkit.installation_pages import page_path
 from toolkit.text import unstorable_character
+from toolkit.web.hooks import EndpointError, Hooks, Installed
 from toolkit.web.installation_html import already_installed_page
 from toolkit.web.pages import error_page, result_page
 
@@ -182,11 +183,25 @@ class InstallEndpoints:
         workspace: Workspace,
         user_callback: UserCallback | None = None,
         installation: InstallationEndpoints | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.workspace = workspace
         self.user_callback = user_callback
         # The administrator's installation pages, shown after an install (else a result page).
         self.installation = installation
+        # The partner's on_installed / on_error (toolkit.web.hooks), when mounted with them.
+        self.hooks = hooks
+
+    async def _failed(self, request: Request, endpoint: str, error: Exception) -> Response:
+        """The error page for ``error``, reported to the ``on_error`` hook first."""
+        response = self._error(request, error)
+        if self.hooks is not None:
+            await self.hooks.error(
+                EndpointError(
+                    endpoint, request.url.path, response.status_code, error, _request_id(request)
+                )
+            )
+        return response
 
     def _error(self, request: Request, error: Exception) -> Response:
         status, title, message = _describe(error)
@@ -232,7 +247,7 @@ class InstallEndpoints:
                 )
             )
         except ToolkitError as exc:
-            return self._error(request, exc)
+            return await self._failed(request, "install", exc)
         return RedirectResponse(url, status_code=303)
 
     def _already_installed(self, application: str, tenant: str) -> Response | None:
@@ -245,6 +260,7 @@ class InstallEndpoints:
             return None
         if record.status != "active":
             return None
+        paths = self.workspace.paths
         query = urlencode({"app": app.name, "tenant": record.context_identifier, "confirm": "1"})
         return already_installed_page(
             application=app.name,
@@ -253,8 +269,10 @@ class InstallEndpoints:
             approved_at=record.approved_at.strftime("%Y-%m-%d %H:%M UTC")
             if record.approved_at
             else None,
-            continue_url=f"{INSTALL_PATH}?{query}",
-            installation_url=page_path(INSTALLATION_PATH, app.name, record.context_identifier),
+            continue_url=f"{paths.full(paths.install)}?{query}",
+            installation_url=page_path(
+                paths.full(paths.installation), app.name, record.context_identifier
+            ),
         )
 
     async def callback(self, request: Request) -> Response:
@@ -272,8 +290,17 @@ class InstallEndpoints:
                 return await self.user_callback(request, params)
             result = await run_in_threadpool(self.workspace.installations.complete, params)
         except ToolkitError as exc:
-            return self._error(request, exc)
+            return await self._failed(request, "callback", exc)
         record = result.authorization
+        if self.hooks is not None:
+            await self.hooks.installed(
+                Installed(
+                    application=result.application.name,
+                    context_identifier=record.context_identifier,
+                    outcome=result.outcome.value,
+                    result=result,
+                )
+            )
         provisioning = await run_in_threadpool(self._provision, result)
         if result.claims.is_administrator is not True:
             # A user's sign-in refreshed the record (installation.py) but may not provision.

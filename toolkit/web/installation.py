@@ -42,7 +42,6 @@ from toolkit.errors import (
 )
 from toolkit.installation_pages import (
     INSTALLATION_PATH,
-    UNINSTALL_PATH,
     AdministratorSession,
     AdministratorSignIn,
     Progress,
@@ -93,6 +92,19 @@ class InstallationEndpoints:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.pages = workspace.installation_pages
+
+    # The pages' paths as the browser sees them (a mount prefix included: PartnerPaths).
+    @property
+    def installation_path(self) -> str:
+        return self.workspace.paths.full(self.workspace.paths.installation)
+
+    @property
+    def uninstall_path(self) -> str:
+        return self.workspace.paths.full(self.workspace.paths.uninstall)
+
+    @property
+    def status_path(self) -> str:
+        return self.workspace.paths.full(self.workspace.paths.installation_status)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -169,7 +181,7 @@ class InstallationEndpoints:
     ) -> Response:
         app = session.application.name
         tenant = session.context_identifier
-        path = UNINSTALL_PATH if operation == "uninstall" else INSTALLATION_PATH
+        path = self.uninstall_path if operation == "uninstall" else self.installation_path
         try:
             view = await run_in_threadpool(self.pages.view, session, operation)
         except TenantNotRunningError as exc:
@@ -208,7 +220,7 @@ class InstallationEndpoints:
             view,
             csrf_token=session.csrf_token,
             action=page_path(path, app, tenant),
-            status_url=page_path(STATUS_PATH, app, tenant),
+            status_url=page_path(self.status_path, app, tenant),
             sign_in_url=self._sign_in_again(app, tenant, path),
             outcome=outcome,
             provisioning=provisioning,
@@ -219,10 +231,10 @@ class InstallationEndpoints:
     # -- pages ---------------------------------------------------------------------------------
 
     async def installation(self, request: Request) -> Response:
-        return await self._page(request, "apply", INSTALLATION_PATH)
+        return await self._page(request, "apply", self.installation_path)
 
     async def uninstall(self, request: Request) -> Response:
-        return await self._page(request, "uninstall", UNINSTALL_PATH)
+        return await self._page(request, "uninstall", self.uninstall_path)
 
     async def _page(self, request: Request, operation: str, path: str) -> Response:
         try:
@@ -241,9 +253,15 @@ class InstallationEndpoints:
             return await self._sign_in(request, application, tenant, path)
         return await self._render(request, session, operation)
 
-    async def start(self, request: Request) -> Response:
-        operation = "uninstall" if request.url.path == UNINSTALL_PATH else "apply"
-        path = UNINSTALL_PATH if operation == "uninstall" else INSTALLATION_PATH
+    async def start_apply(self, request: Request) -> Response:
+        """``POST /installation``: provision."""
+        return await self._start(request, "apply", self.installation_path)
+
+    async def start_uninstall(self, request: Request) -> Response:
+        """``POST /uninstall``: remove what the application created."""
+        return await self._start(request, "uninstall", self.uninstall_path)
+
+    async def _start(self, request: Request, operation: str, path: str) -> Response:
         try:
             application, tenant = self._target(request)
             assert tenant is not None  # noqa: S101 - required above

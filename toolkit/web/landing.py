@@ -16,14 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from toolkit.installation_pages import UNINSTALL_PATH
-from toolkit.provisioning.manifest import CONTEXT_IDENTIFIER_VARIABLE, PANEL_PATH
 from toolkit.web.pages import page
 
 if TYPE_CHECKING:
@@ -50,8 +47,8 @@ class ApplicationUrls:
 
 
 def application_urls(workspace: Workspace) -> list[ApplicationUrls]:
-    """Each registered application's URLs at ``settings.public_url``, by name."""
-    public_url = workspace.settings.public_url.rstrip("/")
+    """Each registered application's URLs at ``settings.public_url`` (and the endpoints' mount
+    prefix), by name."""
     return [
         ApplicationUrls(
             name=app.name,
@@ -59,9 +56,8 @@ def application_urls(workspace: Workspace) -> list[ApplicationUrls]:
             install=workspace.install_url(app.name),
             state_change=workspace.state_change_url(app.name),
             # What a provisioned web panel opens: {public_url}/panel/{app}?uctx=<uctx>.
-            panel=f"{public_url}{PANEL_PATH}/{quote(app.id, safe='')}?uctx="
-            + CONTEXT_IDENTIFIER_VARIABLE,
-            uninstall=f"{public_url}{UNINSTALL_PATH}?{urlencode({'app': app.name})}",
+            panel=workspace.panel_url(app.id),
+            uninstall=workspace.uninstall_url(app.name),
         )
         for app in workspace.applications.list()
     ]

@@ -87,7 +87,11 @@ def _secure_cookie(request: Request) -> bool:
 
 
 def set_session_cookie(
-    response: Response, request: Request, sign_in: UserSignIn, max_age: int
+    response: Response,
+    request: Request,
+    sign_in: UserSignIn,
+    max_age: int,
+    path: str = PANEL_PATH,
 ) -> None:
     """The panel session cookie: opaque id, HttpOnly, SameSite=Lax, Secure (unless loopback).
 
@@ -99,16 +103,16 @@ def set_session_cookie(
         sign_in.cookie_name,
         sign_in.session_id,
         max_age=max(1, max_age),
-        path=PANEL_PATH,
+        path=path,
         secure=_secure_cookie(request),
         httponly=True,
         samesite="lax",
     )
 
 
-def _clear_cookie(response: Response, request: Request, name: str) -> None:
+def _clear_cookie(response: Response, request: Request, name: str, path: str = PANEL_PATH) -> None:
     response.delete_cookie(
-        name, path=PANEL_PATH, httponly=True, samesite="lax", secure=_secure_cookie(request)
+        name, path=path, httponly=True, samesite="lax", secure=_secure_cookie(request)
     )
 
 
@@ -118,6 +122,11 @@ class PanelEndpoints:
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.users = workspace.user_contexts
+
+    @property
+    def panel_path(self) -> str:
+        """``/panel`` as the browser sees it (a mount prefix included: PartnerPaths)."""
+        return self.workspace.paths.full(self.workspace.paths.panel)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -187,7 +196,7 @@ class PanelEndpoints:
 
     def _paths(self, application: str, tenant: str) -> tuple[str, str]:
         query = urlencode({"app": application, "ctx": tenant})
-        return f"{PANEL_PATH}?{query}", f"{LOGOUT_PATH}?{query}"
+        return f"{self.panel_path}?{query}", f"{self.panel_path}/logout?{query}"
 
     async def _sign_in(
         self,
@@ -233,7 +242,7 @@ class PanelEndpoints:
         else:
             response = RedirectResponse(url, status_code=303)
         if clear_cookie:
-            _clear_cookie(response, request, clear_cookie)
+            _clear_cookie(response, request, clear_cookie, self.panel_path)
         return self._framable(response, application)
 
     async def _session(
@@ -434,7 +443,7 @@ class PanelEndpoints:
         except ToolkitError:
             logout_url = None
         response = signed_out_page(logout_url)
-        _clear_cookie(response, request, cookie_name)
+        _clear_cookie(response, request, cookie_name, self.panel_path)
         return self._framable(response, application)
 
     # -- the user half of /callback --------------------------------------------------------
@@ -444,5 +453,5 @@ class PanelEndpoints:
         sign_in = await run_in_threadpool(self.users.complete, params)
         response = RedirectResponse(sign_in.return_to, status_code=303)
         max_age = int(self.users.session_ttl.total_seconds())
-        set_session_cookie(response, request, sign_in, max_age)
+        set_session_cookie(response, request, sign_in, max_age, self.panel_path)
         return response

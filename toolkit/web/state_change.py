@@ -37,6 +37,7 @@ from toolkit.errors import (
 )
 from toolkit.jobs.notify import process_notification
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
+from toolkit.web.hooks import EndpointError, Hooks, StateChanged
 
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
@@ -80,11 +81,30 @@ async def _read_json_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
-def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable[Response]]:
-    """The ``/state-change`` and ``/state-change/{client_id}`` handler for ``workspace``."""
+def state_change_endpoint(
+    workspace: Workspace, *, hooks: Hooks | None = None
+) -> Callable[[Request], Awaitable[Response]]:
+    """The ``/state-change`` and ``/state-change/{client_id}`` handler for ``workspace``;
+    ``hooks`` (when mounted with them) hear of each processed notification and each refusal."""
     events = workspace.tenant_events
 
     async def state_change(request: Request) -> Response:
+        response = await _state_change(request)
+        if hooks is not None and response.status_code != 200:
+            error = getattr(request.state, "state_change_error", None)
+            if error is not None:
+                await hooks.error(
+                    EndpointError(
+                        "state_change",
+                        request.url.path,
+                        response.status_code,
+                        error,
+                        getattr(request.state, "request_id", None),
+                    )
+                )
+        return response
+
+    async def _state_change(request: Request) -> Response:
         request_id = getattr(request.state, "request_id", None)
         application = request.path_params.get("application")
         try:
@@ -97,26 +117,9 @@ def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable
             )
             # A workflow when a job engine runs here: a redelivery starts nothing new.
             result = await run_in_threadpool(process_notification, events, notification)
-        except MalformedNotificationError as exc:
-            logger.info("request %s: state-change refused: %s", request_id, exc.reason)
-            return json_error(400, "bad_request")
-        except NotificationApplicationError as exc:
-            # The partner's configuration, not a forgery: say which, so it can be fixed.
-            logger.warning("request %s: state-change refused: %s (%s)", request_id, exc.reason, exc)
-            return json_error(409 if exc.reason == "ambiguous_application" else 404, exc.reason)
-        except NotificationRejectedError as exc:
-            logger.info("request %s: state-change refused: %s", request_id, exc.reason)
-            return json_error(401, "unauthorized")
-        except UnstorableTextError:  # the sender's text, not our outage (parsing refuses it first)
-            logger.info("request %s: state-change refused: unstorable text", request_id)
-            return json_error(400, "bad_request")
-        except ToolkitError as exc:  # keys or store unavailable: our outage, not a forgery
-            logger.error(
-                "request %s: state-change could not be checked: %s",
-                request_id,
-                type(exc).__name__,
-            )
-            return json_error(503, "unavailable")
+        except ToolkitError as exc:
+            request.state.state_change_error = exc  # for the on_error hook
+            return _refusal(request_id, exc)
         logger.info(
             "request %s: state-change %s for %s: %s",
             request_id,
@@ -124,6 +127,39 @@ def state_change_endpoint(workspace: Workspace) -> Callable[[Request], Awaitable
             result.context_identifier,
             result.outcome,
         )
+        if hooks is not None:
+            await hooks.state_changed(
+                StateChanged(
+                    application=notification.application.name,
+                    context_identifier=result.context_identifier,
+                    change_type=result.change_type,
+                    outcome=result.outcome,
+                    message=notification.message,
+                )
+            )
         return JSONResponse({"status": "ok"})
 
     return state_change
+
+
+def _refusal(request_id: str | None, error: ToolkitError) -> JSONResponse:
+    """The answer to a notification that was refused or could not be checked."""
+    if isinstance(error, MalformedNotificationError):
+        logger.info("request %s: state-change refused: %s", request_id, error.reason)
+        return json_error(400, "bad_request")
+    if isinstance(error, NotificationApplicationError):
+        # The partner's configuration, not a forgery: say which, so it can be fixed.
+        logger.warning("request %s: state-change refused: %s (%s)", request_id, error.reason, error)
+        return json_error(409 if error.reason == "ambiguous_application" else 404, error.reason)
+    if isinstance(error, NotificationRejectedError):
+        logger.info("request %s: state-change refused: %s", request_id, error.reason)
+        return json_error(401, "unauthorized")
+    if isinstance(error, UnstorableTextError):
+        # The sender's text, not our outage (parsing refuses it first).
+        logger.info("request %s: state-change refused: unstorable text", request_id)
+        return json_error(400, "bad_request")
+    # Keys or store unavailable: our outage, not a forgery.
+    logger.error(
+        "request %s: state-change could not be checked: %s", request_id, type(error).__name__
+    )
+    return json_error(503, "unavailable")
