@@ -728,7 +728,11 @@ def _send_with_retry(
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             delay = run.wait_after_exception(exc)
         else:
-            wait = run.wait_after_response(response)
+            try:
+                wait = run.wait_after_response(response)
+            except BaseException:
+                response.close()  # retries exhausted: the last answer is not handed out
+                raise
             if wait is None:
                 return response
             response.close()
@@ -761,7 +765,11 @@ async def async_send_request(
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             delay = run.wait_after_exception(exc)
         else:
-            wait = run.wait_after_response(response)
+            try:
+                wait = run.wait_after_response(response)
+            except BaseException:
+                await response.aclose()
+                raise
             if wait is None:
                 return response
             await response.aclose()
