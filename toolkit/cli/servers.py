@@ -135,7 +135,13 @@ def run_stack(
 
 def _run_until_interrupted(stack: LocalStack) -> None:
     """Start ``stack``, print its URLs, wait for Ctrl-C / SIGTERM, stop it."""
-    from toolkit.localstack import DEMO_PASSWORD, NEWCOMER_TENANT, NEWCOMER_USERNAME
+    from toolkit.localstack import (
+        DEMO_PASSWORD,
+        NEWCOMER_TENANT,
+        NEWCOMER_USERNAME,
+        PARTNER_ADMIN,
+        PARTNER_VIEWER,
+    )
 
     typer.echo(f"starting the local stack (home {stack.home})")
     started = time.monotonic()
@@ -152,6 +158,11 @@ def _run_until_interrupted(stack: LocalStack) -> None:
         typer.echo(f"  dashboard          {urls.dashboard}")
         typer.echo(f"  partner endpoints  {urls.partner}")
         typer.echo(f"  emulator           {urls.emulator}")
+        typer.echo("(the partner endpoints' and the emulator's own pages say what they serve)")
+        typer.echo(
+            f"Sign in to the dashboard as {PARTNER_ADMIN} (operator) or {PARTNER_VIEWER}"
+            f" (viewer), password {DEMO_PASSWORD}."
+        )
         typer.echo(
             f"Click Install in the dashboard and sign in as {NEWCOMER_USERNAME} /"
             f" {DEMO_PASSWORD} to install into {NEWCOMER_TENANT}."
