@@ -93,7 +93,9 @@ class AsyncWorkspace:
 
     Build it with :meth:`open` (opens a workspace and an async client, closes both) or
     :meth:`of` (wraps the caller's workspace, which stays the caller's to close). Use it from
-    any number of coroutines; it may also be used from several event loops in turn.
+    any number of coroutines of one event loop (its ``httpx.AsyncClient`` pools connections
+    of that loop); sync callers in other threads share its tickets and caches through the
+    workspace.
     """
 
     workspace: Workspace
