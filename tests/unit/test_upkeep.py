@@ -144,9 +144,9 @@ def test_the_ticket_renewal_picks_held_tickets_closing_within_the_hour(
     with Jobs(repository) as jobs:
         (job,) = jobs.list()
         assert job.job_id.startswith("upkeep-tickets-")
-        assert [row.context_identifier for row in jobs.tenants(job.job_id, inputs=True)] == [
-            "Cust1"
-        ]
+        (found,) = jobs.client.list_workflows(workflow_ids=[job.job_id])
+        assert found.input is not None
+        assert found.input["args"][0].targets == ((app_id, "Cust1"),)
         jobs.cancel(job.job_id)  # the fake has no ticket manager to renew with
 
 
