@@ -220,6 +220,24 @@ def test_a_state_change_notification_is_validated_and_confirmed(
     assert workspace.repository.get_authorization(APP, TENANT).status == "suspended"
 
 
+def test_a_notification_the_state_api_cannot_confirm_is_kept_unconfirmed(
+    installed: str, emu: Emulator, workspace: Workspace
+) -> None:
+    emu.change_tenant(TENANT, "Suspend")
+    message = emu.wait_for_webhooks(timeout=10)[-1]["message"]
+    emu.set_faults([{"kind": "status", "status": 503, "path_prefix": "/api/state/"}])
+
+    async def run() -> None:
+        async with AsyncWorkspace.of(workspace) as aws:
+            result = await aws.receive_state_change(message, application=installed)
+            assert result.outcome is StateChangeOutcome.UNCONFIRMED
+            assert result.change.reason == "state_api_unavailable"
+
+    asyncio.run(run())
+    # A signal, not a fact: nothing changes until the state API confirms it.
+    assert workspace.repository.get_authorization(APP, TENANT).status == "active"
+
+
 def test_sync_and_async_callers_share_one_exchange(
     installed: str, emu: Emulator, workspace: Workspace
 ) -> None:
