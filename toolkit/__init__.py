@@ -67,6 +67,7 @@ if TYPE_CHECKING:
         rsa_key_value_to_pem,
         sign_system_user_token,
     )
+    from toolkit.partner_paths import PartnerPaths
     from toolkit.workspace import Workspace
 
 try:
@@ -131,6 +132,7 @@ _HOMES = {
     "sign_system_user_token": "toolkit.keys",
     "Workspace": "toolkit.workspace",
     "AsyncWorkspace": "toolkit.async_workspace",
+    "PartnerPaths": "toolkit.partner_paths",
 }
 
 
@@ -170,6 +172,7 @@ __all__ = [
     "NotificationApplicationError",
     "NotificationRejectedError",
     "OAuthError",
+    "PartnerPaths",
     "ProviderMetadata",
     "ProvisioningError",
     "RedirectUriNotRegisteredError",
