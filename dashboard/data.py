@@ -1121,6 +1121,12 @@ class ApplyProgress:
 @_guarded
 def provisioning_manifest(app: str) -> str | None:
     """What the application's stored manifest holds, in a line; None when it has none."""
+    workspace()
+    return _provisioning_manifest(app)
+
+
+@_read_model
+def _provisioning_manifest(app: str) -> str | None:
     manifest = workspace().provisioning.manifest_for(app)
     if manifest is None:
         return None
@@ -1479,6 +1485,7 @@ def store_manifest(app: str, text: str) -> str:
         raise DashboardError(
             "The manifest is not valid:\n\n- " + "\n- ".join(exc.lines())
         ) from None
+    invalidate()  # the outline below is read anew, not the cached one of the old manifest
     return provisioning_manifest(app) or "no manifest"
 
 

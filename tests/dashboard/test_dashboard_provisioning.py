@@ -103,6 +103,8 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     at.button(key="provisioning_store_manifest").click().run()
     assert not at.error, texts(at.error)
     assert repository.get_application_manifest(APP) == MANIFEST
+    # The new manifest's outline, not the cached "no manifest" of the page run before.
+    assert any(text.startswith("Stored: 1 list(s)") for text in texts(at.success))
     at.run()
     assert any("1 list(s), 1 web panel(s)" in text for text in texts(at.markdown))
 
