@@ -1,0 +1,1 @@
+"""A partner's own FastAPI application with the toolkit inside (``app.py``)."""
