@@ -173,3 +173,8 @@ def test_activity_filters_and_exports_without_secrets(repository: Repository) ->
     # Other filters: the prepared export is not offered for them.
     at.selectbox(key="activity_actor").set_value("test").run()
     assert not at.get("download_button")
+    # The tenant is typed (there can be 10,000): one tenant's events only.
+    at.text_input(key="activity_tenant").input(TENANT).run()
+    table = at.dataframe[0].value
+    assert set(table["Tenant"]) == {TENANT}
+    assert "authorization.created" in set(table["Action"])

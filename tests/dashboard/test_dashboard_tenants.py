@@ -135,6 +135,51 @@ def test_filter_by_application(repository: Repository) -> None:
     assert list(at.dataframe[0].value["Tenant"]) == [TENANT]
 
 
+def many_tenants(repository: Repository, count: int) -> None:
+    """``count`` more records of the standard application: Cust70000..., every third revoked."""
+    for i in range(count):
+        ctx = f"Cust{70_000 + i}"
+        repository.put_authorization(
+            STANDARD_APP,
+            ctx,
+            token_issued_at=datetime.now(UTC),
+            company_name=f"Bulk {'Trading' if i % 2 else 'Shipping'} {i}",
+            approved_by=f"owner{i}@bulk.example",
+        )
+        if i % 3 == 0:
+            repository.set_authorization_status(STANDARD_APP, ctx, "revoked")
+
+
+def test_the_table_is_paged_with_search_and_status_in_sql(repository: Repository) -> None:
+    seed(repository)
+    many_tenants(repository, 60)  # 61 records of the standard application in all
+    at = open_page(TENANTS_PAGE)
+
+    assert len(at.dataframe[0].value) == 50
+    assert "Records 1–50 of 61 (page 1 of 2)." in texts(at.caption)
+    at.number_input(key="tenants_page").set_value(2).run()
+    assert not at.exception, at.exception
+    # By application, then tenant: Cust12345 first, so page 2 starts at Cust70049.
+    expected = [f"Cust{70_000 + i}" for i in range(49, 60)]
+    assert list(at.dataframe[0].value["Tenant"]) == expected
+    assert "Records 51–61 of 61 (page 2 of 2)." in texts(at.caption)
+    # The detail offers the records on the page.
+    assert at.selectbox(key="tenants_record").options[0] == f"Cust70049 · {STANDARD_APP}"
+
+    # Another filter starts on page 1 again: the company, in any case...
+    at.text_input(key="tenants_search").input("SHIPPING").run()
+    assert "Records 1–30 of 30 (page 1 of 1)." in texts(at.caption)
+    assert set(at.dataframe[0].value["Company"].str.split().str[1]) == {"Shipping"}
+    # ...and the status.
+    at.selectbox(key="tenants_status").select("revoked").run()
+    shown = at.dataframe[0].value
+    assert set(shown["Status"]) == {"revoked"}
+    assert len(shown) == 10  # even i (Shipping) that are multiples of 3: 0, 6, ..., 54
+    at.text_input(key="tenants_search").input("nobody-like-this").run()
+    assert not at.dataframe
+    assert "No record matches these filters." in texts(at.info)
+
+
 # -- Renew ticket, against an in-thread emulator -------------------------------------------------
 
 CTX = "Cust12345"
