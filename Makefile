@@ -9,7 +9,7 @@ DASHBOARD_PORT ?= 8501
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck unit browser-deps clean notebooks
+.PHONY: run test lint typecheck docs unit browser-deps clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The API reference built from the docstrings (pdoc) into build/api (git-ignored); fails on an
+# import error, a pdoc warning or a docstring naming a toolkit.X that does not exist.
+docs: $(STAMP)
+	$(BIN)/python docs/api_reference.py build/api
+
 # Browser tests drive Debian's chromium through Playwright; Playwright never downloads a browser.
 browser-deps:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
@@ -44,7 +49,7 @@ browser-deps:
 unit: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests notebooks --nbmake
 
-test: lint typecheck unit
+test: lint typecheck docs unit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -788,7 +788,7 @@ async def async_post_token_request(
 
 T = TypeVar("T")
 
-TokenFlow = Generator["TokenRequest", httpx.Response, T]
+TokenFlow = Generator[TokenRequest, httpx.Response, T]
 """A flow that yields token requests, takes the token endpoint's answers, and returns a ``T``."""
 
 
