@@ -22,6 +22,7 @@ from toolkit.provisioning import (
     Action,
     Manifest,
     ProvisioningEvent,
+    apply_manifest,
     apply_plan,
     load_manifest,
     make_plan,
@@ -368,3 +369,138 @@ def test_a_run_killed_between_a_panels_create_and_its_visibility_is_finished_nex
     calls = len(tenant.calls)
     assert make_plan(api, store, app, CTX, manifest).is_empty
     assert all(name != "set_user_groups" for name, _ in tenant.calls[calls:])
+
+
+# -- one read per kind (issue 14) ---------------------------------------------------------------
+
+
+class ReadCountingApi(FakeApi):
+    """Counts the tenant reads by kind: lists, a list's items, the app's panels, all panels,
+    the app's task menus, a panel's user groups."""
+
+    def __init__(self, tenant: FakeTenant) -> None:
+        super().__init__(tenant)
+        self.reads: dict[str, int] = {}
+
+    def _read(self, kind: str) -> None:
+        self.reads[kind] = self.reads.get(kind, 0) + 1
+
+    def lists(self) -> list[Any]:
+        self._read("lists")
+        return super().lists()
+
+    def list_items(self, list_ref: int | str) -> list[ListItemEntity]:
+        self._read("items")
+        return super().list_items(list_ref)
+
+    def app_web_panels(self) -> list[WebPanelEntity]:
+        self._read("app_panels")
+        return super().app_web_panels()
+
+    def web_panels(self) -> list[WebPanelEntity]:
+        self._read("all_panels")
+        return super().web_panels()
+
+    def call(self, method: str, path: str, **options: Any) -> Any:
+        if method == "GET" and path.endswith("/UserGroups"):
+            self._read("user_groups")
+        if path.endswith("GetAppTaskMenus"):
+            self._read("app_task_menus")
+        return super().call(method, path, **options)
+
+
+def test_an_apply_reads_each_kind_once_for_all_its_creates(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    """The plan reads lists, the app's panels, all panels and task menus once each; the apply
+    re-reads them once for the staleness check, and that read serves every create's
+    read-back: no read per create, none for the items of a list the run created, one read of
+    user groups for all the panels it made visible."""
+    api = ReadCountingApi(tenant)
+    plan = make_plan(api, store, app, CTX, load_manifest(TASKS))
+    assert sum(1 for s in plan.pending if s.action is Action.CREATE) == 5
+    planned = dict(api.reads)
+    assert planned == {"lists": 1, "app_panels": 1, "all_panels": 1, "app_task_menus": 1}
+    api.reads.clear()
+    run = apply_plan(api, store, app, plan, actor="test")
+    assert run.outcome == "succeeded"
+    assert {step.outcome for step in run.steps} == {"done"}
+    assert api.reads == {**planned, "user_groups": 1}
+    assert all(tenant.visible_for[e.web_panel_id] == {1, 2, 3} for e, _ in tenant.panels.values())
+    assert tenant.item_names("Acme status") == ["Synced"]
+
+
+def test_apply_manifest_reads_the_tenant_once_for_the_plan_and_the_run(
+    store: Repository, app: Application, tenant: FakeTenant
+) -> None:
+    api = ReadCountingApi(tenant)
+    manifest = load_manifest(TASKS)
+    run = apply_manifest(api, store, app, CTX, manifest, actor="test")
+    assert run.outcome == "succeeded"
+    assert api.reads == {
+        "lists": 1,
+        "app_panels": 1,
+        "all_panels": 1,
+        "app_task_menus": 1,
+        "user_groups": 1,
+    }
+    assert store.get_provisioning_lock(app.id, CTX) is None
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+
+
+def test_apply_manifest_adopts_what_an_earlier_attempt_created(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    """A step that ran twice: the first attempt died after two creates; the second reads the
+    tenant under the lock, so those two are in the plan as adopt / unchanged, never created
+    again."""
+
+    def kill(event: ProvisioningEvent) -> None:
+        if event.kind == "step_finished" and event.position == 1:
+            raise Interrupted("killed after two steps")
+
+    with pytest.raises(ProvisioningRunError):
+        apply_manifest(FakeApi(tenant), store, app, CTX, manifest, actor="test", on_event=kill)
+    run = apply_manifest(FakeApi(tenant), store, app, CTX, manifest, actor="test")
+    assert run.outcome == "succeeded"
+    assert run.steps_total == 7 - 2
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.panel_count("acme.contact") == 1
+
+
+def test_a_create_read_back_after_a_lost_answer_reads_the_kind_again(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    """The run's read of a kind predates the lost create: the read-back after it reads again."""
+
+    class Losing(ReadCountingApi):
+        lost = False
+
+        def create_list_item(
+            self, list_ref: int | str, entity: ListItemEntity | Mapping[str, Any]
+        ) -> ListItemEntity:
+            created = super().create_list_item(list_ref, entity)
+            if not self.lost:
+                self.lost = True
+                raise RequestOutcomeUnknownError("the answer never came")
+            return created
+
+    api = Losing(tenant)
+    run = apply_manifest(api, store, app, CTX, manifest, actor="test")
+    assert run.outcome == "succeeded"
+    # Category's items for the plan, then the lost create's list once more.
+    assert api.reads["items"] == 2
+    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    outcomes = {step.key: step.outcome for step in run.steps}
+    assert outcomes["Acme status/Synced"] == "adopted"
+
+
+def test_apply_manifest_refuses_a_plan_with_conflicts_and_releases_the_lock(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    other = FakeApi(tenant, client="someone-else")
+    other.save_web_panel(WebPanelEntity(prog_id="acme.contact", name="Theirs"))
+    with pytest.raises(PlanConflictError):
+        apply_manifest(FakeApi(tenant), store, app, CTX, manifest, actor="test")
+    assert store.get_provisioning_lock(app.id, CTX) is None
+    assert store.list_provisioning_runs(app.name, CTX) == []

@@ -11,7 +11,12 @@
 
 from __future__ import annotations
 
-from toolkit.provisioning.apply import EventCallback, ProvisioningEvent, apply_plan
+from toolkit.provisioning.apply import (
+    EventCallback,
+    ProvisioningEvent,
+    apply_manifest,
+    apply_plan,
+)
 from toolkit.provisioning.fleet import (
     FleetCounts,
     FleetEvent,
@@ -64,6 +69,7 @@ __all__ = [
     "TokenBucket",
     "WebPanelSpec",
     "apply_fleet",
+    "apply_manifest",
     "apply_plan",
     "check_states",
     "fleet_targets",

@@ -20,8 +20,15 @@ Re-running after a crash, a kill or a lost response never duplicates anything:
 
 * before every create the object is read back by its natural key (ProgId among the app's own
   panels and task menus, list name, item name within its list) and an existing one is
-  **adopted**; a created web panel is then made visible for every user group when its step
-  says so (read first, written only when a group is missing);
+  **adopted**. One read per kind serves every read-back of that kind: the run starts from the
+  tenant as read under the lock (the staleness check's read, or the plan's own when
+  :func:`apply_manifest` plans under the lock), adds what it creates, and reads a kind only
+  when it has not been read yet (a list's items; a list this run created has none). A step
+  that ran before (a resumed workflow) did so before this run took the lock, so that read
+  shows it;
+* a created web panel is then made visible for every user group when its step says so: the
+  first panel's groups are read (written only when a group is missing); every later panel this
+  run created gets the same groups, all selected, without another read;
 * list and item creates are written ahead to the store as ``pending`` ownership, so an object
   whose create answer never arrived is still known to be the application's on the next plan;
 * a POST that raised :class:`~toolkit.errors.RequestOutcomeUnknownError` (sent, answer lost) is
@@ -41,7 +48,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from toolkit.errors import (
@@ -59,7 +66,9 @@ from toolkit.provisioning.plan import (
     Plan,
     ProvisioningApi,
     Step,
+    TenantSnapshot,
     fingerprint_of,
+    plan_from_snapshot,
     read_snapshot,
 )
 from toolkit.store import Application, ProvisioningRun, Repository
@@ -68,7 +77,9 @@ from toolkit.tenant.task_menus import (
     app_task_menus,
     delete_app_task_menus,
     delete_task_menu,
+    item_user_groups,
     save_task_menu,
+    set_item_user_groups,
     set_visible_for_everyone,
 )
 from toolkit.tenant.webapi import WEB_PANEL_LIST, ListEntity, ListItemEntity, WebPanelEntity
@@ -78,6 +89,7 @@ __all__ = [
     "LOCK_TTL",
     "EventCallback",
     "ProvisioningEvent",
+    "apply_manifest",
     "apply_plan",
 ]
 
@@ -163,6 +175,8 @@ class _Executor:
         application: Application,
         context_identifier: str,
         run_id: str,
+        *,
+        snapshot: TenantSnapshot | None = None,
     ) -> None:
         self.api = api
         self.repository = repository
@@ -170,12 +184,26 @@ class _Executor:
         self.ctx = context_identifier
         self.run_id = run_id
         self._list_ids: dict[str, int] = {}
+        # What this run knows of the tenant, per kind (None: not read yet); see the module doc.
+        self._lists: list[ListEntity] | None = None
+        self._items: dict[str, list[ListItemEntity]] = {}
+        self._app_panels: list[WebPanelEntity] | None = None
+        self._task_menus: list[TaskMenuEntity] | None = None
+        self._user_groups: list[dict[str, Any]] | None = None
+        if snapshot is not None:
+            self._lists = list(snapshot.lists)
+            self._items = {name: list(items) for name, items in snapshot.items.items()}
+            self._app_panels = list(snapshot.app_panels)
+            if snapshot.app_task_menus is not None:
+                self._task_menus = list(snapshot.app_task_menus)
 
-    # -- lookups ------------------------------------------------------------------------------
+    # -- lookups (fresh=True reads the kind again: after a lost answer) --------------------------
 
-    def find_list(self, name: str) -> ListEntity | None:
+    def find_list(self, name: str, fresh: bool = False) -> ListEntity | None:
+        if fresh or self._lists is None:
+            self._lists = list(self.api.lists())
         folded = _fold(name)
-        found = next((e for e in self.api.lists() if _fold(e.name) == folded), None)
+        found = next((e for e in self._lists if _fold(e.name) == folded), None)
         if found is not None:
             self._list_ids[folded] = found.id
         return found
@@ -190,22 +218,44 @@ class _Executor:
                 )
         return self._list_ids[folded]
 
-    def find_item(self, list_name: str, name: str) -> ListItemEntity | None:
+    def find_item(self, list_name: str, name: str, fresh: bool = False) -> ListItemEntity | None:
+        key = _fold(list_name)
+        if fresh or key not in self._items:
+            self._items[key] = list(self.api.list_items(self.list_id(list_name)))
         folded = _fold(name)
-        items = self.api.list_items(self.list_id(list_name))
-        return next((item for item in items if _fold(item.name) == folded), None)
+        return next((item for item in self._items[key] if _fold(item.name) == folded), None)
 
-    def find_app_panel(self, prog_id: str) -> WebPanelEntity | None:
+    def find_app_panel(self, prog_id: str, fresh: bool = False) -> WebPanelEntity | None:
+        if fresh or self._app_panels is None:
+            self._app_panels = list(self.api.app_web_panels())
         folded = _fold(prog_id)
-        mine = [p for p in self.api.app_web_panels() if _fold(p.prog_id) == folded]
+        mine = [p for p in self._app_panels if _fold(p.prog_id) == folded]
         mine.sort(key=lambda p: (p.deleted, p.web_panel_id))
         return mine[0] if mine else None
 
-    def find_app_task_menu(self, prog_id: str) -> TaskMenuEntity | None:
+    def find_app_task_menu(self, prog_id: str, fresh: bool = False) -> TaskMenuEntity | None:
+        if fresh or self._task_menus is None:
+            self._task_menus = app_task_menus(self.api)
         folded = _fold(prog_id)
-        mine = [m for m in app_task_menus(self.api) if _fold(m.prog_id) == folded]
+        mine = [m for m in self._task_menus if _fold(m.prog_id) == folded]
         mine.sort(key=lambda m: (m.deleted, m.task_menu_id))
         return mine[0] if mine else None
+
+    def make_visible_for_everyone(self, panel_id: int, *, created: bool) -> None:
+        """Every user group sees the panel. A panel this run created gets the groups read for
+        an earlier one, all selected, without a read of its own: the groups are the tenant's,
+        the same for every item of the list [I] (§7.1 documents the read and the write, not
+        whether a new item's groups differ)."""
+        if created and self._user_groups is not None:
+            groups = [{**g, "Selected": True} for g in self._user_groups]
+            set_item_user_groups(self.api, WEB_PANEL_LIST, panel_id, groups)
+            return
+        groups = item_user_groups(self.api, WEB_PANEL_LIST, panel_id)
+        self._user_groups = groups
+        if not all(group.get("Selected") is True for group in groups):
+            set_item_user_groups(
+                self.api, WEB_PANEL_LIST, panel_id, [{**g, "Selected": True} for g in groups]
+            )
 
     def own(
         self, kind: str, name: str, list_name: str | None, state: str, remote: int | None
@@ -228,17 +278,18 @@ class _Executor:
 
     # -- creating with read-back --------------------------------------------------------------
 
-    def _create(self, find: Callable[[], Any], create: Callable[[], Any]) -> tuple[Any, str]:
-        """(the object, ``done`` | ``adopted``): read back first; after a lost answer, read
-        back again and create once more only if it is really not there."""
-        existing = find()
+    def _create(self, find: Callable[[bool], Any], create: Callable[[], Any]) -> tuple[Any, str]:
+        """(the object, ``done`` | ``adopted``): read back first (from the run's read of the
+        kind); after a lost answer, read the kind again and create once more only if it is
+        really not there."""
+        existing = find(False)
         if existing is not None:
             return existing, "adopted"
         try:
             return create(), "done"
         except RequestOutcomeUnknownError:
             logger.info("a create's answer was lost; reading it back by its natural key")
-            existing = find()
+            existing = find(True)
             if existing is not None:
                 return existing, "adopted"
             return create(), "done"
@@ -280,9 +331,12 @@ class _Executor:
             is_custom_list=True,
         )
         created, outcome = self._create(
-            lambda: self.find_list(step.name), lambda: self.api.create_list(entity)
+            lambda fresh: self.find_list(step.name, fresh), lambda: self.api.create_list(entity)
         )
         self._list_ids[_fold(step.name)] = created.id
+        if outcome == "done":
+            self._remember(self._lists, created)
+            self._items[_fold(step.name)] = []  # a list just created has no items
         if outcome == "adopted" and _list_differs(created, desired):
             self._put_list(created, desired)
         self.own("list", step.name, None, "owned", created.id)
@@ -330,9 +384,11 @@ class _Executor:
             rank=int(desired.get("Rank", 0)),
         )
         created, outcome = self._create(
-            lambda: self.find_item(list_name, step.name),
+            lambda fresh: self.find_item(list_name, step.name, fresh),
             lambda: self.api.create_list_item(list_id, entity),
         )
+        if outcome == "done":
+            self._remember(self._items.get(_fold(list_name)), created)
         if outcome == "adopted" and (created.tooltip, created.rank) != (
             entity.tooltip,
             entity.rank,
@@ -400,16 +456,20 @@ class _Executor:
     def create_panel(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         entity = self._panel_entity(step)
         created, outcome = self._create(
-            lambda: self.find_app_panel(step.key), lambda: self.api.save_web_panel(entity)
+            lambda fresh: self.find_app_panel(step.key, fresh),
+            lambda: self.api.save_web_panel(entity),
         )
+        if outcome == "done":
+            self._remember(self._app_panels, created)
         if outcome == "adopted" and _panel_differs(created, entity):
             created = self.api.update_web_panel(
                 created.web_panel_id, self._panel_entity(step, created)
             )
         detail: dict[str, Any] = {}
         if step.everyone:
-            # Idempotent (reads first), so a re-run after a crash here finishes the job.
-            set_visible_for_everyone(self.api, WEB_PANEL_LIST, created.web_panel_id)
+            # An adopted panel's groups are read first, so a re-run after a crash here
+            # finishes the job.
+            self.make_visible_for_everyone(created.web_panel_id, created=outcome == "done")
             detail["visible_for"] = "everyone"
         return outcome, created.web_panel_id, detail
 
@@ -461,8 +521,11 @@ class _Executor:
     def create_task_menu(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         entity = self._task_menu_entity(step)
         created, outcome = self._create(
-            lambda: self.find_app_task_menu(step.key), lambda: save_task_menu(self.api, entity)
+            lambda fresh: self.find_app_task_menu(step.key, fresh),
+            lambda: save_task_menu(self.api, entity),
         )
+        if outcome == "done":
+            self._remember(self._task_menus, created)
         wanted = self._task_menu_entity(step, created.task_menu_id)
         if outcome == "adopted" and created.to_wire() != wanted.to_wire():
             created = save_task_menu(self.api, wanted)
@@ -492,6 +555,13 @@ class _Executor:
             if app_task_menus(self.api):
                 delete_app_task_menus(self.api)
         return "done", None, {"prog_ids": list(step.desired.get("ProgIds", []))}
+
+    @staticmethod
+    def _remember(known: list[Any] | None, created: Any) -> None:
+        """Add a created object to the run's read of its kind (None: not read yet, so the
+        next read-back reads it, this object included)."""
+        if known is not None:
+            known.append(created)
 
     @staticmethod
     def _remote(step: Step) -> int:
@@ -572,9 +642,55 @@ def apply_plan(
             on_event=on_event,
             owner=owner,
             lock_ttl=lock_ttl,
+            snapshot=snapshot,
         )
     finally:
         repository.release_provisioning_lock(application.id, ctx, owner)
+
+
+def apply_manifest(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    manifest: Manifest,
+    *,
+    actor: str,
+    on_event: EventCallback | None = None,
+    lock_ttl: timedelta = LOCK_TTL,
+    lock_wait: float = 0.0,
+    owner: str | None = None,
+    now: datetime | None = None,
+) -> ProvisioningRun:
+    """Plan and apply under one lock: the tenant is read once, after the lock is taken, and
+    that read is both the plan's and the run's read-backs (no staleness check is needed: no
+    other apply can change the tenant in between). The plan has conflicts:
+    :class:`~toolkit.errors.PlanConflictError`, nothing done. Otherwise as :func:`apply_plan`.
+    """
+    owner = owner or lock_owner()
+    _acquire(repository, application, context_identifier, owner, ttl=lock_ttl, wait=lock_wait)
+    try:
+        snapshot = read_snapshot(api, repository, application, context_identifier, manifest)
+        plan = plan_from_snapshot(snapshot, application, context_identifier, manifest, now=now)
+        if plan.conflicts:
+            raise PlanConflictError(
+                f"the plan for {plan.application!r} in {context_identifier!r} has conflicts: "
+                + "; ".join(plan.conflicts),
+                conflicts=plan.conflicts,
+            )
+        return _run(
+            api,
+            repository,
+            application,
+            plan,
+            actor=actor,
+            on_event=on_event,
+            owner=owner,
+            lock_ttl=lock_ttl,
+            snapshot=snapshot,
+        )
+    finally:
+        repository.release_provisioning_lock(application.id, context_identifier, owner)
 
 
 def _run(
@@ -587,6 +703,7 @@ def _run(
     on_event: EventCallback | None,
     owner: str,
     lock_ttl: timedelta,
+    snapshot: TenantSnapshot | None = None,
 ) -> ProvisioningRun:
     ctx = plan.context_identifier
     pending = plan.pending
@@ -600,7 +717,7 @@ def _run(
         steps_total=len(pending),
     )
     run_id = record.id
-    executor = _Executor(api, repository, application, ctx, run_id)
+    executor = _Executor(api, repository, application, ctx, run_id, snapshot=snapshot)
 
     def emit(kind: str, **fields: Any) -> None:
         if on_event is not None:

@@ -72,6 +72,7 @@ __all__ = [
     "diff",
     "fingerprint_of",
     "make_plan",
+    "plan_from_snapshot",
     "read_snapshot",
 ]
 
@@ -847,6 +848,22 @@ def make_plan(
     snapshot = read_snapshot(
         api, repository, application, context_identifier, manifest, operation=operation
     )
+    return plan_from_snapshot(
+        snapshot, application, context_identifier, manifest, operation=operation, now=now
+    )
+
+
+def plan_from_snapshot(
+    snapshot: TenantSnapshot,
+    application: Application,
+    context_identifier: str,
+    manifest: Manifest,
+    *,
+    operation: str = "apply",
+    now: datetime | None = None,
+) -> Plan:
+    """The plan of an already read ``snapshot`` (pure): an apply that plans under its own lock
+    reads the tenant once for the plan and its read-backs (``apply_manifest``)."""
     conflicts: tuple[str, ...] = ()
     if operation == "uninstall":
         steps = uninstall_steps(snapshot)

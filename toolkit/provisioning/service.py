@@ -24,7 +24,7 @@ from pathlib import Path
 from toolkit.errors import ConfigurationError, InputFileError, ManifestError
 from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited_text
 from toolkit.naming import check_context_identifier
-from toolkit.provisioning.apply import LOCK_TTL, EventCallback, apply_plan
+from toolkit.provisioning.apply import LOCK_TTL, EventCallback, apply_manifest, apply_plan
 from toolkit.provisioning.manifest import ApplicationIdentity, Manifest, load_manifest
 from toolkit.provisioning.plan import Plan, ProvisioningApi, make_plan
 from toolkit.store import Application, ProvisioningRun, Repository
@@ -175,9 +175,22 @@ class Provisioning:
         app = self.repository.get_application(application)
         api = self.api(app, context_identifier)
         if plan is None:
-            chosen = self._manifest(app, manifest)
-            plan = make_plan(api, self.repository, app, context_identifier, chosen, now=self._now())
-        elif plan.context_identifier.casefold() != context_identifier.casefold():
+            # Planned under the apply's lock: one read of the tenant serves the plan and the
+            # run's read-backs.
+            return apply_manifest(
+                api,
+                self.repository,
+                app,
+                context_identifier,
+                self._manifest(app, manifest),
+                actor=actor,
+                on_event=on_event,
+                lock_ttl=self.lock_ttl,
+                lock_wait=lock_wait,
+                owner=lock_owner,
+                now=self._now(),
+            )
+        if plan.context_identifier.casefold() != context_identifier.casefold():
             raise ConfigurationError(
                 f"the plan is for {plan.context_identifier!r}, not {context_identifier!r}"
             )
