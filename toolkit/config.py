@@ -236,6 +236,11 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="base URL at which SuperID reaches the partner endpoints",
     )
+    partner_prefix: str = Field(
+        default="",
+        description="path the partner endpoints are mounted under in the partner's own app "
+        "('' = at the root, e.g. /superoffice); their URLs are public_url + this + path",
+    )
     operators: str | None = Field(
         default=None,
         description="dashboard allow-list 'email:role,...' or JSON; roles viewer, operator",
@@ -305,6 +310,17 @@ class Settings(BaseSettings):
     @classmethod
     def _secure_public_url(cls, value: str) -> str:
         return require_secure_url(value, what="public_url").rstrip("/")
+
+    @field_validator("partner_prefix")
+    @classmethod
+    def _plain_prefix(cls, value: str) -> str:
+        from toolkit.partner_paths import PartnerPaths
+
+        try:
+            PartnerPaths(prefix=value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     def superoffice_environment(self) -> Environment:
         """The environment every URL is derived from."""

@@ -412,7 +412,8 @@ def _check_application_urls(
     come. An emulator application's registration is read back from the emulator."""
     if repository is None:
         return  # the key ring check already said why nothing is read from the store
-    public_url = settings.public_url.rstrip("/")
+    # The partner endpoints' base: SOTK_PUBLIC_URL and their mount prefix (SOTK_PARTNER_PREFIX).
+    public_url = settings.public_url.rstrip("/") + settings.partner_prefix
     for application in repository.list_applications():
         registration = _emulator_registration(application, http)
         _check_redirect_uri(report, application, public_url, registration)

@@ -117,7 +117,9 @@ class Workspace:
         self.installation_pages = InstallationPages(
             repository, self.installations, tenants, self.provisioning, now=now
         )
-        self.use_paths(DEFAULT_PARTNER_PATHS)
+        # Where the partner endpoints are (SOTK_PARTNER_PREFIX); a mounted app's paths replace
+        # these when it is bound (toolkit.web.integration).
+        self.use_paths(PartnerPaths(prefix=settings.partner_prefix))
 
     def use_paths(self, paths: PartnerPaths) -> None:
         """Where the partner endpoints are mounted (``toolkit.web.integration`` calls this when

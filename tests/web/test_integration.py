@@ -35,6 +35,7 @@ from toolkit.web import (
     StateChanged,
     SuperOfficeEndpoints,
     Uninstalled,
+    create_app,
 )
 from toolkit.workspace import Workspace
 
@@ -351,3 +352,23 @@ def test_a_root_mounted_endpoints_object_refuses_a_prefix_and_another_workspace(
             superoffice.bind(other)
     finally:
         superoffice.unbind()
+
+
+def test_the_configured_prefix_is_the_default_and_must_match_the_mount(tmp_path: Path) -> None:
+    """SOTK_PARTNER_PREFIX: the CLI's and dashboard's URLs carry it without any bind, create_app
+    serves under it, and endpoints mounted with another prefix refuse to bind."""
+    settings = Settings(  # type: ignore[call-arg]
+        home=tmp_path / "home", public_url=PUBLIC_URL, partner_prefix="/so", _env_file=None
+    )
+    with Workspace.open(settings) as ws:
+        assert ws.callback_url() == f"{PUBLIC_URL}/so/callback"
+        with pytest.raises(ConfigurationError, match="SOTK_PARTNER_PREFIX"):
+            SuperOfficeEndpoints(PartnerPaths(prefix="/other")).bind(ws)
+        client = TestClient(create_app(ws), base_url=PUBLIC_URL)
+        assert client.get("/so/healthz").status_code == 200
+        assert client.get("/healthz").status_code == 404
+        landing = client.get("/so/")
+        assert landing.status_code == 200
+        assert "SuperOffice partner endpoints" in landing.text
+    with pytest.raises(ValueError, match="partner_prefix"):
+        Settings(partner_prefix="so/", _env_file=None)  # type: ignore[call-arg]

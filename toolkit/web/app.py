@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
+from starlette.routing import Mount
 
 from toolkit.installation_pages import INSTALLATION_PATH, UNINSTALL_PATH
-from toolkit.partner_paths import DEFAULT_PARTNER_PATHS
+from toolkit.partner_paths import DEFAULT_PARTNER_PATHS, PartnerPaths
 from toolkit.web.integration import SuperOfficeEndpoints
 from toolkit.web.panel import LOGOUT_PATH
 
@@ -48,7 +49,11 @@ PANEL_PATH = DEFAULT_PARTNER_PATHS.panel
 
 def create_app(workspace: Workspace) -> Starlette:
     """The partner endpoints for ``workspace`` (which stays the caller's to close), at the
-    root paths with the landing page ``GET /``."""
-    endpoints = SuperOfficeEndpoints(DEFAULT_PARTNER_PATHS, landing=True)
+    root paths with the landing page ``GET /``; under ``SOTK_PARTNER_PREFIX`` when that is set
+    (the landing page then at the prefix)."""
+    paths = PartnerPaths(prefix=workspace.settings.partner_prefix)
+    endpoints = SuperOfficeEndpoints(paths, landing=True)
     endpoints.bind(workspace)
-    return endpoints.app
+    if not paths.prefix:
+        return endpoints.app
+    return Starlette(routes=[Mount(paths.prefix, app=endpoints)])

@@ -126,6 +126,13 @@ class SuperOfficeEndpoints:
         follow this app's paths. Call it in the app's lifespan (or use :meth:`bound`)."""
         if self._workspace is not None and self._workspace is not workspace:
             raise ConfigurationError("the SuperOffice endpoints are bound to another workspace")
+        configured = workspace.settings.partner_prefix
+        if configured and configured != self.prefix:
+            # The CLI, the dashboard and `sotk doctor` hand out URLs with the configured prefix.
+            raise ConfigurationError(
+                f"SOTK_PARTNER_PREFIX is {configured!r} but these endpoints are mounted with "
+                f"prefix {self.prefix!r}: make them the same"
+            )
         workspace.use_paths(self.paths)
         try:
             self.hooks.loop = asyncio.get_running_loop()
