@@ -1,4 +1,4 @@
-"""The five cases. Each returns one JSON-ready dict (medians over ``repeat`` runs).
+"""The six cases. Each returns one JSON-ready dict (medians over ``repeat`` runs).
 
 1. ``cold_exchange``: a system user ticket for every tenant from nothing (no ticket in memory or
    store, no JWKS): the toolkit's fleet (``run_fleet`` over ``TicketManager.ticket``, bounded
@@ -11,11 +11,12 @@
    ``validate_id_token`` (warm ``JwksCache``) against plain ``jwt.decode`` with the same key.
 5. ``async_api``: the cold exchange and the re-plan through ``AsyncWorkspace``, beside the same
    two through the sync API (:mod:`benchmarks.async_case`).
+6. ``engine``: the first apply through the durable engine against the same work without it, and
+   the engine's client CPU per step (:mod:`benchmarks.engine_case`).
 """
 
 from __future__ import annotations
 
-import os
 import resource
 import statistics
 import threading
@@ -30,12 +31,20 @@ import jwt
 
 from benchmarks.baseline import sample_exchange
 from benchmarks.counting import KINDS
+from benchmarks.load import load_average_1m, load_fields
 from benchmarks.world import PUBLIC_URL, BenchWorld
 from toolkit.auth.jwks import JwksCache
 from toolkit.auth.tokens import validate_id_token
 from toolkit.keys import load_private_key
 
-CASES = ("cold_exchange", "warm_work", "provisioning", "token_validation", "async_api")
+CASES = (
+    "cold_exchange",
+    "warm_work",
+    "provisioning",
+    "token_validation",
+    "async_api",
+    "engine",
+)
 # Baselines larger than this are run on this many tenants and extrapolated linearly.
 BASELINE_SAMPLE = 100
 # Token validation: at least this many validations per timed round.
@@ -98,6 +107,7 @@ class Measured:
     emulator_cpu_seconds: float | None = None
     requests: dict[str, int] = field(default_factory=dict)
     credentials: int = 0
+    load_before: float = 0.0  # the 1-minute load average when the block began
 
     @property
     def total_requests(self) -> int:
@@ -108,7 +118,7 @@ class Measured:
 def measure(world: BenchWorld) -> Iterator[Measured]:
     """Wall time, this process's CPU time, the emulator's CPU time, requests by kind and the
     credentials records the emulator wrote, for the block."""
-    result = Measured()
+    result = Measured(load_before=load_average_1m())
     emulator = world.emulator
     counts = world.counter.snapshot()
     credentials = emulator.credentials_total()
@@ -154,7 +164,7 @@ def summarize(
         "peak_rss_mb": peak_rss_mb(),
         "concurrency": world.concurrency,
         "emulator": world.emulator.mode,
-        "load_average_1m": round(os.getloadavg()[0], 2),
+        **load_fields(*(r.load_before for r in runs)),
         **extra,
     }
 
@@ -457,5 +467,15 @@ def token_validation(
 
 def async_api(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, Any]:
     from benchmarks.async_case import async_api as run
+
+    return run(world, repeat=repeat, latency_ms=latency_ms)
+
+
+# ------------------------------------------------------------------------------------------
+# 6. The durable engine (benchmarks/engine_case.py)
+
+
+def engine(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, Any]:
+    from benchmarks.engine_case import engine as run
 
     return run(world, repeat=repeat, latency_ms=latency_ms)

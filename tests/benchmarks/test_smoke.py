@@ -24,6 +24,9 @@ COMMON = {
     "exchanges_per_tenant",
     "cpu_seconds",
     "peak_rss_mb",
+    "load_average_1m",
+    "cores",
+    "under_load",
 }
 
 pytestmark = pytest.mark.emulator
@@ -70,6 +73,7 @@ def test_every_case_prints_one_object_with_the_common_fields(
         "provisioning",
         "token_validation",
         "async_api",
+        "engine",
     }
     for case, item in results.items():
         assert "error" not in item, item
@@ -81,6 +85,9 @@ def test_every_case_prints_one_object_with_the_common_fields(
         assert item["wall_seconds"] > 0
         assert item["cpu_seconds"] >= 0
         assert 0 < item["peak_rss_mb"] < 10_000
+        # A case measured with the 1-minute load above the cores is marked, never a result.
+        assert item["cores"] >= 1
+        assert item["under_load"] is (item["load_average_1m"] > item["cores"])
 
 
 def test_cold_exchange_makes_exactly_one_exchange_per_tenant(
@@ -118,12 +125,31 @@ def test_provisioning_applies_then_replans_without_changes(
     assert provisioning["apply"]["exchanges_per_tenant"] == 0
 
 
+def test_first_apply_reads_each_kind_of_object_once(results: dict[str, dict[str, Any]]) -> None:
+    # 16 creates (2 lists, 10 items, 4 panels), 4 panels made visible for every user group,
+    # one read each of the lists, the app's panels, all panels and the first panel's user
+    # groups: 24. Issue 14 asks for at most 22, set before the visibility writes came
+    # (benchmarks/README.md: what is missed and what would close it).
+    for apply in (results["provisioning"]["apply"], results["engine"]):
+        assert apply["requests"]["rest"] / N <= 24
+
+
 def test_replan_of_an_unchanged_fleet_reads_four_endpoints_per_tenant(
     results: dict[str, dict[str, Any]],
 ) -> None:
     # The lists, the items of each of the manifest's 2 lists, and the application's own panels.
     # Issue 8 asks for at most 3; the fourth is the second list's items (benchmarks/README.md).
     assert results["provisioning"]["requests_per_tenant"] <= 4
+
+
+def test_the_engine_case_applies_the_same_work_with_and_without_the_engine(
+    results: dict[str, dict[str, Any]],
+) -> None:
+    item = results["engine"]
+    assert item["requests"]["rest"] == item["direct"]["requests"]["rest"]  # the same work
+    assert item["requests"]["rest"] > 0
+    assert item["ratio_to_direct"] > 0
+    assert isinstance(item["engine_cpu_ms_per_step"], float | int)
 
 
 def test_token_validation_reports_both_rates_without_requests(
