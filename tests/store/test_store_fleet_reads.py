@@ -98,6 +98,47 @@ def test_a_page_searches_and_filters_in_sql(store: Repository, clock: Clock) -> 
     assert store.authorization_page(search="  ", limit=1).total == 24  # blank: no search
 
 
+def test_a_page_filters_on_whether_the_tenant_state_was_ever_checked(
+    store: Repository, clock: Clock
+) -> None:
+    seed(store, clock, 12)  # a state for tenants 0, 4 and 8 of each application
+    checked = store.authorization_page(checked=True, limit=100)
+    assert checked.total == 6
+    assert {r.context_identifier for r in checked.records} == {
+        "Cust00000",
+        "Cust00004",
+        "Cust00008",
+    }
+    never = store.authorization_page("Alpha", checked=False, limit=100)
+    assert never.total == 9
+    assert "Cust00004" not in {r.context_identifier for r in never.records}
+    assert store.authorization_page(checked=False, status="revoked", limit=100).total == 4
+
+
+def test_the_latest_run_of_each_tenant_of_a_page(store: Repository, clock: Clock) -> None:
+    seed(store, clock, 3)
+    alpha = store.get_application("Alpha").id
+
+    def run(ctx: str, outcome: str) -> str:
+        started = store.start_provisioning_run(
+            "Alpha", ctx, operation="apply", actor="t", plan={}, fingerprint=None, steps_total=0
+        )
+        store.finish_provisioning_run(started.id, outcome)
+        clock.advance(minutes=1)
+        return started.id
+
+    run("Cust00000", "failed")
+    newest = run("Cust00000", "succeeded")
+    other = run("Cust00002", "partial")
+    with statements(store) as seen:
+        latest = store.latest_runs_of([(alpha, "CUST00000"), (alpha, "Cust00001")])
+    assert len(seen) == 1
+    assert {key: found.id for key, found in latest.items()} == {(alpha, "cust00000"): newest}
+    assert latest[(alpha, "cust00000")].outcome == "succeeded"
+    assert store.latest_runs_of([(alpha, "Cust00002")])[(alpha, "cust00002")].id == other
+    assert store.latest_runs_of([]) == {}
+
+
 def test_a_page_refuses_a_bad_size_and_an_unknown_application(store: Repository) -> None:
     for limit, offset in ((0, 0), (1001, 0), (10, -1)):
         with pytest.raises(ConfigurationError):

@@ -47,10 +47,23 @@ def _batches(ids: Collection[str]) -> Iterator[list[str]]:
 
 class FleetReads(Authorizations, Tickets, TenantStates):
     def _filtered(
-        self, query: Select[Any], *, search: str | None, status: str | None
+        self,
+        query: Select[Any],
+        *,
+        search: str | None,
+        status: str | None,
+        checked: bool | None = None,
     ) -> Select[Any]:
         if status is not None:
             query = query.where(authorizations.c.status == status)
+        if checked is not None:
+            # Whether a tenant state was ever recorded (a Check state or a webhook).
+            known = (
+                select(tenant_states.c.authorization_id)
+                .where(tenant_states.c.authorization_id == authorizations.c.id)
+                .exists()
+            )
+            query = query.where(known if checked else ~known)
         term = (search or "").strip().lower()
         if term:
             # Case-insensitive substring of the tenant, the company or who approved.
@@ -74,22 +87,27 @@ class FleetReads(Authorizations, Tickets, TenantStates):
         *,
         search: str | None = None,
         status: str | None = None,
+        checked: bool | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> AuthorizationPage:
         """The records (all, or one application's; name or id) whose tenant, company or
-        approver contains ``search`` (any case), with ``status``, by application name and
-        tenant: ``limit`` from ``offset``, and how many match in all. Two statements."""
+        approver contains ``search`` (any case), with ``status``, whose tenant state was ever
+        recorded (``checked`` True) or never (False), by application name and tenant:
+        ``limit`` from ``offset``, and how many match in all. Two statements."""
         if not 0 < limit <= PAGE_LIMIT or offset < 0:
             raise ConfigurationError(f"a page holds 1 to {PAGE_LIMIT} records from offset >= 0")
         joined = authorizations.join(
             applications, applications.c.id == authorizations.c.application_id
         )
         rows_query = self._filtered(
-            select(authorizations).select_from(joined), search=search, status=status
+            select(authorizations).select_from(joined),
+            search=search,
+            status=status,
+            checked=checked,
         )
         count_query = self._filtered(
-            select(func.count()).select_from(joined), search=search, status=status
+            select(func.count()).select_from(joined), search=search, status=status, checked=checked
         )
         with self._read() as connection:
             if application is not None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from toolkit.errors import ConfigurationError, NotFoundError
 from toolkit.store.areas.base import RepositoryBase, from_row, insert_new
@@ -162,3 +162,28 @@ class ProvisioningRuns(RepositoryBase):
             query = query.where(provisioning_runs.c.outcome == outcome)
         rows = self._rows_of(query, provisioning_runs.c.application_id, application, limit=limit)
         return [self._run(row) for row in rows]
+
+    def latest_runs_of(
+        self, tenants: Collection[tuple[str, str]]
+    ) -> dict[tuple[str, str], ProvisioningRun]:
+        """The newest run of each (application id, tenant) in ``tenants`` (a page of a table),
+        keyed by (application id, tenant casefolded); tenants without a run are absent. One
+        statement, whatever the number of runs stored."""
+        if not tenants:
+            return {}
+        app_ids = sorted({app_id for app_id, _ in tenants})
+        folded = sorted({ctx.casefold() for _, ctx in tenants})
+        query = (
+            self._runs_query()
+            .where(provisioning_runs.c.application_id.in_(app_ids))
+            .where(func.lower(provisioning_runs.c.context_identifier).in_(folded))
+            .order_by(provisioning_runs.c.started_at.desc(), provisioning_runs.c.id)
+        )
+        wanted = {(app_id, ctx.casefold()) for app_id, ctx in tenants}
+        latest: dict[tuple[str, str], ProvisioningRun] = {}
+        with self._read() as connection:
+            for row in connection.execute(query).mappings():
+                key = (row["application_id"], row["context_identifier"].casefold())
+                if key in wanted and key not in latest:
+                    latest[key] = self._run(row)
+        return latest
