@@ -478,7 +478,11 @@ class LocalStack:
 
         partner_port = self._partner_port or _free_port()
         public_url = f"http://{HOST}:{partner_port}"
-        settings = Settings(home=self.home, emulator_url=emulator_url, public_url=public_url)
+        # The seeded world serves the partner endpoints at the root (its own port), whatever
+        # SOTK_PARTNER_PREFIX a partner's own app uses.
+        settings = Settings(
+            home=self.home, emulator_url=emulator_url, public_url=public_url, partner_prefix=""
+        )
         self.workspace = Workspace.open(settings)
         # One job engine worker in this process: background work needs no extra command.
         self.worker = start_engine(
@@ -544,6 +548,7 @@ class LocalStack:
             SOTK_HOME=str(self.home),
             SOTK_EMULATOR_URL=settings.emulator_url or "",
             SOTK_PUBLIC_URL=settings.public_url,
+            SOTK_PARTNER_PREFIX=settings.partner_prefix,
             PYTHONUNBUFFERED="1",
         )
         if self._operator_sign_in:
