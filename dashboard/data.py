@@ -557,7 +557,9 @@ def emulator_enabled() -> bool:
 @_guarded
 def callback_url() -> str:
     """The default redirect URL for a new application: the partner's ``/callback``."""
-    return _settings().public_url + CALLBACK_PATH
+    settings = _settings()
+    # The partner endpoints are at SOTK_PUBLIC_URL + SOTK_PARTNER_PREFIX.
+    return settings.public_url + settings.partner_prefix + CALLBACK_PATH
 
 
 # -- applications --------------------------------------------------------------------------------
@@ -721,12 +723,13 @@ def add_emulator_application(
     app = workspace().applications.register_with_emulator(
         name=name.strip(),
         emulator_url=settings.emulator_url,
-        redirect_uri=settings.public_url + CALLBACK_PATH,
+        redirect_uri=settings.public_url + settings.partner_prefix + CALLBACK_PATH,
         kind=kind,
         model=model,
         tenant=(tenant or "").strip() or None,
         vendor=vendor,
-        public_url=settings.public_url,  # notifications reach /state-change/{client_id}
+        # Notifications reach {prefix}/state-change/{client_id} at the partner endpoints.
+        public_url=settings.public_url + settings.partner_prefix,
         actor=actor_name(),
     )
     return _registered(app)

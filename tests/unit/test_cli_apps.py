@@ -339,3 +339,19 @@ def test_app_add_option_misuse_is_a_usage_error(
     assert hint in result.output
     assert "needs the emulator's URL" not in result.output
     assert stored(env) == []
+
+
+def test_app_add_defaults_the_redirect_uri_under_the_partner_prefix(
+    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
+) -> None:
+    """SOTK_PARTNER_PREFIX: the endpoints are mounted in the partner's own app (issue 16)."""
+    key_file = tmp_path / "key.xml"
+    key_file.write_text(keys.private_key_to_rsa_key_value(private_key))
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text(SECRET + "\n")
+    prefixed = {**env, "SOTK_PARTNER_PREFIX": "/superoffice"}
+    added = runner.invoke(
+        app, add_args(key_file, "--client-secret-file", str(secret_file)), env=prefixed
+    )
+    assert added.exit_code == 0, added.output
+    assert "https://partner.example/superoffice/callback" in added.output

@@ -134,7 +134,7 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
         )
     key_data = _read_key_file(private_key) if private_key is not None else None
     with workspace() as ws:
-        redirect = redirect_uri or f"{ws.settings.public_url}/callback"
+        redirect = redirect_uri or ws.callback_url()  # SOTK_PUBLIC_URL + SOTK_PARTNER_PREFIX
         try:
             if emulator is not None:
                 application = ws.applications.register_with_emulator(
@@ -148,7 +148,9 @@ def app_add(  # noqa: PLR0917 - a typer command: one parameter per option
                     vendor=vendor,
                     consent_text=consent_text,
                     private_key=key_data,
-                    public_url=ws.settings.public_url if state_change else None,
+                    public_url=(ws.settings.public_url + ws.settings.partner_prefix)
+                    if state_change
+                    else None,
                     actor=CLI_ACTOR,
                 )
             else:
