@@ -1,0 +1,132 @@
+"""``python -m benchmarks.profiling [exchange|rest|apply ...] [--n 20] [--top 25]``: where the
+client's CPU goes in a cold exchange, a REST call and a first apply (issue 14).
+
+The benchmark world (an emulator in a subprocess, N tenants installed through the real flow,
+no latency), then each part run one call after another on one thread under cProfile with
+``time.process_time`` as its clock (CPU, not wall: waiting on a socket costs nothing), and once
+more without the profiler for the unprofiled CPU per call. Prints the CPU per call and the
+functions by own and by cumulative time on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import time
+from collections.abc import Callable
+from typing import Any
+
+from benchmarks.cases import manifest_text
+from benchmarks.emulator_process import start_emulator
+from benchmarks.world import PUBLIC_URL, BenchWorld
+
+PARTS = ("exchange", "rest", "apply")
+# REST calls per tenant in the REST part: enough calls for a stable figure at small N.
+REST_ROUNDS = 5
+
+
+def _profiled(work: Callable[[], int]) -> tuple[cProfile.Profile, int, float]:
+    profile = cProfile.Profile(time.process_time)
+    begun = time.process_time()
+    profile.enable()
+    calls = work()
+    profile.disable()
+    return profile, calls, time.process_time() - begun
+
+
+def _unprofiled(work: Callable[[], int]) -> tuple[int, float]:
+    begun = time.process_time()
+    calls = work()
+    return calls, time.process_time() - begun
+
+
+def _report(name: str, profile: cProfile.Profile, calls: int, cpu: float, top: int) -> None:
+    print(f"== {name}: {calls} calls, profiled {1000 * cpu / calls:.2f} ms client CPU each")
+    for order in ("tottime", "cumulative"):
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats(order).print_stats(top)
+        print(out.getvalue())
+
+
+def run(parts: list[str], n: int, top: int) -> None:
+    with start_emulator("subprocess") as emulator:
+        world = BenchWorld(emulator, n, concurrency=4)
+        try:
+            world.install()
+            targets = world.targets
+            first, rest = targets[0], targets[1:]
+            access = world.new_access()
+
+            def exchanges() -> int:
+                nonlocal access
+                world.forget_tickets()
+                access = world.new_access()
+                access.tickets.ticket(first[0].id, first[1])  # the key set, imports: not counted
+                return 0
+
+            def cold() -> int:
+                for app, ctx in rest:
+                    access.tickets.ticket(app.id, ctx)
+                return len(rest)
+
+            if "exchange" in parts:
+                exchanges()
+                calls, cpu = _unprofiled(cold)
+                print(f"exchange: unprofiled {1000 * cpu / calls:.2f} ms client CPU each")
+                exchanges()
+                _report("exchange", *_profiled(cold), top)
+            for app, ctx in targets:
+                access.tickets.ticket(app.id, ctx)
+                access.status(app.id, ctx)
+            if "rest" in parts:
+                apis = [access.system_user_api(app.id, ctx) for app, ctx in targets]
+
+                def calls_() -> int:
+                    for _ in range(REST_ROUNDS):
+                        for api in apis:
+                            api.current_principal()
+                    return REST_ROUNDS * len(apis)
+
+                calls_()  # warm connections
+                calls, cpu = _unprofiled(calls_)
+                print(f"rest: unprofiled {1000 * cpu / calls:.3f} ms client CPU per call")
+                _report("rest", *_profiled(calls_), top)
+            if "apply" in parts:
+                from toolkit.provisioning.service import Provisioning
+
+                service = Provisioning(world.repository, access, public_url=PUBLIC_URL)
+                service.set_manifest(first[0].id, manifest_text(), actor="bench")
+                before = world.counter.snapshot()
+
+                def applies() -> int:
+                    for app, ctx in targets:
+                        service.apply(app.id, ctx, actor="bench")
+                    return len(targets)
+
+                profile, calls, cpu = _profiled(applies)
+                requests: Any = sum(world.counter.since(before).values())
+                print(f"apply: {requests / calls:.1f} requests per tenant")
+                _report("apply (per tenant)", profile, calls, cpu, top)
+        finally:
+            world.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.profiling")
+    parser.add_argument("parts", nargs="*", help=f"any of {', '.join(PARTS)} (default: all)")
+    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--top", type=int, default=25)
+    args = parser.parse_args(argv)
+    unknown = [part for part in args.parts if part not in PARTS]
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
+    if args.n < 2:
+        parser.error("--n must be at least 2 (the first tenant warms the key set)")
+    run(list(args.parts) or list(PARTS), args.n, args.top)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
