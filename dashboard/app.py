@@ -38,10 +38,10 @@ def _view(name: str, title: str, icon: str) -> st.Page:
     return st.Page(VIEWS_DIR / f"{name}.py", title=title, icon=f":material/{icon}:", url_path=name)
 
 
-APPLICATIONS = _view("applications", "Applications", "apps")
+OVERVIEW = _view("overview", "Overview", "dashboard")
 VIEWS = [
-    _view("overview", "Overview", "dashboard"),
-    APPLICATIONS,
+    OVERVIEW,
+    _view("applications", "Applications", "apps"),
     _view("tenants", "Tenants", "domain"),
     _view("provisioning", "Provisioning", "build"),
     _view("jobs", "Jobs", "work_history"),
@@ -51,8 +51,9 @@ VIEWS = [
 
 def _home() -> None:
     # Streamlit serves its default page at "/" only (never at its own url_path), so the default
-    # is this hidden page, which sends "/" on to Applications: then /applications works too.
-    st.switch_page(APPLICATIONS)
+    # is this hidden page, which sends "/" on to the Overview, the landing page (issue 15):
+    # then /overview works too. The query parameters go along (an attention item's filters).
+    st.switch_page(OVERVIEW, query_params=dict(st.query_params))
 
 
 def _may_see_pages(state: data.SignIn) -> bool:
@@ -95,6 +96,8 @@ def _signed_in(state: data.SignIn) -> None:
     with st.sidebar:
         st.markdown(f"Signed in as **{state.operator.identity}** ({state.operator.role})")
         st.button("Log out", key="log_out", on_click=st.logout, icon=":material/logout:")
+    if not data.can("apply"):
+        st.info(data.VIEWER_BANNER, icon=":material/visibility:")
 
 
 def _sidebar() -> None:

@@ -247,6 +247,10 @@ def _action(func: Callable[P, R]) -> Callable[P, R]:
 # The test seam: AppTest cannot run st.login, so a test puts a dict of id_token claims here and
 # it stands in for st.user. Only code can write session_state (no widget uses this key).
 USER_OVERRIDE = "_sotk_signed_in_user"
+VIEWER_BANNER = (
+    "You are signed in as a **viewer**: you see everything here, read-only. Operators register "
+    "applications, renew tickets, check states and drift, and plan and apply provisioning."
+)
 UNAUTHENTICATED_BANNER = (
     "This dashboard is **unauthenticated**: no operator sign-in is configured, so it serves on "
     "loopback only and everyone who can reach it acts as one local operator. Configure `[auth]` "
@@ -1323,16 +1327,24 @@ def _recent_runs(app: str | None, limit: int) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
+class Attention:
+    """One "needs attention" item of the Overview: what it is, and the page (a views/ name)
+    with the query parameters that open the filtered view listing it."""
+
+    text: str
+    page: str
+    query: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Overview:
-    """The Overview page's numbers: ``metrics`` (label -> value) and one small frame per chart
-    (a category column and a count column). ``states`` is empty when no tenant state is known."""
+    """The Overview page's numbers: ``metrics`` (label -> value), the tenants by last known
+    state and the runs per day (chart frames), and what needs attention in the store."""
 
     metrics: dict[str, int]
-    authorizations: pd.DataFrame
     states: pd.DataFrame
-    tickets: pd.DataFrame
-    provisioning: pd.DataFrame
     runs: pd.DataFrame
+    attention: tuple[Attention, ...] = ()
 
 
 def _counted(values: Iterable[str], column: str, order: Iterable[str] = ()) -> pd.DataFrame:
@@ -1373,6 +1385,14 @@ def _run_state(outcome: str | None) -> str:
     return "applied" if outcome == "succeeded" else "unknown"
 
 
+# Named tenants per "needs attention" kind (tickets expiring, failed runs): the rest are counted.
+ATTENTION_NAMED = 5
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
+
+
 @_guarded
 def overview() -> Overview:
     """Counts across every application and tenant, from the store only: nothing is asked of
@@ -1386,19 +1406,19 @@ def overview() -> Overview:
 def _overview() -> Overview:
     ws = workspace()
     now = utc_now()
+    names = {app.id: app.name for app in ws.repository.list_applications()}
     by_status: dict[str, int] = {}
     for (_app_id, status), count in ws.repository.authorization_counts().items():
         by_status[status] = by_status.get(status, 0) + count
     states: dict[str, int] = {}
+    running = 0
     for state, count in ws.repository.tenant_state_counts().items():
         states[state or "unknown"] = states.get(state or "unknown", 0) + count
+        running += count if is_running_state(state) else 0
+    never_checked = ws.repository.authorization_page(status="active", checked=False, limit=1)
     active = ws.tenants.tickets.ticket_statuses(status="active")
-    tickets = [_ticket_state(status, now) for status in active]
+    tickets = {(s.application_id, s.context_identifier): _ticket_state(s, now) for s in active}
     runs = ws.provisioning.runs(limit=OVERVIEW_RUNS_LIMIT)
-    latest = _latest_runs(ws, runs)
-    provisioning = [
-        _run_state(latest.get((r.application_id, r.context_identifier.casefold()))) for r in active
-    ]
     per_day: dict[tuple[str, str], int] = {}
     for run in runs:
         key = (run.started_at.date().isoformat(), run.outcome)
@@ -1407,22 +1427,105 @@ def _overview() -> Overview:
         [{"Day": day, "Outcome": outcome, "Runs": n} for (day, outcome), n in per_day.items()],
         columns=["Day", "Outcome", "Runs"],
     ).sort_values("Day", ignore_index=True)
+    newest: dict[tuple[str, str], ProvisioningRun] = {}
+    for run in runs:  # newest first
+        newest.setdefault((run.application_id, run.context_identifier.casefold()), run)
+    failed_now = [
+        (run.application_id, run.context_identifier)
+        for run in newest.values()
+        if _run_state(run.outcome) == "failed"
+    ]
+    ticket_values = list(tickets.values())
     metrics = {
-        "Applications": len(ws.repository.list_applications()),
-        "Authorizations": sum(by_status.values()),
-        "Active": by_status.get("active", 0),
-        "Tickets valid": tickets.count("valid"),
+        "Applications": len(names),
+        "Active tenants": by_status.get("active", 0),
+        "Running": running,
+        "Never checked": never_checked.total,
+        "Tickets valid": ticket_values.count("valid"),
+        "Tickets expiring": ticket_values.count("expiring"),
         "Runs": len(runs),
         "Failed runs": sum(1 for run in runs if run.outcome in ("failed", "partial")),
     }
+    attention: list[Attention] = []
+    if never_checked.total:
+        attention.append(
+            Attention(
+                _plural(never_checked.total, "active tenant was", "active tenants were")
+                + " never checked (no state from the state API or a webhook)",
+                "tenants",
+                {"status": "active", "state": "never"},
+            )
+        )
+    if by_status.get("needs_reconsent"):
+        attention.append(
+            Attention(
+                _plural(by_status["needs_reconsent"], "tenant needs", "tenants need")
+                + " a tenant administrator's re-approval",
+                "tenants",
+                {"status": "needs_reconsent"},
+            )
+        )
+    expiring = [key for key, value in tickets.items() if value == "expiring"]
+    for app_id, ctx in expiring[:ATTENTION_NAMED]:
+        app = names.get(app_id, app_id)
+        attention.append(
+            Attention(
+                f"The system user ticket of {ctx} ({app}) is about to expire",
+                "tenants",
+                {"application": app, "search": ctx},
+            )
+        )
+    for app_id, ctx in failed_now[:ATTENTION_NAMED]:
+        app = names.get(app_id, app_id)
+        attention.append(
+            Attention(
+                f"The last provisioning run of {ctx} ({app}) failed",
+                "provisioning",
+                {"application": app},
+            )
+        )
+    hidden = max(0, len(expiring) - ATTENTION_NAMED) + max(0, len(failed_now) - ATTENTION_NAMED)
+    if hidden:
+        attention.append(
+            Attention(
+                f"… and {_plural(hidden, 'more tenant', 'more tenants')} with an expiring "
+                "ticket or a failed run",
+                "tenants",
+                {"status": "active"},
+            )
+        )
     return Overview(
         metrics=metrics,
-        authorizations=_tallied(by_status, "Status"),
         states=_tallied(states, "State"),
-        tickets=_counted(tickets, "Ticket", TICKET_STATES),
-        provisioning=_counted(provisioning, "Provisioning", PROVISIONING_STATES),
         runs=runs_frame,
+        attention=tuple(attention),
     )
+
+
+def job_attention(jobs: JobsSummary) -> list[Attention]:
+    """The Overview's items for jobs: failed jobs, and the tenants the nightly drift check
+    found drifted (per application)."""
+    items = []
+    failed = int((jobs.failed["Status"] == "failed").sum()) if len(jobs.failed) else 0
+    if failed:
+        items.append(
+            Attention(
+                _plural(failed, "recent job", "recent jobs") + " failed",
+                "jobs",
+                {"status": "failed"},
+            )
+        )
+    if len(jobs.drifted):
+        for app, count in jobs.drifted["Application"].value_counts(sort=False).items():
+            items.append(
+                Attention(
+                    f"{_plural(int(count), 'tenant', 'tenants')} of {app} drifted from the "
+                    "manifest at the last drift check",
+                    "provisioning",
+                    {"application": str(app), "tenants": "drifted"},
+                )
+            )
+    return items
 
 
 def _tallied(counts: dict[str, int], column: str) -> pd.DataFrame:
@@ -1434,6 +1537,7 @@ def _tallied(counts: dict[str, int], column: str) -> pd.DataFrame:
 
 
 @_action
+@_operator_only("check_drift")
 @_guarded
 def check_drift() -> pd.DataFrame:
     """Plan every active tenant of every application with a manifest (this reads every

@@ -72,6 +72,7 @@ OPERATOR_ACTIONS: Final = frozenset(
         "install",
         "renew_ticket",
         "check_state",
+        "check_drift",  # plans every tenant: a call to each tenant's SuperOffice
         "store_manifest",
         "plan",
         "apply",

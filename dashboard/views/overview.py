@@ -1,4 +1,6 @@
-"""Overview: the tenants, their tickets and their provisioning at a glance (Altair charts)."""
+"""Overview, the landing page: the fleet in numbers (metrics), what needs attention (each item a
+link to the filtered view that lists it), and charts only where a distribution or a trend is
+worth a picture (tenants by state, runs over time)."""
 
 from __future__ import annotations
 
@@ -12,36 +14,53 @@ DRIFT = "overview_drift"
 
 st.title("Overview")
 st.caption(
-    "Counts from the toolkit's store: nothing here calls SuperOffice, except **Check drift**, "
-    "which plans every tenant against its application's manifest."
+    "From the toolkit's store: showing this page asks SuperOffice nothing. Items that need "
+    "attention link to the view that lists them."
 )
 
 
-def _bars(frame: pd.DataFrame, category: str, value: str, title: str) -> alt.Chart:
-    return (
-        alt.Chart(frame, title=title)
+def _metrics(overview: data.Overview, jobs: data.JobsSummary | None) -> None:
+    shown = dict(overview.metrics)
+    if jobs is not None:
+        shown["Drifted"] = len(jobs.drifted)
+        shown["Running jobs"] = jobs.running
+        shown["Queued jobs"] = jobs.queued
+    row = st.columns(5)
+    for index, (label, value) in enumerate(shown.items()):
+        row[index % 5].metric(label, f"{value:,}")
+
+
+def _attention(items: list[data.Attention]) -> None:
+    st.subheader("Needs attention")
+    if not items:
+        st.success("Nothing needs attention.", icon=":material/check_circle:")
+        return
+    for item in items:
+        st.page_link(
+            f"views/{item.page}.py",
+            label=item.text,
+            query_params=item.query,
+            icon=":material/arrow_forward:",
+        )
+
+
+def _states_chart(states: pd.DataFrame) -> None:
+    if len(states) < 2:  # one state is a number, not a distribution
+        return
+    chart = (
+        alt.Chart(states, title="Tenants by last known state")
         .mark_bar()
         .encode(
-            x=alt.X(f"{value}:Q", title=value, axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{category}:N", title=None, sort=None),
-            color=alt.Color(f"{category}:N", legend=None),
-            tooltip=[category, value],
+            x=alt.X("Tenants:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y("State:N", title=None, sort="-x"),
+            tooltip=["State", "Tenants"],
         )
     )
-
-
-def _chart(frame: pd.DataFrame, category: str, title: str, empty: str) -> None:
-    if frame.empty:
-        st.markdown(f"**{title}**")
-        st.info(empty)
-    else:
-        st.altair_chart(_bars(frame, category, "Tenants", title), width="stretch")
+    st.altair_chart(chart, width="stretch")
 
 
 def _runs_chart(runs: pd.DataFrame) -> None:
-    if runs.empty:
-        st.markdown("**Provisioning runs over time**")
-        st.info("No provisioning run yet.")
+    if runs["Day"].nunique() < 2:  # a trend needs more than one day
         return
     chart = (
         alt.Chart(runs, title="Provisioning runs over time")
@@ -56,50 +75,29 @@ def _runs_chart(runs: pd.DataFrame) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def _drift(overview: data.Overview) -> None:
-    st.subheader("Provisioning")
-    if st.button(
-        "Check drift",
-        key="overview_check_drift",
-        icon=":material/difference:",
-        help="Plan every active tenant of every application with a manifest (reads every "
-        "tenant; nothing is changed).",
-    ):
-        try:
-            with st.spinner("Planning every tenant…"):
-                st.session_state[DRIFT] = data.check_drift()
-        except data.DashboardError as exc:
-            st.error(str(exc))
-    checked = st.session_state.get(DRIFT)
-    if checked is None:
+def _drift() -> None:
+    """Check drift plans every tenant (a call to each): operators only."""
+    if not data.can("check_drift"):
+        return
+    with st.expander("Check drift now"):
         st.caption(
-            "From the latest runs: *applied* (the last run succeeded), *failed*, *never "
-            "provisioned*. Check drift to see which tenants are up to date or drifted now."
+            "Plans every active tenant of every application with a manifest against it: reads "
+            "every tenant in SuperOffice, changes nothing."
         )
-        _chart(overview.provisioning, "Provisioning", "Provisioning", "No active tenant yet.")
-        return
-    counts = data.provisioning_counts(checked)
-    _chart(counts, "Provisioning", "Provisioning (drift checked)", "No active tenant.")
-    st.dataframe(checked, hide_index=True, key="overview_drift_table")
-
-
-def _jobs() -> None:
-    st.subheader("Jobs")
-    try:
-        jobs = data.jobs_summary()
-    except data.DashboardError as exc:
-        st.error(str(exc))
-        return
-    st.markdown(
-        f"**{jobs.running}** running, **{jobs.queued}** queued, "
-        f"**{len(jobs.failed)}** with failed tenants (among the newest)."
-    )
-    if not jobs.failed.empty:
-        st.dataframe(jobs.failed, hide_index=True, width="stretch")
-        st.caption("Open the Jobs page to see each tenant's error and retry.")
-    if not jobs.drifted.empty:
-        st.markdown(f"**Drifted tenants** at the last nightly drift check: {len(jobs.drifted)}")
-        st.dataframe(jobs.drifted, hide_index=True, width="stretch")
+        if st.button("Check drift", key="overview_check_drift", icon=":material/difference:"):
+            try:
+                with st.spinner("Planning every tenant…"):
+                    st.session_state[DRIFT] = data.check_drift()
+            except data.DashboardError as exc:
+                st.error(str(exc))
+        checked = st.session_state.get(DRIFT)
+        if checked is not None:
+            counts = data.provisioning_counts(checked)
+            st.markdown(
+                " · ".join(f"**{row.Tenants}** {row.Provisioning}" for row in counts.itertuples())
+                or "No active tenant."
+            )
+            st.dataframe(checked, hide_index=True, key="overview_drift_table")
 
 
 def _page() -> None:
@@ -108,34 +106,28 @@ def _page() -> None:
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    columns = st.columns(len(overview.metrics))
-    for column, (label, value) in zip(columns, overview.metrics.items(), strict=True):
-        column.metric(label, value)
-    if not overview.metrics["Authorizations"]:
+    jobs: data.JobsSummary | None
+    try:
+        jobs = data.jobs_summary()
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        jobs = None
+    _metrics(overview, jobs)
+    if not overview.metrics["Applications"]:
         st.info(
-            "No tenant has approved an application yet. Register one on the Applications page, "
-            "then click Install and approve it as a tenant administrator."
+            "No application is registered yet: start on the Applications page."
+            if data.can("add_application")
+            else "No application is registered yet; an operator registers them."
         )
+    elif not overview.metrics["Active tenants"]:
+        st.info("No tenant has approved an application yet.")
+    _attention([*overview.attention, *([] if jobs is None else data.job_attention(jobs))])
     left, right = st.columns(2)
     with left:
-        _chart(
-            overview.authorizations,
-            "Status",
-            "Tenants by authorization status",
-            "No authorization yet.",
-        )
+        _states_chart(overview.states)
     with right:
-        if overview.states.empty:
-            _chart(
-                overview.tickets, "Ticket", "System user tickets", "No active authorization yet."
-            )
-        else:
-            _chart(overview.states, "State", "Tenants by state", "")
-    if not overview.states.empty:
-        _chart(overview.tickets, "Ticket", "System user tickets", "No active authorization yet.")
-    _drift(overview)
-    _jobs()
-    _runs_chart(overview.runs)
+        _runs_chart(overview.runs)
+    _drift()
 
 
 _page()

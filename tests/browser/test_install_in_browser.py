@@ -91,8 +91,8 @@ def test_install_from_the_dashboard_in_a_browser(
         page = context.new_page()
         pages = [page]
         try:
-            # The dashboard opens on Applications; each application has an Install button.
-            page.goto(urls.dashboard)
+            # The Applications page: each application has an Install button.
+            page.goto(f"{urls.dashboard}/applications")
             expect(page.get_by_role("heading", name="Applications")).to_be_visible(
                 timeout=FIRST_RENDER_TIMEOUT_MS
             )

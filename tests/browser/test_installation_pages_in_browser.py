@@ -237,6 +237,7 @@ def test_install_from_the_dashboard_asks_superid_for_a_fresh_account(
             page.wait_for_url(f"{urls.dashboard}/**")
             expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
 
+            page.goto(f"{urls.dashboard}/applications")  # "/" is the Overview
             expect(page.get_by_role("heading", name="Applications")).to_be_visible(
                 timeout=FIRST_RENDER_TIMEOUT_MS
             )

@@ -21,6 +21,8 @@ from toolkit.store import Repository
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 APPLICATIONS_PAGE = "views/applications.py"
+# The landing page: "/" opens it (issue 15).
+OVERVIEW_PAGE = "views/overview.py"
 TENANTS_PAGE = "views/tenants.py"
 # The first run imports the toolkit and opens the store; later runs take milliseconds.
 RUN_TIMEOUT = 30.0
@@ -123,7 +125,7 @@ def open_page(page: str) -> AppTest:
     """Run the app, then switch to ``page`` and run it."""
     at = app_test().run()
     assert not at.exception, at.exception
-    if page != APPLICATIONS_PAGE:
+    if page != OVERVIEW_PAGE:
         at.switch_page(page).run()
         assert not at.exception, at.exception
     return at

@@ -67,9 +67,8 @@ def signed_in(
         at.session_state[data.USER_OVERRIDE] = {"iss": issuer, "sub": user, "aud": "x"}
     at.run()
     assert not at.exception, at.exception
-    if page != APPLICATIONS_PAGE:
-        at.switch_page(page).run()
-        assert not at.exception, at.exception
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
     return at
 
 
@@ -178,3 +177,38 @@ def test_activity_filters_and_exports_without_secrets(repository: Repository) ->
     table = at.dataframe[0].value
     assert set(table["Tenant"]) == {TENANT}
     assert "authorization.created" in set(table["Action"])
+
+
+def _check_drift_as_page_would() -> None:
+    import data
+    import streamlit as st
+
+    try:
+        data.check_drift()
+    except data.DashboardError as exc:
+        st.error(str(exc))
+
+
+def test_a_viewer_reads_a_banner_and_may_not_check_drift(repository: Repository) -> None:
+    seed(repository)
+    viewer = app_test()
+    viewer.secrets["auth"] = AUTH
+    viewer.session_state[data.USER_OVERRIDE] = {"iss": ISSUER, "sub": VIEWER, "aud": "x"}
+    viewer.run()  # "/": the Overview, under app.py's banner
+    assert not viewer.exception, viewer.exception
+    assert viewer.title[0].value == "Overview"
+    assert data.VIEWER_BANNER in texts(viewer.info)
+    assert "Check drift" not in labels(viewer.button)
+
+    # Check drift plans every tenant (a call to each): the data layer refuses a viewer too.
+    attempt = AppTest.from_function(_check_drift_as_page_would, default_timeout=60)
+    attempt.secrets["auth"] = AUTH
+    attempt.session_state[data.USER_OVERRIDE] = {"iss": ISSUER, "sub": VIEWER, "aud": "x"}
+    attempt.run()
+    assert [e.value for e in attempt.error] == [
+        "Only operators may do this; you are signed in as a viewer."
+    ]
+
+    operator = signed_in("views/overview.py", OPERATOR)
+    assert data.VIEWER_BANNER not in texts(operator.info)
+    assert "Check drift" in labels(operator.button)

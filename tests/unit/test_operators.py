@@ -70,6 +70,7 @@ def test_viewers_read_operators_act() -> None:
     assert "apply" in OPERATOR_ACTIONS
     assert "renew_ticket" in OPERATOR_ACTIONS
     assert "check_state" in OPERATOR_ACTIONS  # it calls SuperOffice and records the state
+    assert "check_drift" in OPERATOR_ACTIONS  # it plans every tenant, a call to each
     assert all(can("operator", action) for action in OPERATOR_ACTIONS)
     assert not any(can("viewer", action) for action in OPERATOR_ACTIONS)
     assert can("viewer", "export_activity")
