@@ -26,6 +26,7 @@ __all__ = [
     "AUDIT_CSV_COLUMNS",
     "audit_csv",
     "audit_csv_rows",
+    "describe_event",
     "redacted_summary",
 ]
 
@@ -88,3 +89,72 @@ def audit_csv(events: Iterable[AuditEvent]) -> str:
     writer = csv.writer(buffer)
     writer.writerows(audit_csv_rows(events))
     return buffer.getvalue()
+
+
+def _details(summary: Mapping[str, Any]) -> str:
+    """The summary's fields as "key value, ..." (redacted), for kinds without a sentence."""
+    parts = [
+        f"{key.replace('_', ' ')} {value}"
+        for key, value in sorted(redacted_summary(summary).items())
+        if value not in (None, "", [], {})
+    ]
+    return "; ".join(parts)
+
+
+def _sentence(action: str, s: Mapping[str, Any]) -> str | None:
+    """One sentence per event kind (the toolkit's vocabulary); None for an unknown kind."""
+    kind, _, outcome = action.partition(".")
+    if action == "application.added":
+        return f"Application registered ({s.get('kind', '?')}, {s.get('environment', '?')})."
+    if action == "application.manifest_set":
+        return "Provisioning manifest stored."
+    if action == "application.manifest_removed":
+        return "Provisioning manifest removed."
+    if action == "authorization.status_changed":
+        why = f": {s['reason']}" if s.get("reason") else ""
+        return f"Authorization went from {s.get('from')} to {s.get('to')}{why}."
+    if kind == "authorization":
+        who = f" by {s['approved_by']}" if s.get("approved_by") else ""
+        return f"Authorization {outcome.replace('_', ' ')}{who}."
+    if action == "ticket.renewed":
+        return f"System user ticket renewed ({s.get('transport', 'rest')})."
+    if action == "tenant.state_recorded":
+        was = f" (was {s['from_state']})" if s.get("from_state") else ""
+        state = s.get("to_state") or "unknown"
+        return f"Tenant state {state} recorded from the {s.get('source')}{was}."
+    if action == "tenant.state_changed":
+        return (
+            f"State-change notification ({s.get('change_type')}): "
+            f"{s.get('from_state') or 'unknown'} to {s.get('to_state') or 'unknown'}."
+        )
+    if kind == "tenant" and outcome.startswith("state_change_"):
+        why = f": {s['reason']}" if s.get("reason") else ""
+        verdict = outcome.removeprefix("state_change_").replace("_", " ")
+        return f"State-change notification ({s.get('change_type')}) {verdict}{why}."
+    if kind == "install":
+        return f"Install {outcome.replace('_', ' ')}."
+    if kind == "provisioning":
+        return (
+            f"Provisioning {outcome} {s.get('outcome', '')}: "
+            f"{s.get('done', 0)} of {s.get('steps', 0)} steps."
+        ).replace("  ", " ")
+    if kind == "installation_page":
+        return f"Installation page: {outcome.replace('_', ' ')}."
+    if action == "secrets.rotated":
+        return f"Secrets re-sealed with key {s.get('current_kid')}."
+    if kind == "operator":
+        who = f" ({s['reason']})" if s.get("reason") else ""
+        return f"Operator {outcome.replace('_', ' ')}{who}."
+    return None
+
+
+def describe_event(action: str, summary: Mapping[str, Any]) -> str:
+    """A readable line for an audit event: one sentence per known kind, with its remaining
+    detail; for an unknown kind, its fields. Redacted like the export."""
+    try:
+        sentence = _sentence(action, summary)
+    except (TypeError, ValueError):  # a summary of an unexpected shape: its fields instead
+        sentence = None
+    if sentence is None:
+        return _details(summary) or action
+    return redact_text(sentence)

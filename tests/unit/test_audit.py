@@ -139,3 +139,36 @@ def test_renewing_a_ticket_is_audited_with_its_actor(store: Repository) -> None:
 def test_the_cli_acts_as_its_operating_system_user() -> None:
     assert CLI_ACTOR.startswith("cli:")
     assert len(CLI_ACTOR) > len("cli:")
+
+
+def test_each_event_kind_reads_as_one_sentence() -> None:
+    from toolkit.audit import describe_event
+
+    assert (
+        describe_event("authorization.status_changed", {"from": "active", "to": "revoked"})
+        == "Authorization went from active to revoked."
+    )
+    assert (
+        describe_event(
+            "tenant.state_recorded",
+            {"source": "state API", "from_state": None, "to_state": "Running"},
+        )
+        == "Tenant state Running recorded from the state API."
+    )
+    assert (
+        describe_event("provisioning.apply", {"outcome": "partial", "steps": 4, "done": 3})
+        == "Provisioning apply partial: 3 of 4 steps."
+    )
+    assert describe_event("ticket.renewed", {"transport": "soap"}) == (
+        "System user ticket renewed (soap)."
+    )
+    assert describe_event("operator.signed_in", {}) == "Operator signed in."
+
+
+def test_an_unknown_kind_shows_its_fields_redacted() -> None:
+    from toolkit.audit import describe_event
+
+    text = describe_event("custom.thing", {"client_secret": "s3cr3t-value", "count": 2})
+    assert "s3cr3t-value" not in text
+    assert "count 2" in text
+    assert describe_event("custom.empty", {}) == "custom.empty"
