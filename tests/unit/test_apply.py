@@ -504,3 +504,55 @@ def test_apply_manifest_refuses_a_plan_with_conflicts_and_releases_the_lock(
         apply_manifest(FakeApi(tenant), store, app, CTX, manifest, actor="test")
     assert store.get_provisioning_lock(app.id, CTX) is None
     assert store.list_provisioning_runs(app.name, CTX) == []
+
+
+def test_a_run_renews_its_lock_only_once_a_tenth_of_its_ttl_has_passed(
+    store: Repository,
+    app: Application,
+    tenant: FakeTenant,
+    manifest: Manifest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lock renewed less than its TTL ago cannot have been taken over: a run of 7 quick steps
+    under a 2-minute lock takes it once and writes no renewal per step."""
+    taken: list[str] = []
+    acquire = store.acquire_provisioning_lock
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        taken.append(args[2])
+        return acquire(*args, **kwargs)
+
+    monkeypatch.setattr(store, "acquire_provisioning_lock", counting)
+    run = apply_manifest(
+        FakeApi(tenant), store, app, CTX, manifest, actor="test", lock_ttl=timedelta(minutes=2)
+    )
+    assert run.outcome == "succeeded"
+    assert run.steps_total == 7
+    assert len(taken) == 1
+
+
+def test_a_run_whose_lock_was_taken_over_stops_before_its_next_step(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    """With a TTL this short every step renews, and finds the lock taken over."""
+
+    def take_over(event: ProvisioningEvent) -> None:
+        if event.kind == "step_finished" and event.position == 1:
+            assert store.acquire_provisioning_lock(
+                app.id, CTX, "someone else", ttl=timedelta(minutes=2)
+            )
+
+    with pytest.raises(ProvisioningRunError) as caught:
+        apply_manifest(
+            FakeApi(tenant),
+            store,
+            app,
+            CTX,
+            manifest,
+            actor="test",
+            on_event=take_over,
+            lock_ttl=timedelta(microseconds=1),
+        )
+    assert isinstance(caught.value.__cause__, ProvisioningBusyError)
+    assert store.get_provisioning_run(caught.value.run_id).outcome == "partial"
+    assert len(store.get_provisioning_run(caught.value.run_id).steps) == 2

@@ -3,8 +3,10 @@
 :func:`apply_plan`:
 
 1. refuses a plan with conflicts (:class:`~toolkit.errors.PlanConflictError`);
-2. takes the store's apply lock of the application x tenant (a lease with expiry, renewed at
-   every step; a crashed holder's lock is taken over once it expires). Another apply holding it
+2. takes the store's apply lock of the application x tenant (a lease with expiry, renewed
+   before a step once a tenth of its TTL has passed since the last renewal: a lock renewed
+   more recently cannot have expired, so nobody can have taken it over; a crashed holder's
+   lock is taken over once it expires). Another apply holding it
    gives :class:`~toolkit.errors.ProvisioningBusyError` at once, or after ``lock_wait``
    seconds: two applies never interleave;
 3. re-reads the tenant and refuses a **stale** plan (its fingerprint changed:
@@ -100,6 +102,10 @@ logger = logging.getLogger("toolkit.provisioning")
 LOCK_TTL: Final = timedelta(minutes=2)
 # How often a waiting apply asks for the lock again.
 LOCK_POLL: Final = 0.1
+# A run renews its lock before a step once this share of the TTL has passed since the last
+# renewal (a write transaction per step was a sixth of a first apply's client CPU, issue 14);
+# a step then still has nine tenths of the TTL before anyone could take the lock over.
+LOCK_RENEW_SHARE: Final = 0.1
 # User-defined lists are the only ones an application can create (§7.3, SD:udef).
 UDLIST_TYPE: Final = "udlist"
 
@@ -142,14 +148,16 @@ def _acquire(
     *,
     ttl: timedelta,
     wait: float,
-) -> None:
+) -> float:
+    """Take the lock; the monotonic time just before the attempt that took it."""
     deadline = time.monotonic() + max(0.0, wait)
     while True:
+        attempted = time.monotonic()
         lock = repository.acquire_provisioning_lock(
             application.id, context_identifier, owner, ttl=ttl
         )
         if lock is not None:
-            return
+            return attempted
         if time.monotonic() >= deadline:
             held = repository.get_provisioning_lock(application.id, context_identifier)
             raise ProvisioningBusyError(
@@ -621,7 +629,7 @@ def apply_plan(
     manifest = manifest if manifest is not None else plan.manifest
     ctx = plan.context_identifier
     owner = owner or lock_owner()
-    _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
+    renewed = _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
     try:
         snapshot = read_snapshot(
             api, repository, application, ctx, manifest, operation=plan.operation
@@ -643,6 +651,7 @@ def apply_plan(
             owner=owner,
             lock_ttl=lock_ttl,
             snapshot=snapshot,
+            renewed=renewed,
         )
     finally:
         repository.release_provisioning_lock(application.id, ctx, owner)
@@ -668,7 +677,9 @@ def apply_manifest(
     :class:`~toolkit.errors.PlanConflictError`, nothing done. Otherwise as :func:`apply_plan`.
     """
     owner = owner or lock_owner()
-    _acquire(repository, application, context_identifier, owner, ttl=lock_ttl, wait=lock_wait)
+    renewed = _acquire(
+        repository, application, context_identifier, owner, ttl=lock_ttl, wait=lock_wait
+    )
     try:
         snapshot = read_snapshot(api, repository, application, context_identifier, manifest)
         plan = plan_from_snapshot(snapshot, application, context_identifier, manifest, now=now)
@@ -688,6 +699,7 @@ def apply_manifest(
             owner=owner,
             lock_ttl=lock_ttl,
             snapshot=snapshot,
+            renewed=renewed,
         )
     finally:
         repository.release_provisioning_lock(application.id, context_identifier, owner)
@@ -704,6 +716,7 @@ def _run(
     owner: str,
     lock_ttl: timedelta,
     snapshot: TenantSnapshot | None = None,
+    renewed: float | None = None,
 ) -> ProvisioningRun:
     ctx = plan.context_identifier
     pending = plan.pending
@@ -738,15 +751,19 @@ def _run(
     error: str | None = None
     try:
         emit("run_started", message=f"{len(pending)} step(s)")
+        renew_every = lock_ttl.total_seconds() * LOCK_RENEW_SHARE
         for position, step in enumerate(pending):
-            if (
-                repository.acquire_provisioning_lock(application.id, ctx, owner, ttl=lock_ttl)
-                is None
-            ):
-                raise ProvisioningBusyError(
-                    f"the apply lock of {application.name!r} in {ctx!r} was taken over "
-                    "(this run outlived its lock)"
-                )
+            if renewed is None or time.monotonic() - renewed >= renew_every:
+                attempted = time.monotonic()
+                if (
+                    repository.acquire_provisioning_lock(application.id, ctx, owner, ttl=lock_ttl)
+                    is None
+                ):
+                    raise ProvisioningBusyError(
+                        f"the apply lock of {application.name!r} in {ctx!r} was taken over "
+                        "(this run outlived its lock)"
+                    )
+                renewed = attempted
             emit("step_started", position=position, step=step)
             try:
                 result, remote_id, detail = executor.perform(step)
