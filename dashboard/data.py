@@ -21,7 +21,7 @@ import queue
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import make_url
 
 from toolkit.applications import APPLICATION_KINDS, APPLICATION_MODELS
-from toolkit.audit import audit_csv
+from toolkit.audit import audit_csv, describe_event
 from toolkit.auth.tickets import TicketStatus
 from toolkit.claims import SECRET_CLAIMS, SUPEROFFICE_CLAIM_PREFIX
 from toolkit.config import Settings, is_loopback_host
@@ -129,18 +129,25 @@ APPLICATION_COLUMNS = [
 APPROVAL_COLUMNS = ["Tenant", "Company", "Approved by", "Approved at", "Status"]
 # Approvals listed per application on the Applications page.
 APPROVALS_SHOWN = 20
+# The columns an operator acts on first; exact UTC times at the end (the relative ones are for
+# reading at a glance).
 TENANT_COLUMNS = [
     "Tenant",
     "Company",
     "Application",
-    "Environment",
-    "Approved by",
-    "Approved at",
     "Status",
     "State",
-    "System user token held",
-    "Ticket",
+    "Ticket valid until",
+    "Last provisioning",
+    "Drift",
+    "Approved by",
+    "State checked (UTC)",
+    "Ticket valid until (UTC)",
+    "Last provisioning (UTC)",
 ]
+# The Tenants page's "state known" filter: any, never checked, checked.
+NEVER_CHECKED = "never"
+CHECKED = "checked"
 CLAIM_COLUMNS = ["Claim", "Value", "URI"]
 AUDIT_COLUMNS = ["At", "Actor", "Action", "Summary"]
 HISTORY_COLUMNS = ["Received at", "Change", "Version", "Public endpoint", "Outcome", "Reason"]
@@ -490,7 +497,7 @@ def _activity(chosen: ActivityFilter, limit: int) -> pd.DataFrame:
             "Action": event.action,
             "Application": event.application or "",
             "Tenant": event.context_identifier or "",
-            "Summary": json.dumps(dict(event.summary), sort_keys=True, default=str),
+            "Summary": describe_event(event.action, event.summary),
         }
         for event in _events(chosen, limit)
     )
@@ -510,6 +517,31 @@ def activity_csv(chosen: ActivityFilter) -> str:
 
 def _when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+
+
+def relative_time(value: datetime | None, now: datetime | None = None) -> str:
+    """ "in 3 h", "2 days ago", "just now": a time as an operator reads it at a glance (the
+    exact time goes beside it)."""
+    if value is None:
+        return ""
+    seconds = (value - (now or utc_now())).total_seconds()
+    size = abs(seconds)
+    if size < 60:
+        return "just now"
+    if size < 3570:
+        amount = f"{round(size / 60)} min"
+    elif size < 2 * 86400:
+        amount = f"{round(size / 3600)} h"
+    else:
+        amount = f"{round(size / 86400)} days"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
+
+
+def _both(value: datetime | None, now: datetime | None = None) -> str:
+    """Relative, then exact: "in 5 h (2025-03-01 18:00:00 UTC)"."""
+    if value is None:
+        return ""
+    return f"{relative_time(value, now)} ({_when(value)})"
 
 
 def _frame(rows: Iterable[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -815,8 +847,8 @@ def _ticket_text(status: TicketStatus) -> str:
     if status.held is None or status.valid_until is None:
         return "none"
     if status.valid_until <= utc_now():
-        return f"expired {_when(status.valid_until)}"
-    return f"valid until {_when(status.valid_until)}"
+        return f"expired {relative_time(status.valid_until)}"
+    return relative_time(status.valid_until)
 
 
 # Records per page of the Tenants table.
@@ -842,29 +874,42 @@ def tenants_page(
     *,
     search: str = "",
     status: str | None = None,
+    checked: str | None = None,
     page: int = 1,
     page_size: int = TENANTS_PAGE_SIZE,
 ) -> TenantsPage:
     """A page of the authorization records (all, or one application's; those whose tenant,
-    company or approver contains ``search``; with ``status``), without any token. Set-based:
-    the page and its total, then the tickets and last known states of its records in one query
-    each (the store only: no state API call, no ticket exchange)."""
+    company or approver contains ``search``; with ``status``; ``checked`` :data:`NEVER_CHECKED`
+    or :data:`CHECKED`), without any token. Set-based: the page and its total, then the
+    tickets, last known states and latest runs of its records in one query each, and the last
+    drift check's drifted tenants (the store only: no state API call, no ticket exchange)."""
     workspace()
-    return _tenants_page(application, search.strip(), status, max(page, 1), page_size)
+    known = None if checked is None else checked == CHECKED
+    return _tenants_page(
+        application, search.strip(), status, checked=known, page=max(page, 1), page_size=page_size
+    )
 
 
 @_read_model
 def _tenants_page(
-    application: str | None, search: str, status: str | None, page: int, page_size: int
+    application: str | None,
+    search: str,
+    status: str | None,
+    *,
+    checked: bool | None,
+    page: int,
+    page_size: int,
 ) -> TenantsPage:
     ws = workspace()
     apps = _application_names(ws)
+    now = utc_now()
 
     def read(number: int) -> AuthorizationPage:
         return ws.repository.authorization_page(
             application,
             search=search or None,
             status=status,
+            checked=checked,
             limit=page_size,
             offset=(number - 1) * page_size,
         )
@@ -876,28 +921,44 @@ def _tenants_page(
         found = read(page)
     records = found.records
     tickets = {
-        (status.application_id, status.context_identifier): _ticket_text(status)
+        (status.application_id, status.context_identifier): status
         for status in ws.tenants.tickets.ticket_statuses(authorizations=records)
     }
     states = ws.repository.tenant_states_of([record.id for record in records])
+    runs = ws.repository.latest_runs_of(
+        [(record.application_id, record.context_identifier) for record in records]
+    )
+    drifted = _drifted()
     rows = []
     choices = []
     for record in records:
         app = apps.get(record.application_id)
         name = app.name if app else record.application_id
         choices.append((name, record.context_identifier))
+        ticket = tickets.get((record.application_id, record.context_identifier))
+        state = states.get(record.id)
+        run = runs.get((record.application_id, record.context_identifier.casefold()))
+        pending = drifted.get((name, record.context_identifier.casefold()))
         rows.append(
             {
                 "Tenant": record.context_identifier,
                 "Company": record.company_name or "",
                 "Application": name,
-                "Environment": app.environment if app else "",
-                "Approved by": record.approved_by or "",
-                "Approved at": _when(record.approved_at),
                 "Status": record.status,
-                "State": _state_text(states.get(record.id)),
-                "System user token held": bool(record.has_system_user_token),
-                "Ticket": tickets.get((record.application_id, record.context_identifier), "none"),
+                "State": _state_text(state, now),
+                "Ticket valid until": "none" if ticket is None else _ticket_text(ticket),
+                "Last provisioning": (
+                    "never"
+                    if run is None
+                    else f"{run.outcome} {relative_time(run.started_at, now)}"
+                ),
+                "Drift": "" if pending is None else f"{pending} pending steps",
+                "Approved by": record.approved_by or "",
+                "State checked (UTC)": _when(state.checked_at) if state else "",
+                "Ticket valid until (UTC)": (
+                    _when(ticket.valid_until) if ticket and ticket.held else ""
+                ),
+                "Last provisioning (UTC)": "" if run is None else _when(run.started_at),
             }
         )
     return TenantsPage(_frame(rows, TENANT_COLUMNS), choices, found.total, page, pages)
@@ -915,13 +976,21 @@ class TenantDetail:
     history: pd.DataFrame = field(default_factory=lambda: _frame([], HISTORY_COLUMNS))
 
 
+# JWT claims that are seconds since the epoch (RFC 7519 section 4.1, OpenID Connect Core 2):
+# shown as times, never as a raw number.
+TIME_CLAIMS = frozenset({"exp", "iat", "nbf", "auth_time"})
+
+
 def _claim_rows(claims: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for uri, value in sorted(claims.items()):
         if uri in SECRET_CLAIMS:  # the store refuses them; never show one regardless
             continue
         short = uri.removeprefix(SUPEROFFICE_CLAIM_PREFIX)
-        text = value if isinstance(value, str) else json.dumps(value, default=str)
+        if short in TIME_CLAIMS and isinstance(value, int | float) and not isinstance(value, bool):
+            text = _both(datetime.fromtimestamp(value, UTC))
+        else:
+            text = value if isinstance(value, str) else json.dumps(value, default=str)
         rows.append({"Claim": short, "Value": text, "URI": uri})
     return rows
 
@@ -931,17 +1000,33 @@ def _audit_row(event: AuditEvent) -> dict[str, Any]:
         "At": _when(event.at),
         "Actor": event.actor,
         "Action": event.action,
-        "Summary": json.dumps(dict(event.summary), sort_keys=True, default=str),
+        "Summary": describe_event(event.action, event.summary),
     }
 
 
-def _state_text(record: TenantStateRecord | None) -> str:
-    """ "Running · running · checked …" from the last known state; "never checked" without one."""
+def _state_text(record: TenantStateRecord | None, now: datetime | None = None) -> str:
+    """ "Running · 2 h ago" from the last known state (not running says so); "never checked"
+    without one."""
     if record is None:
         return "never checked"
-    running = "running" if is_running_state(record.state) else "not running"
-    via = " (webhook)" if record.source == "webhook" else ""
-    return f"{record.state or 'Unknown'} · {running} · checked {_when(record.checked_at)}{via}"
+    name = record.state or "Unknown"
+    if not is_running_state(record.state):
+        name += " (not running)"
+    via = " via webhook" if record.source == "webhook" else ""
+    return f"{name} · {relative_time(record.checked_at, now)}{via}"
+
+
+def _drifted() -> dict[tuple[str, str], int]:
+    """The last nightly drift check's drifted tenants: (application, tenant casefolded) ->
+    pending steps. Empty when the job engine has no drift check (or cannot be read)."""
+    from toolkit.jobs.upkeep import drifted_tenants
+
+    try:
+        found = drifted_tenants(workspace().jobs)
+    except Exception as exc:  # the table stays useful without its Drift column
+        logger.warning("the last drift check could not be read: %s", type(exc).__name__)
+        return {}
+    return {(app, ctx.casefold()): steps for app, ctx, steps in found}
 
 
 def _history_row(change: StateChange) -> dict[str, Any]:
@@ -970,6 +1055,8 @@ def _tenant_detail(app: str, ctx: str) -> TenantDetail:
         record = ws.repository.get_authorization(application.name, ctx)
     except NotFoundError as exc:
         raise DashboardError(str(exc)) from None
+    ticket = ws.tenants.tickets.ticket_status(application.id, ctx)
+    state = ws.repository.get_tenant_state(application.id, ctx)
     facts = {
         "Tenant": record.context_identifier,
         "Company": record.company_name or "",
@@ -982,12 +1069,14 @@ def _tenant_detail(app: str, ctx: str) -> TenantDetail:
         "Approved by associate": (
             "" if record.approved_by_associate_id is None else str(record.approved_by_associate_id)
         ),
-        "Approved at": _when(record.approved_at),
+        "Approved at": _both(record.approved_at),
         "Status": record.status,
         "System user token held": "yes" if record.has_system_user_token else "no",
-        "System user ticket": _ticket_text(ws.tenants.tickets.ticket_status(application.id, ctx)),
-        "Tenant state": _state_text(ws.repository.get_tenant_state(application.id, ctx)),
-        "Updated": _when(record.updated_at),
+        "System user ticket": _ticket_text(ticket),
+        "Ticket valid until": _when(ticket.valid_until) if ticket.held else "",
+        "Tenant state": _state_text(state),
+        "State checked": "" if state is None else _when(state.checked_at),
+        "Updated": _both(record.updated_at),
     }
     changes = ws.tenant_events.history(
         application=application.id, context_identifier=ctx, limit=HISTORY_LIMIT

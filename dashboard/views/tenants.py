@@ -8,6 +8,11 @@ import streamlit as st
 
 ALL = "All applications"
 ANY = "Any status"
+ANY_STATE = "Any state"
+# The "state known" filter's choices -> data's values.
+STATE_KNOWN = {"Never checked": data.NEVER_CHECKED, "Checked": data.CHECKED}
+# The query string last applied to the filters (a link from the Overview applies once).
+APPLIED_QUERY = "tenants_applied_query"
 # The page of the table shown (the pager's number input writes it).
 PAGE = "tenants_page"
 # The outcome of the last Renew ticket click: (record label, succeeded, message).
@@ -17,11 +22,31 @@ CHECK_OUTCOME = "tenants_check_outcome"
 
 st.title("Tenants")
 st.caption(
-    "One record per application approved in a tenant. Whether a system user token is held, and "
-    "until when the system user ticket is valid, are shown; the token and the ticket themselves "
-    "stay encrypted in the store. The state is the last one known (from a Check state or a "
-    "state-change webhook); showing this page asks SuperOffice nothing."
+    "One record per application approved in a tenant; select a row to open it. The state is "
+    "the last one known (a Check state or a state-change webhook), the ticket's validity the "
+    "toolkit's view of its sliding window; tokens and tickets stay encrypted in the store. "
+    "Showing this page asks SuperOffice nothing. Exact UTC times are in the last columns."
 )
+
+
+def _apply_query() -> None:
+    """Filters from the URL (the Overview's attention links): status, state, application,
+    search. Applied once per query string, so the filters stay the operator's afterwards."""
+    query = {key: st.query_params[key] for key in st.query_params}
+    marker = repr(sorted(query.items()))
+    if not query or st.session_state.get(APPLIED_QUERY) == marker:
+        return
+    st.session_state[APPLIED_QUERY] = marker
+    if query.get("status") in data.STATUSES:
+        st.session_state["tenants_status"] = query["status"]
+    known = {value: label for label, value in STATE_KNOWN.items()}
+    if query.get("state") in known:
+        st.session_state["tenants_state"] = known[query["state"]]
+    if "application" in query:
+        st.session_state["tenants_application"] = query["application"]
+    if "search" in query:
+        st.session_state["tenants_search"] = query["search"]
+    _first_page()
 
 
 def _first_page() -> None:
@@ -29,8 +54,10 @@ def _first_page() -> None:
     st.session_state.pop(PAGE, None)
 
 
-def _filters(names: list[str]) -> tuple[str | None, str, str | None]:
-    left, middle, right = st.columns([2, 3, 2])
+def _filters(names: list[str]) -> tuple[str | None, str, str | None, str | None]:
+    if st.session_state.get("tenants_application") not in (None, ALL, *names):
+        st.session_state.pop("tenants_application")  # a link to an application gone since
+    left, middle, right, state_column = st.columns([2, 3, 2, 2])
     with left:
         chosen = st.selectbox(
             "Application", [ALL, *names], key="tenants_application", on_change=_first_page
@@ -48,8 +75,21 @@ def _filters(names: list[str]) -> tuple[str | None, str, str | None]:
         status = st.selectbox(
             "Status", [ANY, *data.STATUSES], key="tenants_status", on_change=_first_page
         )
+    with state_column:
+        known = st.selectbox(
+            "State",
+            [ANY_STATE, *STATE_KNOWN],
+            key="tenants_state",
+            on_change=_first_page,
+            help="Never checked: no state from the state API or a webhook yet.",
+        )
     application = None if chosen in (None, ALL) else chosen
-    return application, search or "", None if status in (None, ANY) else status
+    return (
+        application,
+        search or "",
+        None if status in (None, ANY) else status,
+        STATE_KNOWN.get(known or ANY_STATE),
+    )
 
 
 def _records() -> None:
@@ -58,10 +98,14 @@ def _records() -> None:
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    application, search, status = _filters(names)
+    application, search, status, checked = _filters(names)
     try:
         shown = data.tenants_page(
-            application, search=search, status=status, page=st.session_state.get(PAGE, 1)
+            application,
+            search=search,
+            status=status,
+            checked=checked,
+            page=st.session_state.get(PAGE, 1),
         )
     except data.DashboardError as exc:
         st.error(str(exc))
@@ -72,36 +116,48 @@ def _records() -> None:
                 "No applications yet, so no tenants. Register one on the Applications page, "
                 "then click Install and approve it as a tenant administrator."
             )
-        elif search or status:
+        elif search or status or checked:
             st.info("No record matches these filters.")
         else:
             st.info(
                 "No tenant has approved "
                 + ("any application" if application is None else f"**{application}**")
-                + " yet. Click Install on the Applications page to start an approval."
+                + " yet. An approval starts from an application's Install link."
             )
         return
-    st.dataframe(
+    event = st.dataframe(
         shown.table,
         hide_index=True,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="tenants_table",
         column_config={
-            "System user token held": st.column_config.CheckboxColumn(
-                "System user token held", help="The token itself is never shown."
-            ),
             "State": st.column_config.TextColumn(
                 "State",
-                help="The tenant's last known state (state API or webhook), whether it is "
-                "running, and when it was checked. Check state in the detail asks again.",
+                help="The tenant's last known state (state API or webhook) and when it was "
+                "checked. Check state in the record asks again.",
             ),
-            "Ticket": st.column_config.TextColumn(
-                "Ticket",
-                help="The system user ticket held for the record: valid until (6 h from its "
-                "last use, sliding), none, or needs reconsent. Shown without an exchange.",
+            "Ticket valid until": st.column_config.TextColumn(
+                "Ticket valid until",
+                help="The system user ticket held for the record: valid for how long (6 h "
+                "from its last use, sliding), none, or needs reconsent. No exchange is made.",
+            ),
+            "Last provisioning": st.column_config.TextColumn(
+                "Last provisioning", help="The outcome of the newest provisioning run."
+            ),
+            "Drift": st.column_config.TextColumn(
+                "Drift", help="Steps pending at the last drift check (the nightly job)."
             ),
         },
     )
     _pager(shown)
-    _detail(shown.choices)
+    rows = list(event.selection.rows) if event is not None else []
+    if rows and rows[0] < len(shown.choices):
+        _detail(*shown.choices[rows[0]])
+    elif len(shown.choices) == 1:  # one match (a search, an attention link): open it
+        _detail(*shown.choices[0])
+    else:
+        st.caption("Select a row to open its record.")
 
 
 def _pager(shown: data.TenantsPage) -> None:
@@ -175,41 +231,47 @@ def _check_action(label: str, app: str, ctx: str) -> None:
         st.warning(result.message)
 
 
-def _detail(choices: list[tuple[str, str]]) -> None:
-    st.subheader("Detail")
-    by_label = {f"{ctx} · {app}": (app, ctx) for app, ctx in choices}
-    picked = st.selectbox("Record", list(by_label), key="tenants_record")
-    if picked is None:
-        return
-    app, ctx = by_label[picked]
+def _detail(app: str, ctx: str) -> None:
+    label = f"{ctx} · {app}"
+    st.subheader(label)
     try:
         detail = data.tenant_detail(app, ctx)
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    st.markdown(
-        "\n".join(f"- **{label}:** {value or '—'}" for label, value in detail.facts.items())
-    )
     # Viewers read; renewing a ticket and asking the state API are operators' actions.
+    left, right = st.columns(2)
     if data.can("renew_ticket"):
-        _renew_action(picked, app, ctx)
+        with left:
+            _renew_action(label, app, ctx)
     if data.can("check_state"):
-        _check_action(picked, app, ctx)
-    st.markdown("#### Claims")
-    if detail.claims.empty:
-        st.info("No claims were kept for this record.")
-    else:
-        st.dataframe(detail.claims, hide_index=True)
-    st.markdown("#### Audit trail")
-    if detail.audit.empty:
-        st.info("No audit events for this record.")
-    else:
-        st.dataframe(detail.audit, hide_index=True)
-    st.markdown("#### State-change webhooks")
-    if detail.history.empty:
-        st.info("No state-change webhook has been received for this record.")
-    else:
-        st.dataframe(detail.history, hide_index=True)
+        with right:
+            _check_action(label, app, ctx)
+    facts, claims, audit, notifications = st.tabs(
+        ["Facts", "Claims", "Audit trail", "State-change notifications"]
+    )
+    with facts:
+        st.dataframe(
+            [{"Fact": key, "Value": value or "—"} for key, value in detail.facts.items()],
+            hide_index=True,
+            width="stretch",
+        )
+    with claims:
+        if detail.claims.empty:
+            st.info("No claims were kept for this record.")
+        else:
+            st.dataframe(detail.claims, hide_index=True, width="stretch")
+    with audit:
+        if detail.audit.empty:
+            st.info("No audit events for this record.")
+        else:
+            st.dataframe(detail.audit, hide_index=True, width="stretch")
+    with notifications:
+        if detail.history.empty:
+            st.info("No state-change notification has been received for this record.")
+        else:
+            st.dataframe(detail.history, hide_index=True, width="stretch")
 
 
+_apply_query()
 _records()

@@ -17,18 +17,26 @@ from dashboard_support import (
     STANDARD_APP,
     TENANT,
     TENANTS_PAGE,
+    app_test,
     labels,
     open_page,
     rendered_text,
     seed,
     texts,
 )
+from streamlit.testing.v1 import AppTest
 
 from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.store import Repository
 from toolkit.workspace import Workspace
+
+
+def facts(at: AppTest) -> dict[str, str]:
+    """The open record's Facts tab (the table after the records table)."""
+    table = at.dataframe[1].value
+    return dict(zip(table["Fact"], table["Value"], strict=True))
 
 
 def test_empty_store_explains_what_to_do() -> None:
@@ -48,29 +56,32 @@ def test_records_table_shows_whether_a_system_user_token_is_held(
     at = open_page(TENANTS_PAGE)
 
     table = at.dataframe[0].value
-    assert list(table.columns) == [
+    assert list(table.columns) == [  # what an operator acts on first; exact times at the end
         "Tenant",
         "Company",
         "Application",
-        "Environment",
-        "Approved by",
-        "Approved at",
         "Status",
         "State",
-        "System user token held",
-        "Ticket",
+        "Ticket valid until",
+        "Last provisioning",
+        "Drift",
+        "Approved by",
+        "State checked (UTC)",
+        "Ticket valid until (UTC)",
+        "Last provisioning (UTC)",
     ]
     assert len(table) == 1
     row = table.iloc[0]
     assert row["Tenant"] == TENANT
     assert row["Company"] == COMPANY
     assert row["Application"] == STANDARD_APP
-    assert row["Environment"] == "sod"
     assert row["Approved by"] == ADMIN
-    assert row["Approved at"].startswith("2025-03-01 12:00")
     assert row["Status"] == "active"
-    assert bool(row["System user token held"]) is True
-    assert row["Ticket"].startswith("valid until ")
+    assert row["State"] == "never checked"
+    assert row["Ticket valid until"] == "in 5 h"  # obtained 1 h ago: 6 h sliding window
+    assert row["Ticket valid until (UTC)"].startswith("20")
+    assert row["Last provisioning"] == "never"
+    assert row["Drift"] == ""
 
 
 def test_ticket_column_says_none_and_needs_reconsent_without_exchanging(
@@ -82,17 +93,17 @@ def test_ticket_column_says_none_and_needs_reconsent_without_exchanging(
 
     at = open_page(TENANTS_PAGE)
 
-    assert list(at.dataframe[0].value["Ticket"]) == ["none"]
-    assert "**System user ticket:** none" in " ".join(texts(at.markdown))
+    assert list(at.dataframe[0].value["Ticket valid until"]) == ["none"]
+    assert facts(at)["System user ticket"] == "none"
     assert repository.get_ticket(record.id) is None  # showing the page did not exchange
 
     repository.set_authorization_status(STANDARD_APP, TENANT, "needs_reconsent", actor="test")
     at.run()
     # A change made elsewhere shows once the read models expire, or at once on Refresh.
-    assert list(at.dataframe[0].value["Ticket"]) == ["none"]
+    assert list(at.dataframe[0].value["Ticket valid until"]) == ["none"]
     at.button(key="refresh").click().run()
 
-    assert list(at.dataframe[0].value["Ticket"]) == ["needs reconsent"]
+    assert list(at.dataframe[0].value["Ticket valid until"]) == ["needs reconsent"]
 
 
 def test_detail_shows_claims_and_audit_trail(repository: Repository) -> None:
@@ -100,13 +111,22 @@ def test_detail_shows_claims_and_audit_trail(repository: Repository) -> None:
 
     at = open_page(TENANTS_PAGE)
 
-    assert at.selectbox(key="tenants_record").value == f"{TENANT} · {STANDARD_APP}"
-    facts = " ".join(texts(at.markdown))
-    assert "**System user token held:** yes" in facts
-    assert "**System user ticket:** valid until " in facts
+    # One record on the page: it opens without a selection.
+    assert f"{TENANT} · {STANDARD_APP}" in texts(at.subheader)
+    shown = facts(at)
+    assert shown["System user token held"] == "yes"
+    assert shown["System user ticket"] == "in 5 h"
+    assert shown["Ticket valid until"].startswith("20")
+    assert shown["Approved at"].endswith("(2025-03-01 12:00:00 UTC)")
     assert "Renew ticket" in labels(at.button)
-    assert "99887766" in facts
-    claims = at.dataframe[1].value
+    assert shown["Serial"] == "99887766"
+    assert [tab.label for tab in at.tabs] == [
+        "Facts",
+        "Claims",
+        "Audit trail",
+        "State-change notifications",
+    ]
+    claims = at.dataframe[2].value
     assert dict(zip(claims["Claim"], claims["Value"], strict=True)) == {
         "company_name": COMPANY,
         "ctx": TENANT,
@@ -114,10 +134,10 @@ def test_detail_shows_claims_and_audit_trail(repository: Repository) -> None:
         "serial": "99887766",
         "upn": ADMIN,
     }
-    audit = at.dataframe[2].value
+    audit = at.dataframe[3].value
     assert list(audit["Action"]) == ["authorization.created"]
     assert list(audit["Actor"]) == ["test"]
-    assert "holds_system_user" in audit["Summary"][0]
+    assert list(audit["Summary"]) == [f"Authorization created by {ADMIN}."]
 
 
 def test_filter_by_application(repository: Repository) -> None:
@@ -163,8 +183,8 @@ def test_the_table_is_paged_with_search_and_status_in_sql(repository: Repository
     expected = [f"Cust{70_000 + i}" for i in range(49, 60)]
     assert list(at.dataframe[0].value["Tenant"]) == expected
     assert "Records 51–61 of 61 (page 2 of 2)." in texts(at.caption)
-    # The detail offers the records on the page.
-    assert at.selectbox(key="tenants_record").options[0] == f"Cust70049 · {STANDARD_APP}"
+    # Many records: a row selection opens one.
+    assert "Select a row to open its record." in texts(at.caption)
 
     # Another filter starts on page 1 again: the company, in any case...
     at.text_input(key="tenants_search").input("SHIPPING").run()
@@ -221,7 +241,7 @@ def test_renew_ticket_exchanges_once_per_click(
     repository: Repository, emulator: Emulator, installed: str
 ) -> None:
     at = open_page(TENANTS_PAGE)
-    assert list(at.dataframe[0].value["Ticket"]) == ["none"]
+    assert list(at.dataframe[0].value["Ticket valid until"]) == ["none"]
     assert credentials(emulator) == 0  # showing tickets never exchanges
 
     at.button(key="tenants_renew").click().run()
@@ -230,7 +250,7 @@ def test_renew_ticket_exchanges_once_per_click(
     assert not at.error, texts(at.error)
     assert any(text.startswith(f"New system user ticket for {CTX}") for text in texts(at.success))
     assert credentials(emulator) == 1
-    assert at.dataframe[0].value["Ticket"][0].startswith("valid until ")
+    assert at.dataframe[0].value["Ticket valid until"][0] == "in 6 h"
     record = repository.get_authorization(EMULATOR_APP, CTX)
     first = repository.get_ticket(record.id)
     assert first is not None
@@ -270,7 +290,7 @@ def test_renew_after_revocation_shows_the_typed_error(
     assert "Revoked" in errors[0]
     assert "needs re-approval by a tenant administrator" in errors[0]
     assert "Traceback" not in errors[0]
-    assert list(at.dataframe[0].value["Ticket"]) == ["needs reconsent"]
+    assert list(at.dataframe[0].value["Ticket valid until"]) == ["needs reconsent"]
     assert repository.get_authorization(EMULATOR_APP, CTX).status == "needs_reconsent"
     assert credentials(emulator) == 0
 
@@ -293,7 +313,7 @@ def test_state_column_shows_the_last_known_state_without_calling_the_network(
     at = open_page(TENANTS_PAGE)
 
     assert list(at.dataframe[0].value["State"]) == ["never checked"]
-    assert "**Tenant state:** never checked" in " ".join(texts(at.markdown))
+    assert facts(at)["Tenant state"] == "never checked"
     assert "Check state" in labels(at.button)
 
     repository.put_tenant_state(
@@ -308,7 +328,7 @@ def test_state_column_shows_the_last_known_state_without_calling_the_network(
     at.button(key="refresh").click().run()  # stored elsewhere: read the store again now
 
     state = at.dataframe[0].value["State"][0]
-    assert state.startswith("OfflineMaintenance · not running · checked 20")
+    assert state == "OfflineMaintenance (not running) · just now"
     assert not at.error, texts(at.error)
     assert calls == []
 
@@ -348,9 +368,8 @@ def test_the_detail_shows_the_webhook_history_newest_first(repository: Repositor
     at = open_page(TENANTS_PAGE)
 
     assert list(at.dataframe[0].value["Status"]) == ["suspended"]
-    assert at.dataframe[0].value["State"][0].startswith("Suspended · not running · checked")
-    assert at.dataframe[0].value["State"][0].endswith("(webhook)")
-    history = at.dataframe[3].value
+    assert at.dataframe[0].value["State"][0] == "Suspended (not running) · just now via webhook"
+    history = at.dataframe[4].value
     assert list(history.columns) == [
         "Received at",
         "Change",
@@ -371,7 +390,7 @@ def test_no_webhook_history_says_so(repository: Repository) -> None:
 
     at = open_page(TENANTS_PAGE)
 
-    assert any("No state-change webhook" in text for text in texts(at.info))
+    assert any("No state-change notification" in text for text in texts(at.info))
 
 
 @pytest.mark.emulator
@@ -388,7 +407,7 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     [message] = texts(at.success)
     assert message.startswith(f"{CTX} is Running (running) at {emulator.tenant_url(CTX)}")
     assert "valid until 20" in message
-    assert at.dataframe[0].value["State"][0].startswith("Running · running · checked")
+    assert at.dataframe[0].value["State"][0] == "Running · just now"
     stored = repository.get_tenant_state(EMULATOR_APP, CTX)
     assert stored is not None
     assert (stored.state, stored.source, stored.endpoint) == (
@@ -411,7 +430,7 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     [banner, warning] = texts(at.warning)
     assert "unauthenticated" in banner
     assert warning.startswith(f"{CTX} is Suspended (not running)")
-    assert at.dataframe[0].value["State"][0].startswith("Suspended · not running · checked")
+    assert at.dataframe[0].value["State"][0] == "Suspended (not running) · just now"
     emulator.change_tenant(CTX, "Resume")
 
 
@@ -432,3 +451,32 @@ def test_check_state_shows_the_typed_error(
     assert "Traceback" not in error
     assert repository.get_tenant_state(EMULATOR_APP, CTX) is None
     assert list(at.dataframe[0].value["State"]) == ["never checked"]
+
+
+def test_an_overview_link_opens_the_filtered_table(repository: Repository) -> None:
+    seed(repository)  # Cust12345, active
+    many_tenants(repository, 3)  # Cust70000 (revoked), Cust70001, Cust70002
+    repository.put_tenant_state(STANDARD_APP, "Cust70001", state="Running", endpoint=None, api=None)
+    at = app_test()
+    at.query_params["status"] = "active"
+    at.query_params["state"] = "never"
+    at.run()
+    at.switch_page(TENANTS_PAGE).run()
+
+    assert not at.exception, at.exception
+    # Active and never checked: not the revoked one, not the one with a state.
+    assert list(at.dataframe[0].value["Tenant"]) == [TENANT, "Cust70002"]
+    assert at.selectbox(key="tenants_status").value == "active"
+    assert at.selectbox(key="tenants_state").value == "Never checked"
+
+    # The filters are the operator's afterwards: the link applies once.
+    at.selectbox(key="tenants_state").select("Any state").run()
+    assert list(at.dataframe[0].value["Tenant"]) == [TENANT, "Cust70001", "Cust70002"]
+
+    # A link naming one tenant opens its record.
+    at.query_params.clear()
+    at.query_params["application"] = STANDARD_APP
+    at.query_params["search"] = "cust70001"
+    at.run()
+    assert list(at.dataframe[0].value["Tenant"]) == ["Cust70001"]
+    assert "Cust70001 · Alpha Sync" in texts(at.subheader)
