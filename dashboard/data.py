@@ -52,6 +52,7 @@ from toolkit.provisioning import (
     apply_fleet,
     fleet_targets,
     plan_fleet,
+    preset_text,
 )
 from toolkit.store.records import (
     Application,
@@ -1667,6 +1668,17 @@ def check_drift() -> pd.DataFrame:
 def provisioning_counts(table: pd.DataFrame) -> pd.DataFrame:
     """Tenants per category of a :func:`check_drift` table, in chart order."""
     return _counted(table["Provisioning"], "Provisioning", PROVISIONING_STATES)
+
+
+@_guarded
+def manifest_preset(model: str) -> str:
+    """The TOML text of the toolkit's preset for an application model: a manifest to start
+    from (it validates as it is)."""
+    if model not in MODELS:
+        raise DashboardError(
+            f"There is no preset for {model!r}; choose one of {', '.join(MODELS)}."
+        )
+    return preset_text(model)
 
 
 @_action

@@ -16,7 +16,16 @@ st.caption(
 )
 
 
+def _apply_query() -> None:
+    """The Overview's link to failed jobs (?status=failed), applied once per query string."""
+    status = st.query_params.get("status")
+    if status in data.JOB_STATUSES and st.session_state.get("jobs_applied_query") != status:
+        st.session_state["jobs_applied_query"] = status
+        st.session_state["jobs_status"] = status
+
+
 def _page() -> None:
+    _apply_query()
     picked = st.selectbox("Status", [ALL, *data.JOB_STATUSES], key="jobs_status")
     try:
         table = data.jobs_table(None if picked == ALL else picked)

@@ -11,6 +11,11 @@ DRIFTED = "All that drifted"
 PLANS = "provisioning_plans"
 # The last apply's per-tenant results (application, DataFrame), shown once after the rerun.
 RESULTS = "provisioning_results"
+# What the last Store manifest said, shown once after the rerun that reads the new outline.
+STORED = "provisioning_stored"
+# The query string last applied (the Overview's links: application, tenants=drifted).
+APPLIED_QUERY = "provisioning_applied_query"
+MANIFEST_TEXT = "provisioning_manifest_text"
 
 st.title("Provisioning")
 st.caption(
@@ -21,6 +26,40 @@ st.caption(
 )
 
 
+def _apply_query() -> None:
+    """The Overview's links: ?application=…&tenants=drifted, applied once per query string."""
+    query = {key: st.query_params[key] for key in st.query_params}
+    marker = repr(sorted(query.items()))
+    if not query or st.session_state.get(APPLIED_QUERY) == marker:
+        return
+    st.session_state[APPLIED_QUERY] = marker
+    if "application" in query:
+        st.session_state["provisioning_application"] = query["application"]
+    if query.get("tenants") == "drifted":
+        st.session_state["provisioning_mode"] = DRIFTED
+
+
+def _fill_preset() -> None:
+    """The "Start from" button's callback: the chosen preset into the text area."""
+    try:
+        st.session_state[MANIFEST_TEXT] = data.manifest_preset(
+            st.session_state.get("provisioning_preset", data.MODELS[0])
+        )
+    except data.DashboardError as exc:
+        st.session_state[STORED] = (False, str(exc))
+
+
+def _store(app: str) -> None:
+    """The Store manifest button's callback: the rerun after it reads the new outline."""
+    try:
+        stored = data.store_manifest(app, st.session_state.get(MANIFEST_TEXT, ""))
+    except data.DashboardError as exc:
+        st.session_state[STORED] = (False, str(exc))
+    else:
+        st.session_state[STORED] = (True, f"Stored the manifest of {app}: {stored}")
+        st.session_state.pop(PLANS, None)
+
+
 def _manifest(app: str) -> bool:
     """Show the stored manifest's outline (or how to store one); True when there is one."""
     try:
@@ -28,31 +67,43 @@ def _manifest(app: str) -> bool:
     except data.DashboardError as exc:
         st.error(str(exc))
         return False
+    may_store = data.can("store_manifest")
+    stored = st.session_state.pop(STORED, None)
+    if stored is not None and stored[0]:
+        st.success(stored[1])
     if outline is None:
         st.warning(
-            f"**{app}** has no manifest yet. Store one below, or with "
-            f"`sotk provision set-manifest '{app}' manifest.toml`."
+            f"**{app}** has no manifest yet. "
+            + (
+                "Start from a preset in **Store a manifest** below, or store one with "
+                f"`sotk provision set-manifest '{app}' manifest.toml`."
+                if may_store
+                else "An operator stores one before tenants can be provisioned."
+            )
         )
-    else:
+    elif stored is None or not stored[0]:
         st.markdown(f"**Manifest:** {outline}")
-    if not data.can("store_manifest"):
+    if not may_store:
         return outline is not None
     with st.expander("Store a manifest", expanded=outline is None):
-        text = st.text_area(
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        left.selectbox(
+            "Start from",
+            data.MODELS,
+            key="provisioning_preset",
+            format_func=lambda model: f"the {model} application preset",
+            help="The toolkit's preset for each application model: edit it, then store it.",
+        )
+        right.button("Fill in", key="provisioning_fill_preset", on_click=_fill_preset)
+        st.text_area(
             "Manifest (TOML)",
-            key="provisioning_manifest_text",
+            key=MANIFEST_TEXT,
             height=200,
             help="Lists, list items, web panels and buttons; see examples/manifest.toml.",
         )
-        if st.button("Store manifest", key="provisioning_store_manifest"):
-            try:
-                stored = data.store_manifest(app, text)
-            except data.DashboardError as exc:
-                st.error(str(exc))
-            else:
-                st.success(f"Stored: {stored}")
-                st.session_state.pop(PLANS, None)
-                return True
+        st.button("Store manifest", key="provisioning_store_manifest", on_click=_store, args=(app,))
+        if stored is not None and not stored[0]:
+            st.error(stored[1])
     return outline is not None
 
 
@@ -107,9 +158,12 @@ def _apply(plan_set: data.PlanSet) -> None:
             f"{len(results)} tenant(s) succeeded",
             state="error" if failed else "complete",
         )
-    # The plans are spent (a second Apply would be refused as stale): show the results.
+    # The plans are spent (a second Apply would be refused as stale): the rerun shows the
+    # results without the plan or an Apply button, and the confirmation starts unticked.
     st.session_state.pop(PLANS, None)
+    st.session_state.pop("provisioning_confirm", None)
     st.session_state[RESULTS] = (plan_set.application, results)
+    st.rerun()
 
 
 def _plans(app: str) -> None:
@@ -141,8 +195,15 @@ def _results(app: str) -> None:
     shown = st.session_state.get(RESULTS)
     if shown is None or shown[0] != app:
         return
-    st.subheader("Results")
-    st.dataframe(shown[1], hide_index=True, key="provisioning_results_table")
+    results = shown[1]
+    failed = int((results["Outcome"] != "succeeded").sum())
+    st.subheader("Results of the last apply")
+    message = f"{len(results) - failed} of {len(results)} tenant(s) succeeded"
+    if failed:
+        st.error(message)
+    else:
+        st.success(message)
+    st.dataframe(results, hide_index=True, key="provisioning_results_table")
 
 
 def _runs(app: str) -> None:
@@ -167,6 +228,8 @@ def _page() -> None:
     if not names:
         st.info("No applications yet. Register one on the Applications page and install it.")
         return
+    if st.session_state.get("provisioning_application") not in (None, *names):
+        st.session_state.pop("provisioning_application")  # a link to an application gone since
     app = st.selectbox("Application", names, key="provisioning_application")
     if app is None:
         return
@@ -177,4 +240,5 @@ def _page() -> None:
     _runs(app)
 
 
+_apply_query()
 _page()

@@ -8,7 +8,16 @@ from __future__ import annotations
 import sys
 
 import pytest
-from dashboard_support import APP, STANDARD_APP, TENANT, labels, open_page, rendered_text, seed
+from dashboard_support import (
+    APP,
+    STANDARD_APP,
+    TENANT,
+    app_test,
+    labels,
+    open_page,
+    rendered_text,
+    seed,
+)
 from streamlit.testing.v1 import AppTest
 
 from toolkit.jobs.client import Jobs
@@ -97,3 +106,16 @@ def _cancel_as_page_would(job_id: str) -> None:
         data.cancel_job(job_id)
     except data.DashboardError as exc:
         st.error(str(exc))
+
+
+def test_the_overview_link_to_failed_jobs_filters_the_jobs_page(repository: Repository) -> None:
+    submit(repository)  # a queued job: not among the failed
+    at = app_test()
+    at.query_params["status"] = "failed"
+    at.run()
+    at.switch_page(JOBS_PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="jobs_status").value == "failed"
+    assert not at.dataframe
+    at.selectbox(key="jobs_status").select("All").run()  # the filter is the operator's again
+    assert len(at.dataframe[0].value) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_support import labels, open_page, texts
+from dashboard_support import STANDARD_APP, labels, open_page, seed, texts
 from streamlit.testing.v1 import AppTest
 
 from toolkit.config import Settings
@@ -104,7 +104,10 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     assert not at.error, texts(at.error)
     assert repository.get_application_manifest(APP) == MANIFEST
     # The new manifest's outline, not the cached "no manifest" of the page run before.
-    assert any(text.startswith("Stored: 1 list(s)") for text in texts(at.success))
+    assert any(
+        text.startswith(f"Stored the manifest of {APP}: 1 list(s)") for text in texts(at.success)
+    )
+    assert not any("has no manifest yet" in text for text in texts(at.warning))
     at.run()
     assert any("1 list(s), 1 web panel(s)" in text for text in texts(at.markdown))
 
@@ -132,7 +135,10 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     assert list(results["Tenant"]) == [CTX]
     assert list(results["Outcome"]) == ["succeeded"]
     assert list(results["Steps"]) == ["3/3"]
-    assert at.get("progress")[0].proto.value == 100
+    assert "1 of 1 tenant(s) succeeded" in texts(at.success)
+    # The plan is spent: no plan table and no Apply button stay on screen.
+    assert not [b for b in at.button if b.key == "provisioning_apply"]
+    assert not [frame for frame in at.dataframe if "Unchanged" in frame.value.columns]
     assert "echo.contact" in prog_ids(emulator)
     (run,) = repository.list_provisioning_runs(APP, CTX)
     assert (run.outcome, run.actor, run.steps_total) == ("succeeded", "dashboard", 3)
@@ -149,3 +155,18 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     assert list(table(at, "Unchanged")["Status"]) == ["up to date"]
     assert any("nothing to apply" in text for text in texts(at.success))
     assert len(repository.list_provisioning_runs(APP)) == 1
+
+
+def test_a_new_manifest_starts_from_a_preset(repository: Repository) -> None:
+    seed(repository)
+    at = open_page(PROVISIONING_PAGE)
+    assert any("Start from a preset" in text for text in texts(at.warning))
+
+    at.selectbox(key="provisioning_preset").select("internal")
+    at.button(key="provisioning_fill_preset").click().run()
+    assert not at.exception, at.exception
+    text = at.text_area(key="provisioning_manifest_text").value
+    assert text.startswith("# Preset for an INTERNAL application")
+    at.button(key="provisioning_store_manifest").click().run()
+    assert not at.error, texts(at.error)
+    assert repository.get_application_manifest(STANDARD_APP) == text
