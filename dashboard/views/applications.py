@@ -33,15 +33,19 @@ def _list_applications() -> None:
         st.error(str(exc))
         return
     if table.empty:
-        st.info(
-            "No applications registered yet. Add one below with the credentials the "
-            "SuperOffice Developer Portal gave you"
-            + (", or register one with the emulator." if data.emulator_enabled() else ".")
-        )
+        if data.can("add_application"):
+            st.info(
+                "No applications registered yet. Add one under **Add application** below with "
+                "the credentials the SuperOffice Developer Portal gave you"
+                + (", or register one with the emulator." if data.emulator_enabled() else ".")
+            )
+        else:
+            st.info("No applications registered yet; an operator registers them.")
         return
     st.dataframe(table, hide_index=True)
 
-    st.subheader("Approvals and install")
+    # Viewers see the approvals; Install is an operator's action.
+    st.subheader("Approvals and install" if data.can("install") else "Approvals")
     choices = data.application_choices()
     for choice in choices:
         label = f"{choice.name} · {choice.kind} · {choice.environment}"
@@ -59,7 +63,10 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
     left, right = st.columns([4, 1])
     with left:
         if approvals.table.empty:
-            st.info("No tenant has approved this application yet. Click Install to start.")
+            st.info(
+                "No tenant has approved this application yet."
+                + (" Click Install to start." if data.can("install") else "")
+            )
         else:
             st.dataframe(approvals.table, hide_index=True)
             if approvals.total > len(approvals.table):
@@ -102,8 +109,10 @@ def _application_detail(choice: data.ApplicationChoice) -> None:
 
 
 def _add_form() -> None:
-    st.subheader("Add application")
-    with st.form("add_application", clear_on_submit=True):
+    with (
+        st.expander("Add application", icon=":material/add:"),
+        st.form("add_application", clear_on_submit=True),
+    ):
         name = st.text_input("Name")
         environment = st.selectbox("Environment", data.ENVIRONMENTS)
         environment_url = st.text_input(
@@ -150,11 +159,13 @@ def _add_form() -> None:
 
 
 def _emulator_form() -> None:
-    st.subheader("Register with the emulator")
-    st.caption(
-        "The emulator creates the client id, secret and key pair, as the Developer Portal does."
-    )
-    with st.form("register_with_emulator", clear_on_submit=True):
+    with (
+        st.expander("Register with the emulator", icon=":material/science:"),
+        st.form("register_with_emulator", clear_on_submit=True),
+    ):
+        st.caption(
+            "The emulator creates the client id, secret and key pair, as the Developer Portal does."
+        )
         name = st.text_input("Name")
         kind = st.radio("Kind", data.KINDS, horizontal=True)
         model = st.selectbox("Model", data.MODELS)

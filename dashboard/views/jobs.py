@@ -60,7 +60,9 @@ def _page() -> None:
             except data.DashboardError as exc:
                 st.error(str(exc))
     with right:
-        if st.button("Cancel", key="jobs_cancel", icon=":material/cancel:"):
+        # Cancelling stops tenants mid-run: a deliberate confirmation first.
+        confirmed = st.checkbox(f"I confirm: cancel {job_id}", key="jobs_cancel_confirm")
+        if st.button("Cancel", key="jobs_cancel", icon=":material/cancel:", disabled=not confirmed):
             try:
                 st.success(data.cancel_job(job_id))
             except data.DashboardError as exc:

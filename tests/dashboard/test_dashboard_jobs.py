@@ -62,6 +62,8 @@ def test_the_jobs_page_lists_a_queued_job_and_cancels_and_resumes_it(
     assert list(jobs["Total"]) == [1]
     assert "0 of 1 tenants done" in rendered_text(at)
 
+    assert button(at, "Cancel").disabled  # not before the confirmation
+    at.checkbox(key="jobs_cancel_confirm").check().run()
     button(at, "Cancel").click().run()  # type: ignore[attr-defined]
     assert not at.exception, at.exception
     assert any("is cancelled" in str(s.value) for s in at.success)

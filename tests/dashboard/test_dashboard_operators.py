@@ -98,6 +98,9 @@ def test_viewer_sees_tenants_but_no_action_buttons(repository: Repository) -> No
     assert apps.dataframe  # the applications table
     assert not apps.get("form")  # no Add application / Register with the emulator
     assert not apps.get("link_button")  # no Install
+    # Wording never points at what a viewer cannot see.
+    assert "Approvals" in texts(apps.subheader)
+    assert "Install" not in rendered_text(apps).replace("install_tenant", "")
 
 
 def test_operator_sees_the_actions(repository: Repository) -> None:
