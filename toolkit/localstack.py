@@ -204,6 +204,7 @@ class StackEvent:
     ``kind`` is one of ``emulator.ready``, ``endpoints.ready``, ``dashboard.starting``,
     ``dashboard.ready``, ``application.registered``, ``application.exists``,
     ``application.updated`` (its state-change URL now points at these endpoints),
+    ``application.manifest`` (a new demo application got its model's preset manifest),
     ``tenant.installed``, ``tenant.exists``, ``warning``, ``stopping``, ``stopped``.
     """
 
@@ -509,6 +510,8 @@ class LocalStack:
             self._seed_apps(self.workspace, emulator_url, public_url)
         if self._seed_tenants:
             self._seed_installs(self.workspace, public_url)
+        if self._seed_applications:
+            self._seed_manifests(self.workspace)
 
         if dashboard_url is not None:
             self._wait_dashboard(dashboard_url)
@@ -733,6 +736,20 @@ class LocalStack:
             self._event(
                 "application.registered",
                 f"registered {demo.name} ({demo.kind}, {demo.model}){where} at the emulator",
+            )
+
+    def _seed_manifests(self, workspace: Workspace) -> None:
+        """Give each demo application registered in this run its model's preset manifest,
+        through the real path (validated, stored, audited), after the demo installs: so the
+        seeded tenants have work for Plan and Apply on day one (issue 15)."""
+        from toolkit.provisioning import preset_text
+
+        for demo in DEMO_APPLICATIONS:
+            if demo.name not in self.registered:
+                continue  # an existing world keeps the manifest its operators gave it
+            workspace.provisioning.set_manifest(demo.name, preset_text(demo.model), actor=ACTOR)
+            self._event(
+                "application.manifest", f"{demo.name} has the {demo.model} preset as manifest"
             )
 
     def _check_existing(

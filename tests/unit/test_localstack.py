@@ -25,6 +25,7 @@ from toolkit.localstack import (
     StackEvent,
     dashboard_command,
 )
+from toolkit.provisioning import preset_text
 from toolkit.workspace import Workspace
 
 pytestmark = pytest.mark.emulator
@@ -101,6 +102,14 @@ def test_seeds_through_the_real_flow_once_and_stops_cleanly(tmp_path: Path) -> N
         assert stack.installed == [(STANDARD, "Cust12345"), (CUSTOM, "Cust23456")]
         assert stack.emulator is not None
         emulator_world = stack.emulator.world
+        # Each demo application has its model's preset as manifest, stored after the installs:
+        # planning a seeded tenant finds work to do on day one.
+        assert stack.workspace is not None
+        for name, model in ((STANDARD, "hybrid"), (CUSTOM, "external")):
+            app_id = stack.workspace.applications.get(name).id
+            assert stack.workspace.repository.get_application_manifest(app_id) == preset_text(model)
+        assert not stack.workspace.provisioning.plan(STANDARD, "Cust12345").is_empty
+        assert stack.workspace.provisioning.runs() == []  # nothing applied by the seed
         ports = (port_of(urls.emulator), port_of(urls.partner))
         # As a world saved before applications had a state-change URL: the next run sets it.
         assert stack.workspace is not None
@@ -112,6 +121,7 @@ def test_seeds_through_the_real_flow_once_and_stops_cleanly(tmp_path: Path) -> N
         )
         assert cleared.status_code == 200, cleared.text
     assert [e.kind for e in events].count("tenant.installed") == 2
+    assert [e.kind for e in events].count("application.manifest") == 2
     assert not any(e.kind == "warning" for e in events)
     for port in ports:
         assert not listening(port), f"port {port} still listens after stop()"
