@@ -82,10 +82,11 @@ def _gate(state: data.SignIn) -> data.SignIn:
         st.info("Operators sign in to use this dashboard.")
         st.button("Sign in", key="sign_in", on_click=st.login, type="primary")
         st.stop()
+    data.audit_sign_in(state)  # a sign-in or a refusal, once per session
     if state.operator is None:
         who = state.identity or "This account"
         st.error(f"{who} is not on the dashboard's operator allow-list (SOTK_OPERATORS).")
-        st.button("Log out", key="log_out_refused", on_click=st.logout)
+        st.button("Log out", key="log_out_refused", on_click=data.log_out)
         st.stop()
     return state
 
@@ -95,7 +96,7 @@ def _signed_in(state: data.SignIn) -> None:
         return
     with st.sidebar:
         st.markdown(f"Signed in as **{state.operator.identity}** ({state.operator.role})")
-        st.button("Log out", key="log_out", on_click=st.logout, icon=":material/logout:")
+        st.button("Log out", key="log_out", on_click=data.log_out, icon=":material/logout:")
     if not data.can("apply"):
         st.info(data.VIEWER_BANNER, icon=":material/visibility:")
 

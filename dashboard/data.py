@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -43,7 +43,13 @@ from toolkit.errors import (
     NotFoundError,
     ToolkitError,
 )
-from toolkit.operators import Operator, load_auth_settings, parse_operators, resolve_operator
+from toolkit.operators import (
+    Operator,
+    load_auth_settings,
+    parse_operators,
+    record_sign_in_event,
+    resolve_operator,
+)
 from toolkit.operators import can as role_can
 from toolkit.provisioning import (
     FleetEvent,
@@ -352,6 +358,43 @@ def sign_in_state() -> SignIn:
         operator=operator,
         identity=identity if isinstance(identity, str) else None,
     )
+
+
+# The (identity, role) whose sign-in or refusal this session has audited already. The audit
+# writes through the store directly (_resources, not workspace()): a refused account may not
+# read anything, but its refusal is recorded.
+AUDITED_SIGN_IN = "_sotk_audited_sign_in"
+
+
+def audit_sign_in(state: SignIn) -> None:
+    """Record this session's sign-in, or its refusal (off the allow-list), once: the gate
+    calls this on every rerun. An audit the store cannot take is logged, not fatal."""
+    if not state.logged_in or state.problem is not None:
+        return
+    who = state.identity if state.operator is None else state.operator.identity
+    key = (who, state.role)
+    if st.session_state.get(AUDITED_SIGN_IN) == key:
+        return
+    event: Literal["signed_in", "refused"] = "refused" if state.operator is None else "signed_in"
+    try:
+        record_sign_in_event(_resources()[1].repository, who, event, role=state.role)
+    except Exception as exc:  # the gate still decides; the log says the audit was missed
+        logger.error("could not audit the operator %s: %s", event, type(exc).__name__)
+        return
+    st.session_state[AUDITED_SIGN_IN] = key
+
+
+def log_out() -> None:
+    """The Log out button's callback: audit the sign-out, then end the session."""
+    state = sign_in_state()
+    if state.logged_in and state.problem is None:
+        who = state.identity if state.operator is None else state.operator.identity
+        try:
+            record_sign_in_event(_resources()[1].repository, who, "signed_out", role=state.role)
+        except Exception as exc:
+            logger.error("could not audit the sign-out: %s", type(exc).__name__)
+    st.session_state.pop(AUDITED_SIGN_IN, None)
+    st.logout()
 
 
 def _require_sign_in() -> None:

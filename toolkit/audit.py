@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -37,6 +36,7 @@ AUDIT_CSV_COLUMNS: Final = (
     "application",
     "tenant",
     "summary",
+    "details",
 )
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
@@ -69,17 +69,18 @@ def _when(value: datetime) -> str:
 
 
 def audit_csv_rows(events: Iterable[AuditEvent]) -> Iterator[list[str]]:
-    """The header, then one row per event (:data:`AUDIT_CSV_COLUMNS`), redacted."""
+    """The header, then one row per event (:data:`AUDIT_CSV_COLUMNS`), redacted: flat cells,
+    the summary as a sentence and the details as ``key value; ...`` (no JSON inside CSV)."""
     yield list(AUDIT_CSV_COLUMNS)
     for event in events:
-        summary = json.dumps(redacted_summary(event.summary), sort_keys=True, default=str)
         yield [
             _cell(_when(event.at)),
             _cell(event.actor),
             _cell(event.action),
             _cell(event.application or ""),
             _cell(event.context_identifier or ""),
-            _cell(summary),
+            _cell(describe_event(event.action, event.summary)),
+            _cell(_details(event.summary)),
         ]
 
 
@@ -91,13 +92,22 @@ def audit_csv(events: Iterable[AuditEvent]) -> str:
     return buffer.getvalue()
 
 
+def _flat(key: str, value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for inner, item in sorted(value.items()):
+            yield from _flat(f"{key}.{inner}", item)
+    elif isinstance(value, list | tuple):
+        if value:
+            yield f"{key} {', '.join(str(item) for item in value)}"
+    elif value not in (None, ""):
+        yield f"{key} {value}"
+
+
 def _details(summary: Mapping[str, Any]) -> str:
-    """The summary's fields as "key value, ..." (redacted), for kinds without a sentence."""
-    parts = [
-        f"{key.replace('_', ' ')} {value}"
-        for key, value in sorted(redacted_summary(summary).items())
-        if value not in (None, "", [], {})
-    ]
+    """The summary's fields as "key value; ..." (redacted, nested keys dotted): flat text."""
+    parts: list[str] = []
+    for key, value in sorted(redacted_summary(summary).items()):
+        parts.extend(_flat(key.replace("_", " "), value))
     return "; ".join(parts)
 
 

@@ -36,7 +36,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, Protocol
 
 from toolkit.config import is_loopback_host
 from toolkit.errors import ConfigurationError, InputFileError
@@ -47,6 +47,8 @@ __all__ = [
     "MIN_COOKIE_SECRET_BYTES",
     "OPERATOR_ACTIONS",
     "ROLES",
+    "SIGN_IN_EVENTS",
+    "AuditRecorder",
     "AuthSettings",
     "Operator",
     "can",
@@ -56,6 +58,7 @@ __all__ = [
     "load_auth_settings",
     "parse_operators",
     "read_auth_section",
+    "record_sign_in_event",
     "require_loopback_unless_authenticated",
     "resolve_operator",
     "secrets_toml",
@@ -350,3 +353,43 @@ def write_secrets_file(path: Path, text: str) -> Path:
         raise
     os.replace(partial, path)
     return path
+
+
+# The dashboard's sign-in events in the audit trail (issue 15): ``operator.signed_in``,
+# ``operator.signed_out``, ``operator.refused`` (an account off the allow-list).
+SIGN_IN_EVENTS: Final = ("signed_in", "signed_out", "refused")
+
+
+class AuditRecorder(Protocol):
+    """What recording a sign-in event needs of the store (``Repository.record_audit``)."""
+
+    def record_audit(
+        self,
+        actor: str,
+        action: str,
+        *,
+        application: str | None = None,
+        context_identifier: str | None = None,
+        summary: Mapping[str, Any] | None = None,
+    ) -> Any: ...
+
+
+def record_sign_in_event(
+    store: AuditRecorder,
+    identity: str | None,
+    event: Literal["signed_in", "signed_out", "refused"],
+    *,
+    role: str | None = None,
+    issuer: str | None = None,
+) -> None:
+    """Audit an operator's sign-in, sign-out or refusal: the actor is the identity the
+    provider vouched for (``unknown`` when it named none); the role and issuer go in the
+    summary. Never a token or a claim beyond those."""
+    if event not in SIGN_IN_EVENTS:
+        raise ConfigurationError(f"sign-in event must be one of {', '.join(SIGN_IN_EVENTS)}")
+    summary: dict[str, Any] = {}
+    if role is not None:
+        summary["role"] = role
+    if issuer is not None:
+        summary["issuer"] = issuer
+    store.record_audit(identity or "unknown", f"operator.{event}", summary=summary)

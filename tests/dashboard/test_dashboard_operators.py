@@ -215,3 +215,22 @@ def test_a_viewer_reads_a_banner_and_may_not_check_drift(repository: Repository)
     operator = signed_in("views/overview.py", OPERATOR)
     assert data.VIEWER_BANNER not in texts(operator.info)
     assert "Check drift" in labels(operator.button)
+
+
+def test_sign_ins_refusals_and_sign_outs_are_audited_once(repository: Repository) -> None:
+    seed(repository)
+    at = signed_in(TENANTS_PAGE, VIEWER)
+    at.run()  # every rerun passes the gate: still one event
+    (event,) = repository.list_audit(action="operator.signed_in")
+    assert (event.actor, dict(event.summary)) == (VIEWER, {"role": "viewer"})
+
+    stranger = signed_in(APPLICATIONS_PAGE, "stranger@cust12345.test")
+    stranger.run()
+    (refused,) = repository.list_audit(action="operator.refused")
+    assert refused.actor == "stranger@cust12345.test"
+
+    at.switch_page(APPLICATIONS_PAGE).run()
+    at.button(key="log_out").click().run()
+    (signed_out,) = repository.list_audit(action="operator.signed_out")
+    assert (signed_out.actor, dict(signed_out.summary)) == (VIEWER, {"role": "viewer"})
+    assert "Operator signed out." in data.describe_event(signed_out.action, signed_out.summary)

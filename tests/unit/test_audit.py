@@ -89,7 +89,12 @@ def test_csv_export_holds_no_secret(store: Repository) -> None:
     by_action = {row[2]: row for row in rows[1:]}
     assert by_action["authorization.created"][1] == "partner-endpoint"
     assert by_action["authorization.created"][4] == CTX
-    assert json.loads(by_action["note"][5])  # the summary column is JSON
+    # Flat cells, no JSON inside CSV: a sentence (or the fields) and the details.
+    assert by_action["authorization.created"][5].startswith("Authorization created")
+    notes = [row[6] for row in rows[1:] if row[2] == "note"]
+    assert any(details.startswith("detail Authorization: SOTicket ") for details in notes), notes
+    assert "nested.refresh_token" in rows[-1][6]
+    assert not any(cell.startswith("{") for row in rows for cell in row)
     assert rows[-1][1].startswith("'=")  # a formula is defused for spreadsheets
     assert redacted_summary({"holds_system_user": True, "steps": 2}) == {
         "holds_system_user": True,
