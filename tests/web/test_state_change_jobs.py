@@ -8,7 +8,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import httpx
 import pytest
 from dbos import DBOS
 from test_state_change import (  # noqa: F401 - fixtures and helpers of the webhook tests
@@ -22,8 +24,10 @@ from test_state_change import (  # noqa: F401 - fixtures and helpers of the webh
     workspace,
 )
 
-from toolkit.jobs.engine import JobEngine, start_engine
+from toolkit.config import Settings
+from toolkit.jobs.engine import JobEngine, running_engine, start_engine
 from toolkit.store import StateChangeOutcome
+from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
 
 BURST = 200
@@ -82,3 +86,52 @@ def test_a_burst_of_notifications_is_answered_and_each_processed_once(
     assert took < BURST_SECONDS
     assert len(notification_workflows()) == BURST
     assert len(workspace.tenant_events.history(application=APP, limit=10 * BURST)) == BURST
+
+
+def test_the_toolkits_own_server_processes_notifications_as_workflows(
+    workspace: Workspace,  # noqa: F811
+    superoffice: object,  # noqa: F811
+    superid_key: object,  # noqa: F811
+) -> None:
+    # No engine started by the test: PartnerEndpoints (like sotk serve) runs its own.
+    assert running_engine() is None
+    superoffice.tenant("Suspended")  # type: ignore[attr-defined]
+    with (
+        PartnerEndpoints(workspace) as endpoints,
+        httpx.Client(base_url=endpoints.base_url) as http,
+    ):
+        engine = running_engine()
+        assert engine is not None
+        assert engine.services is workspace
+        assert engine.listen
+        body = message(superid_key, "Suspend")  # type: ignore[arg-type]
+        assert post(http, body).status_code == 200  # type: ignore[arg-type]
+        assert post(http, body).status_code == 200  # type: ignore[arg-type]  # redelivered
+        assert len(notification_workflows()) == 1
+    assert running_engine() is None  # the engine it started stops with it
+    assert status(workspace) == "suspended"
+
+
+def test_endpoints_reuse_the_engine_already_running_in_their_process(
+    engine: JobEngine,
+    workspace: Workspace,  # noqa: F811
+) -> None:
+    with PartnerEndpoints(workspace):
+        assert running_engine() is engine
+    assert running_engine() is engine  # not theirs to stop
+
+
+def test_an_engine_of_another_workspace_is_not_used(
+    tmp_path: Path,
+    client: object,  # noqa: F811
+    workspace: Workspace,  # noqa: F811
+    superoffice: object,  # noqa: F811
+    superid_key: object,  # noqa: F811
+) -> None:
+    # Its workflows would read and write the other workspace's store.
+    superoffice.tenant("Suspended")  # type: ignore[attr-defined]
+    other = Workspace.open(Settings(home=tmp_path / "other", _env_file=None))  # type: ignore[call-arg]
+    with other, start_engine(other, executor_id="other"):
+        assert post(client, message(superid_key, "Suspend")).status_code == 200  # type: ignore[arg-type]
+        assert notification_workflows() == []
+    assert status(workspace) == "suspended"

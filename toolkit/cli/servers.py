@@ -19,8 +19,16 @@ if TYPE_CHECKING:
 def serve_endpoints(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            help="Also run queued jobs (install-time provisioning, fleet jobs) here; with"
+            " --no-worker `sotk worker` processes run them. Notifications run as workflows in"
+            " this process either way.",
+        ),
+    ] = True,
 ) -> None:
-    """Run the partner endpoints (/install, /callback, /healthz) until Ctrl-C."""
+    """Run the partner endpoints (/install, /callback, /healthz) and a job engine until Ctrl-C."""
     from toolkit.web import serve
 
     with workspace() as ws:
@@ -28,9 +36,10 @@ def serve_endpoints(
             f"partner endpoints on http://{host}:{port} (public URL {ws.settings.public_url})"
         )
         typer.echo("  /install?app=NAME[&tenant=CustNNNNN]   /callback   /healthz")
+        typer.echo(f"  job engine in this process ({'a worker' if worker else 'no worker'})")
         try:
-            serve(ws, host=host, port=port)
-        except OSError as error:
+            serve(ws, host=host, port=port, work_queues=worker)
+        except (OSError, ToolkitError) as error:
             raise fail(error) from None
 
 

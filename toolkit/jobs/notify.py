@@ -1,7 +1,12 @@
-"""Process a validated state-change notification: as its workflow when a job engine runs in
-this process (:mod:`toolkit.jobs.notifications`: a redelivery starts nothing new), else in the
-caller's thread (a ``sotk serve`` without a worker in it; the store's fingerprint still
-recognises a redelivery there). Loads the engine only when one runs."""
+"""Process a validated state-change notification as its workflow
+(:mod:`toolkit.jobs.notifications`: a redelivery starts nothing new) on the job engine running
+in this process. The toolkit's own servers always run one (``sotk serve``, ``make run``,
+:class:`~toolkit.web.PartnerEndpoints`: :mod:`toolkit.jobs.inprocess`).
+
+In the caller's thread only where no engine for this workspace can run: endpoints mounted in a
+partner's own app that starts none (DBOS is one per process, the app's to launch), the sync API
+in a WSGI app, and ``PartnerEndpoints(job_engine=False)``. The store's fingerprint still
+recognises a redelivery there. Loads the engine only when one runs."""
 
 from __future__ import annotations
 
@@ -35,7 +40,8 @@ def process_notification(
     workflow is deleted, so a later delivery tries again."""
     message = notification.message
     engine = running_engine()
-    if engine is None or getattr(engine.services, "tenant_events", None) is None:
+    # The engine's workflows use its own workspace's store: another workspace's cannot serve.
+    if engine is None or getattr(engine.services, "tenant_events", None) is not events:
         result = events.process(notification)
         return NotificationOutcome(
             message.change_type.name, message.context_identifier, result.outcome.value
