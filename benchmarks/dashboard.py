@@ -217,7 +217,7 @@ def pages() -> list[str]:
 
 
 def _app_test() -> Any:
-    import data  # dashboard/data.py: on sys.path after serve.preload()
+    import data  # dashboard/data/: on sys.path after serve.preload()
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT)

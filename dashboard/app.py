@@ -7,7 +7,8 @@ Launch from the repository root::
 Imports: the ``dashboard`` folder is not a package. Streamlit puts the main script's folder on
 ``sys.path`` when it runs this file; the lines below make sure of it for any other runner too
 (AppTest, ``python -m streamlit``), so the pages and this file import the data layer as plain
-``import data``. ``data`` is the only module that imports ``toolkit``; pages import ``data``.
+``import data``. ``data`` (a package, one module per area) is the only code here that imports
+``toolkit``.
 
 Settings come from ``SOTK_*`` environment variables and ``.env`` (see the README), read once.
 """

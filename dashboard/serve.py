@@ -16,7 +16,7 @@ from pathlib import Path
 
 DASHBOARD_DIR = Path(__file__).resolve().parent
 APP = DASHBOARD_DIR / "app.py"
-# What the pages import, heaviest first; "data" is the dashboard's data layer (dashboard/data.py).
+# What the pages import, heaviest first; "data" is the dashboard's data layer (dashboard/data/).
 PRELOADED = ("altair", "pandas", "pyarrow", "data")
 
 

@@ -31,6 +31,7 @@ from dashboard_support import (
 )
 from streamlit.testing.v1 import AppTest
 
+from toolkit.audit import describe_event
 from toolkit.store import Repository
 
 sys.path.insert(0, str(APP.parent))
@@ -233,4 +234,4 @@ def test_sign_ins_refusals_and_sign_outs_are_audited_once(repository: Repository
     at.button(key="log_out").click().run()
     (signed_out,) = repository.list_audit(action="operator.signed_out")
     assert (signed_out.actor, dict(signed_out.summary)) == (VIEWER, {"role": "viewer"})
-    assert "Operator signed out." in data.describe_event(signed_out.action, signed_out.summary)
+    assert describe_event(signed_out.action, signed_out.summary) == "Operator signed out."

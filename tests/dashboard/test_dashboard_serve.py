@@ -32,7 +32,7 @@ def test_preload_imports_altair_pandas_and_the_data_layer() -> None:
     before, after, data_file = json.loads(done.stdout)
     assert before == []  # importing serve.py itself imports none of them
     assert after == ["altair", "pandas", "pyarrow", "data"]
-    assert data_file == str(SERVE.parent / "data.py")
+    assert data_file == str(SERVE.parent / "data" / "__init__.py")  # the package (issue 15)
 
 
 def test_the_rest_is_streamlit_run_of_app_py() -> None:
