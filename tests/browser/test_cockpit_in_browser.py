@@ -1,0 +1,99 @@
+"""The dashboard as an operations cockpit in a real browser (issue 15): "/" opens the Overview,
+a viewer reads the read-only banner and has no Check drift, an attention item opens the
+filtered Tenants view, and selecting a row of the Tenants table opens that record.
+
+The ``make run`` world (LocalStack) as in test_operator_sign_in.py: Demo Custom App in
+Cust23456 and Demo Standard App in Cust12345, installed through the real flow, no tenant state
+checked yet.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from test_operator_sign_in import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, VIEWER, sign_in
+
+from toolkit.localstack import LocalStack
+
+pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
+
+# The Tenants table's rows are drawn on a canvas: a row is clicked at its row marker, the
+# first column, by position (the header row and each row are this tall in Streamlit's grid).
+ROW_HEIGHT_PX = 35
+
+
+@pytest.fixture
+def chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
+    for name in [name for name in os.environ if name.startswith("SOTK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
+    with LocalStack(
+        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
+    ) as running:
+        yield running
+
+
+def test_overview_links_to_the_filtered_tenants_and_a_row_opens_its_record(
+    chromium: Path, stack: LocalStack, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    urls = stack.urls
+    assert urls.dashboard is not None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        page = context.new_page()
+        try:
+            sign_in(page, urls.dashboard, urls.emulator, VIEWER)
+            # "/" is the Overview; a viewer reads the banner and gets no Check drift.
+            page.goto(urls.dashboard)
+            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+            expect(page.get_by_text(re.compile("signed in as a viewer"))).to_be_visible()
+            expect(page.get_by_text("Check drift now")).to_have_count(0)
+
+            # The attention item opens the Tenants table filtered to what it counts.
+            page.get_by_role("link", name=re.compile("never checked")).click()
+            page.wait_for_url(re.compile(r"/tenants\?"))
+            query = parse_qs(urlsplit(page.url).query)
+            assert query == {"status": ["active"], "state": ["never"]}
+            expect(page.get_by_role("heading", name="Tenants", exact=True)).to_be_visible()
+            grid = page.get_by_test_id("stDataFrame").first
+            expect(grid).to_be_visible()
+            expect(page.get_by_text("Select a row to open its record.")).to_be_visible()
+
+            # Selecting the second row (by application, then tenant: Demo Standard App's
+            # Cust12345) opens its record with its tabs.
+            box = grid.bounding_box()
+            assert box is not None
+            page.mouse.click(box["x"] + 12, box["y"] + ROW_HEIGHT_PX * 2 + ROW_HEIGHT_PX / 2)
+            expect(
+                page.get_by_role("heading", name="Cust12345 · Demo Standard App")
+            ).to_be_visible()
+            for tab in ("Facts", "Claims", "Audit trail", "State-change notifications"):
+                expect(page.get_by_role("tab", name=tab)).to_be_visible()
+        except BaseException:
+            if not page.is_closed():
+                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            raise
+        finally:
+            context.close()
+            browser.close()
