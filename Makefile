@@ -46,6 +46,12 @@ docs: $(STAMP)
 browser-deps:
 	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
+# Screenshots of every dashboard page for both roles into docs/screenshots/ (re-run when pages
+# change): a fresh `make run` world in a throw-away home, Debian's chromium through Playwright.
+.PHONY: screenshots
+screenshots: $(STAMP) browser-deps
+	$(BIN)/python docs/make_screenshots.py
+
 unit: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests notebooks --nbmake
 
