@@ -24,7 +24,8 @@ from toolkit.store import create_engine_for, head_version, migrate, schema_versi
 from toolkit.store.database import write
 from toolkit.store.migrations import _config
 
-pytestmark = pytest.mark.slow
+# Each kills and restarts child processes many times: a hang guard, not a speed limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Kills per backend and starting point (fresh database; database at the oldest migration).
 ROUNDS = 8

@@ -33,7 +33,8 @@ from durability_support import wait_for_line as wait_for
 from toolkit.localstack import LocalStack
 from toolkit.store.schema import RUN_OUTCOMES
 
-pytestmark = [pytest.mark.slow, pytest.mark.emulator]
+# Kills and restarts applies many times: a hang guard, not a speed limit.
+pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.timeout(300)]
 
 ROUNDS = 20  # at least 20 kills per backend (issue 7)
 SEED = 11

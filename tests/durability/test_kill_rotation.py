@@ -38,7 +38,8 @@ from sqlalchemy import select
 
 from toolkit.store.schema import ENCRYPTED_COLUMNS
 
-pytestmark = pytest.mark.slow
+# Each kills and restarts child processes many times: a hang guard, not a speed limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # Authorizations in the store: several rotation batches (100 rows each) in that table alone.
 ROWS = 400

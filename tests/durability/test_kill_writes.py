@@ -27,7 +27,8 @@ from durability_support import (
     wait_for_line,
 )
 
-pytestmark = pytest.mark.slow
+# Each kills and restarts child processes many times: a hang guard, not a speed limit.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # At least 20 kills per backend (issue 7).
 ROUNDS = 20

@@ -104,6 +104,7 @@ def process_worker(
         failures.put(f"worker {worker}: {traceback.format_exc()}")
 
 
+@pytest.mark.timeout(300)  # many processes at once: a hang guard, not a speed limit
 @pytest.mark.parametrize("key_text", [KEY_A, None], ids=["secret-keys", "key-file"])
 def test_processes_starting_and_putting_at_once_on_sqlite(
     tmp_path: Path, key_text: str | None
