@@ -139,10 +139,12 @@ def test_install_from_the_dashboard_in_a_browser(
             expect(row).to_have_count(1)
             expect(row.locator("td[role=gridcell]").nth(1)).to_have_text(COMPANY)
             expect(row.locator("td[role=gridcell]").nth(2)).to_have_text(STANDARD_APP)
-            # And the detail picker offers it.
-            page.get_by_test_id("stSelectbox").filter(has_text="Record").click()
+            # A search that finds only it opens its record.
+            search = page.get_by_role("textbox", name="Search", exact=True)
+            search.fill(NEWCOMER_TENANT)
+            search.press("Enter")
             expect(
-                page.get_by_role("option", name=f"{NEWCOMER_TENANT} · {STANDARD_APP}")
+                page.get_by_role("heading", name=f"{NEWCOMER_TENANT} · {STANDARD_APP}")
             ).to_be_visible()
         except BaseException:
             for index, shown in enumerate(pages):
