@@ -480,3 +480,25 @@ def test_an_overview_link_opens_the_filtered_table(repository: Repository) -> No
     at.run()
     assert list(at.dataframe[0].value["Tenant"]) == ["Cust70001"]
     assert "Cust70001 · Alpha Sync" in texts(at.subheader)
+
+
+def test_time_claims_read_as_times_never_epochs(repository: Repository) -> None:
+    seed(repository)
+    issued = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    repository.put_authorization(
+        STANDARD_APP,
+        "Cust30303",
+        token_issued_at=issued,
+        claims={"exp": int(issued.timestamp()) + 3600, "iat": int(issued.timestamp())},
+        actor="test",
+    )
+    at = open_page(TENANTS_PAGE)
+    at.text_input(key="tenants_search").input("Cust30303").run()  # one match: it opens
+
+    assert not at.exception, at.exception
+    claims = at.dataframe[2].value
+    shown = dict(zip(claims["Claim"], claims["Value"], strict=True))
+    assert shown["exp"].endswith("(2025-03-01 13:00:00 UTC)")
+    assert shown["iat"].endswith("(2025-03-01 12:00:00 UTC)")
+    assert shown["exp"].split(" (")[0].endswith(" days ago")
+    assert str(int(issued.timestamp())) not in rendered_text(at)  # no raw epoch anywhere
