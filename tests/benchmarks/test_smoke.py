@@ -255,3 +255,37 @@ def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
         # The same planning code reads the same endpoints through either transport.
         assert replan["requests_per_tenant"] <= 4
     assert item["replan"]["requests"] == sync["replan"]["requests"]
+
+
+def test_the_workers_case_applies_the_fleet_with_each_worker_count() -> None:
+    # benchmarks/workers_case.py: `sotk worker` processes on PostgreSQL (a database of its own).
+    import os
+
+    import psycopg
+
+    server = os.environ.get(
+        "SOTK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    ).replace("postgresql+psycopg://", "postgresql://")
+    try:
+        psycopg.connect(server, connect_timeout=5).close()
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL server to run workers against")
+    command = [sys.executable, "-m", "benchmarks.workers_case", "--n", str(N)]
+    command += ["--workers", "1", "2", "--latency-ms", "5", "--server-url", server]
+    completed = subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=170,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    found = [json.loads(line) for line in completed.stdout.splitlines() if line.startswith("{")]
+    assert [result["workers"] for result in found] == [1, 2]
+    for result in found:
+        assert result["case"] == "engine_workers"
+        assert result["status"] == "succeeded"
+        assert result["counts"]["succeeded"] == result["counts"]["total"] == N
+        assert result["workers_cpu_seconds"] > 0
+        assert {"load_average_1m", "cores", "under_load"} <= set(result)
