@@ -72,7 +72,7 @@ from toolkit.errors import (
     TenantMismatchError,
     ToolkitError,
 )
-from toolkit.naming import check_context_identifier, resolve_application
+from toolkit.naming import check_context_identifier, resolve_application, same_tenant
 from toolkit.store import Application, Authorization, PutOutcome, Repository
 from toolkit.store.repository import SIGN_IN_TTL
 
@@ -162,11 +162,6 @@ def application_environment(application: Application) -> Environment:
             )
         return Environment.emulator(application.environment_url)
     return Environment.named(application.environment)
-
-
-def _same_tenant(a: str | None, b: str | None) -> bool:
-    # Context identifiers match case-insensitively ("Cust12345" / "cust12345", protocol §1) [I].
-    return a is not None and b is not None and a.casefold() == b.casefold()
 
 
 def _is_private_claim(name: str) -> bool:
@@ -372,7 +367,7 @@ class Installations:
                 registered=(app.redirect_uri,) if app.redirect_uri else (),
             )
         if app.kind == "custom":
-            if tenant is not None and not _same_tenant(tenant, app.tenant):
+            if tenant is not None and not same_tenant(tenant, app.tenant):
                 raise ConfigurationError(
                     f"custom application {app.name!r} belongs to {app.tenant}, not {tenant}"
                 )
@@ -483,14 +478,14 @@ class Installations:
         if not actual:
             raise SignInError("the id_token names no tenant (no ctx claim)")
         validate_context_identifier(actual)
-        if transaction.tenant is not None and not _same_tenant(actual, transaction.tenant):
+        if transaction.tenant is not None and not same_tenant(actual, transaction.tenant):
             raise TenantMismatchError(
                 f"the install was started for {transaction.tenant} but SuperID signed in to"
                 f" {actual}",
                 expected=transaction.tenant,
                 actual=actual,
             )
-        if app.kind == "custom" and not _same_tenant(actual, app.tenant):
+        if app.kind == "custom" and not same_tenant(actual, app.tenant):
             raise TenantMismatchError(
                 f"custom application {app.name!r} belongs to {app.tenant}, not {actual}",
                 expected=app.tenant,

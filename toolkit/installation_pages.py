@@ -25,32 +25,34 @@ begins to use the administrative credentials it received from SuperID". So:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlencode
 
 from toolkit.auth.oidc import TokenResponse
 from toolkit.auth.transactions import utc_now
+from toolkit.browser_sessions import (
+    BrowserSession,
+    SessionSignIn,
+    find_session,
+    hashed_cookie_name,
+    open_session,
+    page_path,
+)
+from toolkit.browser_sessions import check_csrf as _check_csrf
 from toolkit.errors import (
     ApiForbiddenError,
     ApiUnauthorizedError,
     ConfigurationError,
-    CsrfError,
-    ExpiredError,
     InvalidGrantError,
     NotAdministratorError,
     NotFoundError,
     PlanConflictError,
     ProvisioningBusyError,
     SessionExpiredError,
-    SessionMismatchError,
     TenantNotRunningError,
     ToolkitError,
 )
@@ -64,7 +66,7 @@ from toolkit.provisioning.manifest import (
 )
 from toolkit.provisioning.plan import Action, Kind, Plan, ProvisioningApi, Step
 from toolkit.provisioning.service import Provisioning
-from toolkit.store import Application, Repository, UserSession
+from toolkit.store import Application, Repository
 from toolkit.tenant import TenantAccess, UserCredential
 
 __all__ = [
@@ -91,8 +93,6 @@ ADMIN_SESSION_PREFIX: Final = "adm."
 # carries an administrator's rights. [I: SuperOffice states no rule]
 ADMIN_SESSION_TTL: Final = timedelta(hours=1)
 ADMIN_COOKIE_PREFIX: Final = "sotk_admin_"
-SESSION_ID_BYTES: Final = 32
-CSRF_TOKEN_BYTES: Final = 32
 # Who the audit trail and the runs name for the administrator's work.
 ADMIN_ACTOR_PREFIX: Final = "administrator:"
 OPERATIONS: Final = ("apply", "uninstall")
@@ -121,74 +121,21 @@ _WHERE: Final = {
 def admin_cookie_name(application_id: str, context_identifier: str) -> str:
     """The cookie holding the administrator session of one application x tenant (a hash, so
     it shows neither)."""
-    digest = hashlib.sha256(
-        f"admin\n{application_id}\n{context_identifier.casefold()}".encode()
-    ).hexdigest()
-    return f"{ADMIN_COOKIE_PREFIX}{digest[:16]}"
-
-
-def page_path(path: str, application: str, context_identifier: str) -> str:
-    """``/installation?app=NAME&ctx=CustNNNNN`` (or ``/uninstall?...``)."""
-    return f"{path}?{urlencode({'app': application, 'ctx': context_identifier})}"
-
-
-def _same_tenant(a: str, b: str) -> bool:
-    return a.casefold() == b.casefold()  # protocol §1 [I]
+    return hashed_cookie_name(ADMIN_COOKIE_PREFIX, "admin", application_id, context_identifier)
 
 
 @dataclass(frozen=True, repr=False)
-class AdministratorSignIn:
-    """A new administrator session: its id (the cookie value: a secret), cookie name, where to
-    send the browser."""
-
-    session_id: str
-    cookie_name: str
-    application: Application
-    context_identifier: str
-    user: str
-    return_to: str
-    expires_at: datetime
-
-    def __repr__(self) -> str:
-        return (
-            f"AdministratorSignIn(application={self.application.name!r}, context_identifier="
-            f"{self.context_identifier!r}, user={self.user!r}, session_id='<redacted>')"
-        )
-
-    __str__ = __repr__
+class AdministratorSignIn(SessionSignIn):
+    """A new administrator session (see :class:`SessionSignIn`)."""
 
 
 @dataclass(frozen=True, repr=False)
-class AdministratorSession:
+class AdministratorSession(BrowserSession):
     """A live administrator session for one application x tenant."""
-
-    session_id: str
-    application: Application
-    record: UserSession
-
-    @property
-    def context_identifier(self) -> str:
-        return self.record.context_identifier
-
-    @property
-    def user(self) -> str:
-        return self.record.user
 
     @property
     def actor(self) -> str:
         return f"{ADMIN_ACTOR_PREFIX}{self.record.user}"
-
-    @property
-    def csrf_token(self) -> str:
-        return self.record.csrf_token.reveal()
-
-    def __repr__(self) -> str:
-        return (
-            f"AdministratorSession(application={self.application.name!r}, "
-            f"context_identifier={self.context_identifier!r}, user={self.user!r})"
-        )
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -370,19 +317,14 @@ class InstallationPages:
         ):
             # The App Store's Uninstall URL names no tenant; SuperID's sign-in did.
             return_to = page_path(self.uninstall_path, result.application.name, ctx)
-        session_id = ADMIN_SESSION_PREFIX + secrets.token_urlsafe(SESSION_ID_BYTES)
-        self._repository.purge_expired_user_sessions()
-        record = self._repository.add_user_session(
-            session_id,
-            application_id=result.application.id,
-            context_identifier=ctx,
-            user=claims.subject,
-            associate_id=claims.associate_id,
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            access_expires_at=tokens.expires_at,
-            csrf_token=secrets.token_urlsafe(CSRF_TOKEN_BYTES),
+        session_id, record = open_session(
+            self._repository,
+            result.application,
+            ctx,
+            claims,
+            tokens,
             ttl=self._session_ttl,
+            prefix=ADMIN_SESSION_PREFIX,
         )
         logger.info("administrator session opened for %s in %s", result.application.name, ctx)
         return AdministratorSignIn(
@@ -410,28 +352,13 @@ class InstallationPages:
         app = self._repository.get_application(application)
         if not session_id or not session_id.startswith(ADMIN_SESSION_PREFIX):
             raise SessionExpiredError("not signed in as an administrator")
-        try:
-            record = self._repository.get_user_session(session_id)
-        except ExpiredError:
-            raise SessionExpiredError("the session expired; sign in again") from None
-        except NotFoundError:
-            raise SessionExpiredError("unknown or ended session; sign in again") from None
-        if record.application_id != app.id or not _same_tenant(
-            record.context_identifier, context_identifier
-        ):
-            raise SessionMismatchError(
-                "the session belongs to another application or tenant",
-                expected=context_identifier,
-                actual=record.context_identifier,
-            )
+        record = find_session(self._repository, session_id, app, context_identifier)
         return AdministratorSession(session_id=session_id, application=app, record=record)
 
     @staticmethod
     def check_csrf(session: AdministratorSession, csrf_token: str | None) -> None:
-        if not csrf_token or not hmac.compare_digest(
-            csrf_token.encode("utf-8"), session.csrf_token.encode("utf-8")
-        ):
-            raise CsrfError("the form's CSRF token is missing or not this session's")
+        """:class:`~toolkit.errors.CsrfError` unless ``csrf_token`` is the session's."""
+        _check_csrf(session, csrf_token)
 
     def sign_in_url(self, application: str, context_identifier: str, *, return_to: str) -> str:
         """SuperID's authorize URL that signs the administrator in again and comes back to

@@ -30,6 +30,7 @@ __all__ = [
     "is_installed",
     "resolve_application",
     "resolve_installation",
+    "same_tenant",
 ]
 
 CONTEXT_IDENTIFIER_PREFIX = "Cust"  # the casing SuperOffice's own examples use (protocol §1)
@@ -51,6 +52,12 @@ def check_context_identifier(context_identifier: object) -> str:
             value=shown,
         )
     return CONTEXT_IDENTIFIER_PREFIX + text[len(CONTEXT_IDENTIFIER_PREFIX) :]
+
+
+def same_tenant(a: str | None, b: str | None) -> bool:
+    """Whether two context identifiers name one tenant: case-insensitively (protocol §1) [I];
+    a missing one matches nothing."""
+    return a is not None and b is not None and a.casefold() == b.casefold()
 
 
 def resolve_application(repository: Repository, application: str) -> Application:

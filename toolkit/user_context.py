@@ -19,16 +19,13 @@ token.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -41,15 +38,20 @@ from toolkit.auth.oidc import (
 )
 from toolkit.auth.tokens import ValidationPolicy
 from toolkit.auth.transactions import utc_now
+from toolkit.browser_sessions import (
+    BrowserSession,
+    SessionSignIn,
+    find_session,
+    hashed_cookie_name,
+    open_session,
+    page_path,
+)
+from toolkit.browser_sessions import check_csrf as _check_csrf
 from toolkit.config import Environment
 from toolkit.errors import (
     ConfigurationError,
-    CsrfError,
-    ExpiredError,
-    NotFoundError,
     OptionValidationError,
     SessionExpiredError,
-    SessionMismatchError,
     SignInError,
     TenantMismatchError,
 )
@@ -58,7 +60,8 @@ from toolkit.installation import (
     StoreTransactionStore,
     application_environment,
 )
-from toolkit.store import Application, Repository, UserSession
+from toolkit.naming import same_tenant
+from toolkit.store import Application, Repository
 from toolkit.store.repository import SIGN_IN_TTL
 from toolkit.tenant import TenantAccess, UserCredential
 
@@ -83,9 +86,6 @@ PANEL_PATH = "/panel"
 # How long a panel session lasts before the user signs in again: a working day. The refresh
 # token outlives it, but a browser cookie should not. [I: SuperOffice states no rule]
 SESSION_TTL = timedelta(hours=8)
-# Random bytes in a session id and a CSRF token (256 bits: unguessable).
-SESSION_ID_BYTES = 32
-CSRF_TOKEN_BYTES = 32
 # Prefix of the session cookie; one cookie per application × tenant (see session_cookie_name).
 SESSION_COOKIE_PREFIX = "sotk_panel_"
 # How the access token's expiry is noticed: SuperOffice answers 401 or 403 (open question 6);
@@ -137,10 +137,7 @@ def session_cookie_name(application_id: str, context_identifier: str) -> str:
     One cookie per pair, so panels of several applications or tenants do not sign each other
     out; the name is a hash, so it shows neither.
     """
-    digest = hashlib.sha256(
-        f"{application_id}\n{context_identifier.casefold()}".encode()
-    ).hexdigest()
-    return f"{SESSION_COOKIE_PREFIX}{digest[:16]}"
+    return hashed_cookie_name(SESSION_COOKIE_PREFIX, application_id, context_identifier)
 
 
 def panel_return_path(
@@ -148,63 +145,17 @@ def panel_return_path(
 ) -> str:
     """The local path a sign-in returns to: ``/panel?app=NAME&ctx=CustNNNNN`` (``panel_path``
     carries a mount prefix)."""
-    return f"{panel_path}?{urlencode({'app': application, 'ctx': context_identifier})}"
+    return page_path(panel_path, application, context_identifier)
 
 
 @dataclass(frozen=True, repr=False)
-class UserSignIn:
-    """A completed user sign-in: the new session's id (the cookie value: a secret), its
-    cookie name, the application, tenant and user, and where to send the browser."""
-
-    session_id: str
-    cookie_name: str
-    application: Application
-    context_identifier: str
-    user: str
-    return_to: str
-    expires_at: datetime
-
-    def __repr__(self) -> str:
-        return (
-            f"UserSignIn(application={self.application.name!r}, context_identifier="
-            f"{self.context_identifier!r}, user={self.user!r}, session_id='<redacted>')"
-        )
-
-    __str__ = __repr__
+class UserSignIn(SessionSignIn):
+    """A completed user sign-in: the new panel session (see :class:`SessionSignIn`)."""
 
 
 @dataclass(frozen=True, repr=False)
-class PanelSession:
-    """A live session, checked against the application and tenant the request names."""
-
-    session_id: str
-    application: Application
-    record: UserSession
-
-    @property
-    def context_identifier(self) -> str:
-        return self.record.context_identifier
-
-    @property
-    def user(self) -> str:
-        return self.record.user
-
-    @property
-    def csrf_token(self) -> str:
-        return self.record.csrf_token.reveal()
-
-    def __repr__(self) -> str:
-        return (
-            f"PanelSession(application={self.application.name!r}, context_identifier="
-            f"{self.context_identifier!r}, user={self.user!r})"
-        )
-
-    __str__ = __repr__
-
-
-def _same_tenant(a: str, b: str) -> bool:
-    # Context identifiers match case-insensitively (protocol §1) [I].
-    return a.casefold() == b.casefold()
+class PanelSession(BrowserSession):
+    """A live panel session, checked against the application and tenant the request names."""
 
 
 class UserContexts:
@@ -299,7 +250,7 @@ class UserContexts:
             ctx = validate_context_identifier(context_identifier.strip())
         except SignInError as exc:
             raise ConfigurationError(str(exc)) from None
-        if app.kind == "custom" and (app.tenant is None or not _same_tenant(ctx, app.tenant)):
+        if app.kind == "custom" and (app.tenant is None or not same_tenant(ctx, app.tenant)):
             raise ConfigurationError(f"custom application {app.name!r} belongs to {app.tenant}")
         client = self.client_for(app)
         self._repository.purge_expired_sign_ins()
@@ -343,26 +294,14 @@ class UserContexts:
         asked = result.transaction.tenant if result.transaction is not None else None
         return_to = result.transaction.return_to if result.transaction is not None else None
         asked = asked or _tenant_of_return(return_to)
-        if asked is not None and not _same_tenant(asked, ctx):
+        if asked is not None and not same_tenant(asked, ctx):
             raise TenantMismatchError(
                 f"the panel asked for {asked} but SuperID signed in to {ctx}",
                 expected=asked,
                 actual=ctx,
             )
-        session_id = secrets.token_urlsafe(SESSION_ID_BYTES)
-        tokens = result.tokens
-        self._repository.purge_expired_user_sessions()
-        record = self._repository.add_user_session(
-            session_id,
-            application_id=app.id,
-            context_identifier=ctx,
-            user=claims.subject,
-            associate_id=claims.associate_id,
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            access_expires_at=tokens.expires_at,
-            csrf_token=secrets.token_urlsafe(CSRF_TOKEN_BYTES),
-            ttl=self._session_ttl,
+        session_id, record = open_session(
+            self._repository, app, ctx, claims, result.tokens, ttl=self._session_ttl
         )
         logger.info("user signed in to %s in %s", app.name, ctx)
         return UserSignIn(
@@ -394,20 +333,7 @@ class UserContexts:
         app = self._repository.get_application(application)
         if not session_id:
             raise SessionExpiredError("not signed in")
-        try:
-            record = self._repository.get_user_session(session_id)
-        except ExpiredError:
-            raise SessionExpiredError("the session expired; sign in again") from None
-        except NotFoundError:
-            raise SessionExpiredError("unknown or ended session; sign in again") from None
-        if record.application_id != app.id or not _same_tenant(
-            record.context_identifier, context_identifier
-        ):
-            raise SessionMismatchError(
-                "the session belongs to another application or tenant",
-                expected=context_identifier,
-                actual=record.context_identifier,
-            )
+        record = find_session(self._repository, session_id, app, context_identifier)
         return PanelSession(session_id=session_id, application=app, record=record)
 
     def end(self, session: PanelSession, csrf_token: str | None) -> bool:
@@ -432,10 +358,7 @@ class UserContexts:
     @staticmethod
     def check_csrf(session: PanelSession, csrf_token: str | None) -> None:
         """:class:`~toolkit.errors.CsrfError` unless ``csrf_token`` is the session's."""
-        if not csrf_token or not hmac.compare_digest(
-            csrf_token.encode("utf-8"), session.csrf_token.encode("utf-8")
-        ):
-            raise CsrfError("the form's CSRF token is missing or not this session's")
+        _check_csrf(session, csrf_token)
 
     # -- the user's own view ---------------------------------------------------------------
 
