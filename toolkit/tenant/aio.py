@@ -23,7 +23,7 @@ import httpx
 
 from toolkit.claims import REDACTED
 from toolkit.errors import ConfigurationError
-from toolkit.http import RetryPolicy, async_send_request, url_for_error
+from toolkit.http import RetryPolicy, async_send_request
 from toolkit.tenant.status import (
     TenantStatus,
     TenantStatusClient,
@@ -31,7 +31,6 @@ from toolkit.tenant.status import (
     require_running_status,
 )
 from toolkit.tenant.webapi import (
-    APP_TOKEN_HEADER,
     DEFAULT_API_RETRY,
     MISDIRECTED_STATUS,
     ApiRequest,
@@ -42,6 +41,7 @@ from toolkit.tenant.webapi import (
     api_version_request,
     app_web_panels_request,
     array_of,
+    check_credential_tenant,
     create_list_item_request,
     create_list_request,
     current_principal_request,
@@ -53,11 +53,13 @@ from toolkit.tenant.webapi import (
     list_items_request,
     list_request,
     lists_request,
+    log_misdirected,
     object_of,
-    parse_api_error,
     parse_json,
+    refused,
     save_web_panel_request,
     send_options,
+    system_user_headers,
     update_list_item_request,
     update_web_panel_request,
     web_panel_request,
@@ -194,10 +196,7 @@ class AsyncSystemUserCredential:
         return self._context_identifier
 
     def headers(self, ticket: SystemUserTicket) -> dict[str, str]:
-        return {
-            "Authorization": ticket.authorization_header(),
-            APP_TOKEN_HEADER: self._application_token,
-        }
+        return system_user_headers(ticket, self._application_token)
 
     async def send(self, send: AsyncSendWithHeaders) -> httpx.Response:
         return await self.tickets.call_with_ticket(
@@ -236,11 +235,7 @@ class AsyncWebApiClient:
         retry: RetryPolicy | None = DEFAULT_API_RETRY,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        bound = credential.context_identifier
-        if bound is not None and bound.casefold() != context_identifier.casefold():
-            raise ConfigurationError(
-                f"the credential is for {bound!r}, the client for {context_identifier!r}"
-            )
+        check_credential_tenant(credential.context_identifier, context_identifier)
         self.http = http
         self.status = status
         self.context_identifier = context_identifier
@@ -259,21 +254,13 @@ class AsyncWebApiClient:
         response = await self._send(current, request)
         if response.status_code == MISDIRECTED_STATUS:
             await response.aclose()
-            logger.info(
-                "%s answered 421 (wrong subdomain); re-resolving the tenant",
-                url_for_error(request.url(current.api_url or "")),
-            )
+            log_misdirected(request, current)
             self.status.invalidate(self.context_identifier)
             moved = await self.status.require_running(self.context_identifier)
             response = await self._send(moved, request)
         if response.is_success:
             return response
-        error = parse_api_error(
-            response.status_code,
-            response.content,
-            url=url_for_error(response.request.url),
-            method=request.method,
-        )
+        error = refused(response, request)
         await response.aclose()
         raise error
 

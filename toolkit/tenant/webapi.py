@@ -701,6 +701,42 @@ def send_options(
     return retry, extra
 
 
+def check_credential_tenant(credential_tenant: str | None, context_identifier: str) -> None:
+    """:class:`~toolkit.errors.ConfigurationError` when a credential bound to one tenant is
+    given to a client of another (shared by the sync and the async client)."""
+    # Context identifiers match case-insensitively (protocol §1) [I].
+    if (
+        credential_tenant is not None
+        and credential_tenant.casefold() != context_identifier.casefold()
+    ):
+        raise ConfigurationError(
+            f"the credential is for {credential_tenant!r}, the client for {context_identifier!r}"
+        )
+
+
+def system_user_headers(ticket: SystemUserTicket, application_token: str) -> dict[str, str]:
+    """A system user's request headers: ``SOTicket`` + ``SO-AppToken`` (§5)."""
+    return {"Authorization": ticket.authorization_header(), APP_TOKEN_HEADER: application_token}
+
+
+def log_misdirected(request: ApiRequest, status: TenantStatus) -> None:
+    """Note a 421 (the tenant moved to another subdomain) before the client re-resolves."""
+    logger.info(
+        "%s answered 421 (wrong subdomain); re-resolving the tenant",
+        url_for_error(request.url(status.api_url or "")),
+    )
+
+
+def refused(response: httpx.Response, request: ApiRequest) -> ApiError:
+    """The typed error of a non-2xx answer to ``request`` (the response is not closed)."""
+    return parse_api_error(
+        response.status_code,
+        response.content,
+        url=url_for_error(response.request.url),
+        method=request.method,
+    )
+
+
 def array_of(document: Any, what: str) -> Sequence[Any]:
     """``document`` if it is a JSON array, else UnexpectedResponseError."""
     return _array(document, what)
@@ -762,10 +798,7 @@ class SystemUserCredential:
         return self._context_identifier
 
     def headers(self, ticket: SystemUserTicket) -> dict[str, str]:
-        return {
-            "Authorization": ticket.authorization_header(),
-            APP_TOKEN_HEADER: self._application_token,
-        }
+        return system_user_headers(ticket, self._application_token)
 
     def send(self, send: SendWithHeaders) -> httpx.Response:
         return self.ticket_manager.call_with_ticket(
@@ -908,11 +941,7 @@ class WebApiClient:
         retry: RetryPolicy | None = DEFAULT_API_RETRY,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        bound = credential.context_identifier
-        if bound is not None and bound.casefold() != context_identifier.casefold():
-            raise ConfigurationError(
-                f"the credential is for {bound!r}, the client for {context_identifier!r}"
-            )
+        check_credential_tenant(credential.context_identifier, context_identifier)
         self.http = http
         self.status = status
         self.context_identifier = context_identifier
@@ -936,21 +965,13 @@ class WebApiClient:
         response = self._send(current, request)
         if response.status_code == MISDIRECTED_STATUS:
             response.close()
-            logger.info(
-                "%s answered 421 (wrong subdomain); re-resolving the tenant",
-                url_for_error(request.url(current.api_url or "")),
-            )
+            log_misdirected(request, current)
             self.status.invalidate(self.context_identifier)
             moved = self.status.require_running(self.context_identifier)
             response = self._send(moved, request)
         if response.is_success:
             return response
-        error = parse_api_error(
-            response.status_code,
-            response.content,
-            url=url_for_error(response.request.url),
-            method=request.method,
-        )
+        error = refused(response, request)
         response.close()
         raise error
 
