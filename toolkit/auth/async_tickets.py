@@ -23,7 +23,6 @@ import asyncio
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -41,8 +40,8 @@ from toolkit.auth.system_user import (
     parse_rest_response,
     parse_soap_response,
     raise_for_exchange_result,
+    retry_exchange,
 )
-from toolkit.auth.system_user import _retryable as exchange_may_be_retried
 from toolkit.auth.tickets import TicketManager, Transport, environment_of
 from toolkit.auth.tokens import DEFAULT_POLICY, ValidationPolicy, validate_system_user_token
 from toolkit.config import Environment
@@ -59,6 +58,7 @@ from toolkit.errors import (
 )
 from toolkit.http import async_send_request
 from toolkit.keys import load_private_key, sign_system_user_token
+from toolkit.loop_locks import LoopLocks
 from toolkit.store.records import Application, Authorization
 
 __all__ = ["AsyncTicketExchange", "AsyncTicketManager", "async_system_user_exchange"]
@@ -161,16 +161,11 @@ def async_system_user_exchange(
                     parse(response.status_code, response.content, url=request.url)
                 )
             except (SystemUserError, TransportError) as exc:
-                if attempt < EXCHANGE_MAX_ATTEMPTS and exchange_may_be_retried(exc):
-                    logger.warning(
-                        "system user exchange for %s failed (%s); retrying once, re-signed",
-                        context_identifier,
-                        type(exc).__name__,
-                    )
-                    if isinstance(exc, TransportError):
-                        await asyncio.sleep(EXCHANGE_RETRY_DELAY_SECONDS)
-                    continue
-                raise
+                if not retry_exchange(attempt, exc, context_identifier):
+                    raise
+                if isinstance(exc, TransportError):
+                    await asyncio.sleep(EXCHANGE_RETRY_DELAY_SECONDS)
+                continue
             claims = await asyncio.to_thread(
                 validate_system_user_token,
                 token,
@@ -211,11 +206,8 @@ class AsyncTicketManager:
     ) -> None:
         self.manager = manager
         self._exchange = exchange
-        self._guard = threading.Lock()
         # One asyncio.Lock per tenant and event loop (a lock belongs to the loop that used it).
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[TicketKey, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
+        self._locks: LoopLocks[TicketKey] = LoopLocks()
 
     def __repr__(self) -> str:
         return f"AsyncTicketManager({self.manager!r})"
@@ -275,20 +267,11 @@ class AsyncTicketManager:
             return application_id, context_identifier
         return await asyncio.to_thread(manager._key, application, context_identifier)
 
-    def _loop_lock(self, key: TicketKey) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            locks = self._locks.setdefault(loop, {})
-            lock = locks.get(key)
-            if lock is None:
-                lock = locks[key] = asyncio.Lock()
-            return lock
-
     async def _renew(
         self, key: TicketKey, rejected: str | None, transport: Transport | None = None
     ) -> SystemUserTicket:
         manager = self.manager
-        async with self._loop_lock(key):
+        async with self._locks.get(key):
             # A coroutine that held the lock before us may have renewed already.
             cached = manager._fresh_entry(key, rejected)
             if cached is not None:

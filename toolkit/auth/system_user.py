@@ -480,6 +480,20 @@ def raise_for_exchange_result(result: ExchangeResult) -> str:
 # The exchange
 
 
+def retry_exchange(attempt: int, error: Exception, context_identifier: str) -> bool:
+    """Whether a failed exchange (attempt ``attempt``) is tried once more, re-signed; logged.
+    The sync and the async exchange share this decision; the caller waits
+    :data:`EXCHANGE_RETRY_DELAY_SECONDS` first after a :class:`TransportError`."""
+    if attempt >= EXCHANGE_MAX_ATTEMPTS or not _retryable(error):
+        return False
+    logger.warning(
+        "system user exchange for %s failed (%s); retrying once, re-signed",
+        context_identifier,
+        type(error).__name__,
+    )
+    return True
+
+
 def _retryable(error: Exception) -> bool:
     """May a re-signed second attempt help? Only for a stale timestamp or no connection.
 
@@ -545,16 +559,11 @@ def exchange_system_user_token(
                 parse(response.status_code, response.content, url=request.url)
             )
         except (SystemUserError, TransportError) as exc:
-            if attempt < EXCHANGE_MAX_ATTEMPTS and _retryable(exc):
-                logger.warning(
-                    "system user exchange for %s failed (%s); retrying once, re-signed",
-                    context_identifier,
-                    type(exc).__name__,
-                )
-                if isinstance(exc, TransportError):
-                    sleep(EXCHANGE_RETRY_DELAY_SECONDS)
-                continue
-            raise
+            if not retry_exchange(attempt, exc, context_identifier):
+                raise
+            if isinstance(exc, TransportError):
+                sleep(EXCHANGE_RETRY_DELAY_SECONDS)
+            continue
         claims = validate_system_user_token(
             token, keys=keys, context_identifier=context_identifier, policy=policy, now=now
         )

@@ -11,11 +11,9 @@ while a tenant is slow.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import threading
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +22,7 @@ import httpx
 from toolkit.claims import REDACTED
 from toolkit.errors import ConfigurationError
 from toolkit.http import RetryPolicy, async_send_request
+from toolkit.loop_locks import LoopLocks
 from toolkit.tenant.status import (
     TenantStatus,
     TenantStatusClient,
@@ -102,9 +101,7 @@ class AsyncTenantStatusClient:
         self.environment = cache.environment
         self._retry = retry if retry is not None else cache._retry
         self._guard = threading.Lock()
-        self._locks: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
-        ] = weakref.WeakKeyDictionary()
+        self._locks: LoopLocks[str] = LoopLocks()
         self.fetch_count = 0
         """State API calls this client made."""
 
@@ -117,7 +114,7 @@ class AsyncTenantStatusClient:
             cached = self.cache.cached(context_identifier)
             if cached is not None:
                 return cached
-        async with self._lock(context_identifier.casefold()):
+        async with self._locks.get(context_identifier.casefold()):
             if not refresh:
                 cached = self.cache.cached(context_identifier)
                 if cached is not None:
@@ -133,15 +130,6 @@ class AsyncTenantStatusClient:
     def invalidate(self, context_identifier: str) -> None:
         """Forget the cached answer (both clients'): after a 421, the tenant moved."""
         self.cache.invalidate(context_identifier)
-
-    def _lock(self, key: str) -> asyncio.Lock:
-        loop = asyncio.get_running_loop()
-        with self._guard:
-            locks = self._locks.setdefault(loop, {})
-            lock = locks.get(key)
-            if lock is None:
-                lock = locks[key] = asyncio.Lock()
-            return lock
 
     async def _fetch(self, context_identifier: str) -> TenantStatus:
         url = self.environment.state_url(context_identifier)
