@@ -353,6 +353,9 @@ def test_owned_panels_no_longer_in_the_manifest_and_duplicates_are_deleted(
     plan = make_plan(FakeApi(tenant), store, app, CTX, manifest)
     deletes = {s.remote_id for s in plan.steps if s.action is Action.DELETE}
     assert deletes == {duplicate.web_panel_id, gone.web_panel_id}
+    notes = {s.remote_id: s.note for s in plan.steps if s.action is Action.DELETE}
+    assert notes[duplicate.web_panel_id] == f"a duplicate of web panel {keep.web_panel_id}"
+    assert notes[gone.web_panel_id] == "no longer in the manifest"
     unchanged = {s.remote_id for s in plan.steps if s.action is Action.UNCHANGED}
     assert keep.web_panel_id in unchanged
     assert no_prog_id.web_panel_id not in deletes

@@ -43,11 +43,11 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
 from toolkit.store import Application, ProvisionedObject, Repository
@@ -168,6 +168,8 @@ _KIND_GROUPS: Final = {
 }
 # ProgId endings of the panels a button expands to (manifest.BUTTON_PANEL_SUFFIX / _SUFFIX).
 _BUTTON_PROG_ID_ENDINGS: Final = (".button", ".panel")
+# The application-owned entities the planner matches by ProgId.
+_Owned = TypeVar("_Owned", WebPanelEntity, TaskMenuEntity)
 
 
 @dataclass(frozen=True)
@@ -610,10 +612,7 @@ def _panel_steps(
 ) -> tuple[list[Step], list[str]]:
     steps: list[Step] = []
     conflicts: list[str] = []
-    owned: dict[str, list[WebPanelEntity]] = {}
-    for entity in snapshot.app_panels:
-        if entity.prog_id.strip():
-            owned.setdefault(_fold(entity.prog_id), []).append(entity)
+    owned = _owned_by_prog_id(snapshot.app_panels)
     owned_ids = {entity.web_panel_id for entity in snapshot.app_panels}
     wanted = set()
     for spec in panels:
@@ -667,32 +666,70 @@ def _panel_steps(
                 everyone=hidden,
             )
         )
-        steps.extend(
-            Step(
-                Action.DELETE,
-                Kind.WEB_PANEL,
-                spec.prog_id,
-                duplicate.name,
-                remote_id=duplicate.web_panel_id,
-                note=f"a duplicate of web panel {keep.web_panel_id}",
-            )
-            for duplicate in duplicates
-        )
-    for key, entities in sorted(owned.items()):
-        if key in wanted:
-            continue
-        steps.extend(
-            Step(
-                Action.DELETE,
-                Kind.WEB_PANEL,
-                entity.prog_id,
-                entity.name,
-                remote_id=entity.web_panel_id,
-                note="no longer in the manifest",
-            )
-            for entity in sorted(entities, key=lambda e: e.web_panel_id)
-        )
+        steps.extend(_duplicate_deletes(Kind.WEB_PANEL, spec.prog_id, duplicates, _panel_id, keep))
+    steps.extend(_unwanted_deletes(Kind.WEB_PANEL, owned, wanted, _panel_id))
     return steps, conflicts
+
+
+def _panel_id(entity: WebPanelEntity) -> int:
+    return entity.web_panel_id
+
+
+def _task_menu_id(entity: TaskMenuEntity) -> int:
+    return entity.task_menu_id
+
+
+def _owned_by_prog_id(entities: Iterable[_Owned]) -> dict[str, list[_Owned]]:
+    """The application's own entities by folded ProgId (one without a ProgId is no one's)."""
+    owned: dict[str, list[_Owned]] = {}
+    for entity in entities:
+        if entity.prog_id.strip():
+            owned.setdefault(_fold(entity.prog_id), []).append(entity)
+    return owned
+
+
+def _duplicate_deletes(
+    kind: Kind,
+    prog_id: str,
+    duplicates: Iterable[_Owned],
+    id_of: Callable[[_Owned], int],
+    keep: _Owned,
+) -> list[Step]:
+    """Deletes of the application's extra copies of one ProgId (``keep`` stays)."""
+    noun = "web panel" if kind is Kind.WEB_PANEL else "task menu"
+    return [
+        Step(
+            Action.DELETE,
+            kind,
+            prog_id,
+            duplicate.name,
+            remote_id=id_of(duplicate),
+            note=f"a duplicate of {noun} {id_of(keep)}",
+        )
+        for duplicate in duplicates
+    ]
+
+
+def _unwanted_deletes(
+    kind: Kind,
+    owned: Mapping[str, Sequence[_Owned]],
+    wanted: set[str],
+    id_of: Callable[[_Owned], int],
+) -> list[Step]:
+    """Deletes of the application's entities whose ProgId the manifest no longer names."""
+    return [
+        Step(
+            Action.DELETE,
+            kind,
+            entity.prog_id,
+            entity.name,
+            remote_id=id_of(entity),
+            note="no longer in the manifest",
+        )
+        for key, entities in sorted(owned.items())
+        if key not in wanted
+        for entity in sorted(entities, key=id_of)
+    ]
 
 
 def _task_menu_wire(entity: TaskMenuEntity) -> dict[str, Any]:
@@ -701,10 +738,7 @@ def _task_menu_wire(entity: TaskMenuEntity) -> dict[str, Any]:
 
 def _task_menu_steps(specs: Sequence[TaskMenuSpec], snapshot: TenantSnapshot) -> list[Step]:
     steps: list[Step] = []
-    owned: dict[str, list[TaskMenuEntity]] = {}
-    for entity in snapshot.app_task_menus or ():
-        if entity.prog_id.strip():
-            owned.setdefault(_fold(entity.prog_id), []).append(entity)
+    owned = _owned_by_prog_id(snapshot.app_task_menus or ())
     wanted = set()
     for spec in specs:
         key = _fold(spec.prog_id)
@@ -731,30 +765,9 @@ def _task_menu_steps(specs: Sequence[TaskMenuSpec], snapshot: TenantSnapshot) ->
             )
         )
         steps.extend(
-            Step(
-                Action.DELETE,
-                Kind.TASK_MENU,
-                spec.prog_id,
-                duplicate.name,
-                remote_id=duplicate.task_menu_id,
-                note=f"a duplicate of task menu {keep.task_menu_id}",
-            )
-            for duplicate in duplicates
+            _duplicate_deletes(Kind.TASK_MENU, spec.prog_id, duplicates, _task_menu_id, keep)
         )
-    for key, entities in sorted(owned.items()):
-        if key in wanted:
-            continue
-        steps.extend(
-            Step(
-                Action.DELETE,
-                Kind.TASK_MENU,
-                entity.prog_id,
-                entity.name,
-                remote_id=entity.task_menu_id,
-                note="no longer in the manifest",
-            )
-            for entity in sorted(entities, key=lambda e: e.task_menu_id)
-        )
+    steps.extend(_unwanted_deletes(Kind.TASK_MENU, owned, wanted, _task_menu_id))
     return steps
 
 
