@@ -155,16 +155,10 @@ def create_client(
     ``transport`` lets tests and the emulator plug in (``httpx.MockTransport``, ASGI, proxies).
     ``headers`` are added to every request; a ``User-Agent`` among them replaces the default.
     """
-    merged = {"User-Agent": USER_AGENT}
-    if headers:
-        merged.update(headers)
     return httpx.Client(
-        timeout=(timeout or HttpTimeouts()).to_httpx(),
         transport=transport,
-        base_url=base_url,
-        headers=merged,
-        follow_redirects=False,
         event_hooks={"request": [_log_request], "response": [_log_response]},
+        **_client_options(timeout, base_url, headers),
     )
 
 
@@ -177,17 +171,27 @@ def create_async_client(
 ) -> httpx.AsyncClient:
     """:func:`create_client` for asyncio: the same timeouts, user agent, no redirects and
     redacted logs, on ``httpx.AsyncClient`` (the async API, :class:`~toolkit.AsyncWorkspace`)."""
+    return httpx.AsyncClient(
+        transport=transport,
+        event_hooks={"request": [_alog_request], "response": [_alog_response]},
+        **_client_options(timeout, base_url, headers),
+    )
+
+
+def _client_options(
+    timeout: HttpTimeouts | None, base_url: str, headers: Mapping[str, str] | None
+) -> dict[str, Any]:
+    """What the sync and the async client share: timeouts, the user agent (``headers`` may
+    replace it), no redirects."""
     merged = {"User-Agent": USER_AGENT}
     if headers:
         merged.update(headers)
-    return httpx.AsyncClient(
-        timeout=(timeout or HttpTimeouts()).to_httpx(),
-        transport=transport,
-        base_url=base_url,
-        headers=merged,
-        follow_redirects=False,
-        event_hooks={"request": [_alog_request], "response": [_alog_response]},
-    )
+    return {
+        "timeout": (timeout or HttpTimeouts()).to_httpx(),
+        "base_url": base_url,
+        "headers": merged,
+        "follow_redirects": False,
+    }
 
 
 async def _alog_request(request: httpx.Request) -> None:
