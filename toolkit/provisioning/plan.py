@@ -51,7 +51,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
 from toolkit.store import Application, ProvisionedObject, Repository
-from toolkit.tenant.task_menus import TaskMenuEntity, app_task_menus, item_user_groups
+from toolkit.tenant.task_menus import Caller, TaskMenuEntity, app_task_menus, item_user_groups
 from toolkit.tenant.webapi import (
     WEB_PANEL_LIST,
     ListEntity,
@@ -82,7 +82,7 @@ LIST_COMPARED: Final = ("Name", "Tooltip", "Rank")
 ITEM_COMPARED: Final = ("Name", "Tooltip", "Rank")
 
 
-class ProvisioningApi(Protocol):
+class ProvisioningApi(Caller, Protocol):
     """The tenant REST methods provisioning uses (:class:`~toolkit.tenant.WebApiClient` has
     them); tests pass a fake."""
 
@@ -122,14 +122,7 @@ class ProvisioningApi(Protocol):
 
     def delete_web_panel_permanently(self, web_panel_id: int) -> None: ...
 
-    def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> Any: ...
+    # call(method, path, body=, params=): any endpoint (task menus, user groups), from Caller.
 
 
 class Action(StrEnum):

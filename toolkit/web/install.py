@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from toolkit.browser_sessions import page_path
 from toolkit.errors import (
     AuthorizationDeniedError,
     ConfigurationError,
@@ -41,7 +42,6 @@ from toolkit.errors import (
     http_status_of,
     public_message_of,
 )
-from toolkit.installation_pages import page_path
 from toolkit.text import unstorable_character
 from toolkit.web.hooks import EndpointError, Hooks, Installed
 from toolkit.web.installation_html import already_installed_page

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from toolkit.auth.oidc import validate_context_identifier
+from toolkit.browser_sessions import page_path
 from toolkit.config import is_loopback_host
 from toolkit.errors import (
     ConfigurationError,
@@ -45,7 +46,6 @@ from toolkit.installation_pages import (
     AdministratorSession,
     AdministratorSignIn,
     Progress,
-    page_path,
 )
 from toolkit.web.install import _BadRequest, _read_form, _single
 from toolkit.web.installation_html import installation_page, refusal_page
