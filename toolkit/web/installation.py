@@ -29,7 +29,6 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from toolkit.auth.oidc import validate_context_identifier
 from toolkit.browser_sessions import page_path
-from toolkit.config import is_loopback_host
 from toolkit.errors import (
     ConfigurationError,
     CsrfError,
@@ -49,6 +48,7 @@ from toolkit.installation_pages import (
 )
 from toolkit.web.install import _BadRequest, _read_form, _single
 from toolkit.web.installation_html import installation_page, refusal_page
+from toolkit.web.panel import set_session_cookie
 
 if TYPE_CHECKING:
     from toolkit.workspace import Workspace
@@ -66,24 +66,12 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def _secure_cookie(request: Request) -> bool:
-    return not (request.url.scheme == "http" and is_loopback_host(request.url.hostname or ""))
-
-
 def set_admin_cookie(
     response: Response, request: Request, sign_in: AdministratorSignIn, max_age: int
 ) -> None:
     """The administrator session cookie: opaque id, HttpOnly, SameSite=Lax, Secure (unless
-    loopback), for both /installation and /uninstall (so path "/")."""
-    response.set_cookie(
-        sign_in.cookie_name,
-        sign_in.session_id,
-        max_age=max(1, max_age),
-        path="/",
-        secure=_secure_cookie(request),
-        httponly=True,
-        samesite="lax",
-    )
+    loopback), for both /installation and /uninstall (so path "/"): the panel's cookie rules."""
+    set_session_cookie(response, request, sign_in, max_age, path="/")
 
 
 class InstallationEndpoints:

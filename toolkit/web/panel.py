@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from toolkit.auth.oidc import validate_context_identifier
+from toolkit.browser_sessions import SessionSignIn
 from toolkit.config import is_loopback_host
 from toolkit.errors import (
     ApiError,
@@ -47,7 +48,7 @@ from toolkit.errors import (
     TransportError,
 )
 from toolkit.text import unstorable_character
-from toolkit.user_context import OPTION_SPECS, PANEL_PATH, PanelSession, UserSignIn
+from toolkit.user_context import OPTION_SPECS, PANEL_PATH, PanelSession
 from toolkit.web.install import FORM_CONTENT_TYPE, MAX_CALLBACK_BODY, MAX_QUERY_VALUE
 from toolkit.web.pages import error_page, page, panel_page, sign_in_page, signed_out_page
 
@@ -89,7 +90,7 @@ def _secure_cookie(request: Request) -> bool:
 def set_session_cookie(
     response: Response,
     request: Request,
-    sign_in: UserSignIn,
+    sign_in: SessionSignIn,
     max_age: int,
     path: str = PANEL_PATH,
 ) -> None:
