@@ -21,14 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal, Protocol
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from toolkit.auth.jwks import SigningKeySource
 from toolkit.auth.system_user import (
@@ -42,14 +40,18 @@ from toolkit.auth.system_user import (
     raise_for_exchange_result,
     retry_exchange,
 )
-from toolkit.auth.tickets import TicketManager, Transport, environment_of
+from toolkit.auth.tickets import (
+    PrivateKeys,
+    TicketManager,
+    Transport,
+    environment_of,
+    system_user_token_of,
+)
 from toolkit.auth.tokens import DEFAULT_POLICY, ValidationPolicy, validate_system_user_token
 from toolkit.config import Environment
 from toolkit.errors import (
     AuthorizationRevokedError,
-    ConfigurationError,
     NeedsReapprovalError,
-    NoSystemUserTokenError,
     SystemUserError,
     TicketError,
     TicketLeaseTimeoutError,
@@ -57,7 +59,7 @@ from toolkit.errors import (
     TransportError,
 )
 from toolkit.http import async_send_request
-from toolkit.keys import load_private_key, sign_system_user_token
+from toolkit.keys import sign_system_user_token
 from toolkit.loop_locks import LoopLocks
 from toolkit.store.records import Application, Authorization
 
@@ -102,22 +104,7 @@ def async_system_user_exchange(
     (which may fetch SuperID's keys through the sync client) run in a worker thread.
     """
     default_transport = transport
-    private_keys: dict[tuple[str, str | None], RSAPrivateKey] = {}
-    private_keys_lock = threading.Lock()
-
-    def private_key_of(application: Application) -> RSAPrivateKey:
-        if application.private_key is None:
-            raise ConfigurationError(
-                f"application {application.name!r} has no private key to sign with"
-            )
-        slot = (application.id, application.key_fingerprint)
-        with private_keys_lock:
-            loaded = private_keys.get(slot)
-        if loaded is None:
-            loaded = load_private_key(application.private_key.reveal())
-            with private_keys_lock:
-                private_keys[slot] = loaded
-        return loaded
+    private_keys = PrivateKeys()
 
     async def exchange(
         *,
@@ -125,20 +112,15 @@ def async_system_user_exchange(
         authorization: Authorization,
         transport: Transport | None = None,
     ) -> SystemUserTicket:
-        if authorization.system_user_token is None:
-            raise NoSystemUserTokenError(
-                f"the authorization in {authorization.context_identifier!r} holds no system "
-                "user token"
-            )
+        system_user_token = system_user_token_of(authorization)
         chosen: Literal["rest", "soap"] = transport or default_transport
         build = build_rest_request if chosen == "rest" else build_soap_request
         parse = parse_rest_response if chosen == "rest" else parse_soap_response
         environment = environment_of(application)
         context_identifier = authorization.context_identifier
-        system_user_token = authorization.system_user_token.reveal()
 
         def signed_token() -> str:  # RSA work (and the key's first load): in a worker thread
-            return sign_system_user_token(system_user_token, private_key_of(application), now=now)
+            return sign_system_user_token(system_user_token, private_keys.of(application), now=now)
 
         for attempt in range(1, EXCHANGE_MAX_ATTEMPTS + 1):
             signed = await asyncio.to_thread(signed_token)

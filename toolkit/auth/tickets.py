@@ -66,7 +66,6 @@ from toolkit.store.records import (
     Application,
     Authorization,
     AuthorizationKey,
-    Secret,
     StoredTicket,
 )
 from toolkit.store.repository import Repository
@@ -126,6 +125,40 @@ def environment_of(application: Application) -> Environment:
     return Environment.named(application.environment)
 
 
+class PrivateKeys:
+    """The applications' private keys, loaded once per application key: loading checks the
+    key's numbers (~55 ms of CPU for RSA-2048), so not once per exchange. Keyed by the key's
+    fingerprint, so a new key is loaded anew. Shared by the sync and the async exchange."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str | None], RSAPrivateKey] = {}
+        self._lock = threading.Lock()
+
+    def of(self, application: Application) -> RSAPrivateKey:
+        """``application``'s private key; ConfigurationError when it has none."""
+        if application.private_key is None:
+            raise ConfigurationError(
+                f"application {application.name!r} has no private key to sign with"
+            )
+        slot = (application.id, application.key_fingerprint)
+        with self._lock:
+            loaded = self._loaded.get(slot)
+        if loaded is None:
+            loaded = load_private_key(application.private_key.reveal())
+            with self._lock:
+                self._loaded[slot] = loaded
+        return loaded
+
+
+def system_user_token_of(authorization: Authorization) -> str:
+    """The authorization's system user token; NoSystemUserTokenError when it holds none."""
+    if authorization.system_user_token is None:
+        raise NoSystemUserTokenError(
+            f"the authorization in {authorization.context_identifier!r} holds no system user token"
+        )
+    return authorization.system_user_token.reveal()
+
+
 def system_user_exchange(
     *,
     http: httpx.Client,
@@ -141,20 +174,7 @@ def system_user_exchange(
     the default; a call may ask for the other with ``transport=...``.
     """
     default_transport = transport
-    # Loading a key checks its numbers (~55 ms of CPU for RSA-2048): once per application key,
-    # not once per exchange. Keyed by the key's fingerprint, so a new key is loaded anew.
-    private_keys: dict[tuple[str, str | None], RSAPrivateKey] = {}
-    private_keys_lock = threading.Lock()
-
-    def private_key_of(application: Application, pem: Secret) -> RSAPrivateKey:
-        slot = (application.id, application.key_fingerprint)
-        with private_keys_lock:
-            loaded = private_keys.get(slot)
-        if loaded is None:
-            loaded = load_private_key(pem.reveal())
-            with private_keys_lock:
-                private_keys[slot] = loaded
-        return loaded
+    private_keys = PrivateKeys()
 
     def keys_for(environment: Environment) -> SigningKeySource:
         if callable(getattr(keys, "signing_key", None)):
@@ -167,15 +187,8 @@ def system_user_exchange(
         authorization: Authorization,
         transport: Transport | None = None,
     ) -> SystemUserTicket:
-        if authorization.system_user_token is None:
-            raise NoSystemUserTokenError(
-                f"the authorization in {authorization.context_identifier!r} holds no system "
-                "user token"
-            )
-        if application.private_key is None:
-            raise ConfigurationError(
-                f"application {application.name!r} has no private key to sign with"
-            )
+        system_user_token = system_user_token_of(authorization)
+        private_key = private_keys.of(application)
         environment = environment_of(application)
         return exchange_system_user_token(
             http=http,
@@ -183,8 +196,8 @@ def system_user_exchange(
             keys=keys_for(environment),
             application_token=application.client_secret.reveal(),
             context_identifier=authorization.context_identifier,
-            system_user_token=authorization.system_user_token.reveal(),
-            private_key=private_key_of(application, application.private_key),
+            system_user_token=system_user_token,
+            private_key=private_key,
             transport=transport or default_transport,
             policy=policy,
             now=now,
