@@ -277,14 +277,9 @@ class AsyncTicketManager:
                     finally:
                         manager._land_flight(key, flight)
                 landed = await asyncio.to_thread(flight.done.wait, manager._flight_wait_seconds())
-                if not landed:
-                    raise TicketLeaseTimeoutError(
-                        f"gave up waiting for this process's renewal of the ticket for {key[1]!r}"
-                    )
-                if flight.error is not None:
-                    raise flight.error
-                if flight.result is not None and flight.result.ticket != rejected:
-                    return flight.result
+                ticket = flight.outcome(landed, rejected, key[1])
+                if ticket is not None:
+                    return ticket
             raise TicketRejectedError(f"no ticket other than the rejected one for {key[1]!r}")
 
     async def _lead(

@@ -246,6 +246,23 @@ class _Flight:
     result: SystemUserTicket | None = None
     error: BaseException | None = None
 
+    def outcome(
+        self, landed: bool, rejected: str | None, context_identifier: str
+    ) -> SystemUserTicket | None:
+        """What a follower takes from the flight it waited for (``landed``: it ended in time):
+        its ticket, its error raised, or None when it found the rejected ticket again (the
+        follower then leads a flight of its own). Shared by the sync and the async manager."""
+        if not landed:
+            raise TicketLeaseTimeoutError(
+                f"gave up waiting for this process's renewal of the ticket for "
+                f"{context_identifier!r}"
+            )
+        if self.error is not None:
+            raise self.error
+        if self.result is not None and self.result.ticket != rejected:
+            return self.result
+        return None
+
 
 class TicketManager:
     """System user tickets per application × tenant: memory, then store, then one exchange.
@@ -627,14 +644,10 @@ class TicketManager:
                     raise
                 finally:
                     self._land_flight(key, flight)
-            if not flight.done.wait(timeout=self._flight_wait_seconds()):
-                raise TicketLeaseTimeoutError(
-                    f"gave up waiting for this process's renewal of the ticket for {key[1]!r}"
-                )
-            if flight.error is not None:
-                raise flight.error
-            if flight.result is not None and flight.result.ticket != rejected:
-                return flight.result
+            landed = flight.done.wait(timeout=self._flight_wait_seconds())
+            ticket = flight.outcome(landed, rejected, key[1])
+            if ticket is not None:
+                return ticket
             # That flight started before our ticket was rejected and found it again: lead one.
         raise TicketRejectedError(f"no ticket other than the rejected one for {key[1]!r}")
 
