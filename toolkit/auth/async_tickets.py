@@ -33,10 +33,7 @@ from toolkit.auth.system_user import (
     EXCHANGE_MAX_ATTEMPTS,
     EXCHANGE_RETRY_DELAY_SECONDS,
     SystemUserTicket,
-    build_rest_request,
-    build_soap_request,
-    parse_rest_response,
-    parse_soap_response,
+    exchange_codec,
     raise_for_exchange_result,
     retry_exchange,
 )
@@ -114,8 +111,7 @@ def async_system_user_exchange(
     ) -> SystemUserTicket:
         system_user_token = system_user_token_of(authorization)
         chosen: Literal["rest", "soap"] = transport or default_transport
-        build = build_rest_request if chosen == "rest" else build_soap_request
-        parse = parse_rest_response if chosen == "rest" else parse_soap_response
+        build, parse = exchange_codec(chosen)
         environment = environment_of(application)
         context_identifier = authorization.context_identifier
 

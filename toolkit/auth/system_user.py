@@ -461,6 +461,18 @@ def system_user_error(
     return cls(text, error_code=code, error_message=message or None, status_code=status_code)
 
 
+def exchange_codec(
+    transport: str,
+) -> tuple[Callable[..., ExchangeRequest], Callable[..., ExchangeResult]]:
+    """The request builder and answer parser of a transport (``rest`` or ``soap``): shared by
+    the sync and the async exchange; ValueError for any other."""
+    if transport == "rest":
+        return build_rest_request, parse_rest_response
+    if transport == "soap":
+        return build_soap_request, parse_soap_response
+    raise ValueError("transport must be 'rest' or 'soap'")
+
+
 def raise_for_exchange_result(result: ExchangeResult) -> str:
     """The JWT of a successful answer; otherwise the typed :class:`SystemUserError`."""
     if not result.is_successful:
@@ -535,10 +547,7 @@ def exchange_system_user_token(
     user rules, :class:`~toolkit.errors.TransportError` for HTTP failures. Nothing invalid is
     returned.
     """
-    if transport not in ("rest", "soap"):
-        raise ValueError("transport must be 'rest' or 'soap'")
-    build = build_rest_request if transport == "rest" else build_soap_request
-    parse = parse_rest_response if transport == "rest" else parse_soap_response
+    build, parse = exchange_codec(transport)
     for attempt in range(1, EXCHANGE_MAX_ATTEMPTS + 1):
         request = build(
             environment,
