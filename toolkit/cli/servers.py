@@ -39,6 +39,10 @@ def serve_endpoints(
         typer.echo(f"  job engine in this process ({'a worker' if worker else 'no worker'})")
         try:
             serve(ws, host=host, port=port, work_queues=worker)
+        except KeyboardInterrupt:
+            # Ctrl-C is how it stops; with the engine launched, the interrupt uvicorn re-raises
+            # after its shutdown surfaces here (serve has closed the engine by then).
+            pass
         except (OSError, ToolkitError) as error:
             raise fail(error) from None
 
