@@ -88,7 +88,9 @@ def workspace(tmp_path: Path, tamper: Tamper) -> Iterator[Workspace]:
 
 @pytest.fixture
 def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
-    with PartnerEndpoints(workspace, port=0) as running:
+    # No worker in this process: a test starts one when it wants queued work to run, so
+    # "queued, nothing in the tenant yet" never races a worker's poll of the queue.
+    with PartnerEndpoints(workspace, port=0, job_engine=False) as running:
         yield running
 
 
