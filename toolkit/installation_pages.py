@@ -66,7 +66,7 @@ from toolkit.provisioning.manifest import (
 )
 from toolkit.provisioning.plan import Action, Kind, Plan, ProvisioningApi, Step
 from toolkit.provisioning.service import Provisioning
-from toolkit.store import Application, Repository
+from toolkit.store import Application, Repository, UserSession  # noqa: F401 (the inherited session fields name it: pdoc resolves them here)
 from toolkit.tenant import TenantAccess, UserCredential
 
 __all__ = [

@@ -61,7 +61,7 @@ from toolkit.installation import (
     application_environment,
 )
 from toolkit.naming import same_tenant
-from toolkit.store import Application, Repository
+from toolkit.store import Application, Repository, UserSession  # noqa: F401 (the inherited session fields name it: pdoc resolves them here)
 from toolkit.store.repository import SIGN_IN_TTL
 from toolkit.tenant import TenantAccess, UserCredential
 
