@@ -99,7 +99,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from toolkit.tenant.status import TenantState
+    from toolkit.vocabulary import TenantState
 
 __all__ = [
     "AlgorithmNotAllowedError",

@@ -25,7 +25,6 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import IntEnum
 from typing import Any, Final
 
 import httpx
@@ -37,6 +36,7 @@ from toolkit.errors import (
     UnknownTenantError,
 )
 from toolkit.http import RetryPolicy, send_request, url_for_error
+from toolkit.vocabulary import RUNNING_STATES, TenantState
 
 __all__ = [
     "DEFAULT_STATUS_RETRY",
@@ -61,46 +61,6 @@ STATUS_MAX_TTL: Final = timedelta(minutes=15)
 # The state API is a GET: retried per the default policy (connect errors, 429, 502-504).
 DEFAULT_STATUS_RETRY: Final = RetryPolicy()
 
-
-class TenantState(IntEnum):
-    """The tenant states of the state API, with SuperOffice's numbers (7 and 9 are unused)."""
-
-    Unknown = 0
-    Provisioning = 1
-    Running = 2
-    Deleted = 3
-    Suspended = 4
-    OnlineMaintenance = 5
-    OfflineMaintenance = 6
-    ProvisioningFailed = 8
-    Deleting = 10
-    DeleteFailed = 11
-    MigrationPending = 12
-
-    @classmethod
-    def from_wire(cls, value: Any) -> TenantState:
-        """The state for a wire ``State``: its name (case-insensitive) or its number.
-
-        An unrecognised value is ``Unknown`` (a state added later must not crash a fleet run).
-        """
-        if isinstance(value, bool):
-            return cls.Unknown
-        if isinstance(value, int):
-            try:
-                return cls(value)
-            except ValueError:
-                return cls.Unknown
-        if isinstance(value, str):
-            text = value.strip()
-            if text.isdigit():
-                return cls.from_wire(int(text))
-            return _STATES_BY_FOLDED.get(text.casefold(), cls.Unknown)
-        return cls.Unknown
-
-
-_STATES_BY_FOLDED = {state.name.casefold(): state for state in TenantState}
-# "IsRunning: true only for Running and OnlineMaintenance" (§6): the API is available.
-RUNNING_STATES: Final = frozenset({TenantState.Running, TenantState.OnlineMaintenance})
 
 _VALID_UNTIL_RE = re.compile(
     r"(?P<base>\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2})"
