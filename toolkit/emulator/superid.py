@@ -18,8 +18,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from toolkit.emulator import pages
 from toolkit.emulator.errors import BadRequestError
+from toolkit.emulator.pages import (
+    consent_page,
+    error_page,
+    form_post_page,
+    login_page,
+    signed_out_page,
+    tenant_picker_page,
+)
 from toolkit.emulator.signing import KeyRing
 from toolkit.emulator.tokens import (
     ACCESS_TOKEN_LIFETIME,
@@ -115,7 +122,7 @@ def html_page(content: str, status: int = 200) -> HTMLResponse:
 def error_page_response(message: str, status: int, title: str = "Error") -> HTMLResponse:
     request_id = uuid.uuid4().hex
     logger.info("SuperID error page %s (%s): %s", request_id, status, message)
-    response = html_page(pages.error_page(title, message, request_id), status)
+    response = html_page(error_page(title, message, request_id), status)
     response.headers["X-Request-Id"] = request_id
     return response
 
@@ -149,7 +156,7 @@ def redirect_to_client(
 ) -> Response:
     fields = {k: v for k, v in params.items() if v is not None}
     if response_mode == "form_post":
-        return html_page(pages.form_post_page(redirect_uri, fields))
+        return html_page(form_post_page(redirect_uri, fields))
     if response_mode == "fragment":
         return RedirectResponse(f"{redirect_uri}#{urlencode(fields)}", 302, headers=NO_STORE)
     separator = "&" if "?" in redirect_uri else "?"
@@ -345,7 +352,7 @@ class SuperId:
                 txn.username = current
             else:
                 return html_page(
-                    pages.login_page(
+                    login_page(
                         SIGNIN_FORM_PATH, self._hidden(txn), app.name, txn.login_hint or "", ""
                     )
                 )
@@ -367,9 +374,7 @@ class SuperId:
                 for m in user.memberships:
                     tenant = self.world.find_tenant(m.ctx)
                     choices.append((m.ctx, tenant.company_name if tenant else m.ctx))
-                return html_page(
-                    pages.tenant_picker_page(TENANT_FORM_PATH, self._hidden(txn), choices)
-                )
+                return html_page(tenant_picker_page(TENANT_FORM_PATH, self._hidden(txn), choices))
         if app.kind == "custom" and app.tenant != txn.ctx:
             raise PageError(NOT_ACTIVATED, 403, "Authorization error")
         authorization = self.world.active_authorization(app.client_id, txn.ctx)
@@ -383,7 +388,7 @@ class SuperId:
         self._require_admin(txn)
         tenant = self.world.find_tenant(txn.ctx)
         return html_page(
-            pages.consent_page(
+            consent_page(
                 CONSENT_FORM_PATH,
                 self._hidden(txn),
                 app_name=app.name,
@@ -444,9 +449,7 @@ class SuperId:
         if user is None or not hmac.compare_digest(password.encode(), expected.encode()):
             app = self._app(txn)
             return html_page(
-                pages.login_page(
-                    SIGNIN_FORM_PATH, self._hidden(txn), app.name, username, BAD_CREDENTIALS
-                )
+                login_page(SIGNIN_FORM_PATH, self._hidden(txn), app.name, username, BAD_CREDENTIALS)
             )
         txn.username = user.username
         session = Session(
@@ -658,7 +661,7 @@ class SuperId:
             with self.world.lock:
                 self.world.sessions.pop(session_id, None)
         if target is None:
-            response: Response = html_page(pages.signed_out_page())
+            response: Response = html_page(signed_out_page())
         else:
             with self.world.lock:
                 registered = any(target in a.post_logout_urls for a in self.world.apps.values())

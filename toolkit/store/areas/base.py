@@ -36,9 +36,9 @@ from toolkit.errors import (
     NotInstalledError,
     UnknownApplicationError,
 )
-from toolkit.store import database
 from toolkit.store.areas.common import refuse_secrets, to_json, utc_now
 from toolkit.store.crypto import SecretBox, associated_data
+from toolkit.store.database import read, write
 from toolkit.store.records import AuditEvent, Secret
 from toolkit.store.schema import applications, audit_events, authorizations, tickets
 
@@ -123,12 +123,12 @@ class RepositoryBase:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        with database.write(self._engine) as connection:
+        with write(self._engine) as connection:
             yield connection
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
-        with database.read(self._engine) as connection:
+        with read(self._engine) as connection:
             yield connection
 
     # -- sealed columns -------------------------------------------------------------------------

@@ -6,9 +6,9 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from toolkit.errors import DecryptionError, SecretKeyError, StoreError
-from toolkit.store import database
 from toolkit.store.areas.base import RepositoryBase
 from toolkit.store.crypto import associated_data, kid_of
+from toolkit.store.database import read
 from toolkit.store.schema import store_meta
 
 __all__ = ["CANARY_KEY", "ENCRYPTED_META_KEYS", "KeyRingCanary", "is_sealed"]
@@ -21,7 +21,7 @@ ENCRYPTED_META_KEYS = (CANARY_KEY,)
 
 def is_sealed(engine: Engine) -> bool:
     """True once a key ring has been bound to the store (its canary exists): after first start."""
-    with database.read(engine) as connection:
+    with read(engine) as connection:
         found = connection.execute(
             select(store_meta.c.key).where(store_meta.c.key == CANARY_KEY)
         ).first()
