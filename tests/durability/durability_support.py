@@ -18,25 +18,19 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import durability_child
-import psycopg
 from durability_child import APPLICATION, expected_columns, issued_at
-from psycopg import sql
 from sqlalchemy import select
-from sqlalchemy.engine import URL
+from support.postgres import PostgresServer
 
 from toolkit.store import Repository, generate_key_text, open_store
 from toolkit.store.schema import audit_events
 
-POSTGRES_URL = os.environ.get(
-    "SOTK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 CHILD = Path(__file__).resolve().parent / "durability_child.py"
 KEY_OLD = generate_key_text("old")
 KEY_NEW = generate_key_text("new")
@@ -46,18 +40,6 @@ READY_TIMEOUT = 60.0
 # saved); the server itself never opens the store, so no child inherits a connection.
 _FORK_SERVER = multiprocessing.get_context("forkserver")
 _FORK_SERVER.set_forkserver_preload(["toolkit.store", "durability_child"])
-
-
-def postgres_connect(url: URL) -> psycopg.Connection[tuple[Any, ...]]:
-    return psycopg.connect(
-        host=url.host or "127.0.0.1",
-        port=url.port or 5432,
-        user=url.username or "postgres",
-        password=url.password or None,
-        dbname=url.database or "postgres",
-        connect_timeout=3,
-        autocommit=True,
-    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +75,7 @@ class Databases:
 
     backend: str
     root: Path
-    server: URL | None = None
-    prefix: str = ""
+    server: PostgresServer | None = None
     made: int = field(default=0)
 
     def new(self) -> Target:
@@ -104,11 +85,8 @@ class Databases:
         if self.backend == "sqlite":
             return Target("sqlite", None, home)
         assert self.server is not None
-        schema = f"{self.prefix}_{uuid.uuid4().hex[:8]}"
-        with postgres_connect(self.server) as connection:
-            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        scoped = self.server.update_query_dict({"options": f"-csearch_path={schema}"})
-        return Target("postgresql", scoped.render_as_string(hide_password=False), home)
+        _, url = self.server.new_schema()  # dropped with the session's schemas
+        return Target("postgresql", url, home)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from durability_support import KEY_OLD, POSTGRES_URL
+from durability_support import KEY_OLD
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from support.postgres import POSTGRES_URL
 
 from toolkit.errors import StoreUnavailableError
 from toolkit.store import Repository, open_store

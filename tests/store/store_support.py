@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from toolkit.store import generate_key_text
 
-POSTGRES_URL = os.environ.get(
-    "SOTK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 KEY_A = generate_key_text("alpha")
 KEY_B = generate_key_text("beta")
 OTHER_ALPHA = generate_key_text("alpha")  # same kid as KEY_A, different key material

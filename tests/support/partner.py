@@ -1,0 +1,55 @@
+"""The partner's side: a workspace on a fresh toolkit home, its partner endpoints on loopback,
+and an application installed in a tenant the way an administrator does it (no browser: the
+emulator's sign-in driver stands in for SuperID's pages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+if TYPE_CHECKING:  # imported when a fixture runs: the unit tests' start-up stays light
+    from toolkit.web import PartnerEndpoints
+    from toolkit.workspace import Workspace
+
+ADMIN = "admin@cust12345.test"
+TENANT = "Cust12345"
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace on an empty home under the test's folder (no ``.env`` read)."""
+    from toolkit.config import Settings
+    from toolkit.http import create_client
+    from toolkit.workspace import Workspace
+
+    settings = Settings(home=tmp_path / "home", _env_file=None)
+    with create_client() as http, Workspace.open(settings, http=http) as ws:
+        yield ws
+
+
+@pytest.fixture
+def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
+    """The partner endpoints on a free loopback port."""
+    from toolkit.web import PartnerEndpoints
+
+    with PartnerEndpoints(workspace, port=0) as running:
+        yield running
+
+
+def install_as_administrator(
+    endpoints: PartnerEndpoints, app: str, tenant: str = TENANT, username: str = ADMIN
+) -> httpx.Response:
+    """The administrator's install: /install → SuperID (approved) → the partner's callback."""
+    from toolkit.emulator.driver import sign_in
+
+    with httpx.Client(timeout=10) as browser:
+        start = browser.get(f"{endpoints.base_url}/install", params={"app": app, "tenant": tenant})
+        assert start.status_code == 303, start.text
+        result = sign_in(start.headers["location"], username=username)
+        assert result.form_action is not None
+        return browser.post(result.form_action, data=result.params)
