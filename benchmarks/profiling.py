@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import Engine, event
+
 from benchmarks.cases import manifest_text
 from benchmarks.emulator_process import start_emulator
 from benchmarks.world import PUBLIC_URL, BenchWorld
@@ -40,6 +42,21 @@ def _unprofiled(work: Callable[[], int]) -> tuple[int, float]:
     begun = time.process_time()
     calls = work()
     return calls, time.process_time() - begun
+
+
+class StatementCounter:
+    """SQL statements the store sends (SQLite's BEGIN included), counted at the cursor."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.count = 0
+        self._engine = engine
+        event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_: Any) -> None:
+        self.count += 1
+
+    def close(self) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._seen)
 
 
 def _report(name: str, profile: cProfile.Profile, calls: int, cpu: float, top: int) -> None:
@@ -73,8 +90,13 @@ def run(parts: list[str], n: int, top: int) -> None:
 
             if "exchange" in parts:
                 exchanges()
+                counter = StatementCounter(world.repository.engine)
                 calls, cpu = _unprofiled(cold)
-                print(f"exchange: unprofiled {1000 * cpu / calls:.2f} ms client CPU each")
+                counter.close()
+                print(
+                    f"exchange: unprofiled {1000 * cpu / calls:.2f} ms client CPU each, "
+                    f"{counter.count / calls:.1f} SQL statements each"
+                )
                 exchanges()
                 _report("exchange", *_profiled(cold), top)
             for app, ctx in targets:
@@ -105,9 +127,14 @@ def run(parts: list[str], n: int, top: int) -> None:
                         service.apply(app.id, ctx, actor="bench")
                     return len(targets)
 
+                counter = StatementCounter(world.repository.engine)
                 profile, calls, cpu = _profiled(applies)
+                counter.close()
                 requests: Any = sum(world.counter.since(before).values())
-                print(f"apply: {requests / calls:.1f} requests per tenant")
+                print(
+                    f"apply: {requests / calls:.1f} requests per tenant, "
+                    f"{counter.count / calls:.1f} SQL statements per tenant"
+                )
                 _report("apply (per tenant)", profile, calls, cpu, top)
         finally:
             world.close()

@@ -47,8 +47,6 @@ from toolkit.auth.tickets import (
 from toolkit.auth.tokens import DEFAULT_POLICY, ValidationPolicy, validate_system_user_token
 from toolkit.config import Environment
 from toolkit.errors import (
-    AuthorizationRevokedError,
-    NeedsReapprovalError,
     SystemUserError,
     TicketError,
     TicketLeaseTimeoutError,
@@ -283,14 +281,14 @@ class AsyncTicketManager:
     ) -> SystemUserTicket:
         """:meth:`TicketManager._renew_leader` with awaits: the store's ticket, else the lease
         and one exchange. The store steps before and after the exchange are one worker-thread
-        hop each (:meth:`_store_or_lease`, :meth:`_store_and_release`)."""
+        hop each (:meth:`TicketManager._store_or_lease`, :meth:`_store`)."""
         manager = self.manager
         cached = manager._fresh_entry(key, rejected)
         if cached is not None:
             return cached
         deadline = time.monotonic() + manager._lease_wait.total_seconds()
         while True:
-            step = await asyncio.to_thread(self._store_or_lease, key, rejected)
+            step = await asyncio.to_thread(manager._store_or_lease, key, rejected)
             if isinstance(step, SystemUserTicket):
                 return step
             if step is not None:
@@ -302,52 +300,6 @@ class AsyncTicketManager:
                     f"for more than {manager._lease_wait.total_seconds():.0f} s"
                 )
             await asyncio.sleep(manager._poll)
-
-    def _store_or_lease(
-        self, key: TicketKey, rejected: str | None
-    ) -> SystemUserTicket | tuple[Application, Authorization] | None:
-        """In a worker thread: a fresh stored ticket (cached), or the lease taken (the records
-        to exchange with), or None while another process holds the lease."""
-        manager = self.manager
-        repository = manager._repository
-        application, context_identifier = key
-        app = repository.get_application(application)
-        authorization = manager._usable_authorization(app.id, context_identifier)
-        stored = manager._stored_fresh(authorization.id, context_identifier, rejected)
-        if stored is not None:
-            return manager._cache(key, stored, authorization.id)
-        if not repository.acquire_ticket_lease(
-            authorization.id, manager.owner, ttl=manager._lease_ttl
-        ):
-            return None
-        try:
-            # Another process may have stored a ticket just before we took the lease.
-            stored = manager._stored_fresh(authorization.id, context_identifier, rejected)
-            if stored is not None:
-                repository.release_ticket_lease(authorization.id, manager.owner)
-                return manager._cache(key, stored, authorization.id)
-            return app, manager._usable_authorization(app.id, context_identifier)
-        except BaseException:
-            repository.release_ticket_lease(authorization.id, manager.owner)
-            raise
-
-    def _store_and_release(
-        self, key: TicketKey, authorization: Authorization, ticket: SystemUserTicket
-    ) -> SystemUserTicket:
-        try:
-            return self.manager._store_exchanged(key, authorization, ticket)
-        finally:
-            self.manager._repository.release_ticket_lease(authorization.id, self.manager.owner)
-
-    def _refused(
-        self, key: TicketKey, app: Application, authorization: Authorization, error: BaseException
-    ) -> None:
-        """In a worker thread, after the exchange failed: mark a refusal, release the lease."""
-        try:
-            if isinstance(error, AuthorizationRevokedError | NeedsReapprovalError):
-                self.manager._mark_needs_reconsent(key, app, authorization, error.error_code)
-        finally:
-            self.manager._repository.release_ticket_lease(authorization.id, self.manager.owner)
 
     async def _exchange_and_store(
         self,
@@ -370,6 +322,21 @@ class AsyncTicketManager:
                     manager._exchange, application=app, authorization=authorization, **options
                 )
         except BaseException as exc:
-            await asyncio.to_thread(self._refused, key, app, authorization, exc)
+            await asyncio.to_thread(manager._refused, key, app, authorization, exc)
             raise
-        return await asyncio.to_thread(self._store_and_release, key, authorization, ticket)
+        return await asyncio.to_thread(self._store, key, app, authorization, ticket)
+
+    def _store(
+        self,
+        key: TicketKey,
+        app: Application,
+        authorization: Authorization,
+        ticket: SystemUserTicket,
+    ) -> SystemUserTicket:
+        """In a worker thread: store the ticket (which releases the lease), or on a failure
+        release the lease here."""
+        try:
+            return self.manager._store_exchanged(key, authorization, ticket)
+        except BaseException as exc:
+            self.manager._refused(key, app, authorization, exc)
+            raise

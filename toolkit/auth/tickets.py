@@ -622,7 +622,9 @@ class TicketManager:
             ticket=ticket,
             authorization_id=authorization_id,
             last_used_at=ticket.last_used_at,
-            persisted_used_at=ticket.last_used_at,
+            # The store's window slides from the obtained time until a use is written: a use
+            # within the touch interval of it need not be (one write fewer per exchange).
+            persisted_used_at=ticket.last_used_at or ticket.obtained_at,
         )
         with self._lock:
             self._entries[key] = entry
@@ -672,8 +674,10 @@ class TicketManager:
         a minute for the exchange itself."""
         return (self._lease_wait + self._lease_ttl).total_seconds() + 60
 
-    def _usable_authorization(self, application: str, context_identifier: str) -> Authorization:
-        authorization = self._repository.get_authorization(application, context_identifier)
+    @staticmethod
+    def _check_usable(authorization: Authorization) -> Authorization:
+        """``authorization`` if an exchange may run for it; else why not, raised."""
+        context_identifier = authorization.context_identifier
         if authorization.status != "active":
             raise AuthorizationNotActiveError(
                 f"the authorization in {context_identifier!r} is {authorization.status}; "
@@ -687,10 +691,10 @@ class TicketManager:
             )
         return authorization
 
-    def _stored_fresh(
-        self, authorization_id: str, context_identifier: str, rejected: str | None
+    def _fresh_stored(
+        self, stored: StoredTicket | None, context_identifier: str, rejected: str | None
     ) -> SystemUserTicket | None:
-        stored = self._repository.get_ticket(authorization_id)
+        """The stored ticket if it can be used (opens, is not ``rejected``, is fresh)."""
         if stored is None:
             return None
         try:
@@ -702,40 +706,55 @@ class TicketManager:
             return None
         return ticket
 
+    def _store_or_lease(
+        self, key: tuple[str, str], rejected: str | None
+    ) -> SystemUserTicket | tuple[Application, Authorization] | None:
+        """A fresh stored ticket (cached), or the lease taken (the records to exchange with),
+        or None while another process holds the lease. Two store transactions, three
+        statements (shared with the async manager, which runs it in a worker thread)."""
+        application, context_identifier = key
+        repository = self._repository
+        view = repository.ticket_renewal_view(application, context_identifier)
+        authorization = self._check_usable(view.authorization)
+        stored = self._fresh_stored(view.ticket, context_identifier, rejected)
+        if stored is not None:
+            return self._cache(key, stored, authorization.id)
+        # Under the lease the records are read again: another process may have stored a
+        # ticket, or found the authorization revoked, since the read above.
+        view, taken = repository.take_ticket_renewal(view, self.owner, ttl=self._lease_ttl)
+        try:
+            authorization = self._check_usable(view.authorization)
+            stored = self._fresh_stored(view.ticket, context_identifier, rejected)
+        except BaseException:
+            if taken:
+                repository.release_ticket_lease(authorization.id, self.owner)
+            raise
+        if stored is not None:
+            if taken:
+                repository.release_ticket_lease(authorization.id, self.owner)
+            return self._cache(key, stored, authorization.id)
+        return (view.application, authorization) if taken else None
+
     def _renew_leader(
         self, key: tuple[str, str], rejected: str | None, transport: Transport | None = None
     ) -> SystemUserTicket:
-        application, context_identifier = key
+        context_identifier = key[1]
         cached = self._fresh_entry(key, rejected)  # a flight that just ended may have cached
         if cached is not None:
             return cached
-        app = self._repository.get_application(application)
-        authorization = self._usable_authorization(app.id, context_identifier)
         deadline = time.monotonic() + self._lease_wait.total_seconds()
         while True:
-            stored = self._stored_fresh(authorization.id, context_identifier, rejected)
-            if stored is not None:
-                return self._cache(key, stored, authorization.id)
-            if self._repository.acquire_ticket_lease(
-                authorization.id, self.owner, ttl=self._lease_ttl
-            ):
-                try:
-                    # Another process may have stored a ticket just before we took the lease.
-                    stored = self._stored_fresh(authorization.id, context_identifier, rejected)
-                    if stored is not None:
-                        return self._cache(key, stored, authorization.id)
-                    authorization = self._usable_authorization(app.id, context_identifier)
-                    return self._exchange_and_store(key, app, authorization, transport)
-                finally:
-                    self._repository.release_ticket_lease(authorization.id, self.owner)
+            step = self._store_or_lease(key, rejected)
+            if isinstance(step, SystemUserTicket):
+                return step
+            if step is not None:
+                return self._exchange_and_store(key, *step, transport)
             if time.monotonic() >= deadline:
                 raise TicketLeaseTimeoutError(
                     f"another process kept renewing the ticket for {context_identifier!r} "
                     f"for more than {self._lease_wait.total_seconds():.0f} s"
                 )
             self._sleep(self._poll)
-            # The lease holder may have found the authorization revoked meanwhile.
-            authorization = self._usable_authorization(app.id, context_identifier)
 
     def _exchange_and_store(
         self,
@@ -744,15 +763,27 @@ class TicketManager:
         authorization: Authorization,
         transport: Transport | None = None,
     ) -> SystemUserTicket:
+        """The lease is held: one exchange, then store the ticket, which releases the lease
+        in the same write; on any failure the lease is released here."""
         self._count_exchange()
         # Only a caller that chose a transport passes one: injected exchanges need not take it.
         options = {} if transport is None else {"transport": transport}
         try:
             ticket = self._exchange(application=app, authorization=authorization, **options)
-        except (AuthorizationRevokedError, NeedsReapprovalError) as exc:
-            self._mark_needs_reconsent(key, app, authorization, exc.error_code)
+            return self._store_exchanged(key, authorization, ticket)
+        except BaseException as exc:
+            self._refused(key, app, authorization, exc)
             raise
-        return self._store_exchanged(key, authorization, ticket)
+
+    def _refused(
+        self, key: tuple[str, str], app: Application, authorization: Authorization, error: object
+    ) -> None:
+        """After a failed exchange (or store): mark a refusal, release the lease."""
+        try:
+            if isinstance(error, AuthorizationRevokedError | NeedsReapprovalError):
+                self._mark_needs_reconsent(key, app, authorization, error.error_code)
+        finally:
+            self._repository.release_ticket_lease(authorization.id, self.owner)
 
     def _count_exchange(self) -> None:
         with self._lock:

@@ -19,6 +19,7 @@ __all__ = [
     "ProvisioningRun",
     "ProvisioningStepRecord",
     "PutOutcome",
+    "RenewalView",
     "RotationReport",
     "Secret",
     "StateChange",
@@ -197,6 +198,16 @@ class StoredTicket:
     obtained_at: datetime
     last_used_at: datetime | None
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RenewalView:
+    """What a ticket renewal needs from the store, read in one statement: the application, its
+    authorization in the tenant and the stored ticket (None when there is none)."""
+
+    application: Application
+    authorization: Authorization
+    ticket: StoredTicket | None
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from toolkit.store.areas.provisioning_runs import ProvisioningRuns
 from toolkit.store.areas.sessions import UserSessions
 from toolkit.store.areas.sign_ins import PendingSignIns
 from toolkit.store.areas.tenant_states import TenantStates
+from toolkit.store.areas.ticket_renewal import TicketRenewal
 from toolkit.store.areas.tickets import Tickets
 from toolkit.store.areas.user_options import UserOptions
 
@@ -51,6 +52,7 @@ __all__ = [
 
 class Repository(
     FleetReads,  # first: it builds on Authorizations, Tickets and TenantStates
+    TicketRenewal,  # builds on Applications, Authorizations and Tickets
     KeyRingCanary,
     Applications,
     Authorizations,

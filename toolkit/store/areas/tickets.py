@@ -17,6 +17,7 @@ from toolkit.errors import (
     StoreError,
 )
 from toolkit.store.areas.base import RepositoryBase, first_row, from_row, upsert_insert
+from toolkit.store.areas.ticket_statements import ticket_upsert
 from toolkit.store.records import StoredTicket, TicketLease
 from toolkit.store.schema import tickets
 
@@ -103,16 +104,15 @@ class Tickets(RepositoryBase):
             "last_used_at": last_used_at,
             "expires_at": expires_at,
         }
+        parameters = {"authorization_id": authorization_id, "owner": lease_owner, **values}
         with self._write() as connection:
-            row = self._ensure_ticket_row(connection, authorization_id)
-            changes = dict(values)
-            if lease_owner is not None and row["lease_owner"] == lease_owner:
-                changes.update(renewing_until=None, lease_owner=None)
-            connection.execute(
-                update(tickets)
-                .where(tickets.c.authorization_id == authorization_id)
-                .values(changes)
-            )
+            # One upsert (issue 14: it was an insert, a locked read and an update); the lease
+            # is released only where ``lease_owner`` still holds it.
+            statement = ticket_upsert(connection, release=lease_owner is not None)
+            try:
+                connection.execute(statement, parameters)
+            except IntegrityError:  # the foreign key: no such authorization
+                raise NotFoundError(f"no authorization {authorization_id!r}") from None
         return self._stored_ticket({"authorization_id": authorization_id, **values})
 
     def touch_ticket(
