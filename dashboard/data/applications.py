@@ -121,11 +121,9 @@ def _approvals_for(app: str) -> Approvals:
     )
 
 
-def _key_input(private_key: bytes | str | None) -> bytes | str | None:
-    """An empty upload or paste means "no key"."""
-    if private_key is None or not private_key.strip():
-        return None
-    return private_key
+def _blank_is_none(value: bytes | str | None) -> bytes | str | None:
+    """An empty form field (a key not uploaded, no tenant) means "none"."""
+    return value if value is not None and value.strip() else None
 
 
 @_action
@@ -133,35 +131,21 @@ def _key_input(private_key: bytes | str | None) -> bytes | str | None:
 @_guarded
 def add_application(
     *,
-    name: str,
-    environment: str,
-    client_id: str,
-    client_secret: str,
-    redirect_uri: str,
-    kind: str = "standard",
-    model: str = "internal",
     private_key: bytes | str | None = None,
     tenant: str | None = None,
     environment_url: str | None = None,
+    **credentials: str,
 ) -> dict[str, Any]:
     """Register what the Developer Portal gave the partner; returns the new app's public facts.
 
-    ``private_key`` is the key file's bytes or pasted text (RSAKeyValue XML or PEM); the
-    toolkit validates it (a malformed key names the element at fault) and stores it as PEM.
+    ``credentials`` are :meth:`toolkit.applications.Applications.register`'s other fields (name,
+    environment, client id and secret, redirect URL, kind, model): the toolkit checks them all
+    (a malformed key names the element at fault) and stores nothing when one is wrong; here an
+    empty optional field only means "none".
     """
-    if not name.strip():
-        raise DashboardError("Give the application a name.")
-    if not client_id.strip() or not client_secret:
-        raise DashboardError("An application needs its client id and client secret.")
     app = workspace().applications.register(
-        name=name.strip(),
-        environment=environment,
-        client_id=client_id.strip(),
-        client_secret=client_secret,
-        redirect_uri=redirect_uri.strip(),
-        kind=kind,
-        model=model,
-        private_key=_key_input(private_key),
+        **credentials,
+        private_key=_blank_is_none(private_key),
         tenant=(tenant or "").strip() or None,
         environment_url=(environment_url or "").strip() or None,
         actor=actor_name(),
@@ -185,8 +169,6 @@ def add_emulator_application(
     settings = _settings()
     if not settings.emulator_url:
         raise DashboardError("SOTK_EMULATOR_URL is not set: there is no emulator to register with.")
-    if not name.strip():
-        raise DashboardError("Give the application a name.")
     app = workspace().applications.register_with_emulator(
         name=name.strip(),
         emulator_url=settings.emulator_url,

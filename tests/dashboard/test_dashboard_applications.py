@@ -128,6 +128,27 @@ def test_a_refused_registration_shows_the_toolkit_message(repository: Repository
     assert any("already exists" in text for text in texts(at.error))
 
 
+@pytest.mark.parametrize(
+    ("name", "tenant", "says"),
+    [("   ", "", "name"), ("Echo", "Cust12345", "only custom ones have a tenant")],
+)
+def test_the_toolkit_checks_the_form(
+    repository: Repository, name: str, tenant: str, says: str
+) -> None:
+    """The form's fields go to the toolkit as they are: its checks decide, nothing is stored."""
+    at = open_page(APPLICATIONS_PAGE)
+
+    _fill_add_form(at, name=name, key_text="")
+    next(widget for widget in at.text_input if widget.label.startswith("Tenant")).input(tenant)
+    next(button for button in at.button if button.label == "Add application").click().run()
+
+    assert not at.exception, at.exception
+    errors = texts(at.error)
+    assert len(errors) == 1, errors
+    assert says in errors[0], errors
+    assert repository.list_applications() == []
+
+
 @pytest.mark.emulator
 def test_register_with_the_emulator(
     repository: Repository, monkeypatch: pytest.MonkeyPatch
