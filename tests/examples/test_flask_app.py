@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
 from examples.flask_app.app import create_app
@@ -26,19 +25,6 @@ TENANT = "Cust12345"
 APP = "Acme Sync"
 PUBLIC_URL = "http://127.0.0.1:8000"
 UNREACHABLE = "http://127.0.0.1:9"  # the emulator keeps the undelivered message for the test
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ notification; a tenant it is not installed in gets the error's own status and sa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,19 +27,6 @@ PUBLIC_URL = "http://127.0.0.1:8000"
 # Nobody listens here: the emulator keeps the failed delivery's message, which the test then
 # posts to the app itself (the test client is not on the network).
 UNREACHABLE = "http://127.0.0.1:9"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
 
 
 def test_the_partner_app_installs_provisions_calls_the_tenant_and_takes_notifications(

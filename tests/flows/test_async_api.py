@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,6 @@ from starlette.routing import Route
 
 from toolkit.async_workspace import AsyncWorkspace
 from toolkit.auth.system_user import SystemUserTicket
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.errors import (
@@ -34,7 +32,7 @@ from toolkit.errors import (
     NotInstalledError,
     StateMismatchError,
 )
-from toolkit.http import create_async_client, create_client
+from toolkit.http import create_async_client
 from toolkit.provisioning.manifest import preset_text
 from toolkit.provisioning.plan import Plan
 from toolkit.store import PutOutcome, StateChangeOutcome
@@ -52,27 +50,6 @@ REDIRECT_URI = "http://127.0.0.1:8000/callback"
 # message, in the emulator's delivery log, from which the test hands it to the async API.
 UNREACHABLE_PUBLIC_URL = "http://127.0.0.1:9"
 LISTS_PATH = f"/{TENANT}/api/v1/List"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    yield emulator
-    emulator.clear_faults()
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
-        yield ws
 
 
 @pytest.fixture

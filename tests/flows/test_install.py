@@ -38,19 +38,6 @@ APP = "Acme Sync"
 TOKEN_PATH = "/login/common/oauth/tokens"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
 class Tamper(httpx.BaseTransport):
     """Forwards to the real network, rewriting the id_token of token-endpoint answers."""
 

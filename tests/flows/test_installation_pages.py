@@ -8,18 +8,15 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import timedelta
 from html import unescape
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
 
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.errors import ApiError, ApiUnauthorizedError, SessionExpiredError
-from toolkit.http import create_client
 from toolkit.provisioning.plan import ProvisioningApi
 from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
@@ -52,32 +49,6 @@ url = "https://partner.example.com/panel/{app}?uctx=<uctx>"
 optional = true
 """
 MANIFEST_PROG_IDS = {"acme.contact", "acme.main.panel", "acme.main.button"}
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
-        yield ws
-
-
-@pytest.fixture
-def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
-    with PartnerEndpoints(workspace, port=0) as running:
-        yield running
 
 
 @pytest.fixture

@@ -36,12 +36,6 @@ CTX = "Cust12345"
 MALFORMED = ("not-a-ctx", "../x", "Cust12345/../x", "Cust", "12345", " ", "Cust12345\n0")
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
 class Sent:
     """Every request the workspace's http client sends (an event hook: nothing is faked)."""
 
@@ -58,19 +52,18 @@ def sent() -> Sent:
 
 
 @pytest.fixture
-def ws(tmp_path: Path, emulator: Emulator, sent: Sent) -> Iterator[Workspace]:
-    assert httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10).status_code == 200
+def ws(tmp_path: Path, emu: Emulator, sent: Sent) -> Iterator[Workspace]:
     settings = Settings(  # type: ignore[call-arg]
         home=tmp_path / "home",
         secret_keys=generate_key_text("alpha"),
         public_url=PUBLIC_URL,
-        emulator_url=emulator.base_url,
+        emulator_url=emu.base_url,
         _env_file=None,
     )
     with create_client() as http, Workspace.open(settings, http=http) as workspace:
         http.event_hooks["request"].append(sent)
         workspace.applications.register_with_emulator(
-            name=APP, emulator_url=emulator.base_url, redirect_uri=REDIRECT_URI, actor="test"
+            name=APP, emulator_url=emu.base_url, redirect_uri=REDIRECT_URI, actor="test"
         )
         answer = sign_in(workspace.installations.begin(APP, tenant=CTX), username=ADMIN)
         workspace.installations.complete(answer.params)
@@ -90,7 +83,7 @@ def test_context_identifiers_are_checked_and_spelled_as_superoffice_does() -> No
         )
 
 
-def test_name_or_id_and_any_case_everywhere(ws: Workspace, emulator: Emulator) -> None:
+def test_name_or_id_and_any_case_everywhere(ws: Workspace, emu: Emulator) -> None:
     app = ws.applications.get(APP)
     assert ws.applications.get(app.id).name == APP
     for name in (APP, app.id):
@@ -131,7 +124,7 @@ def test_malformed_tenants_fail_locally_before_any_call(ws: Workspace, sent: Sen
     assert sent.urls == before  # nothing went on the wire
 
 
-def test_not_installed_is_not_no_such_application(ws: Workspace, emulator: Emulator) -> None:
+def test_not_installed_is_not_no_such_application(ws: Workspace, emu: Emulator) -> None:
     app = ws.applications.get(APP)
     with pytest.raises(NotInstalledError) as caught:
         ws.tenants.system_user_api(APP, "Cust23456")

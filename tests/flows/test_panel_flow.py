@@ -4,18 +4,15 @@ emulator's SuperID (tenant path), sees their own principal and keeps their own o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from support.partner import install_as_administrator
 
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
-from toolkit.http import create_client
 from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
 
@@ -27,32 +24,6 @@ TENANT = "Cust12345"
 APP = "Acme Sync"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
-        yield ws
-
-
-@pytest.fixture
-def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
-    with PartnerEndpoints(workspace, port=0) as running:
-        yield running
-
-
 @pytest.fixture
 def installed(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> str:
     workspace.applications.register_with_emulator(
@@ -62,11 +33,7 @@ def installed(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) 
         vendor="Acme AS",
         actor="test",
     )
-    with httpx.Client(timeout=10) as browser:
-        start = browser.get(f"{endpoints.base_url}/install", params={"app": APP, "tenant": TENANT})
-        result = sign_in(start.headers["location"], username=ADMIN)
-        assert result.form_action is not None
-        assert browser.post(result.form_action, data=result.params).status_code == 200
+    assert install_as_administrator(endpoints, APP, TENANT, ADMIN).status_code == 200
     return APP
 
 

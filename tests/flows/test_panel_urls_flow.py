@@ -8,19 +8,16 @@ the user signs in and sees their own panel page. Every panel is visible for ever
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from support.partner import install_as_administrator
 
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.errors import ManifestError
-from toolkit.http import create_client
 from toolkit.tenant.task_menus import app_task_menus, item_user_groups
 from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
@@ -36,36 +33,10 @@ COMPANY_ID = "2"  # the company card the user has open
 FILLED = {"uctx": TENANT, "cuid": COMPANY_ID}
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
-        yield ws
-
-
-@pytest.fixture
-def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
-    with PartnerEndpoints(workspace, port=0) as running:
-        # {public_url} in manifests is where these endpoints really listen.
-        workspace.provisioning.public_url = running.base_url
-        yield running
-
-
 @pytest.fixture
 def provisioned(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> str:
+    # {public_url} in manifests is where these endpoints really listen.
+    workspace.provisioning.public_url = endpoints.base_url
     workspace.applications.register_with_emulator(
         name=APP,
         emulator_url=emu.base_url,
@@ -73,11 +44,7 @@ def provisioned(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
         model="internal",
         actor="test",
     )
-    with httpx.Client(timeout=10) as browser:
-        start = browser.get(f"{endpoints.base_url}/install", params={"app": APP, "tenant": TENANT})
-        result = sign_in(start.headers["location"], username=ADMIN)
-        assert result.form_action is not None
-        browser.post(result.form_action, data=result.params)
+    install_as_administrator(endpoints, APP, TENANT, ADMIN)
     workspace.provisioning.set_manifest(APP, 'preset = "internal"\n', actor="test")
     run = workspace.provisioning.apply(APP, TENANT, actor="test")
     assert run.outcome == "succeeded"

@@ -62,20 +62,6 @@ url = "{public_url}/panel/{app}?uctx=<uctx>"
 """
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    yield emulator
-    emulator.clear_faults()
-
-
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]

@@ -33,19 +33,6 @@ USER = "user@cust12345.test"
 CONSULTANT = "consultant@multi.test"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
 @pytest.fixture
 def app(emu: Emulator) -> dict[str, Any]:
     return emu.register_app(

@@ -9,9 +9,7 @@ genuine token replayed with another body changes nothing the state API does not 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,11 +17,9 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.partner import install_as_administrator
 
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
-from toolkit.emulator.driver import sign_in
-from toolkit.http import create_client
 from toolkit.store import StateChangeOutcome
 from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
@@ -33,32 +29,6 @@ pytestmark = pytest.mark.emulator
 ADMIN = "admin@cust12345.test"
 TENANT = "Cust12345"
 APP = "Acme Sync"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
-        yield ws
-
-
-@pytest.fixture
-def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
-    with PartnerEndpoints(workspace, port=0) as running:
-        yield running
 
 
 def register(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> dict[str, Any]:
@@ -83,13 +53,8 @@ def register(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -
 
 
 def install(endpoints: PartnerEndpoints) -> None:
-    with httpx.Client(timeout=10) as browser:
-        start = browser.get(f"{endpoints.base_url}/install", params={"app": APP, "tenant": TENANT})
-        assert start.status_code == 303, start.text
-        result = sign_in(start.headers["location"], username=ADMIN)
-        assert result.form_action is not None
-        response = browser.post(result.form_action, data=result.params)
-        assert response.status_code == 200, response.text
+    response = install_as_administrator(endpoints, APP, TENANT, ADMIN)
+    assert response.status_code == 200, response.text
 
 
 @pytest.fixture

@@ -36,19 +36,6 @@ ADMIN = "admin@cust12345.test"
 CTX = "Cust12345"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    return emulator
-
-
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
     with create_client() as client:

@@ -55,20 +55,6 @@ class Sleeps:
         time.sleep(min(seconds, 3.0))
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    yield emulator
-    emulator.clear_faults()
-
-
 @pytest.fixture
 def environment(emu: Emulator) -> Environment:
     return Environment.emulator(emu.base_url)

@@ -4,20 +4,16 @@ stored answers reused until ValidUntil, ``--refresh``, the exit codes (0 all run
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
+from support.cli import open_workspace
 from typer.testing import CliRunner
 
 from toolkit.cli import app
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
-from toolkit.store import generate_key_text
-from toolkit.workspace import Workspace
 
 pytestmark = pytest.mark.emulator
 
@@ -29,39 +25,6 @@ FLEET_ADMIN = "tenants@fleet.test"
 PASSWORD = "superid-demo"
 PUBLIC_URL = "http://127.0.0.1:8000"
 APP = "Acme Sync"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    assert httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10).status_code == 200
-    yield emulator
-    emulator.clear_faults()
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    return {
-        "SOTK_HOME": str(tmp_path / "home"),
-        "SOTK_SECRET_KEYS": generate_key_text("alpha"),
-        "SOTK_PUBLIC_URL": PUBLIC_URL,
-    }
-
-
-def open_workspace(env: dict[str, str]) -> Workspace:
-    settings = Settings(  # type: ignore[call-arg]
-        home=Path(env["SOTK_HOME"]),
-        secret_keys=env["SOTK_SECRET_KEYS"],
-        public_url=env["SOTK_PUBLIC_URL"],
-        _env_file=None,
-    )
-    return Workspace.open(settings)
 
 
 def add_tenant(emu: Emulator, ctx: str) -> None:

@@ -13,17 +13,16 @@ from typing import Any
 
 import httpx
 import pytest
+from support.cli import open_workspace
 from typer.testing import CliRunner
 
 from toolkit.auth.system_user import SystemUserTicket
 from toolkit.auth.tickets import TICKET_REFRESH_MARGIN, TICKET_WINDOW, TicketManager
 from toolkit.cli import app
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.errors import AuthorizationNotActiveError
 from toolkit.store import Repository, generate_key_text, open_store
-from toolkit.workspace import Workspace
 
 runner = CliRunner()
 CTX = "Cust12345"
@@ -31,38 +30,12 @@ ADMIN = "admin@cust12345.test"
 PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    return {
-        "SOTK_HOME": str(tmp_path / "home"),
-        "SOTK_SECRET_KEYS": generate_key_text("alpha"),
-        "SOTK_PUBLIC_URL": PUBLIC_URL,
-    }
-
-
-def open_workspace(env: dict[str, str]) -> Workspace:
-    settings = Settings(  # type: ignore[call-arg]
-        home=Path(env["SOTK_HOME"]),
-        secret_keys=env["SOTK_SECRET_KEYS"],
-        public_url=env["SOTK_PUBLIC_URL"],
-        _env_file=None,
-    )
-    return Workspace.open(settings)
-
-
-def install(env: dict[str, str], emulator: Emulator, name: str) -> dict[str, str]:
+def install(env: dict[str, str], emu: Emulator, name: str) -> dict[str, str]:
     """Register ``name`` at the emulator and install it into CTX as the administrator."""
     with open_workspace(env) as ws:
         application = ws.applications.register_with_emulator(
             name=name,
-            emulator_url=emulator.base_url,
+            emulator_url=emu.base_url,
             redirect_uri=f"{PUBLIC_URL}/callback",
             actor="test",
         )
@@ -71,8 +44,8 @@ def install(env: dict[str, str], emulator: Emulator, name: str) -> dict[str, str
         return {"name": name, "client_id": application.client_id}
 
 
-def credentials(emulator: Emulator, client_id: str) -> int:
-    listed = httpx.get(f"{emulator.base_url}/__emulator__/credentials", timeout=10).json()
+def credentials(emu: Emulator, client_id: str) -> int:
+    listed = httpx.get(f"{emu.base_url}/__emulator__/credentials", timeout=10).json()
     return sum(row["count"] for row in listed["credentials"] if row["client_id"] == client_id)
 
 
@@ -93,9 +66,9 @@ def lines(output: str) -> dict[str, str]:
 
 @pytest.mark.emulator
 def test_prints_validity_never_the_ticket_and_uses_the_cache(
-    env: dict[str, str], emulator: Emulator
+    env: dict[str, str], emu: Emulator
 ) -> None:
-    acme = install(env, emulator, "Acme Sync CLI 1")
+    acme = install(env, emu, "Acme Sync CLI 1")
 
     first = runner.invoke(app, ["ticket", CTX], env=env)
 
@@ -112,7 +85,7 @@ def test_prints_validity_never_the_ticket_and_uses_the_cache(
     assert ticket.startswith("7T:")
     assert ticket not in first.output
     assert "7T:" not in first.output
-    assert credentials(emulator, acme["client_id"]) == 1
+    assert credentials(emu, acme["client_id"]) == 1
 
     # A second process finds the ticket in the store: no exchange.
     second = runner.invoke(app, ["ticket", CTX, "--app", acme["name"]], env=env)
@@ -120,14 +93,14 @@ def test_prints_validity_never_the_ticket_and_uses_the_cache(
     assert second.exit_code == 0, second.output
     assert lines(second.output)["source"] == "store"
     assert lines(second.output)["valid until"] == rows["valid until"]
-    assert credentials(emulator, acme["client_id"]) == 1
+    assert credentials(emu, acme["client_id"]) == 1
 
 
 @pytest.mark.emulator
 def test_show_prints_the_ticket_and_renew_exchanges_again(
-    env: dict[str, str], emulator: Emulator
+    env: dict[str, str], emu: Emulator
 ) -> None:
-    acme = install(env, emulator, "Acme Sync CLI 2")
+    acme = install(env, emu, "Acme Sync CLI 2")
 
     shown = runner.invoke(app, ["ticket", CTX, "--show"], env=env)
 
@@ -144,9 +117,9 @@ def test_show_prints_the_ticket_and_renew_exchanges_again(
 
 
 @pytest.mark.emulator
-def test_two_applications_in_the_tenant_need_app(env: dict[str, str], emulator: Emulator) -> None:
-    first = install(env, emulator, "Acme Sync CLI 3")
-    second = install(env, emulator, "Bravo Sync CLI 3")
+def test_two_applications_in_the_tenant_need_app(env: dict[str, str], emu: Emulator) -> None:
+    first = install(env, emu, "Acme Sync CLI 3")
+    second = install(env, emu, "Bravo Sync CLI 3")
 
     ambiguous = runner.invoke(app, ["ticket", CTX], env=env)
 
@@ -155,19 +128,19 @@ def test_two_applications_in_the_tenant_need_app(env: dict[str, str], emulator: 
     assert second["name"] in ambiguous.output
     assert "--app" in ambiguous.output
     assert "Traceback" not in ambiguous.output
-    assert credentials(emulator, first["client_id"]) == 0
+    assert credentials(emu, first["client_id"]) == 0
 
     chosen = runner.invoke(app, ["ticket", CTX, "--app", second["name"]], env=env)
 
     assert chosen.exit_code == 0, chosen.output
     assert lines(chosen.output)["application"] == second["name"]
-    assert credentials(emulator, second["client_id"]) == 1
-    assert credentials(emulator, first["client_id"]) == 0
+    assert credentials(emu, second["client_id"]) == 1
+    assert credentials(emu, first["client_id"]) == 0
 
 
 @pytest.mark.emulator
-def test_unknown_tenant_and_application(env: dict[str, str], emulator: Emulator) -> None:
-    install(env, emulator, "Acme Sync CLI 4")
+def test_unknown_tenant_and_application(env: dict[str, str], emu: Emulator) -> None:
+    install(env, emu, "Acme Sync CLI 4")
 
     nobody = runner.invoke(app, ["ticket", "Cust99999"], env=env)
     unknown = runner.invoke(app, ["ticket", CTX, "--app", "No Such App"], env=env)
@@ -180,12 +153,12 @@ def test_unknown_tenant_and_application(env: dict[str, str], emulator: Emulator)
 
 @pytest.mark.emulator
 def test_revoked_exits_1_with_a_message_and_marks_the_record(
-    env: dict[str, str], emulator: Emulator
+    env: dict[str, str], emu: Emulator
 ) -> None:
-    acme = install(env, emulator, "Acme Sync CLI 5")
+    acme = install(env, emu, "Acme Sync CLI 5")
     assert runner.invoke(app, ["ticket", CTX], env=env).exit_code == 0
     revoked = httpx.post(
-        f"{emulator.base_url}/__emulator__/authorizations/{acme['client_id']}/{CTX}/revoke",
+        f"{emu.base_url}/__emulator__/authorizations/{acme['client_id']}/{CTX}/revoke",
         timeout=10,
     )
     assert revoked.status_code == 200
@@ -203,7 +176,7 @@ def test_revoked_exits_1_with_a_message_and_marks_the_record(
 
     assert again.exit_code == 1
     assert "needs re-approval by a tenant administrator" in again.output
-    assert credentials(emulator, acme["client_id"]) == 1  # a refused exchange records none
+    assert credentials(emu, acme["client_id"]) == 1  # a refused exchange records none
 
 
 # -- what the command needs from the ticket manager ------------------------------------------
@@ -308,9 +281,9 @@ def test_renew_exchanges_once_even_when_fresh_and_passes_the_transport(
 
 @pytest.mark.emulator
 def test_names_tenants_by_pattern_any_case_and_not_installed_is_its_own_answer(
-    env: dict[str, str], emulator: Emulator
+    env: dict[str, str], emu: Emulator
 ) -> None:
-    acme = install(env, emulator, "Acme Sync CLI naming")
+    acme = install(env, emu, "Acme Sync CLI naming")
     with open_workspace(env) as ws:
         app_id = ws.applications.get(acme["name"]).id
     lower = runner.invoke(app, ["ticket", CTX.lower(), "--app", app_id], env=env)

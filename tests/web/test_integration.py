@@ -58,20 +58,6 @@ name = "New"
 WAIT = 60.0  # an upper bound for a one-list removal; the wait ends with the hook
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Iterator[Emulator]:
-    response = httpx.post(f"{emulator.base_url}/__emulator__/reset", timeout=10)
-    assert response.status_code == 200
-    yield emulator
-    emulator.clear_faults()
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     # No system user run queued after install: the administrator provisions on the page.
