@@ -7,8 +7,8 @@ Run from the repository root after a page changes (``make screenshots``)::
 It starts the ``make run`` world (``toolkit.localstack.LocalStack``: emulator, partner endpoints
 and dashboard on free loopback ports, in a throw-away home), signs in through the emulator's
 SuperID as the partner's operator (ops@partner.test) and viewer (viewer@partner.test), and has
-Debian's chromium (through Playwright, as tests/browser does) save each page at 1400 px wide.
-Every wait is for something on the page (a heading, Streamlit's run finishing), never a delay.
+Debian's chromium (through Playwright, as tests/browser does) save each page whole, 1400 px
+wide. Every wait is for something on the page (a heading, Streamlit's run finishing), never a delay.
 """
 
 from __future__ import annotations
@@ -25,8 +25,17 @@ OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic"]
 VIEWPORT = {"width": 1400, "height": 900}
-STEP_TIMEOUT_MS = 30_000
-FIRST_RENDER_TIMEOUT_MS = 90_000
+# Bounds on waits for the page (never delays): generous, as a busy machine renders slowly.
+STEP_TIMEOUT_MS = 120_000
+FIRST_RENDER_TIMEOUT_MS = 180_000
+# Streamlit scrolls its main area inside the page, so Playwright's full_page sees one viewport:
+# the height of the whole page is its scroll container's.
+CONTENT_HEIGHT_JS = """() => Math.max(document.documentElement.scrollHeight,
+    ...Array.from(document.querySelectorAll(
+        '[data-testid="stMain"], [data-testid="stAppViewContainer"], section.main'
+    ), (element) => element.scrollHeight))"""
+# Growing the window can reflow the page (wider tables wrap less): measure again until it holds.
+MAX_RESIZES = 4
 # (file name, path and query, heading, text the page draws last): every page, and one opened
 # Tenants record.
 PAGES = (
@@ -48,6 +57,20 @@ def settled(page: Any, last: str) -> None:
     expect(page.get_by_text(re.compile(f"^{re.escape(last)}")).first).to_be_visible()
     expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
     expect(page.get_by_role("button", name="Stop")).to_have_count(0)
+
+
+def shoot_whole(page: Any, target: Path, last: str) -> None:
+    """Save the page from top to bottom: the window grown to the height of its content."""
+    height = VIEWPORT["height"]
+    for _ in range(MAX_RESIZES):
+        needed = max(VIEWPORT["height"], int(page.evaluate(CONTENT_HEIGHT_JS)))
+        if needed == height:
+            break
+        height = needed
+        page.set_viewport_size({"width": VIEWPORT["width"], "height": height})
+        settled(page, last)
+    page.screenshot(path=str(target), full_page=True)
+    page.set_viewport_size(VIEWPORT)
 
 
 def sign_in(page: Any, dashboard: str, emulator: str, username: str) -> None:
@@ -85,7 +108,7 @@ def shoot(dashboard: str, emulator: str, browser: Any) -> list[Path]:
                 expect(page.get_by_role("heading", name=heading, exact=True)).to_be_visible()
                 settled(page, last)
                 target = OUT / f"{role}-{name}.png"
-                page.screenshot(path=str(target), full_page=True)
+                shoot_whole(page, target, last)
                 saved.append(target)
         finally:
             context.close()
