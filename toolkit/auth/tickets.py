@@ -11,7 +11,7 @@ tenant (SD:bp, SUC README; protocol §4.7). :class:`TicketManager` therefore
   ``last use + TICKET_WINDOW`` and it is renewed ``TICKET_REFRESH_MARGIN`` before that;
 * lets one exchange at a time run per application × tenant: threads of one process share one
   in-flight renewal (a per-key single flight), and processes sharing the store take a lease row
-  inside a write transaction (``BEGIN IMMEDIATE`` / ``SELECT ... FOR UPDATE``) while the others
+  inside a write transaction (one conditional upsert: ``INSERT ... ON CONFLICT``) while the others
   poll the store for the ticket it stores; a lease expires, so a crashed holder blocks no one
   for long;
 * renews once after a 401 (:meth:`TicketManager.call_with_ticket`) and then gives up with

@@ -14,18 +14,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, func, select
-from sqlalchemy.exc import IntegrityError
 
 from toolkit.errors import (
-    ConfigurationError,
-    NotFoundError,
     NotInstalledError,
-    StoreError,
     UnknownApplicationError,
 )
 from toolkit.store.areas.applications import Applications
 from toolkit.store.areas.authorizations import Authorizations
-from toolkit.store.areas.ticket_statements import lease_upsert
 from toolkit.store.areas.tickets import Tickets
 from toolkit.store.records import RenewalView
 from toolkit.store.schema import applications, authorizations, tickets
@@ -108,23 +103,8 @@ class TicketRenewal(Applications, Authorizations, Tickets):
         another process stored meanwhile (a fresh ticket, a revoked authorization) and the
         caller decides whether to exchange.
         """
-        if not owner:
-            raise StoreError("a lease needs an owner")
-        if ttl <= timedelta(0):
-            raise ConfigurationError("a lease ttl must be positive")
-        authorization_id = seen.authorization.id
         with self._write() as connection:
-            now = self._now()
-            parameters = {
-                "authorization_id": authorization_id,
-                "owner": owner,
-                "now": now,
-                "until": now + ttl,
-            }
-            try:
-                taken = connection.execute(lease_upsert(connection), parameters).first() is not None
-            except IntegrityError:  # the foreign key: the authorization went meanwhile
-                raise NotFoundError(f"no authorization {authorization_id!r}") from None
+            taken = self._take_lease(connection, seen.authorization.id, owner, ttl)
             view = self._renewal_view(
                 connection, seen.application.id, seen.authorization.context_identifier
             )

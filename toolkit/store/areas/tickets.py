@@ -16,8 +16,8 @@ from toolkit.errors import (
     SecretKeyError,
     StoreError,
 )
-from toolkit.store.areas.base import RepositoryBase, first_row, from_row, upsert_insert
-from toolkit.store.areas.ticket_statements import ticket_upsert
+from toolkit.store.areas.base import RepositoryBase, first_row, from_row
+from toolkit.store.areas.ticket_statements import lease_upsert, ticket_upsert
 from toolkit.store.records import StoredTicket, TicketLease
 from toolkit.store.schema import tickets
 
@@ -34,21 +34,6 @@ class Tickets(RepositoryBase):
     def _ticket_row(self, connection: Connection, authorization_id: str) -> RowMapping | None:
         query = select(tickets).where(tickets.c.authorization_id == authorization_id)
         return first_row(connection, query, lock=True)
-
-    def _ensure_ticket_row(self, connection: Connection, authorization_id: str) -> RowMapping:
-        """The tickets row of ``authorization_id``, created empty first if needed, locked."""
-        try:
-            connection.execute(
-                upsert_insert(connection, tickets)
-                .values(authorization_id=authorization_id)
-                .on_conflict_do_nothing(index_elements=["authorization_id"])
-            )
-        except IntegrityError:  # the foreign key: no such authorization
-            raise NotFoundError(f"no authorization {authorization_id!r}") from None
-        row = self._ticket_row(connection, authorization_id)
-        if row is None:  # pragma: no cover - inserted or already there, and locked
-            raise StoreError("the ticket row vanished inside its own transaction")
-        return row
 
     def _holds(self, row: Mapping[Any, Any], ticket: str) -> bool:
         """Does the row hold exactly ``ticket``? (A value that cannot be opened does not.)"""
@@ -171,31 +156,38 @@ class Tickets(RepositoryBase):
                 connection.execute(delete(tickets).where(condition))
         return True
 
-    def acquire_ticket_lease(self, authorization_id: str, owner: str, *, ttl: timedelta) -> bool:
-        """Take the right to exchange a new ticket for this authorization, for at most ``ttl``.
-
-        Runs in a write transaction (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE``
-        on PostgreSQL), so of several processes exactly one gets it. True when ``owner`` now
-        holds the lease (also when it held it already: the expiry is extended); False while
-        another owner's lease has not expired. An expired lease (a crashed holder) is taken
-        over. NotFoundError when the authorization does not exist.
-        """
+    def _take_lease(
+        self, connection: Connection, authorization_id: str, owner: str, ttl: timedelta
+    ) -> bool:
+        """One conditional upsert (:func:`lease_upsert`): whether ``owner`` holds the lease now.
+        NotFoundError when the authorization does not exist."""
         if not owner:
             raise StoreError("a lease needs an owner")
         if ttl <= timedelta(0):
             raise ConfigurationError("a lease ttl must be positive")
+        now = self._now()
+        parameters = {
+            "authorization_id": authorization_id,
+            "owner": owner,
+            "now": now,
+            "until": now + ttl,
+        }
+        try:
+            return connection.execute(lease_upsert(connection), parameters).first() is not None
+        except IntegrityError:  # the foreign key: no such authorization
+            raise NotFoundError(f"no authorization {authorization_id!r}") from None
+
+    def acquire_ticket_lease(self, authorization_id: str, owner: str, *, ttl: timedelta) -> bool:
+        """Take the right to exchange a new ticket for this authorization, for at most ``ttl``.
+
+        Runs in a write transaction (``BEGIN IMMEDIATE`` on SQLite; on PostgreSQL the upsert
+        locks the row), so of several processes exactly one gets it. True when ``owner`` now
+        holds the lease (also when it held it already: the expiry is extended); False while
+        another owner's lease has not expired. An expired lease (a crashed holder) is taken
+        over. NotFoundError when the authorization does not exist.
+        """
         with self._write() as connection:
-            row = self._ensure_ticket_row(connection, authorization_id)
-            now = self._now()
-            holder, until = row["lease_owner"], row["renewing_until"]
-            if holder is not None and holder != owner and until is not None and until > now:
-                return False
-            connection.execute(
-                update(tickets)
-                .where(tickets.c.authorization_id == authorization_id)
-                .values(lease_owner=owner, renewing_until=now + ttl)
-            )
-        return True
+            return self._take_lease(connection, authorization_id, owner, ttl)
 
     def release_ticket_lease(self, authorization_id: str, owner: str) -> bool:
         """Give the lease back; False when ``owner`` does not hold it (any more)."""
