@@ -6,8 +6,11 @@
   workflows over once they were silent for ``SOTK_JOBS_TAKEOVER_SECONDS`` (toolkit.jobs.takeover).
 
 Either way the job ends ``succeeded`` with every tenant's workflow succeeded once, every tenant
-exactly at its manifest and no object duplicated in the emulator. Waiting is for events (job
-progress read from the database, a worker's ``running`` line), each bounded by a deadline.
+exactly at its manifest and no object duplicated in the emulator. (Issue 13: on PostgreSQL a
+tenant sometimes got its list items twice; a live worker's apply slower than the takeover
+timeout was resumed while it ran, by two survivors at once, onto a worker that shared its lock.)
+Waiting is for events (job progress read from the database, a worker's ``running`` line), each
+bounded by a deadline.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from toolkit.jobs.client import Jobs
 from toolkit.jobs.workflows import FleetJob
 from toolkit.workspace import Workspace
 
-pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.timeout(300)]
+# Hang guards, not timing expectations: on a shared 2-core machine the 200 installs alone
+# took 80-100 s at a load average of 15-30.
+pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.timeout(900)]
 
 TENANTS = 200
 APP = "Kill Fleet App"
@@ -50,7 +55,7 @@ LATENCY_MS = 5
 KILL_AT = 40
 # A worker's workflows silent this long are taken over by another (PostgreSQL case).
 TAKEOVER_SECONDS = 4
-DEADLINE_SECONDS = 150.0
+DEADLINE_SECONDS = 300.0
 SETUP_THREADS = 6
 # A killed apply's tenant lock expires after this (the survivors wait for it, not 2 minutes).
 LOCK_SECONDS = 3
@@ -164,18 +169,6 @@ def pending_by_executor(jobs: Jobs, job_id: str) -> dict[str, list[str]]:
         if row.status == "running" and row.executor:
             found.setdefault(row.executor, []).append(row.workflow_id)
     return found
-
-
-@pytest.fixture(autouse=True)
-def _known_takeover_race(request: pytest.FixtureRequest) -> None:
-    # A real bug this test found (issue 13, left open): on PostgreSQL with three workers, a
-    # taken-over tenant sometimes ends with duplicate list items (seen once in four runs:
-    # 'Status 1' created again and again), so two executors applied one tenant at once after
-    # the kill. Not strict: the test still runs and reports it every time.
-    if "postgresql" in request.node.name:
-        request.applymarker(
-            pytest.mark.xfail(reason="takeover can apply a tenant twice (issue 13)", strict=False)
-        )
 
 
 def test_a_killed_worker_leaves_every_tenant_exactly_at_its_manifest(

@@ -4,6 +4,7 @@ tenant, skipped and failed tenants in words, the jobs client (list, show, cancel
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -12,12 +13,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from toolkit.errors import ApiConflictError, JobError, JobNotFoundError, TenantNotRunningError
 from toolkit.jobs.client import Jobs
 from toolkit.jobs.engine import running_engine, start_engine
 from toolkit.jobs.queues import NO_HOST, QueueLimits
-from toolkit.jobs.workflows import FleetJob
+from toolkit.jobs.takeover import (
+    claim,
+    keep_alive,
+    stalled,
+    take_over_stalled,
+    workflow_status_table,
+)
+from toolkit.jobs.workflows import FleetJob, tenant_workflow_id
 from toolkit.store import Repository, open_store
 from toolkit.tenant import TenantState, TenantStatus
 
@@ -160,8 +169,9 @@ def test_a_fleet_job_runs_one_workflow_per_tenant(services: Services) -> None:
         # Offline tenants were never called; every other tenant exactly once.
         assert set(services.provisioning.calls) == {f"Cust{n}" for n in range(1, 13)} - OFFLINE
         assert set(services.provisioning.calls.values()) == {1}
-        # The store lock's owner is the workflow at this executor (a restart takes it back).
-        assert f"{job_id}/{app}/cust1@w1" in services.provisioning.owners
+        # The store lock's owner names the workflow, its executor and the execution (issue 13:
+        # two executions of one workflow on one worker must not share the lock).
+        assert any(o.startswith(f"{job_id}/{app}/cust1@w1/") for o in services.provisioning.owners)
         listed = jobs.list()
         assert [j.job_id for j in listed] == [job_id]
         assert jobs.list(status="failed") == []
@@ -238,3 +248,48 @@ def test_the_lock_lease_setting_defaults_to_the_apply_lock() -> None:
 
     assert LOCK_TTL.total_seconds() == DEFAULT_LOCK_SECONDS
     assert Settings(_env_file=None).provisioning_lock_seconds == DEFAULT_LOCK_SECONDS  # type: ignore[call-arg]
+
+
+def _age(repository: Repository, workflow_id: str, seconds: float) -> None:
+    # As DBOS leaves it while a workflow runs: updated_at at its dequeue, long ago.
+    table = workflow_status_table(None)
+    with repository.engine.begin() as connection:
+        connection.execute(
+            update(table)
+            .where(table.c.workflow_uuid == workflow_id)
+            .values(updated_at=int((time.time() - seconds) * 1000))
+        )
+
+
+def test_a_live_workflow_is_kept_alive_and_a_stalled_one_is_claimed_by_one_worker(
+    services: Services,
+) -> None:
+    # Issue 13: a live worker's slow apply was resumed while it ran, by two survivors at once.
+    app = app_id(services.repository)
+    gate = threading.Event()
+    services.provisioning.gate = gate
+    database = services.repository.engine
+    table = workflow_status_table(None)
+    engine = start_engine(services, executor_id="w1", limits=QueueLimits(per_host_rate=50))
+    try:
+        with Jobs(services.repository) as jobs:
+            job_id = jobs.submit_fleet(FleetJob("apply", ((app, "Cust1"),), "tester"))
+            assert services.provisioning.started.acquire(timeout=60)  # running at w1
+            running = tenant_workflow_id(job_id, app, "Cust1")
+            _age(services.repository, running, 600)
+            assert [s[0] for s in stalled(database, table, "w2", 60)] == [running]
+            # w1 is alive: its keep-alive makes the workflow recent again.
+            assert keep_alive(database, table, "w1") >= 1
+            assert stalled(database, table, "w2", 60) == []
+            # w1 went silent: two survivors list it; only the first one's claim holds.
+            _age(services.repository, running, 600)
+            [seen] = stalled(database, table, "w2", 60)
+            [seen_too] = stalled(database, table, "w3", 60)
+            assert claim(database, table, "w2", seen)
+            assert not claim(database, table, "w3", seen_too)
+            assert take_over_stalled(database, table, "w3", 60) == []
+            gate.set()
+            assert jobs.follow(job_id).status == "succeeded"
+    finally:
+        gate.set()
+        engine.close()

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from sqlalchemy.engine import make_url
 
 from toolkit.errors import ConfigurationError, JobError
-from toolkit.jobs.queues import QueueLimits, register_queues
-from toolkit.jobs.takeover import Takeover
+from toolkit.jobs.queues import NOTIFICATIONS_QUEUE, QueueLimits, register_queues
+from toolkit.jobs.takeover import DEFAULT_TAKEOVER_SECONDS, Takeover
 
 if TYPE_CHECKING:
     from toolkit.provisioning.service import Provisioning
@@ -144,8 +144,8 @@ def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
 class JobEngine:
     """A launched DBOS in this process, running workflows with ``services``.
 
-    ``listen``: False starts no queue consumers (the process enqueues and reads only).
-    """
+    ``listen``: False works no job queues (the process enqueues and reads jobs only); it still
+    processes state-change notifications (:data:`~toolkit.jobs.queues.NOTIFICATIONS_QUEUE`)."""
 
     def __init__(
         self,
@@ -225,7 +225,8 @@ def start_engine(
 
     Replaces an engine launched before in this process (DBOS is a singleton).
     ``takeover_seconds``: also resume other executors' workflows silent this long
-    (:mod:`toolkit.jobs.takeover`; None: only this executor's own, as DBOS does).
+    (:mod:`toolkit.jobs.takeover`; None: only this executor's own, as DBOS does). A listening
+    engine always keeps its own running workflows alive for the others' takeover.
     ``upkeep``: the (state refresh, ticket renewal, drift check) cron schedules to apply
     (:mod:`toolkit.jobs.upkeep`; "" turns one off; None leaves the stored schedules as they are).
     """
@@ -255,7 +256,7 @@ def start_engine(
 
         def launch() -> None:
             if not listen:
-                DBOS.listen_queues([])
+                DBOS.listen_queues([NOTIFICATIONS_QUEUE])
             DBOS.launch()
             register_queues(engine.limits)
             if upkeep is not None:
@@ -263,8 +264,16 @@ def start_engine(
 
         try:
             _off_event_loop(launch)
-            if listen and takeover_seconds:
-                engine.takeover = Takeover(chosen, takeover_seconds).start()
+            if listen:
+                # Every worker keeps its running workflows alive; one with a timeout also
+                # takes over those of silent workers (toolkit.jobs.takeover).
+                engine.takeover = Takeover(
+                    services.repository.engine,
+                    jobs_schema(url),
+                    chosen,
+                    takeover_seconds or DEFAULT_TAKEOVER_SECONDS,
+                    take_over=bool(takeover_seconds),
+                ).start()
         except BaseException:
             _slot.engine = None
             DBOS.destroy()

@@ -24,8 +24,8 @@ def start_in_process_engine(workspace: Workspace, *, listen: bool = True) -> Job
     """Start the job engine for ``workspace`` unless one runs in this process already.
 
     Returns the engine started here (the caller closes it), or None when one was running.
-    ``listen``: False runs only the workflows started in this process (notifications) and
-    leaves the queues to ``sotk worker`` processes. Raises
+    ``listen``: False works only the notifications queue and leaves the job queues to
+    ``sotk worker`` processes. Raises
     :class:`~toolkit.errors.ConfigurationError` for a store the engine cannot write.
     """
     if running_engine() is not None:

@@ -7,6 +7,10 @@
   so a fleet does not hammer one SuperOffice server (SuperOffice documents no limits, open
   question 12: the rates are the partner's choice), and a global concurrency over all hosts.
 
+* ``sotk-notifications``: one workflow per state-change notification
+  (:mod:`toolkit.jobs.notifications`), enqueued by the request that validated it; every
+  engine works it, also one that works no job queues (the partner endpoints' own).
+
 At most one *changing* workflow per tenant at a time is the store's apply lock
 (:func:`toolkit.provisioning.apply.apply_plan`), not the engine's: the same lock also guards
 applies that do not go through the engine (``sotk provision apply --tenant``, the installation
@@ -24,6 +28,7 @@ __all__ = [
     "DEFAULT_PER_HOST_RATE",
     "DEFAULT_WORKER_CONCURRENCY",
     "JOBS_QUEUE",
+    "NOTIFICATIONS_QUEUE",
     "NO_HOST",
     "QUEUE_POLL_SECONDS",
     "TENANTS_QUEUE",
@@ -33,6 +38,7 @@ __all__ = [
 
 JOBS_QUEUE: Final = "sotk-jobs"
 TENANTS_QUEUE: Final = "sotk-tenants"
+NOTIFICATIONS_QUEUE: Final = "sotk-notifications"
 # Partition of a tenant whose host the state API did not give (unknown tenant, state API down).
 NO_HOST: Final = "(no host)"
 
@@ -46,6 +52,9 @@ DEFAULT_WORKER_CONCURRENCY: Final = 8
 DEFAULT_PER_HOST_CONCURRENCY: Final = 8
 # Tenant workflows started per second on one SuperOffice host, over every worker.
 DEFAULT_PER_HOST_RATE: Final = 20
+# Notifications one engine processes at once: each is a state API call and a store write, so a
+# burst is worked off steadily instead of all at once against the store.
+NOTIFICATION_CONCURRENCY: Final = 8
 # How often a worker asks the database for queued work: short enough that a job's tenants
 # start promptly, long enough that idle workers cost the database little.
 QUEUE_POLL_SECONDS: Final = 0.2
@@ -78,7 +87,7 @@ class QueueLimits:
 
 
 def register_queues(limits: QueueLimits) -> None:
-    """Register (or update) both queues in the system database; needs a launched engine."""
+    """Register (or update) the queues in the system database; needs a launched engine."""
     from dbos import DBOS
 
     # The queue rows are shared by every worker: the last one started sets the limits.
@@ -91,6 +100,12 @@ def register_queues(limits: QueueLimits) -> None:
         partition_concurrency=per_host,
         partition_worker_concurrency=min(per_host, limits.worker_concurrency),
         partition_limiter={"limit": limits.per_host_rate, "period": 1.0},
+        polling_interval_sec=QUEUE_POLL_SECONDS,
+        on_conflict="always_update",
+    )
+    DBOS.register_queue(
+        NOTIFICATIONS_QUEUE,
+        worker_concurrency=NOTIFICATION_CONCURRENCY,
         polling_interval_sec=QUEUE_POLL_SECONDS,
         on_conflict="always_update",
     )

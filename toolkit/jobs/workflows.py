@@ -14,8 +14,10 @@ and waits for them; its result is the counts by outcome. A tenant workflow:
 A step's result is checkpointed: a workflow resumed after a crash skips the steps that
 finished. A step cut off in the middle runs again; the apply re-plans then and reads every
 object back by natural key before creating it, so it completes only the rest and duplicates
-nothing. Its store lock is owned by ``{workflow id}@{executor id}``: a worker restarted under
-the same identity takes it back at once; another worker waits for it to expire.
+nothing. Its store lock is owned by that *execution* (``{workflow id}@{executor id}/{nonce}``):
+two executions of one workflow (a resumed copy, even on the same worker) never hold it at once,
+so the lock alone keeps one changing workflow per tenant; a worker restarted under the same
+identity, like any other, waits for the dead run's lock to expire (at most its TTL).
 
 Workflow ids: a job's is ``{kind}-{hex}``; its tenants' are ``{job id}/{application id}/{tenant}``
 (the tenant case-folded), so ``list_workflows(workflow_id_prefix=job id + "/")`` is its progress
@@ -25,6 +27,7 @@ and a job re-run after a crash enqueues no tenant twice.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -57,6 +60,8 @@ OPERATIONS: Final = (
 )
 # Operations that change the tenant; they run under the store's apply lock.
 CHANGING: Final = frozenset({"apply", "uninstall"})
+# A changing workflow waits this many lock TTLs for the tenant's lock before it fails as busy.
+LOCK_WAIT_TTLS: Final = 1.5
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,9 @@ def tenant_state(application_id: str, context_identifier: str) -> dict[str, Any]
 
 
 def _lock_owner() -> str:
-    # Same workflow, same executor: the same owner, so a restarted worker resumes at once.
-    return f"{DBOS.workflow_id}@{DBOS.executor_id}"[:200]
+    # Unique per execution (issue 13: a workflow resumed while it still ran on the same worker
+    # shared its owner, so both copies applied the tenant at once); readable for operators.
+    return f"{DBOS.workflow_id}@{DBOS.executor_id}"[:180] + f"/{uuid.uuid4().hex[:12]}"
 
 
 def _perform(task: TenantTask) -> Any:
@@ -164,7 +170,8 @@ def _perform(task: TenantTask) -> Any:
         return provisioning.plan(app, ctx, task.manifest)
     if task.operation == "plan_uninstall":
         return provisioning.plan_uninstall(app, ctx, task.manifest)
-    wait = provisioning.lock_ttl.total_seconds()
+    # A dead run's lock expires within one TTL of the wait's start; the rest is margin.
+    wait = provisioning.lock_ttl.total_seconds() * LOCK_WAIT_TTLS
     if task.operation == "apply":
         return provisioning.apply(
             app,

@@ -615,8 +615,8 @@ def apply_plan(
 
     ``manifest`` defaults to the one the plan was made from (needed to re-read the same
     objects for the staleness check). ``owner`` names the lock holder (default: unique to
-    this call); a job engine passes its workflow's id and executor, so a restarted executor
-    takes its own lock back at once. Returns the stored run (with its steps).
+    this call); a job engine passes one naming its workflow, executor and execution (one per
+    execution, so two copies of a workflow never share it). Returns the stored run.
     """
     if plan.application_id != application.id:
         raise ValueError(f"the plan is for {plan.application!r}, not {application.name!r}")
