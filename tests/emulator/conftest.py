@@ -1,11 +1,11 @@
-"""Shared emulator fixtures: one emulator per session, reset to the default world per test."""
+"""Emulator test fixtures: an app, SuperID flows, a system user and tenant clients, on the
+session's emulator of ``support.emulator`` (its world reset to the seed per test, ``emu``)."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import secrets
-import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,28 +16,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from support.emulator import LOOPBACK_SSL
 
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import SignInResult, sign_in
 
-# One shared SSL context: httpx spends ~40 ms loading CA certificates for every new client.
-LOOPBACK_SSL = ssl.create_default_context()
 REDIRECT = "http://127.0.0.1:8000/callback"
 CLAIM = "http://schemes.superoffice.net/identity/"
-
-
-@pytest.fixture(scope="session")
-def _session_emulator() -> Iterator[tuple[Emulator, httpx.Client]]:
-    with Emulator(port=0) as emu, httpx.Client(verify=LOOPBACK_SSL) as control:
-        yield emu, control
-
-
-@pytest.fixture
-def emu(_session_emulator: tuple[Emulator, httpx.Client]) -> Emulator:
-    emulator, control = _session_emulator
-    response = control.post(f"{emulator.base_url}/__emulator__/reset")
-    assert response.status_code == 200
-    return emulator
 
 
 @pytest.fixture

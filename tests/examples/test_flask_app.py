@@ -10,12 +10,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from support.partner import open_workspace_at
 
 from examples.flask_app.app import create_app
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
-from toolkit.http import create_client
 from toolkit.workspace import Workspace
 
 pytestmark = pytest.mark.emulator
@@ -29,13 +28,8 @@ UNREACHABLE = "http://127.0.0.1:9"  # the emulator keeps the undelivered message
 
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(  # type: ignore[call-arg]
-        home=tmp_path / "home",
-        public_url=PUBLIC_URL,
-        provision_after_install=False,
-        _env_file=None,
-    )
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
+    options = {"public_url": PUBLIC_URL, "provision_after_install": False}
+    with open_workspace_at(tmp_path / "home", **options) as ws:
         yield ws
 
 

@@ -82,12 +82,6 @@ def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
 
 
 @pytest.fixture
-def browser() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10, follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
 def registered(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> str:
     workspace.applications.register_with_emulator(
         name=APP,

@@ -4,8 +4,7 @@ and can remove what the application owns."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from html import unescape
 from typing import Any
@@ -13,6 +12,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
+from support.pages import csrf, field
 
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
@@ -52,12 +52,6 @@ MANIFEST_PROG_IDS = {"acme.contact", "acme.main.panel", "acme.main.button"}
 
 
 @pytest.fixture
-def browser() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10, follow_redirects=False) as client:
-        yield client
-
-
-@pytest.fixture
 def registered(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> str:
     """An application WITHOUT the SystemToken claim, with a manifest."""
     workspace.applications.register_with_emulator(
@@ -86,18 +80,6 @@ def install(
     start = browser.get(f"{endpoints.base_url}/install?{query}")
     assert start.status_code == 303, start.text
     return deliver(browser, start.headers["location"], username)
-
-
-def field(page: str, name: str) -> str:
-    match = re.search(rf'data-field="{re.escape(name)}">([^<]*)</dd>', page)
-    assert match is not None, name
-    return unescape(match.group(1))
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert match is not None
-    return unescape(match.group(1))
 
 
 def page_url(endpoints: PartnerEndpoints, path: str) -> str:

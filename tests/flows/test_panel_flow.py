@@ -3,12 +3,11 @@ emulator's SuperID (tenant path), sees their own principal and keeps their own o
 
 from __future__ import annotations
 
-import re
-from html import unescape
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from support.pages import csrf, field, greeting
 from support.partner import install_as_administrator
 
 from toolkit.emulator import Emulator
@@ -64,24 +63,6 @@ def open_panel(browser: httpx.Client, endpoints: PartnerEndpoints, username: str
     page = browser.get(f"{endpoints.base_url}{back.headers['location']}")
     assert page.status_code == 200, page.text
     return page
-
-
-def field(page: str, name: str) -> str:
-    match = re.search(rf'data-field="{re.escape(name)}">([^<]*)</dd>', page)
-    assert match is not None, name
-    return unescape(match.group(1))
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert match is not None
-    return unescape(match.group(1))
-
-
-def greeting(page: str) -> str:
-    match = re.search(r'data-option="greeting" value="([^"]*)"', page)
-    assert match is not None
-    return unescape(match.group(1))
 
 
 def test_a_user_sees_themselves_and_keeps_their_own_options(

@@ -8,11 +8,11 @@ the user signs in and sees their own panel page. Every panel is visible for ever
 from __future__ import annotations
 
 import re
-from html import unescape
 from urllib.parse import quote, urlsplit
 
 import httpx
 import pytest
+from support.pages import field
 from support.partner import install_as_administrator
 
 from toolkit.emulator import Emulator
@@ -69,12 +69,6 @@ def open_as(browser: httpx.Client, url: str, endpoints: PartnerEndpoints, userna
     page = browser.get(f"{endpoints.base_url}{back.headers['location']}")
     assert page.status_code == 200, page.text
     return page.text
-
-
-def field(page: str, name: str) -> str:
-    match = re.search(rf'data-field="{re.escape(name)}">([^<]*)</dd>', page)
-    assert match is not None, name
-    return unescape(match.group(1))
 
 
 def test_a_provisioned_panel_url_filled_in_like_superoffice_opens_the_users_panel(

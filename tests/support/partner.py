@@ -6,8 +6,9 @@ emulator's sign-in driver stands in for SuperID's pages).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -20,15 +21,24 @@ ADMIN = "admin@cust12345.test"
 TENANT = "Cust12345"
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    """A workspace on an empty home under the test's folder (no ``.env`` read)."""
+@contextmanager
+def open_workspace_at(home: Path, **settings: Any) -> Iterator[Workspace]:
+    """A workspace on ``home`` with these settings, no ``.env`` read, its own HTTP client."""
     from toolkit.config import Settings
     from toolkit.http import create_client
     from toolkit.workspace import Workspace
 
-    settings = Settings(home=tmp_path / "home", _env_file=None)
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
+    with (
+        create_client() as http,
+        Workspace.open(Settings(home=home, _env_file=None, **settings), http=http) as ws,
+    ):
+        yield ws
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[Workspace]:
+    """A workspace on an empty home under the test's folder."""
+    with open_workspace_at(tmp_path / "home") as ws:
         yield ws
 
 
@@ -39,6 +49,13 @@ def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
 
     with PartnerEndpoints(workspace, port=0) as running:
         yield running
+
+
+@pytest.fixture
+def browser() -> Iterator[httpx.Client]:
+    """A browser on the partner's pages, as httpx: following redirects is the test's to do."""
+    with httpx.Client(timeout=10, follow_redirects=False) as client:
+        yield client
 
 
 def install_as_administrator(

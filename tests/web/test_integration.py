@@ -5,7 +5,6 @@ notification, an uninstall, a refusal); every URL the toolkit hands out carries 
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,12 +21,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
+from support.pages import csrf
+from support.partner import open_workspace_at
 
 from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.errors import ConfigurationError, MalformedNotificationError, StateMismatchError
-from toolkit.http import create_client
 from toolkit.partner_paths import PartnerPaths
 from toolkit.web import (
     EndpointError,
@@ -61,13 +61,8 @@ WAIT = 60.0  # an upper bound for a one-list removal; the wait ends with the hoo
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     # No system user run queued after install: the administrator provisions on the page.
-    settings = Settings(  # type: ignore[call-arg]
-        home=tmp_path / "home",
-        public_url=PUBLIC_URL,
-        provision_after_install=False,
-        _env_file=None,
-    )
-    with create_client() as http, Workspace.open(settings, http=http) as ws:
+    options = {"public_url": PUBLIC_URL, "provision_after_install": False}
+    with open_workspace_at(tmp_path / "home", **options) as ws:
         yield ws
 
 
@@ -141,12 +136,6 @@ def install(client: TestClient, workspace: Workspace) -> httpx.Response:
     answer = sign_in(start.headers["location"], username=ADMIN)
     assert answer.form_action == workspace.callback_url()
     return client.post(urlsplit(answer.form_action).path, data=answer.params)
-
-
-def csrf(page: str) -> str:
-    match = re.search(r'name="csrf" value="([^"]+)"', page)
-    assert match is not None
-    return unescape(match.group(1))
 
 
 def test_before_the_lifespan_binds_them_the_endpoints_answer_503(workspace: Workspace) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from support.pages import greeting
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -155,12 +155,6 @@ def signed_in(client: TestClient, app: Application, session_id: str, ctx: str = 
 
 PANEL = f"/panel?app=Acme%20Sync&ctx={CTX}"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
-
-
-def greeting(page: str) -> str:
-    match = re.search(r'data-option="greeting" value="([^"]*)"', page)
-    assert match is not None
-    return unescape(match.group(1))
 
 
 def test_no_session_redirects_to_the_tenant_path(client: TestClient, workspace: Workspace) -> None:
