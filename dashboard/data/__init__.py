@@ -125,6 +125,7 @@ from data.sidebar import (
     emulator_enabled,
     sidebar_info,
 )
+from data.state_history import STATE_HISTORY_DAYS, states_over_time
 from data.tenants import (
     NEEDS_RECONSENT_ADVICE,
     STATUSES,
@@ -176,6 +177,7 @@ __all__ = [
     "RECENT_RUNS_LIMIT",
     "RESULT_COLUMNS",
     "RUN_COLUMNS",
+    "STATE_HISTORY_DAYS",
     "STATUSES",
     "STEP_COLUMNS",
     "TENANTS_PAGE_SIZE",
@@ -240,6 +242,7 @@ __all__ = [
     "sidebar_info",
     "sign_in_state",
     "state_change_url",
+    "states_over_time",
     "store_manifest",
     "tenant_detail",
     "tenants_page",

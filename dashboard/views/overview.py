@@ -75,6 +75,31 @@ def _runs_chart(runs: pd.DataFrame) -> None:
     st.altair_chart(chart, width="stretch")
 
 
+def _state_history_chart() -> None:
+    try:
+        history = data.states_over_time()
+    except data.DashboardError as exc:
+        st.error(str(exc))
+        return
+    if history["Day"].nunique() < 2:  # a trend needs more than one day
+        return
+    chart = (
+        alt.Chart(history, title=f"Tenants by state over the last {data.STATE_HISTORY_DAYS} days")
+        .mark_area()
+        .encode(
+            x=alt.X("Day:T", title="Day"),
+            y=alt.Y("Tenants:Q", stack="zero", axis=alt.Axis(tickMinStep=1)),
+            color=alt.Color("State:N"),
+            tooltip=["Day", "State", "Tenants"],
+        )
+    )
+    st.altair_chart(chart, width="stretch")
+    st.caption(
+        "From the audit trail's recorded state changes: a change shows on the day a state check "
+        "or a notification reported it; tenants never checked are not counted."
+    )
+
+
 def _drift() -> None:
     """Check drift plans every tenant (a call to each): operators only."""
     if not data.can("check_drift"):
@@ -127,6 +152,7 @@ def _page() -> None:
         _states_chart(overview.states)
     with right:
         _runs_chart(overview.runs)
+    _state_history_chart()
     _drift()
 
 

@@ -228,6 +228,8 @@ audit_events = Table(
     Index(None, "at"),
     Index(None, "application"),
     Index(None, "context_identifier"),
+    # One kind of event in the order it was written: the state history pages through these.
+    Index(None, "action", "id"),
 )
 
 # One system user ticket per authorization (protocol §4.7), plus the lease that lets one process
