@@ -9,15 +9,14 @@ checked yet.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from test_operator_sign_in import CHROMIUM, CHROMIUM_ARGS, STEP_TIMEOUT_MS, VIEWER, sign_in
+from support.browser import launch, screenshots, sign_in_to_dashboard
 
+from toolkit.localstack import PARTNER_VIEWER as VIEWER
 from toolkit.localstack import LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
@@ -25,26 +24,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 # The Tenants table's rows are drawn on a canvas: a row is clicked at its row marker, the
 # first column, by position (the header row and each row are this tall in Streamlit's grid).
 ROW_HEIGHT_PX = 35
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name in [name for name in os.environ if name.startswith("SOTK_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
-    with LocalStack(
-        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
-    ) as running:
-        yield running
 
 
 def test_overview_links_to_the_filtered_tenants_and_a_row_opens_its_record(
@@ -55,15 +34,10 @@ def test_overview_links_to_the_filtered_tenants_and_a_row_opens_its_record(
     urls = stack.urls
     assert urls.dashboard is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        browser, context = launch(playwright, chromium, viewport={"width": 1400, "height": 900})
         page = context.new_page()
         try:
-            sign_in(page, urls.dashboard, urls.emulator, VIEWER)
+            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, VIEWER)
             # "/" is the Overview; a viewer reads the banner and gets no Check drift.
             page.goto(urls.dashboard)
             expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
@@ -91,8 +65,7 @@ def test_overview_links_to_the_filtered_tenants_and_a_row_opens_its_record(
             for tab in ("Facts", "Claims", "Audit trail", "State-change notifications"):
                 expect(page.get_by_role("tab", name=tab)).to_be_visible()
         except BaseException:
-            if not page.is_closed():
-                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            screenshots([page], tmp_path)
             raise
         finally:
             context.close()

@@ -9,50 +9,17 @@ the page shows, never for a time.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.browser import FIRST_RENDER_TIMEOUT_MS, launch
 
 from toolkit.localstack import LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-STEP_TIMEOUT_MS = 20_000
-FIRST_RENDER_TIMEOUT_MS = 60_000
 # What the sidebar listed when a page ran without app.py: the files of the pages folder.
 RAW_FILE_NAMES = ("app", "activity", "applications", "overview", "provisioning", "tenants")
-
-
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name in [name for name in os.environ if name.startswith("SOTK_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
-    with LocalStack(
-        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
-    ) as running:
-        yield running
 
 
 def test_a_bookmarked_page_on_a_fresh_server_asks_for_sign_in(
@@ -63,12 +30,7 @@ def test_a_bookmarked_page_on_a_fresh_server_asks_for_sign_in(
     urls = stack.urls
     assert urls.dashboard is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context()
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        browser, context = launch(playwright, chromium)
         page = context.new_page()
         try:
             # The server has run no page yet (LocalStack only asked /_stcore/health).

@@ -8,15 +8,20 @@ then a missing browser is a failure, not a silent skip.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.browser import (
+    FIRST_RENDER_TIMEOUT_MS,
+    launch,
+    local_stack,
+    screenshots,
+    superid_sign_in,
+)
 
 from toolkit.localstack import (
-    DEMO_PASSWORD,
     NEWCOMER_TENANT,
     NEWCOMER_USERNAME,
     LocalStack,
@@ -24,46 +29,14 @@ from toolkit.localstack import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 STANDARD_APP = "Demo Standard App"
 COMPANY = "Acme Consulting"  # Cust34567 in the emulator's seeded world
-# Per step; Streamlit's first render of a page imports pandas and opens the store.
-STEP_TIMEOUT_MS = 20_000
-# Streamlit's first run of a page imports pandas and the toolkit; on a busy 2-core machine that
-# alone can take well over Playwright's default 5 s.
-FIRST_RENDER_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name in [name for name in os.environ if name.startswith("SOTK_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env from the checkout
-    with LocalStack(
-        tmp_path / "home",
-        emulator_port=0,
-        partner_port=0,
-        dashboard_port=0,
-        operator_sign_in=False,  # the unauthenticated loopback dashboard (sign-in has its test)
-    ) as running:
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    # The unauthenticated loopback dashboard (sign-in has its test).
+    with local_stack(tmp_path, operator_sign_in=False) as running:
         yield running
 
 
@@ -82,12 +55,7 @@ def test_install_from_the_dashboard_in_a_browser(
     ], "the seed must leave Cust34567 for the newcomer"
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context()
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        browser, context = launch(playwright, chromium)
         page = context.new_page()
         pages = [page]
         try:
@@ -111,9 +79,7 @@ def test_install_from_the_dashboard_in_a_browser(
             superid.wait_for_load_state()
             expect(superid.locator("input[name=username]")).to_be_visible()
             assert superid.url.startswith(urls.emulator + "/login/")
-            superid.fill("input[name=username]", NEWCOMER_USERNAME)
-            superid.fill("input[name=password]", DEMO_PASSWORD)
-            superid.locator("button[type=submit]").click()
+            superid_sign_in(superid, NEWCOMER_USERNAME)
 
             approve = superid.locator("button[name=decision][value=approve]")
             expect(approve).to_be_visible()
@@ -147,9 +113,7 @@ def test_install_from_the_dashboard_in_a_browser(
                 page.get_by_role("heading", name=f"{NEWCOMER_TENANT} · {STANDARD_APP}")
             ).to_be_visible()
         except BaseException:
-            for index, shown in enumerate(pages):
-                if not shown.is_closed():
-                    shown.screenshot(path=str(tmp_path / f"failure-{index}.png"), full_page=True)
+            screenshots(pages, tmp_path)
             raise
         finally:
             context.close()

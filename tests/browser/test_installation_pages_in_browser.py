@@ -13,16 +13,20 @@ element or a URL (an event), never for time.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from support.browser import (
+    FIRST_RENDER_TIMEOUT_MS,
+    launch,
+    screenshots,
+    sign_in_to_dashboard,
+    superid_sign_in,
+)
 
 from toolkit.localstack import (
-    DEMO_PASSWORD,
     NEWCOMER_TENANT,
     NEWCOMER_USERNAME,
     PARTNER_ADMIN,
@@ -31,18 +35,6 @@ from toolkit.localstack import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-STEP_TIMEOUT_MS = 20_000
-FIRST_RENDER_TIMEOUT_MS = 60_000
 # A run of a handful of steps against the local emulator; the wait ends when the summary shows.
 RUN_TIMEOUT_MS = 60_000
 OPERATOR = PARTNER_ADMIN  # the dashboard's operator, signed in through the same SuperID
@@ -70,57 +62,10 @@ url = "{public_url}/panel/{app}?uctx=<uctx>"
 PROG_IDS = {"browser.panels.contact", "browser.panels.main.panel", "browser.panels.main.button"}
 
 
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name in [name for name in os.environ if name.startswith("SOTK_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
-    with LocalStack(
-        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
-    ) as running:
-        yield running
-
-
-def launch(playwright: Any, chromium: Path) -> tuple[Any, Any]:
-    from playwright.sync_api import expect
-
-    browser = playwright.chromium.launch(
-        executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-    )
-    context = browser.new_context()
-    context.set_default_timeout(STEP_TIMEOUT_MS)
-    expect.set_options(timeout=STEP_TIMEOUT_MS)
-    return browser, context
-
-
-def superid_sign_in(page: Any, username: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("body[data-superid-page=login]")).to_be_visible()
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.locator("button[type=submit]").click()
-
-
 def emulator_tenant(emulator: str, ctx: str) -> dict[str, Any]:
     state = httpx.get(f"{emulator}/__emulator__/state", timeout=10).json()
     data: dict[str, Any] = state["tenant_data"][ctx.lower()]
     return data
-
-
-def screenshots(pages: list[Any], tmp_path: Path) -> None:
-    for index, shown in enumerate(pages):
-        if not shown.is_closed():
-            shown.screenshot(path=str(tmp_path / f"failure-{index}.png"), full_page=True)
 
 
 def test_an_administrator_provisions_and_uninstalls_with_their_own_credentials(
@@ -228,14 +173,7 @@ def test_install_from_the_dashboard_asks_superid_for_a_fresh_account(
         try:
             # The operator signs in to the dashboard through the emulator's SuperID: this
             # browser now holds the operator's SuperID session.
-            page.goto(urls.dashboard)
-            sign_in_button = page.get_by_role("button", name="Sign in")
-            expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
-            sign_in_button.click()
-            page.wait_for_url(f"{urls.emulator}/login/**")
-            superid_sign_in(page, OPERATOR)
-            page.wait_for_url(f"{urls.dashboard}/**")
-            expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
+            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
 
             page.goto(f"{urls.dashboard}/applications")  # "/" is the Overview
             expect(page.get_by_role("heading", name="Applications")).to_be_visible(

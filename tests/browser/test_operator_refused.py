@@ -11,7 +11,6 @@ test_operator_sign_in.py; every wait is for a page or an element, never for a ti
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,48 +18,32 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from support.browser import (
+    FIRST_RENDER_TIMEOUT_MS,
+    launch,
+    local_stack,
+    new_context,
+    screenshots,
+    superid_sign_in,
+)
 
 from toolkit.emulator.driver import EmulatorDriverError, sign_in
 from toolkit.localstack import DEMO_PASSWORD, LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 PARTNER_TENANT = "Cust90000"
 OPERATOR = "ops@partner.test"
 OFF_LIST_STAFF = "staff@partner.test"
 CUSTOMER_ADMIN = "admin@cust23456.test"
 CONSULTANT = "consultant@multi.test"  # administrator in two customers' tenants
 NOT_ACTIVATED = "Authorization error: Denied (4). The application is not activated for this tenant"
-STEP_TIMEOUT_MS = 20_000
-FIRST_RENDER_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    home = tmp_path_factory.mktemp("refused")
-    saved = {k: v for k, v in os.environ.items() if k.startswith("SOTK_")}
-    cwd = Path.cwd()
-    for name in saved:
-        del os.environ[name]
-    os.chdir(home)  # no .env and no .streamlit/ from the checkout
-    try:
-        with LocalStack(
-            home / "home", emulator_port=0, partner_port=0, dashboard_port=0, seed_tenants=False
-        ) as running:
-            yield running
-    finally:
-        os.chdir(cwd)
-        os.environ.update(saved)
+    with local_stack(tmp_path_factory.mktemp("refused"), seed_tenants=False) as running:
+        yield running
 
 
 def dashboard_authorize_url(stack: LocalStack) -> str:
@@ -117,15 +100,6 @@ def test_a_customers_administrator_is_refused_before_any_consent(
     assert stack.emulator.world.active_authorization(auth["client_id"], "Cust23456") is None
 
 
-@pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
 def open_sign_in(page: Any, dashboard: str, emulator: str) -> None:
     from playwright.sync_api import expect
 
@@ -141,12 +115,6 @@ def open_sign_in(page: Any, dashboard: str, emulator: str) -> None:
     page.wait_for_url(f"{emulator}/login/**")
 
 
-def submit_login(page: Any, username: str) -> None:
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.locator("button[type=submit]").click()
-
-
 def test_off_list_accounts_are_refused_in_the_browser_without_a_consent_page(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
@@ -155,19 +123,14 @@ def test_off_list_accounts_are_refused_in_the_browser_without_a_consent_page(
     urls = stack.urls
     assert urls.dashboard is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-        )
-        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        browser, context = launch(playwright, chromium)
         try:
             # A customer's administrator: SuperID's error page follows the login form directly.
-            context = browser.new_context()
-            context.set_default_timeout(STEP_TIMEOUT_MS)
             page = context.new_page()
             seen: list[str] = []
             page.on("framenavigated", lambda frame: seen.append(frame.url))
             open_sign_in(page, urls.dashboard, urls.emulator)
-            submit_login(page, CUSTOMER_ADMIN)
+            superid_sign_in(page, CUSTOMER_ADMIN)
             expect(page.locator("body[data-superid-page=error]")).to_be_visible()
             expect(page.locator("#error-message")).to_have_text(NOT_ACTIVATED)
             expect(page.locator("body[data-superid-page=consent]")).to_have_count(0)
@@ -176,11 +139,10 @@ def test_off_list_accounts_are_refused_in_the_browser_without_a_consent_page(
             context.close()
 
             # Partner staff off the allow-list: back at the dashboard, refused, no navigation.
-            context = browser.new_context()
-            context.set_default_timeout(STEP_TIMEOUT_MS)
+            context = new_context(browser)
             page = context.new_page()
             open_sign_in(page, urls.dashboard, urls.emulator)
-            submit_login(page, OFF_LIST_STAFF)
+            superid_sign_in(page, OFF_LIST_STAFF)
             page.wait_for_url(f"{urls.dashboard}/**")
             expect(
                 page.get_by_text(f"{OFF_LIST_STAFF} is not on the dashboard's operator allow-list")
@@ -190,21 +152,17 @@ def test_off_list_accounts_are_refused_in_the_browser_without_a_consent_page(
             context.close()
 
             # The partner's operator: straight in, and now the navigation shows.
-            context = browser.new_context()
-            context.set_default_timeout(STEP_TIMEOUT_MS)
+            context = new_context(browser)
             page = context.new_page()
             open_sign_in(page, urls.dashboard, urls.emulator)
-            submit_login(page, OPERATOR)
+            superid_sign_in(page, OPERATOR)
             page.wait_for_url(f"{urls.dashboard}/**")
             expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
             expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
             expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
             context.close()
         except BaseException:
-            for ctx in browser.contexts:
-                for open_page in ctx.pages:
-                    if not open_page.is_closed():
-                        open_page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            screenshots([shown for ctx in browser.contexts for shown in ctx.pages], tmp_path)
             raise
         finally:
             browser.close()

@@ -11,28 +11,18 @@ test_install_in_browser.py.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.browser import launch, local_stack, screenshots, sign_in_to_dashboard
 
-from toolkit.localstack import DEMO_PASSWORD, PARTNER_ADMIN, PARTNER_VIEWER, LocalStack
+from toolkit.localstack import PARTNER_ADMIN, PARTNER_VIEWER, LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 APP = "Demo Standard App"
 CTX = "Cust12345"
 OPERATOR = PARTNER_ADMIN  # ops@partner.test: the partner's staff, not a customer's
@@ -46,45 +36,14 @@ name = "Browser test status"
 name = "Ready"
 rank = 1
 """
-STEP_TIMEOUT_MS = 20_000
-FIRST_RENDER_TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def chromium() -> Path:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing on CI; `make browser-deps` installs it")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium, or make browser-deps)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalStack]:
-    for name in [name for name in os.environ if name.startswith("SOTK_")]:
-        monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no .env and no .streamlit/ from the checkout
-    with LocalStack(
-        tmp_path / "home", emulator_port=0, partner_port=0, dashboard_port=0
-    ) as running:
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    with local_stack(tmp_path) as running:
         assert running.workspace is not None
         running.workspace.provisioning.set_manifest(APP, MANIFEST, actor="test")
         yield running
-
-
-def sign_in(page: Any, dashboard: str, emulator: str, username: str) -> None:
-    from playwright.sync_api import expect
-
-    page.goto(dashboard)
-    sign_in_button = page.get_by_role("button", name="Sign in")
-    expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
-    sign_in_button.click()
-    page.wait_for_url(f"{emulator}/login/**")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", DEMO_PASSWORD)
-    page.locator("button[type=submit]").click()
-    page.wait_for_url(f"{dashboard}/**")
-    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
 
 
 def choose(page: Any, label: str, option: str) -> None:
@@ -107,16 +66,11 @@ def test_viewer_reads_operator_applies_and_is_the_actor(
     assert secrets.stat().st_mode & 0o077 == 0  # owner only
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
-        )
-        context = browser.new_context()
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        expect.set_options(timeout=STEP_TIMEOUT_MS)
+        browser, context = launch(playwright, chromium)
         page = context.new_page()
         try:
             # A viewer: the Tenants table, but no Renew / Check / Apply.
-            sign_in(page, urls.dashboard, urls.emulator, VIEWER)
+            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, VIEWER)
             page.goto(f"{urls.dashboard}/tenants")
             expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
             expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
@@ -133,7 +87,7 @@ def test_viewer_reads_operator_applies_and_is_the_actor(
             expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
             # An operator: plan, confirm, apply.
-            sign_in(page, urls.dashboard, urls.emulator, OPERATOR)
+            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
             page.goto(f"{urls.dashboard}/provisioning")
             expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
             choose(page, "Application", APP)
@@ -159,8 +113,7 @@ def test_viewer_reads_operator_applies_and_is_the_actor(
             expect(row).to_have_count(1)
             expect(row.locator("td[role=gridcell]", has_text=OPERATOR)).to_have_count(1)
         except BaseException:
-            if not page.is_closed():
-                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            screenshots([page], tmp_path)
             raise
         finally:
             context.close()

@@ -81,10 +81,15 @@ def launch(playwright: Any, chromium: Path, **context_options: Any) -> tuple[Any
     browser = playwright.chromium.launch(
         executable_path=str(chromium), args=CHROMIUM_ARGS, headless=True
     )
-    context = browser.new_context(**context_options)
-    context.set_default_timeout(STEP_TIMEOUT_MS)
     expect.set_options(timeout=STEP_TIMEOUT_MS)
-    return browser, context
+    return browser, new_context(browser, **context_options)
+
+
+def new_context(browser: Any, **options: Any) -> Any:
+    """A fresh context (no cookies: nobody signed in) with the same step timeout."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
+    return context
 
 
 def superid_sign_in(page: Any, username: str) -> None:

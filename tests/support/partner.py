@@ -5,6 +5,7 @@ emulator's sign-in driver stands in for SuperID's pages).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:  # imported when a fixture runs: the unit tests' start-up stays light
+    from starlette.testclient import TestClient
+
     from toolkit.web import PartnerEndpoints
     from toolkit.workspace import Workspace
 
@@ -22,14 +25,16 @@ TENANT = "Cust12345"
 
 
 @contextmanager
-def open_workspace_at(home: Path, **settings: Any) -> Iterator[Workspace]:
-    """A workspace on ``home`` with these settings, no ``.env`` read, its own HTTP client."""
+def open_workspace_at(home: Path, *, offline: bool = False, **settings: Any) -> Iterator[Workspace]:
+    """A workspace on ``home`` with these settings, no ``.env`` read, its own HTTP client;
+    ``offline``: every call out answers 503 (a test that must be decided before any call)."""
     from toolkit.config import Settings
     from toolkit.http import create_client
     from toolkit.workspace import Workspace
 
+    unreachable = httpx.MockTransport(lambda request: httpx.Response(503))
     with (
-        create_client() as http,
+        httpx.Client(transport=unreachable) if offline else create_client() as http,
         Workspace.open(Settings(home=home, _env_file=None, **settings), http=http) as ws,
     ):
         yield ws
@@ -55,6 +60,20 @@ def endpoints(workspace: Workspace) -> Iterator[PartnerEndpoints]:
 def browser() -> Iterator[httpx.Client]:
     """A browser on the partner's pages, as httpx: following redirects is the test's to do."""
     with httpx.Client(timeout=10, follow_redirects=False) as client:
+        yield client
+
+
+@contextmanager
+def app_client(workspace: Workspace) -> Iterator[TestClient]:
+    """The partner endpoints' app in process, its errors answered as pages (not raised)."""
+    from toolkit.web import create_app
+
+    with warnings.catch_warnings():
+        # Starlette's TestClient on httpx is deprecated in favour of a package we do not install.
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    with TestClient(create_app(workspace), raise_server_exceptions=False) as client:
         yield client
 
 
