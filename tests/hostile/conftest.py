@@ -3,36 +3,24 @@ suite-wide one, in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
 from hostile_support import APP, CLIENT_ID, CTX
+from support.partner import app_client, open_workspace_at
 
-from toolkit.config import Settings
 from toolkit.workspace import Workspace
 
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
+if TYPE_CHECKING:
     from starlette.testclient import TestClient
-
-
-def offline(request: httpx.Request) -> httpx.Response:
-    """Nothing outside is reachable: hostile input must be refused before any call out."""
-    return httpx.Response(503)
 
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    home = tmp_path_factory.mktemp("hostile") / "home"
-    options: dict[str, Any] = {"home": home, "_env_file": None}
-    with (
-        httpx.Client(transport=httpx.MockTransport(offline)) as http,
-        Workspace.open(Settings(**options), http=http) as ws,
-    ):
+    # Nothing outside is reachable: hostile input must be refused before any call out.
+    with open_workspace_at(tmp_path_factory.mktemp("hostile") / "home", offline=True) as ws:
         app = ws.applications.register(
             name=APP,
             environment="sod",
@@ -49,7 +37,5 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 @pytest.fixture(scope="module")
 def client(workspace: Workspace) -> Iterator[TestClient]:
-    from toolkit.web import create_app
-
-    with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
+    with app_client(workspace) as test_client:
         yield test_client

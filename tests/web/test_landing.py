@@ -4,48 +4,35 @@ application's install, state-change, panel and uninstall URLs; never a secret.""
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import pytest
+from support.partner import app_client, open_workspace_at
 
-with warnings.catch_warnings():
-    # Starlette's TestClient on httpx is deprecated in favour of a package we do not install.
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
-from toolkit.config import Settings
 from toolkit.errors import StoreError
-from toolkit.web import create_app
 from toolkit.workspace import Workspace
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 PUBLIC_URL = "https://partner.example"
 CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
 CLIENT_SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
 
 
-def offline(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503)  # the page calls nobody
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(  # type: ignore[call-arg]
-        home=tmp_path / "home", public_url=PUBLIC_URL, _env_file=None
-    )
-    with (
-        httpx.Client(transport=httpx.MockTransport(offline)) as http,
-        Workspace.open(settings, http=http) as ws,
-    ):
+    # The page calls nobody.
+    with open_workspace_at(tmp_path / "home", offline=True, public_url=PUBLIC_URL) as ws:
         yield ws
 
 
 @pytest.fixture
 def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
+    with app_client(workspace) as test_client:
         yield test_client
 
 

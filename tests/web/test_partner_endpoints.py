@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+from support.partner import app_client, open_workspace_at
 
-with warnings.catch_warnings():
-    # Starlette's TestClient on httpx is deprecated in favour of a package we do not install.
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
-
-from toolkit.config import Settings
 from toolkit.errors import StoreError
-from toolkit.web import PartnerEndpoints, create_app
+from toolkit.web import PartnerEndpoints
 from toolkit.web.install import MAX_CALLBACK_BODY
 from toolkit.workspace import Workspace
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
 
 FORM = "application/x-www-form-urlencoded"
 
 
-def offline(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503)  # SuperID unreachable: these tests never get that far
-
-
 @pytest.fixture
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with (
-        httpx.Client(transport=httpx.MockTransport(offline)) as http,
-        Workspace.open(settings, http=http) as ws,
-    ):
+    # SuperID unreachable: these tests never get that far.
+    with open_workspace_at(tmp_path / "home", offline=True) as ws:
         ws.applications.register(
             name="Acme Sync",
             environment="sod",
@@ -47,7 +38,7 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
 
 @pytest.fixture
 def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
+    with app_client(workspace) as test_client:
         yield test_client
 
 
