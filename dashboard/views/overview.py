@@ -59,20 +59,21 @@ def _states_chart(states: pd.DataFrame) -> None:
     st.altair_chart(chart, width="stretch")
 
 
-def _runs_chart(runs: pd.DataFrame) -> None:
-    if runs["Day"].nunique() < 2:  # a trend needs more than one day
+def _over_time(frame: pd.DataFrame, title: str, value: str, series: str, mark: str) -> None:
+    """A trend by day: ``value`` per ``series`` (stacked), when there is more than one day."""
+    if frame["Day"].nunique() < 2:  # a trend needs more than one day
         return
-    chart = (
-        alt.Chart(runs, title="Provisioning runs over time")
-        .mark_bar()
-        .encode(
-            x=alt.X("Day:O", title="Day"),
-            y=alt.Y("Runs:Q", title="Runs", axis=alt.Axis(tickMinStep=1)),
-            color=alt.Color("Outcome:N"),
-            tooltip=["Day", "Outcome", "Runs"],
-        )
+    chart = alt.Chart(frame, title=title, mark=mark).encode(
+        x=alt.X("Day:T", title="Day"),
+        y=alt.Y(f"{value}:Q", title=value, stack="zero", axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color(f"{series}:N"),
+        tooltip=["Day", series, value],
     )
     st.altair_chart(chart, width="stretch")
+
+
+def _runs_chart(runs: pd.DataFrame) -> None:
+    _over_time(runs, "Provisioning runs over time", "Runs", "Outcome", "bar")
 
 
 def _state_history_chart() -> None:
@@ -81,23 +82,13 @@ def _state_history_chart() -> None:
     except data.DashboardError as exc:
         st.error(str(exc))
         return
-    if history["Day"].nunique() < 2:  # a trend needs more than one day
-        return
-    chart = (
-        alt.Chart(history, title=f"Tenants by state over the last {data.STATE_HISTORY_DAYS} days")
-        .mark_area()
-        .encode(
-            x=alt.X("Day:T", title="Day"),
-            y=alt.Y("Tenants:Q", stack="zero", axis=alt.Axis(tickMinStep=1)),
-            color=alt.Color("State:N"),
-            tooltip=["Day", "State", "Tenants"],
+    title = f"Tenants by state over the last {data.STATE_HISTORY_DAYS} days"
+    _over_time(history, title, "Tenants", "State", "area")
+    if history["Day"].nunique() > 1:
+        st.caption(
+            "From the audit trail's recorded state changes: a change shows on the day a state "
+            "check or a notification reported it; tenants never checked are not counted."
         )
-    )
-    st.altair_chart(chart, width="stretch")
-    st.caption(
-        "From the audit trail's recorded state changes: a change shows on the day a state check "
-        "or a notification reported it; tenants never checked are not counted."
-    )
 
 
 def _drift() -> None:
