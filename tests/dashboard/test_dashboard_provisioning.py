@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -49,19 +48,13 @@ def test_no_applications_explains_what_to_do() -> None:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def installed(home: Path, emulator: Emulator) -> None:
+def installed(home: Path, emu: Emulator) -> None:
     """Echo Sync registered at the emulator and installed into Cust12345 (no manifest yet)."""
     settings = Settings(home=home, public_url=PUBLIC_URL, _env_file=None)  # type: ignore[call-arg]
     with Workspace.open(settings) as ws:
         ws.applications.register_with_emulator(
             name=APP,
-            emulator_url=emulator.base_url,
+            emulator_url=emu.base_url,
             redirect_uri=f"{PUBLIC_URL}/callback",
             actor="test",
         )
@@ -77,14 +70,14 @@ def table(at: AppTest, column: str) -> pd.DataFrame:
     raise AssertionError(f"no table with a {column!r} column")
 
 
-def prog_ids(emulator: Emulator) -> set[str]:
-    data = emulator.world.data_of(emulator.world.find_tenant(CTX))  # type: ignore[arg-type]
+def prog_ids(emu: Emulator) -> set[str]:
+    data = emu.world.data_of(emu.world.find_tenant(CTX))  # type: ignore[arg-type]
     return {panel.entity["ProgId"] for panel in data.web_panels}
 
 
 @pytest.mark.emulator
 def test_store_a_manifest_then_plan_and_apply_through_the_page(
-    repository: Repository, emulator: Emulator, installed: None
+    repository: Repository, emu: Emulator, installed: None
 ) -> None:
     at = open_page(PROVISIONING_PAGE)
     assert at.selectbox(key="provisioning_application").value == APP
@@ -122,7 +115,7 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     assert int(summary["Create"][0]) == 3
     steps = table(at, "Action")
     assert set(steps["Key"]) == {"Echo status", "Echo status/Synced", "echo.contact"}
-    assert "echo.contact" not in prog_ids(emulator)
+    assert "echo.contact" not in prog_ids(emu)
     assert "Apply 3 step(s) in 1 tenant(s)" in labels(at.button)
 
     # Apply: the fleet's events drive the status and progress; results and the run are shown.
@@ -139,7 +132,7 @@ def test_store_a_manifest_then_plan_and_apply_through_the_page(
     # The plan is spent: no plan table and no Apply button stay on screen.
     assert not [b for b in at.button if b.key == "provisioning_apply"]
     assert not [frame for frame in at.dataframe if "Unchanged" in frame.value.columns]
-    assert "echo.contact" in prog_ids(emulator)
+    assert "echo.contact" in prog_ids(emu)
     (run,) = repository.list_provisioning_runs(APP, CTX)
     assert (run.outcome, run.actor, run.steps_total) == ("succeeded", "dashboard", 3)
     assert list(results["Run"]) == [run.id]

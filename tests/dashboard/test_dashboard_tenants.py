@@ -3,7 +3,6 @@ the State column, Check state and the state-change webhook history."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -208,13 +207,7 @@ EMULATOR_ADMIN = "admin@cust12345.test"
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture
-def installed(home: Path, emulator: Emulator) -> str:
+def installed(home: Path, emu: Emulator) -> str:
     """Delta Sync registered at the emulator and installed into Cust12345; its client id."""
     settings = Settings(  # type: ignore[call-arg]
         home=home, public_url="http://127.0.0.1:8000", _env_file=None
@@ -222,7 +215,7 @@ def installed(home: Path, emulator: Emulator) -> str:
     with Workspace.open(settings) as ws:
         app = ws.applications.register_with_emulator(
             name=EMULATOR_APP,
-            emulator_url=emulator.base_url,
+            emulator_url=emu.base_url,
             redirect_uri="http://127.0.0.1:8000/callback",
             actor="test",
         )
@@ -231,25 +224,25 @@ def installed(home: Path, emulator: Emulator) -> str:
         return app.client_id
 
 
-def credentials(emulator: Emulator) -> int:
-    listed = httpx.get(f"{emulator.base_url}/__emulator__/credentials", timeout=10).json()
+def credentials(emu: Emulator) -> int:
+    listed = httpx.get(f"{emu.base_url}/__emulator__/credentials", timeout=10).json()
     return int(listed["total"])
 
 
 @pytest.mark.emulator
 def test_renew_ticket_exchanges_once_per_click(
-    repository: Repository, emulator: Emulator, installed: str
+    repository: Repository, emu: Emulator, installed: str
 ) -> None:
     at = open_page(TENANTS_PAGE)
     assert list(at.dataframe[0].value["Ticket valid until"]) == ["none"]
-    assert credentials(emulator) == 0  # showing tickets never exchanges
+    assert credentials(emu) == 0  # showing tickets never exchanges
 
     at.button(key="tenants_renew").click().run()
 
     assert not at.exception, at.exception
     assert not at.error, texts(at.error)
     assert any(text.startswith(f"New system user ticket for {CTX}") for text in texts(at.success))
-    assert credentials(emulator) == 1
+    assert credentials(emu) == 1
     assert at.dataframe[0].value["Ticket valid until"][0] == "in 6 h"
     record = repository.get_authorization(EMULATOR_APP, CTX)
     first = repository.get_ticket(record.id)
@@ -260,12 +253,12 @@ def test_renew_ticket_exchanges_once_per_click(
     at.run()
     at.selectbox(key="tenants_application").select(EMULATOR_APP).run()
 
-    assert credentials(emulator) == 1
+    assert credentials(emu) == 1
     assert not at.success
 
     at.button(key="tenants_renew").click().run()
 
-    assert credentials(emulator) == 2
+    assert credentials(emu) == 2
     second = repository.get_ticket(record.id)
     assert second is not None
     assert second.ticket.reveal() != first.ticket.reveal()
@@ -274,10 +267,10 @@ def test_renew_ticket_exchanges_once_per_click(
 
 @pytest.mark.emulator
 def test_renew_after_revocation_shows_the_typed_error(
-    repository: Repository, emulator: Emulator, installed: str
+    repository: Repository, emu: Emulator, installed: str
 ) -> None:
     revoked = httpx.post(
-        f"{emulator.base_url}/__emulator__/authorizations/{installed}/{CTX}/revoke", timeout=10
+        f"{emu.base_url}/__emulator__/authorizations/{installed}/{CTX}/revoke", timeout=10
     )
     assert revoked.status_code == 200
     at = open_page(TENANTS_PAGE)
@@ -292,7 +285,7 @@ def test_renew_after_revocation_shows_the_typed_error(
     assert "Traceback" not in errors[0]
     assert list(at.dataframe[0].value["Ticket valid until"]) == ["needs reconsent"]
     assert repository.get_authorization(EMULATOR_APP, CTX).status == "needs_reconsent"
-    assert credentials(emulator) == 0
+    assert credentials(emu) == 0
 
 
 # -- the State column, Check state, the webhook history -----------------------------------------
@@ -395,7 +388,7 @@ def test_no_webhook_history_says_so(repository: Repository) -> None:
 
 @pytest.mark.emulator
 def test_check_state_asks_the_state_api_and_stores_the_answer(
-    repository: Repository, emulator: Emulator, installed: str
+    repository: Repository, emu: Emulator, installed: str
 ) -> None:
     at = open_page(TENANTS_PAGE)
     assert list(at.dataframe[0].value["State"]) == ["never checked"]
@@ -405,7 +398,7 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     assert not at.exception, at.exception
     assert not at.error, texts(at.error)
     [message] = texts(at.success)
-    assert message.startswith(f"{CTX} is Running (running) at {emulator.tenant_url(CTX)}")
+    assert message.startswith(f"{CTX} is Running (running) at {emu.tenant_url(CTX)}")
     assert "valid until 20" in message
     assert at.dataframe[0].value["State"][0] == "Running · just now"
     stored = repository.get_tenant_state(EMULATOR_APP, CTX)
@@ -413,7 +406,7 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     assert (stored.state, stored.source, stored.endpoint) == (
         "Running",
         "state-api",
-        emulator.tenant_url(CTX),
+        emu.tenant_url(CTX),
     )
     recorded = repository.list_audit(application=EMULATOR_APP, context_identifier=CTX, limit=5)
     assert any(e.action == "tenant.state_recorded" and e.actor == "dashboard" for e in recorded)
@@ -422,7 +415,7 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     at.run()
     assert not at.success
 
-    emulator.change_tenant(CTX, "Suspend")  # no state-change URL registered: no webhook
+    emu.change_tenant(CTX, "Suspend")  # no state-change URL registered: no webhook
     at.button(key="tenants_check_state").click().run()
 
     assert not at.error, texts(at.error)
@@ -431,19 +424,19 @@ def test_check_state_asks_the_state_api_and_stores_the_answer(
     assert "unauthenticated" in banner
     assert warning.startswith(f"{CTX} is Suspended (not running)")
     assert at.dataframe[0].value["State"][0] == "Suspended (not running) · just now"
-    emulator.change_tenant(CTX, "Resume")
+    emu.change_tenant(CTX, "Resume")
 
 
 @pytest.mark.emulator
 def test_check_state_shows_the_typed_error(
-    repository: Repository, emulator: Emulator, installed: str
+    repository: Repository, emu: Emulator, installed: str
 ) -> None:
-    emulator.set_faults([{"kind": "status", "status": 500, "path_prefix": "/api/state"}])
+    emu.set_faults([{"kind": "status", "status": 500, "path_prefix": "/api/state"}])
     try:
         at = open_page(TENANTS_PAGE)
         at.button(key="tenants_check_state").click().run()
     finally:
-        emulator.clear_faults()
+        emu.clear_faults()
 
     assert not at.exception, at.exception
     [error] = texts(at.error)
