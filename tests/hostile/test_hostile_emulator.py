@@ -19,12 +19,6 @@ JSON_PATHS = ("/Login/api/PartnerSystemUser/Authenticate", "/__emulator__/apps")
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
-@pytest.fixture(scope="module")
 def http(emulator: Emulator) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=emulator.base_url, timeout=30) as client:
         yield client

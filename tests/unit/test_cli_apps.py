@@ -26,13 +26,9 @@ def private_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    return {
-        "SOTK_HOME": str(tmp_path / "home"),
-        "SOTK_SECRET_KEYS": generate_key_text("alpha"),
-        "SOTK_PUBLIC_URL": "https://partner.example",
-    }
+def env(env: dict[str, str]) -> dict[str, str]:
+    """The CLI's environment of tests/support, with a public HTTPS URL."""
+    return env | {"SOTK_PUBLIC_URL": "https://partner.example"}
 
 
 def add_args(key_file: Path, *extra: str) -> list[str]:

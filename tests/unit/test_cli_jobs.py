@@ -12,16 +12,15 @@ from toolkit.cli import app
 from toolkit.config import Settings
 from toolkit.doctor import CheckStatus, run_checks
 from toolkit.jobs.client import Jobs
-from toolkit.store import generate_key_text
 from toolkit.workspace import Workspace
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    return {"SOTK_HOME": str(tmp_path / "home"), "SOTK_SECRET_KEYS": generate_key_text("alpha")}
+def env(env: dict[str, str]) -> dict[str, str]:
+    """The CLI's environment of tests/support, without a public URL."""
+    return {name: value for name, value in env.items() if name != "SOTK_PUBLIC_URL"}
 
 
 def test_jobs_list_show_cancel_and_retry_from_the_command_line(env: dict[str, str]) -> None:
