@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -26,12 +25,6 @@ PUBLIC_URL = "http://127.0.0.1:8000"
 KEY = generate_key_text("alpha")
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with Emulator(port=0) as emu:
-        yield emu
-
-
 def make_settings(home: Path, emulator_url: str, keys: str = KEY) -> Settings:
     return Settings(  # type: ignore[call-arg]
         home=home,
@@ -43,14 +36,14 @@ def make_settings(home: Path, emulator_url: str, keys: str = KEY) -> Settings:
 
 
 @pytest.fixture
-def healthy(tmp_path: Path, emulator: Emulator) -> Settings:
+def healthy(tmp_path: Path, emu: Emulator) -> Settings:
     """A workspace with one application installed in CTX through the emulator's SuperID."""
-    settings = make_settings(tmp_path / "home", emulator.base_url)
+    settings = make_settings(tmp_path / "home", emu.base_url)
     with Workspace.open(settings) as ws:
         name = f"Doctor App {tmp_path.name}"
         ws.applications.register_with_emulator(
             name=name,
-            emulator_url=emulator.base_url,
+            emulator_url=emu.base_url,
             redirect_uri=f"{PUBLIC_URL}/callback",
             public_url=PUBLIC_URL,  # its state-change URL, as `sotk app add --emulator` does
             actor="test",
@@ -231,13 +224,13 @@ def test_localhost_is_not_127_0_0_1_to_superid(
 
 @pytest.mark.emulator
 def test_another_path_warns_and_a_missing_state_change_url_warns(
-    tmp_path: Path, emulator: Emulator
+    tmp_path: Path, emu: Emulator
 ) -> None:
-    settings = make_settings(tmp_path / "home", emulator.base_url)
+    settings = make_settings(tmp_path / "home", emu.base_url)
     with Workspace.open(settings) as ws:
         ws.applications.register_with_emulator(
             name="Mounted",
-            emulator_url=emulator.base_url,
+            emulator_url=emu.base_url,
             redirect_uri=f"{PUBLIC_URL}/superoffice/callback",
             actor="test",
         )
@@ -252,16 +245,14 @@ def test_another_path_warns_and_a_missing_state_change_url_warns(
 
 
 @pytest.mark.emulator
-def test_a_redirect_uri_the_emulator_never_registered_fails(
-    tmp_path: Path, emulator: Emulator
-) -> None:
-    issued = emulator.register_app("Elsewhere", ["http://127.0.0.1:9999/callback"])
-    settings = make_settings(tmp_path / "home", emulator.base_url)
+def test_a_redirect_uri_the_emulator_never_registered_fails(tmp_path: Path, emu: Emulator) -> None:
+    issued = emu.register_app("Elsewhere", ["http://127.0.0.1:9999/callback"])
+    settings = make_settings(tmp_path / "home", emu.base_url)
     with Workspace.open(settings) as ws:
         ws.applications.register(
             name="Elsewhere",
             environment="emulator",
-            environment_url=emulator.base_url,
+            environment_url=emu.base_url,
             client_id=issued["client_id"],
             client_secret=issued["client_secret"],
             redirect_uri=f"{PUBLIC_URL}/callback",
