@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
-from hostile_support import APP, CLIENT_ID, CTX
-from support.partner import app_client, open_workspace_at
+from hostile_support import APP, CTX
+from support.partner import app_client, open_workspace_at, register_sod_application
 
 from toolkit.workspace import Workspace
 
@@ -21,14 +21,7 @@ if TYPE_CHECKING:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     # Nothing outside is reachable: hostile input must be refused before any call out.
     with open_workspace_at(tmp_path_factory.mktemp("hostile") / "home", offline=True) as ws:
-        app = ws.applications.register(
-            name=APP,
-            environment="sod",
-            client_id=CLIENT_ID,
-            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+        app = register_sod_application(ws, APP)
         ws.repository.put_authorization(
             app.id, CTX, token_issued_at=datetime.now(UTC), system_user_token="secret-sut"
         )

@@ -6,12 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from support.partner import SOD_CLIENT_ID
 
 from toolkit.store.schema import metadata
 from toolkit.workspace import Workspace
 
 APP = "Acme Sync"
-CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+CLIENT_ID = SOD_CLIENT_ID  # the application of the hostile suites' workspace
 CTX = "Cust12345"
 
 

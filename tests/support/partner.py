@@ -17,24 +17,35 @@ import pytest
 if TYPE_CHECKING:  # imported when a fixture runs: the unit tests' start-up stays light
     from starlette.testclient import TestClient
 
+    from toolkit.store import Application
     from toolkit.web import PartnerEndpoints
     from toolkit.workspace import Workspace
 
 ADMIN = "admin@cust12345.test"
 TENANT = "Cust12345"
+SOD_CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+SOD_CLIENT_SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
 
 
 @contextmanager
-def open_workspace_at(home: Path, *, offline: bool = False, **settings: Any) -> Iterator[Workspace]:
+def open_workspace_at(
+    home: Path,
+    *,
+    offline: bool = False,
+    transport: httpx.BaseTransport | None = None,
+    **settings: Any,
+) -> Iterator[Workspace]:
     """A workspace on ``home`` with these settings, no ``.env`` read, its own HTTP client;
-    ``offline``: every call out answers 503 (a test that must be decided before any call)."""
+    ``offline``: every call out answers 503 (a test that must be decided before any call);
+    ``transport``: what answers the calls out instead (a fake SuperOffice)."""
     from toolkit.config import Settings
     from toolkit.http import create_client
     from toolkit.workspace import Workspace
 
-    unreachable = httpx.MockTransport(lambda request: httpx.Response(503))
+    if offline:
+        transport = httpx.MockTransport(lambda request: httpx.Response(503))
     with (
-        httpx.Client(transport=unreachable) if offline else create_client() as http,
+        create_client() if transport is None else httpx.Client(transport=transport) as http,
         Workspace.open(Settings(home=home, _env_file=None, **settings), http=http) as ws,
     ):
         yield ws
@@ -61,6 +72,18 @@ def browser() -> Iterator[httpx.Client]:
     """A browser on the partner's pages, as httpx: following redirects is the test's to do."""
     with httpx.Client(timeout=10, follow_redirects=False) as client:
         yield client
+
+
+def register_sod_application(ws: Workspace, name: str = "Acme Sync") -> Application:
+    """An application of SuperOffice Online (SOD), with fixed credentials, in ``ws``'s store."""
+    return ws.applications.register(
+        name=name,
+        environment="sod",
+        client_id=SOD_CLIENT_ID,
+        client_secret=SOD_CLIENT_SECRET,
+        redirect_uri="https://partner.example/callback",
+        actor="test",
+    )
 
 
 @contextmanager

@@ -13,12 +13,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from support.pages import greeting
+from support.partner import open_workspace_at, register_sod_application
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from toolkit.config import Settings
 from toolkit.store import Application
 from toolkit.user_context import SESSION_TTL, UserSignIn, session_cookie_name
 from toolkit.web import create_app
@@ -95,19 +95,9 @@ def superoffice() -> SuperOffice:
 
 @pytest.fixture
 def workspace(tmp_path: Path, superoffice: SuperOffice) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with (
-        httpx.Client(transport=httpx.MockTransport(superoffice)) as http,
-        Workspace.open(settings, http=http) as ws,
-    ):
-        ws.applications.register(
-            name=APP,
-            environment="sod",
-            client_id="6cf25376616343b38d14ddcd804f2891",
-            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+    transport = httpx.MockTransport(superoffice)
+    with open_workspace_at(tmp_path / "home", transport=transport) as ws:
+        register_sod_application(ws, APP)
         yield ws
 
 

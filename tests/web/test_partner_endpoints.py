@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from support.partner import app_client, open_workspace_at
+from support.partner import app_client, open_workspace_at, register_sod_application
 
 from toolkit.errors import StoreError
 from toolkit.web import PartnerEndpoints
@@ -25,14 +25,7 @@ FORM = "application/x-www-form-urlencoded"
 def workspace(tmp_path: Path) -> Iterator[Workspace]:
     # SuperID unreachable: these tests never get that far.
     with open_workspace_at(tmp_path / "home", offline=True) as ws:
-        ws.applications.register(
-            name="Acme Sync",
-            environment="sod",
-            client_id="6cf25376616343b38d14ddcd804f2891",
-            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+        register_sod_application(ws)
         yield ws
 
 
@@ -180,6 +173,7 @@ def test_unexpected_errors_are_a_plain_500(
     assert_safe_headers(response)
 
 
+@pytest.mark.server
 def test_partner_endpoints_run_in_a_thread(workspace: Workspace) -> None:
     with PartnerEndpoints(workspace, port=0) as endpoints:
         assert endpoints.base_url.startswith("http://127.0.0.1:")
