@@ -12,7 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from support.browser import launch, sign_in_to_dashboard
+from support.browser import launch, screenshots, sign_in_to_dashboard
+from test_operator_sign_in import choose
 
 from toolkit.localstack import PARTNER_ADMIN as OPERATOR
 from toolkit.localstack import LocalStack
@@ -44,9 +45,11 @@ def test_the_seeded_manifest_plans_applies_and_clears_its_plan(
         page = context.new_page()
         try:
             sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
-            # The Overview's link form: this application, every tenant planned.
-            page.goto(f"{urls.dashboard}/provisioning?application={APP}&tenants=drifted")
+            page.goto(f"{urls.dashboard}/provisioning")
             expect(page.get_by_role("heading", name="Provisioning", exact=True)).to_be_visible()
+            choose(page, "Application", APP)
+            page.get_by_text("All that drifted").click()  # its one tenant, Cust12345
+            expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
             # The seeded manifest is stored: its outline shows, no "no manifest yet".
             expect(page.get_by_text(re.compile(r"^Manifest:"))).to_be_visible()
             expect(page.get_by_text(re.compile("has no manifest yet"))).to_have_count(0)
@@ -73,8 +76,7 @@ def test_the_seeded_manifest_plans_applies_and_clears_its_plan(
             page.get_by_role("button", name="Plan").click()
             expect(page.get_by_text("Every tenant planned is up to date")).to_be_visible()
         except BaseException:
-            if not page.is_closed():
-                page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            screenshots([page], tmp_path)
             raise
         finally:
             context.close()
