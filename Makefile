@@ -1,4 +1,5 @@
-# The two commands: `make run` and `make test`. Both bootstrap .venv themselves on a fresh machine.
+# The two commands: `make run` and `make test` (and `make check`, the quick loop while editing).
+# All bootstrap .venv themselves on a fresh machine.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -9,7 +10,7 @@ DASHBOARD_PORT ?= 8501
 
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint typecheck docs unit browser-deps clean notebooks
+.PHONY: run test check lint typecheck docs unit browser-deps clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +53,23 @@ browser-deps:
 screenshots: $(STAMP) browser-deps
 	$(BIN)/python docs/make_screenshots.py
 
+# The folders in XDIST_TESTS run on TEST_WORKERS processes (pytest-xdist); a folder joins the
+# list once repeated `pytest <folder> -n 2` runs on a loaded machine passed every time. The rest
+# (the kill tests and benchmark smoke runs among them, which start and kill whole processes) run
+# one test at a time. Each run prints its 20 slowest tests.
+TEST_WORKERS ?= 2
+XDIST_TESTS := tests/store
 unit: $(STAMP) browser-deps
-	$(BIN)/python -m pytest tests notebooks --nbmake
+	$(BIN)/python -m pytest tests notebooks --nbmake -p no:xdist \
+		$(addprefix --ignore=,$(XDIST_TESTS)) --durations=20
+	$(if $(XDIST_TESTS),$(BIN)/python -m pytest $(XDIST_TESTS) -n $(TEST_WORKERS) --durations=20)
 
 test: lint typecheck docs unit
+
+# The edit-and-check loop: lint, types and the tests that need no server, browser or PostgreSQL
+# (tests/conftest.py sorts them out: --no-servers); under 90 s on a 2-core machine.
+check: lint typecheck
+	$(BIN)/python -m pytest tests --no-servers -n $(TEST_WORKERS) -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

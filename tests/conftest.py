@@ -90,9 +90,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(autouse=True)
-def _no_listening_sockets(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _no_listening_sockets(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Under --no-servers a test that starts a server fails: it needs a `server` fixture or mark,
     or the fast loop would slowly fill with servers again."""
     if not request.config.getoption("--no-servers"):
@@ -101,7 +99,7 @@ def _no_listening_sockets(
     def refuse(self: socket.socket, *args: object) -> None:
         raise AssertionError(
             f"{request.node.nodeid} starts a server under make check: take a server fixture "
-            "(see SERVER_FIXTURES in tests/conftest.py) or mark it emulator or slow"
+            "(see SERVER_FIXTURES in tests/conftest.py) or mark it server"
         )
 
     monkeypatch.setattr(socket.socket, "listen", refuse)

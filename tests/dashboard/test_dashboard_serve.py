@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SERVE = Path(__file__).resolve().parents[2] / "dashboard" / "serve.py"
 
 CHECK = """
@@ -21,6 +23,7 @@ print(json.dumps([before, after, sys.modules["data"].__file__]))
 """
 
 
+@pytest.mark.slow
 def test_preload_imports_altair_pandas_and_the_data_layer() -> None:
     done = subprocess.run(
         [sys.executable, "-c", CHECK, str(SERVE.parent)],
@@ -35,6 +38,7 @@ def test_preload_imports_altair_pandas_and_the_data_layer() -> None:
     assert data_file == str(SERVE.parent / "data" / "__init__.py")  # the package (issue 15)
 
 
+@pytest.mark.slow
 def test_the_rest_is_streamlit_run_of_app_py() -> None:
     done = subprocess.run(
         [sys.executable, str(SERVE), "--help"],

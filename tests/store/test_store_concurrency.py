@@ -106,6 +106,7 @@ def process_worker(
 
 @pytest.mark.timeout(300)  # many processes at once: a hang guard, not a speed limit
 @pytest.mark.parametrize("key_text", [KEY_A, None], ids=["secret-keys", "key-file"])
+@pytest.mark.slow
 def test_processes_starting_and_putting_at_once_on_sqlite(
     tmp_path: Path, key_text: str | None
 ) -> None:

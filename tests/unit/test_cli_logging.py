@@ -33,6 +33,7 @@ def run_sotk(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_a_command_that_opens_the_store_prints_no_migration_lines(tmp_path: Path) -> None:
     result = run_sotk(tmp_path, "app", "list")
     assert result.returncode == 0, result.stderr
@@ -42,6 +43,7 @@ def test_a_command_that_opens_the_store_prints_no_migration_lines(tmp_path: Path
     assert KEY_WARNING in result.stderr  # a real store's key still asks to be backed up
 
 
+@pytest.mark.slow
 def test_verbose_shows_the_library_lines(tmp_path: Path) -> None:
     result = run_sotk(tmp_path, "-v", "app", "list")
     assert result.returncode == 0, result.stderr

@@ -34,6 +34,7 @@ def test_check_prints_what_was_shown_or_fails(capsys: pytest.CaptureFixture[str]
     assert issubclass(CheckFailedError, AssertionError)  # nbmake fails the notebook on it
 
 
+@pytest.mark.server
 def test_private_world_has_no_key_file_and_cleans_up(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -59,6 +60,7 @@ def test_private_world_has_no_key_file_and_cleans_up(
     world.close()  # twice is harmless
 
 
+@pytest.mark.server
 def test_connects_to_a_running_stack_and_not_after_it_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

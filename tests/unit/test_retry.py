@@ -338,6 +338,7 @@ def silent_server() -> Iterator[str]:
         server.close()
 
 
+@pytest.mark.server
 def test_a_real_stalled_socket_times_out_within_the_read_timeout(silent_server: str) -> None:
     timeouts = HttpTimeouts(connect=2.0, read=0.5, write=2.0, pool=2.0)
     with create_client(timeout=timeouts) as client:

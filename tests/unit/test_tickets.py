@@ -472,6 +472,7 @@ def _process_main(home: str, key: str, counter: str, barrier: Any, results: Any)
         store.close()
 
 
+@pytest.mark.slow
 def test_two_processes_cause_one_exchange(tmp_path: Path) -> None:
     home = tmp_path / "home"
     setup_store(home).close()

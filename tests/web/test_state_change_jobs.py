@@ -71,6 +71,7 @@ def test_a_redelivered_notification_is_processed_once(
     assert len(notification_workflows()) == 1
 
 
+@pytest.mark.server
 def test_a_burst_of_notifications_is_answered_and_each_processed_once(
     engine: JobEngine,
     client: object,  # noqa: F811
@@ -88,6 +89,7 @@ def test_a_burst_of_notifications_is_answered_and_each_processed_once(
     assert len(workspace.tenant_events.history(application=APP, limit=10 * BURST)) == BURST
 
 
+@pytest.mark.server
 def test_the_toolkits_own_server_processes_notifications_as_workflows(
     workspace: Workspace,  # noqa: F811
     superoffice: object,  # noqa: F811
@@ -112,6 +114,7 @@ def test_the_toolkits_own_server_processes_notifications_as_workflows(
     assert status(workspace) == "suspended"
 
 
+@pytest.mark.server
 def test_endpoints_reuse_the_engine_already_running_in_their_process(
     engine: JobEngine,
     workspace: Workspace,  # noqa: F811

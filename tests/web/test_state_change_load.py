@@ -129,6 +129,7 @@ def notification(key: RSAPrivateKey, tenant: str, serial: int) -> bytes:
     ).encode()
 
 
+@pytest.mark.server
 def test_a_burst_for_200_tenants_is_answered_and_each_notification_processed_once(
     workspace: Workspace, superoffice: SuperOffice, superid_key: RSAPrivateKey
 ) -> None:
