@@ -17,6 +17,7 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.notifications import settle_notifications
 from support.partner import install_as_administrator
 
 from toolkit.emulator import Emulator
@@ -68,6 +69,7 @@ def installed(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) 
 def delivered(emu: Emulator) -> list[int | None]:
     deliveries = emu.wait_for_webhooks(timeout=10)
     assert all(d["status"] != "pending" for d in deliveries)
+    settle_notifications()  # the 200 means enqueued; the store follows once it is processed
     return [d["status_code"] for d in deliveries]
 
 
@@ -126,6 +128,7 @@ def test_a_redelivered_webhook_changes_nothing(
         timeout=10,
     )
     assert again.status_code == 200
+    settle_notifications()
     assert status(workspace) == "suspended"
     # The endpoints run a job engine: the redelivery attaches to the first delivery's
     # workflow (its id is made from the notification), so nothing is processed or recorded.
@@ -162,17 +165,21 @@ def test_a_replayed_token_with_another_body_is_recorded_and_not_applied(
     emu.activate_app(other["client_id"], TENANT, ADMIN)
     emu.change_tenant(TENANT, "Suspend")
     emu.wait_for_webhooks(timeout=10)  # one change at a time: deliveries run in parallel
+    settle_notifications()
     assert status(workspace) == "suspended"
     emu.change_tenant(TENANT, "Resume")
     emu.wait_for_webhooks(timeout=10)
+    settle_notifications()
     assert status(workspace) == "active"
     suspend, resume = captured(emu, other["client_id"])
     assert (suspend["ChangeType"], resume["ChangeType"]) == (2, 3)
 
     # The state API reports the tenant running where it was: nothing is suspended or moved.
     assert post(endpoints, suspend).status_code == 200
+    settle_notifications()  # recorded before the next one (the history's order)
     moved = {**resume, "ChangeType": 5, "PublicEndpoint": "evil.example"}
     assert post(endpoints, moved).status_code == 200
+    settle_notifications()
 
     assert status(workspace) == "active"
     state = workspace.repository.get_tenant_state(APP, TENANT)

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from dbos import DBOS
+from support.notifications import settle_notifications
 from test_state_change import (  # noqa: F401 - fixtures and helpers of the webhook tests
     APP,
     client,
@@ -60,8 +61,10 @@ def test_a_redelivered_notification_is_processed_once(
     body = message(superid_key, "Suspend")  # type: ignore[arg-type]
     with ThreadPoolExecutor(4) as pool:  # the same body and token, four times at once
         answers = list(pool.map(lambda _: post(client, body), range(4)))  # type: ignore[arg-type]
+    settle_notifications()
     answers.append(post(client, body))  # type: ignore[arg-type]  # and once more later
     assert [a.status_code for a in answers] == [200] * 5
+    settle_notifications()
     assert status(workspace) == "suspended"
     changes = workspace.tenant_events.history(application=APP)
     assert [(c.change_type, c.outcome) for c in changes] == [
@@ -85,6 +88,7 @@ def test_a_burst_of_notifications_is_answered_and_each_processed_once(
     took = time.monotonic() - started
     assert answers == [200] * (BURST + 20)
     assert took < BURST_SECONDS
+    settle_notifications()
     assert len(notification_workflows()) == BURST
     assert len(workspace.tenant_events.history(application=APP, limit=10 * BURST)) == BURST
 
@@ -109,6 +113,7 @@ def test_the_toolkits_own_server_processes_notifications_as_workflows(
         body = message(superid_key, "Suspend")  # type: ignore[arg-type]
         assert post(http, body).status_code == 200  # type: ignore[arg-type]
         assert post(http, body).status_code == 200  # type: ignore[arg-type]  # redelivered
+        settle_notifications()
         assert len(notification_workflows()) == 1
     assert running_engine() is None  # the engine it started stops with it
     assert status(workspace) == "suspended"

@@ -1,7 +1,8 @@
 """The issue's load test on loopback: a burst of 1,000 state-change notifications for 200
 tenants, sent to the partner endpoints as the toolkit serves them (a job engine in their
-process), is answered without a 5xx and each notification is processed once, also with
-redeliveries mixed in. Bounded in count and time; not a benchmark.
+process), is answered within a few seconds without a 5xx (the request validates the token and
+enqueues the notification's workflow) and each notification is then processed once by the
+engine, also with redeliveries mixed in. Bounded in count and time; not a benchmark.
 
 The 200 tenants' authorizations are seeded through the Repository (the install flow is not
 what this test is about); SuperID's keys and the state API are a mock answering every tenant.
@@ -26,6 +27,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dbos import DBOS
+from support.notifications import settle_notifications
 
 from toolkit.config import Settings
 from toolkit.store import StateChangeOutcome
@@ -37,8 +39,11 @@ CLIENT_ID = "0b6f3c1e9a2d4f5e8c7b6a5d4e3f2a1b"
 TENANTS = [f"Cust{20000 + n}" for n in range(200)]
 PER_TENANT = 5  # 1,000 distinct notifications
 REDELIVERED = 100  # of them sent twice, concurrently with the rest
-# Bounds on the loopback run (the machine may be shared and slow), not performance targets.
-SEND_SECONDS = 240.0
+# Bounds on the loopback run (the machine may be shared and slow), not performance targets:
+# answering only validates and enqueues (issue 13: when each answer waited for its processing
+# the burst took 21-29 s); the processing is the engine's, after the answers.
+ANSWER_SECONDS = 60.0
+PROCESS_SECONDS = 480.0
 KID = "superid-load"
 ISSUER = "https://sod.superoffice.com"  # protocol §6: SuperID tokens of the tenant's environment
 JWKS_URL = "https://sod.superoffice.com/login/.well-known/jwks"
@@ -129,6 +134,7 @@ def notification(key: RSAPrivateKey, tenant: str, serial: int) -> bytes:
     ).encode()
 
 
+@pytest.mark.timeout(600)
 @pytest.mark.server
 def test_a_burst_for_200_tenants_is_answered_and_each_notification_processed_once(
     workspace: Workspace, superoffice: SuperOffice, superid_key: RSAPrivateKey
@@ -155,13 +161,17 @@ def test_a_burst_for_200_tenants_is_answered_and_each_notification_processed_onc
             with ThreadPoolExecutor(32) as pool:
                 answers = Counter(pool.map(send, sends))
             took = time.monotonic() - started
+        print(f"{len(sends)} notifications answered in {took:.1f} s")
+        settle_notifications(PROCESS_SECONDS)
+        processed = time.monotonic() - started
+        print(f"... and processed {processed:.1f} s after the first was sent")
         workflows = [
             found
             for found in DBOS.list_workflows(name="sotk.state_change", load_input=False)
             if found.status == "SUCCESS"
         ]
     assert answers == Counter({200: len(sends)}), answers
-    assert took < SEND_SECONDS
+    assert took < ANSWER_SECONDS
     # Each notification once: one workflow and one history row each, one state call each.
     assert len({found.workflow_id for found in workflows}) == len(bodies)
     history = workspace.tenant_events.history(application=APP, limit=10 * len(bodies))

@@ -7,11 +7,15 @@ envelope (POST, ``application/json``, at most
 :data:`~toolkit.tenant_events.MAX_NOTIFICATION_BYTES`), then has
 :meth:`~toolkit.tenant_events.TenantEvents.validate` check the notification in the request and
 :meth:`~toolkit.tenant_events.TenantEvents.process` confirm it with the state API and record it;
-every protocol rule lives there. Answers are plain JSON without detail that would help a
-forger: ``200 {"status": "ok"}`` (also for a duplicate, stale or unconfirmed notification, which
-changed nothing on purpose), ``400 {"error": "bad_request"}`` for a body that is not a message,
-``401 {"error": "unauthorized"}`` for anything that is not SuperOffice's notification for one of
-our tenants, ``404 {"error": "unknown_application"}`` for a URL naming no application of ours,
+every protocol rule lives there. With a job engine in the process (the toolkit's own servers)
+the processing is the notification's workflow: the request enqueues it and answers at once
+(with an ``on_state_change`` hook, after the workflow, so the hook hears the outcome).
+
+Answers are plain JSON without detail that would help a forger: ``200 {"status": "ok"}``
+(also for a duplicate, stale or unconfirmed notification, which changed nothing on purpose),
+``400 {"error": "bad_request"}`` for a body that is not a message, ``401
+{"error": "unauthorized"}`` for anything that is not SuperOffice's notification for one of our
+tenants, ``404 {"error": "unknown_application"}`` for a URL naming no application of ours,
 ``409 {"error": "ambiguous_application"}`` for the bare URL with several applications, 413 /
 415 for the envelope, 503 when we cannot check it now (keys or store unavailable: the sender
 may retry).
@@ -35,7 +39,7 @@ from toolkit.errors import (
     ToolkitError,
     UnstorableTextError,
 )
-from toolkit.jobs.notify import process_notification
+from toolkit.jobs.notify import enqueue_notification, process_notification
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
 from toolkit.web.hooks import EndpointError, Hooks, StateChanged
 
@@ -115,7 +119,20 @@ def state_change_endpoint(
             notification = await run_in_threadpool(
                 partial(events.validate, body, application=application)
             )
-            # A workflow when a job engine runs here: a redelivery starts nothing new.
+            if hooks is None or hooks.on_state_change is None:
+                # Enqueued as its workflow when a job engine runs here (a redelivery starts
+                # nothing new); answered at once, processed by the engine.
+                accepted = await run_in_threadpool(enqueue_notification, events, notification)
+                if accepted is not None:
+                    logger.info(
+                        "request %s: state-change %s for %s: accepted (%s)",
+                        request_id,
+                        notification.message.change_type.name,
+                        notification.message.context_identifier,
+                        accepted,
+                    )
+                    return JSONResponse({"status": "ok"})
+            # The hook hears the outcome, so this answer waits for it.
             result = await run_in_threadpool(process_notification, events, notification)
         except ToolkitError as exc:
             request.state.state_change_error = exc  # for the on_error hook
