@@ -41,8 +41,10 @@ PER_TENANT = 5  # 1,000 distinct notifications
 REDELIVERED = 100  # of them sent twice, concurrently with the rest
 # Bounds on the loopback run (the machine may be shared and slow), not performance targets:
 # answering only validates and enqueues (issue 13: when each answer waited for its processing
-# the burst took 21-29 s); the processing is the engine's, after the answers.
-ANSWER_SECONDS = 60.0
+# the burst took 21-29 s); the processing is the engine's, after the answers. Measured at a
+# load average of 15-18 on 2 cores: answered in 56 s, processed in 196 s (SQLite: the enqueues
+# wait behind the processing's writes).
+ANSWER_SECONDS = 120.0
 PROCESS_SECONDS = 480.0
 KID = "superid-load"
 ISSUER = "https://sod.superoffice.com"  # protocol §6: SuperID tokens of the tenant's environment
