@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dashboard_support import STANDARD_APP, labels, open_page, seed, texts
+from dashboard_support import CUSTOM_APP, STANDARD_APP, app_test, labels, open_page, seed, texts
 from streamlit.testing.v1 import AppTest
 
 from toolkit.config import Settings
@@ -163,3 +163,29 @@ def test_a_new_manifest_starts_from_a_preset(repository: Repository) -> None:
     at.button(key="provisioning_store_manifest").click().run()
     assert not at.error, texts(at.error)
     assert repository.get_application_manifest(STANDARD_APP) == text
+
+
+def test_an_overview_link_chooses_its_application_until_the_operator_does(
+    repository: Repository,
+) -> None:
+    seed(repository)  # Alpha Sync, then Bravo Custom in the list
+    at = app_test()
+    at.query_params["application"] = CUSTOM_APP
+    at.run()
+    at.switch_page(PROVISIONING_PAGE).run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="provisioning_application").options == [STANDARD_APP, CUSTOM_APP]
+    assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    at.run()  # a rerun with the link still in the address: still the linked application
+    assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+
+    # The choice is the operator's afterwards, through reruns with the link still there.
+    at.selectbox(key="provisioning_application").select(STANDARD_APP).run()
+    at.run()
+    assert at.selectbox(key="provisioning_application").value == STANDARD_APP
+
+    # Another link chooses its own application again.
+    at.query_params["tenants"] = "drifted"
+    at.run()
+    assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    assert not at.exception, at.exception
