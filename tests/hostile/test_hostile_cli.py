@@ -81,6 +81,7 @@ def assert_refused(result: object) -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.slow  # dozens of CLI runs on fresh stores: make test, not make check
 @settings(max_examples=20)  # each example opens a fresh store: fewer, still derandomized
 @given(
     name=st.one_of(hostile_text, st.just("Acme Sync")),
@@ -200,6 +201,7 @@ def registered(env: dict[str, str], key_file: Path, secret_file: Path) -> dict[s
     return registered
 
 
+@pytest.mark.slow  # dozens of CLI runs on fresh stores: make test, not make check
 @settings(max_examples=30)
 @given(command=st.sampled_from(COMMANDS), value=hostile_text)
 @example(command=("app", "show", "{x}"), value="\x1b]0;owned\x07\x1b[2J")
