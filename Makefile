@@ -10,6 +10,11 @@ DASHBOARD_PORT ?= 8501
 
 CHROMIUM := /usr/bin/chromium
 
+# Python may cache compiled modules (and pytest its rewritten test modules) even where the
+# environment says not to: every test, server, worker and notebook kernel process would
+# otherwise compile the whole toolkit again at start-up. The caches are git-ignored.
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: run test check lint typecheck docs unit browser-deps clean notebooks
 
 $(STAMP): pyproject.toml
@@ -62,14 +67,16 @@ XDIST_TESTS := tests/store
 unit: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests notebooks --nbmake -p no:xdist \
 		$(addprefix --ignore=,$(XDIST_TESTS)) --durations=20
-	$(if $(XDIST_TESTS),$(BIN)/python -m pytest $(XDIST_TESTS) -n $(TEST_WORKERS) --durations=20)
+	$(if $(XDIST_TESTS),$(BIN)/python -m pytest $(XDIST_TESTS) -n $(TEST_WORKERS) -p no:nbmake \
+		--durations=20)
 
 test: lint typecheck docs unit
 
 # The edit-and-check loop: lint, types and the tests that need no server, browser or PostgreSQL
-# (tests/conftest.py sorts them out: --no-servers); under 90 s on a 2-core machine.
+# (tests/conftest.py sorts them out: --no-servers); under 90 s on a 2-core machine. Without
+# the notebook plugin: it imports nbformat, whose schema validator takes seconds per process.
 check: lint typecheck
-	$(BIN)/python -m pytest tests --no-servers -n $(TEST_WORKERS) -q
+	$(BIN)/python -m pytest tests --no-servers -n $(TEST_WORKERS) --dist worksteal -p no:nbmake -q
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
