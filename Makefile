@@ -73,8 +73,9 @@ unit: $(STAMP) browser-deps
 test: lint typecheck docs unit
 
 # The edit-and-check loop: lint, types and the tests that need no server, browser or PostgreSQL
-# (tests/conftest.py sorts them out: --no-servers); under 90 s on a 2-core machine. Without
-# the notebook plugin: it imports nbformat, whose schema validator takes seconds per process.
+# (tests/conftest.py sorts them out: --no-servers); about 110 s on an idle 2-core machine, the
+# goal is 90. Without the notebook plugin: it imports nbformat, whose schema validator takes
+# seconds in every process.
 check: lint typecheck
 	$(BIN)/python -m pytest tests --no-servers -n $(TEST_WORKERS) --dist worksteal -p no:nbmake -q
 
