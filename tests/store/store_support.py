@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from toolkit.store import generate_key_text
@@ -22,3 +24,22 @@ class Clock:
 
     def advance(self, **delta: float) -> None:
         self.current += timedelta(**delta)
+
+
+def contend(attempt: Callable[[str], bool], contenders: int = 8) -> list[str]:
+    """The owners for whom ``attempt(owner)`` succeeded when ``contenders`` threads try at once
+    (released together by a barrier)."""
+    barrier = threading.Barrier(contenders)
+    winners: list[str] = []
+
+    def one(owner: str) -> None:
+        barrier.wait()
+        if attempt(owner):
+            winners.append(owner)
+
+    threads = [threading.Thread(target=one, args=(f"owner-{i}",)) for i in range(contenders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return winners

@@ -3,11 +3,10 @@ lease taken with the records read again under it, and the lease released by the 
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from store_support import Clock
+from store_support import Clock, contend
 
 from toolkit.errors import NotInstalledError, UnknownApplicationError
 from toolkit.store import Authorization, Repository
@@ -91,17 +90,5 @@ def test_the_view_under_the_lease_shows_a_revoked_authorization(store: Repositor
 def test_exactly_one_of_many_concurrent_renewals_takes_the_lease(store: Repository) -> None:
     record = authorize(store)
     seen = store.ticket_renewal_view(record.application_id, "Cust12345")
-    barrier = threading.Barrier(8)
-    winners: list[str] = []
-
-    def contend(owner: str) -> None:
-        barrier.wait()
-        if store.take_ticket_renewal(seen, owner, ttl=TTL)[1]:
-            winners.append(owner)
-
-    threads = [threading.Thread(target=contend, args=(f"owner-{i}",)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    winners = contend(lambda owner: store.take_ticket_renewal(seen, owner, ttl=TTL)[1])
     assert len(winners) == 1

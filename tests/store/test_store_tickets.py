@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
-from store_support import KEY_A, KEY_B, Clock
+from store_support import KEY_A, KEY_B, Clock, contend
 
 from toolkit.errors import DecryptionError, NotFoundError
 from toolkit.store import Authorization, Repository, open_store
@@ -137,19 +136,9 @@ def test_a_lease_needs_an_authorization(store: Repository) -> None:
 
 def test_exactly_one_of_many_concurrent_owners_gets_the_lease(store: Repository) -> None:
     record = authorize(store)
-    barrier = threading.Barrier(8)
-    winners: list[str] = []
-
-    def contend(owner: str) -> None:
-        barrier.wait()
-        if store.acquire_ticket_lease(record.id, owner, ttl=timedelta(minutes=1)):
-            winners.append(owner)
-
-    threads = [threading.Thread(target=contend, args=(f"owner-{i}",)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    winners = contend(
+        lambda owner: store.acquire_ticket_lease(record.id, owner, ttl=timedelta(minutes=1))
+    )
     assert len(winners) == 1
 
 
