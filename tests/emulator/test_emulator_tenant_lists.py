@@ -155,6 +155,67 @@ def test_user_defined_list_crud(system_rest: httpx.Client) -> None:
     assert_error(system_rest.get(f"/List/{list_id}"), 404)
 
 
+def test_put_saves_all_items_of_a_list_by_id_and_by_name(
+    http: httpx.Client, system_rest: httpx.Client
+) -> None:
+    """``PUT /v1/List/{id|name}/Items`` (SD:ref-item SaveAllFromListDefinition /
+    SaveAllFromListName): an array in, the saved items out; Id 0 creates [I]; an item left
+    out is marked deleted [I] (the emulator's strict reading, see tenant_lists)."""
+    list_id = system_rest.post("/List", json={"Name": "AcmeStates"}).json()["Id"]
+    saved = system_rest.put(
+        f"/List/{list_id}/Items",
+        json=[
+            {"Id": 0, "Name": "Synced", "Tooltip": "ok", "Rank": 1, "UdListDefinitionId": list_id},
+            {"Id": 0, "Name": "Failed", "Rank": 2},
+        ],
+    )
+    assert saved.status_code == 200, saved.text
+    items = saved.json()
+    assert all(set(i) == ITEM_FIELDS for i in items)
+    assert [(i["Name"], i["Tooltip"], i["Rank"], i["Deleted"]) for i in items] == [
+        ("Synced", "ok", 1, False),
+        ("Failed", "", 2, False),
+    ]
+    assert {i["UdListDefinitionId"] for i in items} == {list_id}
+    assert 0 < items[0]["Id"] < items[1]["Id"]
+    assert system_rest.get(f"/List/{list_id}/Items").json() == items
+    created_by = http.get("/__emulator__/state").json()["tenant_data"]["cust12345"]["created_by"]
+    assert created_by[f"list_item:{items[0]['Id']}"].startswith("system_user:")
+    # By name: an existing item is updated (fields merged), a new one added, the one left
+    # out is marked deleted, not removed.
+    synced = items[0]
+    again = system_rest.put(
+        "/List/acmestates/Items",
+        json=[{"Id": synced["Id"], "Rank": 5}, {"Id": 0, "Name": "Pending"}],
+    )
+    assert again.status_code == 200, again.text
+    first, added = again.json()
+    assert (first["Id"], first["Name"], first["Rank"]) == (synced["Id"], "Synced", 5)
+    assert (added["Name"], added["Deleted"]) == ("Pending", False)
+    after = {i["Name"]: i for i in system_rest.get(f"/List/{list_id}/Items").json()}
+    assert set(after) == {"Synced", "Failed", "Pending"}
+    assert (after["Synced"]["Tooltip"], after["Synced"]["Deleted"]) == ("ok", False)
+    assert after["Failed"]["Deleted"] is True
+    assert after["Pending"]["Deleted"] is False
+    # Refused as a whole: nothing changes.
+    before = system_rest.get(f"/List/{list_id}/Items").json()
+    refused: list[tuple[Any, int]] = [
+        ({"Id": 0, "Name": "x"}, 400),  # an object, not an array
+        ([{"Id": 0, "Name": "ok"}, {"Id": 0}], 400),  # a new item without a name
+        ([{"Id": 0, "Name": "x", "Colour": "red"}], 400),  # an unknown field
+        ([{"Id": 0, "Name": "x", "UdListDefinitionId": list_id + 1000}], 400),
+        ([{"Id": 0, "Name": "x"}, {"Id": 99999, "Name": "y"}], 404),  # not an item of the list
+        ([1, 2], 400),
+    ]
+    for body, status in refused:
+        assert_error(system_rest.put(f"/List/{list_id}/Items", json=body), status)
+    assert system_rest.get(f"/List/{list_id}/Items").json() == before
+    assert_error(system_rest.put("/List/NoSuchList/Items", json=[]), 404)
+    not_emulated = system_rest.put("/List/WebPanel/Items", json=[])
+    assert not_emulated.status_code == 501
+    assert not_emulated.headers["X-Emulator"] == "not-emulated"
+
+
 def test_web_panels_crud_soft_delete_and_default(system_rest: httpx.Client) -> None:
     default = system_rest.get("/List/WebPanel/Items/Default").json()
     assert set(default) == WEB_PANEL_FIELDS

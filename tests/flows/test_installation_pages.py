@@ -270,19 +270,27 @@ def test_a_tenant_that_is_not_running_is_said_so(
 
 
 class RefusedOnce:
-    """The administrator's client, whose first list item create answers 401 (token gone)."""
+    """The administrator's client, whose first list item create (one item, or a new list's
+    items in one request) answers 401 (token gone)."""
 
     def __init__(self, inner: ProvisioningApi) -> None:
         self.inner = inner
         self.refused = False
 
-    def create_list_item(self, list_ref: Any, entity: Any) -> Any:
+    def _refuse_once(self, method: str) -> None:
         if not self.refused:
             self.refused = True
             raise ApiUnauthorizedError(
-                "the access token is not valid", status_code=401, method="POST", url="x"
+                "the access token is not valid", status_code=401, method=method, url="x"
             )
+
+    def create_list_item(self, list_ref: Any, entity: Any) -> Any:
+        self._refuse_once("POST")
         return self.inner.create_list_item(list_ref, entity)
+
+    def save_list_items(self, list_ref: Any, entities: Any) -> Any:
+        self._refuse_once("PUT")
+        return self.inner.save_list_items(list_ref, entities)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

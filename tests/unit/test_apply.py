@@ -150,18 +150,60 @@ class LosingApi(FakeApi):
         self._maybe_lose("create_list_item")
         return created
 
+    def save_list_items(
+        self, list_ref: int | str, entities: list[ListItemEntity | Mapping[str, Any]]
+    ) -> list[ListItemEntity]:
+        saved = super().save_list_items(list_ref, entities)
+        self._maybe_lose("save_list_items")
+        return saved
+
 
 def test_a_create_whose_answer_is_lost_is_read_back_not_duplicated(
     store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
 ) -> None:
-    api = LosingApi(tenant, {"save_web_panel", "create_list_item"})
+    """A lost create answer (a panel, an item of an existing list, the one request that
+    saved a new list's items): read back, adopted, nothing made twice."""
+    api = LosingApi(tenant, {"save_web_panel", "create_list_item", "save_list_items"})
     run = apply_now(api, store, app, manifest)
     assert run.outcome == "succeeded"
     outcomes = {step.key: step.outcome for step in run.steps}
     assert outcomes["acme.contact"] == "adopted"
     assert outcomes["Acme status/Synced"] == "adopted"
+    assert outcomes["Acme status/Failed"] == "adopted"
+    assert outcomes["Category/Acme customer"] == "adopted"
     assert tenant.panel_count("acme.contact") == 1
     assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.item_names("Category") == ["VIP Customer", "Acme customer"]
+    assert make_plan(api, store, app, CTX, manifest).is_empty
+
+
+def test_a_new_lists_items_go_in_one_request_and_nothing_else_is_touched(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    """The items of a list the run created are saved by one ``PUT .../Items`` (each item
+    step still recorded, done); an existing list's items are added one by one, so the "save
+    all" never meets an item it was not sent."""
+    api = FakeApi(tenant)
+    run = apply_now(api, store, app, manifest)
+    assert run.outcome == "succeeded"
+    item_calls = [c for c in tenant.calls if c[0] in ("save_list_items", "create_list_item")]
+    assert item_calls == [
+        ("save_list_items", ["Synced", "Failed"]),
+        ("create_list_item", "Acme customer"),
+    ]
+    details = {s.key: (s.outcome, s.detail) for s in run.steps if s.kind == "list_item"}
+    assert details == {
+        "Acme status/Synced": ("done", {"saved_with_list": 2}),
+        "Acme status/Failed": ("done", {}),
+        "Category/Acme customer": ("done", {}),
+    }
+    (status,) = [e for e in tenant.lists.values() if e.name == "Acme status"]
+    assert [(i.name, i.rank, i.deleted) for i in tenant.items[status.id]] == [
+        ("Synced", 1, False),
+        ("Failed", 2, False),
+    ]
+    owned = {(o.name, o.state, o.remote_id) for o in store.list_provisioned_objects(app.id, CTX)}
+    assert {("Synced", "owned", tenant.items[status.id][0].id)} <= owned
     assert make_plan(api, store, app, CTX, manifest).is_empty
 
 
@@ -182,26 +224,47 @@ def test_a_lost_create_that_never_arrived_is_created_once_more(
     assert tenant.panel_count("acme.contact") == 1
 
 
-def test_a_crash_between_create_and_record_is_adopted_on_the_next_plan(
-    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+@pytest.mark.parametrize(
+    ("method", "dying_keys"),
+    [
+        ("save_list_items", ["Acme status/Failed", "Acme status/Synced"]),
+        ("create_list_item", ["Category/Acme customer"]),
+    ],
+)
+def test_a_crash_between_create_and_record_is_adopted_on_the_next_plan(  # noqa: PLR0917 - fixtures
+    method: str,
+    dying_keys: list[str],
+    store: Repository,
+    app: Application,
+    tenant: FakeTenant,
+    manifest: Manifest,
 ) -> None:
+    """The process dies right after the server created items (one by one, or a new list's
+    items in one request): their ownership was written ahead, so the next plan adopts them."""
+
     class Dying(FakeApi):
-        def create_list_item(
-            self, list_ref: int | str, entity: ListItemEntity | Mapping[str, Any]
-        ) -> ListItemEntity:
-            super().create_list_item(list_ref, entity)
-            raise SystemExit("the process died right after the server created it")
+        def __getattribute__(self, name: str) -> Any:
+            found = super().__getattribute__(name)
+            if name != method:
+                return found
+
+            def die(*args: Any) -> Any:
+                found(*args)
+                raise SystemExit("the process died right after the server created it")
+
+            return die
 
     with pytest.raises(SystemExit):
         apply_now(Dying(tenant), store, app, manifest)
     pending = [o for o in store.list_provisioned_objects(app.id, CTX) if o.state == "pending"]
-    assert [(o.kind, o.name) for o in pending] == [("list_item", "Synced")]
+    assert sorted(f"{o.list_name}/{o.name}" for o in pending) == dying_keys
     api = FakeApi(tenant)
     plan = make_plan(api, store, app, CTX, manifest)
-    (adopt,) = [s for s in plan.pending if s.key == "Acme status/Synced"]
-    assert str(adopt.action) == "adopt"
+    adopted = sorted(s.key for s in plan.pending if s.action is Action.ADOPT)
+    assert adopted == dying_keys
     apply_plan(api, store, app, plan, actor="test")
     assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.item_names("Category") == ["VIP Customer", "Acme customer"]
     assert all(o.state == "owned" for o in store.list_provisioned_objects(app.id, CTX))
 
 
@@ -490,9 +553,9 @@ def test_a_create_read_back_after_a_lost_answer_reads_the_kind_again(
     assert run.outcome == "succeeded"
     # Category's items for the plan, then the lost create's list once more.
     assert api.reads["items"] == 2
-    assert tenant.item_names("Acme status") == ["Synced", "Failed"]
+    assert tenant.item_names("Category") == ["VIP Customer", "Acme customer"]
     outcomes = {step.key: step.outcome for step in run.steps}
-    assert outcomes["Acme status/Synced"] == "adopted"
+    assert outcomes["Category/Acme customer"] == "adopted"
 
 
 def test_apply_manifest_refuses_a_plan_with_conflicts_and_releases_the_lock(

@@ -139,6 +139,30 @@ class FakeApi:
         self.tenant.calls.append(("create_list_item", created.name))
         return created
 
+    def save_list_items(
+        self, list_ref: int | str, entities: builtins.list[ListItemEntity | Mapping[str, Any]]
+    ) -> builtins.list[ListItemEntity]:
+        """``PUT v1/List/{list}/Items`` as the emulator reads it: Id 0 creates, an item left
+        out is marked deleted."""
+        owner = self._list(list_ref)
+        items = self.tenant.items.setdefault(owner.id, [])
+        saved = []
+        sent = set()
+        for entity in entities:
+            assert isinstance(entity, ListItemEntity)
+            assert entity.ud_list_definition_id in (0, owner.id)
+            if entity.id == 0:
+                item = replace(entity, id=next(self.tenant.ids), ud_list_definition_id=owner.id)
+                items.append(item)
+            else:
+                (index,) = [i for i, item in enumerate(items) if item.id == entity.id]
+                item = items[index] = replace(entity, ud_list_definition_id=owner.id)
+            sent.add(item.id)
+            saved.append(item)
+        items[:] = [i if i.id in sent else replace(i, deleted=True) for i in items]
+        self.tenant.calls.append(("save_list_items", [item.name for item in saved]))
+        return saved
+
     def update_list_item(
         self, list_ref: int | str, item_id: int, entity: ListItemEntity | Mapping[str, Any]
     ) -> ListItemEntity:

@@ -415,6 +415,16 @@ def test_gets_are_retried_posts_are_not(api: WebApiClient, online: FakeOnline) -
     online.answers += [httpx.Response(503), httpx.Response(200, json=[])]
     assert api.app_web_panels() == []
     assert len(online.requests) == 5
+    # A "save all" of list items is a PUT that creates: never repeated either.
+    online.answers += [httpx.Response(503), httpx.Response(200, json=[])]
+    with pytest.raises(ApiError):
+        api.save_list_items(9, [ListItemEntity(name="Gold")])
+    assert len(online.requests) == 6
+    # Other PUTs (an update of one item) are repeated.
+    online.answers.clear()
+    online.answers += [httpx.Response(503), httpx.Response(200, json=ITEM_WIRE)]
+    api.update_list_item(9, 12, ListItemEntity(id=12, name="Gold"))
+    assert len(online.requests) == 8
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -495,6 +505,13 @@ ITEM_WIRE: dict[str, Any] = {
             ITEM_WIRE,
         ),
         (lambda a: a.delete_list_item(9, 12), "DELETE", "/api/v1/List/9/Items/12", None, None),
+        (
+            lambda a: a.save_list_items(9, [ListItemEntity(name="Gold"), {"Id": 0, "Name": "X"}]),
+            "PUT",
+            "/api/v1/List/9/Items",
+            [ListItemEntity(name="Gold").to_wire(), {"Id": 0, "Name": "X"}],
+            [ITEM_WIRE],
+        ),
         (lambda a: a.web_panels(), "GET", "/api/v1/List/WebPanel/Items", None, [PANEL_WIRE]),
         (lambda a: a.web_panel(7), "GET", "/api/v1/List/WebPanel/Items/7", None, PANEL_WIRE),
         (

@@ -20,6 +20,16 @@ Decisions where the reference is silent [I]:
   administrator's list API; the system user is not restricted anyway). DELETE is the documented
   soft delete (Deleted=true, 204); `GET .../Items` keeps listing soft-deleted panels.
 - List items (other lists): DELETE removes the item (204); PUT merges the given fields.
+- `PUT /v1/List/{id|name}/Items` ("save all", SD:ref-item
+  `v1ListItemEntity_SaveAllFromListDefinition.md` / `..._SaveAllFromListName.md`): a JSON array
+  of ListItemEntity, answered 200 with the saved items in the order sent. The reference says
+  no more than "save all list items" and "returns the list items"; the rest is [I]: an entry
+  with `Id` 0 is a new item (Name required), any other `Id` must be an item of that list and
+  gets the given fields merged; the whole array is checked before anything changes. Items the
+  array leaves out are **marked deleted** (`Deleted=true`), the way `DELETE .../Items` "marks
+  all items in the list deleted": of the two readings the reference leaves open, this one
+  makes a client that relies on unsent items being kept lose them here, not first in
+  production. Not emulated for the WebPanel list.
   PUT on a web panel also merges: fields left out keep their values.
 - `POST` answers 200 with the saved entity, as documented for web panels.
 - Built-in lists cannot be renamed or deleted (400); user-defined lists (`udlist`) can.
@@ -43,7 +53,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from toolkit.emulator.creators import record_creation, watermark
+from toolkit.emulator.creators import credential_of, record_creation, watermark
 from toolkit.emulator.errors import ApiError, BadRequestError
 from toolkit.emulator.not_emulated import NotEmulated, not_emulated_response
 from toolkit.emulator.task_menus import ENDPOINTS as TASK_MENU_ENDPOINTS
@@ -185,6 +195,7 @@ ENDPOINTS: list[tuple[str, str, str]] = [
     ("DELETE", "/List/{idOrName}", "Delete a user-defined list"),
     ("GET", "/List/{idOrName}/Items", "The items of a list (web panels for WebPanel)"),
     ("POST", "/List/{idOrName}/Items", "Add one item to a list"),
+    ("PUT", "/List/{idOrName}/Items", "Save all the items of a list"),
     ("GET", "/List/{idOrName}/Items/Default", "Default values for a new item"),
     ("GET", "/List/{idOrName}/Items/{itemId}", "One list item"),
     ("PUT", "/List/{idOrName}/Items/{itemId}", "Update one list item"),
@@ -222,6 +233,7 @@ class TenantLists:
             ("DELETE", "/List/{idOrName}"): self.delete_list,
             ("GET", "/List/{idOrName}/Items"): self.items,
             ("POST", "/List/{idOrName}/Items"): self.create_item,
+            ("PUT", "/List/{idOrName}/Items"): self.save_items,
             ("GET", "/List/{idOrName}/Items/Default"): self.default_item,
             ("GET", "/List/{idOrName}/Items/{itemId}"): self.get_item,
             ("PUT", "/List/{idOrName}/Items/{itemId}"): self.update_item,
@@ -473,6 +485,50 @@ class TenantLists:
             )
             definition.items.append(item)
             return _json(item_entity(definition, item))
+
+    async def save_items(self, call: Call) -> Response:
+        body = await call.body()
+        if not isinstance(body, list) or not all(isinstance(entry, dict) for entry in body):
+            raise bad_request("The items must be a JSON array of ListItemEntity objects")
+        with self.world.changing():
+            definition = self._list(call)
+            if definition.list_type == WEBPANEL_LIST_TYPE:
+                raise NotEmulated(call.request.url.path)
+            planned: list[tuple[ListItem | None, dict[str, Any]]] = []
+            for entry in body:
+                fields = checked_fields(entry, ITEM_FIELDS)
+                if fields.get("UdListDefinitionId", definition.id) not in (0, definition.id):
+                    raise bad_request("UdListDefinitionId does not match the URL")
+                item_id = fields.get("Id", 0)
+                existing = None
+                if item_id != 0:
+                    existing = next(
+                        (i for i in definition.items if i.id == item_id and call.sees(i)), None
+                    )
+                    if existing is None:
+                        raise _not_found(f"List item {item_id} not found in {definition.name}")
+                name = fields.get("Name", existing.name if existing else "").strip()
+                if not name:
+                    raise bad_request("Name is required")
+                planned.append((existing, {**fields, "Name": name}))
+            kept = {id(existing) for existing, _ in planned if existing is not None}
+            for item in definition.items:
+                if id(item) not in kept and call.sees(item):
+                    item.deleted = True  # left out of a "save all" [I] (module doc)
+            saved = []
+            for existing, fields in planned:
+                item = existing or ListItem(call.data.new_id(), fields["Name"])
+                item.name = fields["Name"]
+                item.tooltip = fields.get("Tooltip", item.tooltip)
+                item.rank = fields.get("Rank", item.rank)
+                item.deleted = fields.get("Deleted", False if existing is None else item.deleted)
+                if existing is None:
+                    definition.items.append(item)
+                    call.data.created_by.setdefault(
+                        f"list_item:{item.id}", credential_of(call.principal)
+                    )
+                saved.append(item_entity(definition, item))
+            return _json(saved)
 
     async def get_item(self, call: Call) -> Response:
         with self.world.lock:

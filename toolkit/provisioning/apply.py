@@ -20,6 +20,13 @@
 
 Re-running after a crash, a kill or a lost response never duplicates anything:
 
+* the items of a list this run created go in one request (``PUT v1/List/{id}/Items``, a
+  "save all", at the list's first item step; the later item steps of that list find theirs
+  in its answer). The reference does not say what that PUT does with items it is not sent
+  [I]; a list created moments ago holds none, so it is sent for such a list only. Their
+  ownership is written ahead, all of them, before it is sent; an answer lost on the way back
+  is read back like a lost create (each item step reads the list again and creates what is
+  missing, one by one);
 * before every create the object is read back by its natural key (ProgId among the app's own
   panels and task menus, list name, item name within its list) and an existing one is
   **adopted**. One read per kind serves every read-back of that kind: the run starts from the
@@ -48,7 +55,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -185,13 +192,19 @@ class _Executor:
         run_id: str,
         *,
         snapshot: TenantSnapshot | None = None,
+        steps: Sequence[Step] = (),
     ) -> None:
         self.api = api
         self.repository = repository
         self.application = application
         self.ctx = context_identifier
         self.run_id = run_id
+        self.steps = tuple(steps)  # the run's pending steps (a new list's items go together)
         self._list_ids: dict[str, int] = {}
+        # Lists this run created (folded names): their items go in one request, and what
+        # that request saved (folded list name -> folded item name -> item).
+        self._new_lists: set[str] = set()
+        self._saved_items: dict[str, dict[str, ListItemEntity]] = {}
         # What this run knows of the tenant, per kind (None: not read yet); see the module doc.
         self._lists: list[ListEntity] | None = None
         self._items: dict[str, list[ListItemEntity]] = {}
@@ -345,6 +358,7 @@ class _Executor:
         if outcome == "done":
             self._remember(self._lists, created)
             self._items[_fold(step.name)] = []  # a list just created has no items
+            self._new_lists.add(_fold(step.name))
         if outcome == "adopted" and _list_differs(created, desired):
             self._put_list(created, desired)
         self.own("list", step.name, None, "owned", created.id)
@@ -381,9 +395,57 @@ class _Executor:
         self.disown("list", step.name, None)
         return "done", step.remote_id, detail
 
+    def _new_item_steps(self, list_name: str) -> list[Step]:
+        folded = _fold(list_name)
+        return [
+            s
+            for s in self.steps
+            if s.kind is Kind.LIST_ITEM
+            and s.action is Action.CREATE
+            and _fold(s.list_name or "") == folded
+        ]
+
+    def _save_new_items(self, list_name: str) -> dict[str, ListItemEntity]:
+        """Create every item the run's steps want in a list this run created, in one request
+        (see the module doc); what it saved, by folded name. A lost answer: nothing known
+        (each item step then reads the list again)."""
+        key = _fold(list_name)
+        steps = self._new_item_steps(list_name)
+        list_id = self.list_id(list_name)
+        for item_step in steps:
+            self.own("list_item", item_step.name, list_name, "pending", None)
+        body = [
+            ListItemEntity(
+                name=str(s.desired["Name"]),
+                tooltip=str(s.desired.get("Tooltip", "")),
+                rank=int(s.desired.get("Rank", 0)),
+                ud_list_definition_id=list_id,
+            )
+            for s in steps
+        ]
+        try:
+            saved = self.api.save_list_items(list_id, body)
+        except RequestOutcomeUnknownError:
+            logger.info("saving a new list's items lost its answer; reading them back")
+            self._items.pop(key, None)  # the run's "no items" is no longer known
+            return {}
+        known = self._items.setdefault(key, [])
+        known.extend(saved)
+        return {_fold(item.name): item for item in saved}
+
     def create_item(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         list_name = step.list_name or ""
         desired = step.desired
+        key = _fold(list_name)
+        if key in self._new_lists and key not in self._saved_items:
+            self._saved_items[key] = self._save_new_items(list_name)
+            batch = len(self._new_item_steps(list_name))
+        else:
+            batch = 0
+        saved = self._saved_items.get(key, {}).get(_fold(step.name))
+        if saved is not None:
+            self.own("list_item", step.name, list_name, "owned", saved.id)
+            return "done", saved.id, {"saved_with_list": batch} if batch else {}
         self.own("list_item", step.name, list_name, "pending", None)
         list_id = self.list_id(list_name)
         entity = ListItemEntity(
@@ -730,7 +792,9 @@ def _run(
         steps_total=len(pending),
     )
     run_id = record.id
-    executor = _Executor(api, repository, application, ctx, run_id, snapshot=snapshot)
+    executor = _Executor(
+        api, repository, application, ctx, run_id, snapshot=snapshot, steps=pending
+    )
 
     def emit(kind: str, **fields: Any) -> None:
         if on_event is not None:

@@ -100,6 +100,10 @@ class ProvisioningApi(Caller, Protocol):
         self, list_ref: ListRef, entity: ListItemEntity | Mapping[str, Any]
     ) -> ListItemEntity: ...
 
+    def save_list_items(
+        self, list_ref: ListRef, entities: Sequence[ListItemEntity | Mapping[str, Any]]
+    ) -> builtins.list[ListItemEntity]: ...
+
     def update_list_item(
         self, list_ref: ListRef, item_id: int, entity: ListItemEntity | Mapping[str, Any]
     ) -> ListItemEntity: ...

@@ -62,6 +62,7 @@ from toolkit.tenant.webapi.lists import list_item_request as list_item_request
 from toolkit.tenant.webapi.lists import list_items_request as list_items_request
 from toolkit.tenant.webapi.lists import list_request as list_request
 from toolkit.tenant.webapi.lists import lists_request as lists_request
+from toolkit.tenant.webapi.lists import save_list_items_request as save_list_items_request
 from toolkit.tenant.webapi.lists import update_list_item_request as update_list_item_request
 from toolkit.tenant.webapi.web_panels import UrlEncoding, VisibleIn, WebPanelEntity
 from toolkit.tenant.webapi.web_panels import app_web_panels_request as app_web_panels_request

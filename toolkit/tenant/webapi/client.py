@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -23,6 +23,7 @@ from toolkit.tenant.webapi.lists import (
     list_items_request,
     list_request,
     lists_request,
+    save_list_items_request,
     update_list_item_request,
 )
 from toolkit.tenant.webapi.web_panels import (
@@ -176,6 +177,15 @@ class WebApiClient:
     ) -> ListItemEntity:
         """``POST v1/List/{list}/Items``. Not retried: read back by name on doubt."""
         return ListItemEntity.from_wire(self._json(create_list_item_request(list_ref, entity)))
+
+    def save_list_items(
+        self, list_ref: ListRef, entities: Sequence[ListItemEntity | Mapping[str, Any]]
+    ) -> builtins.list[ListItemEntity]:
+        """``PUT v1/List/{list}/Items``: save the given items in one request (new ones with
+        ``Id`` 0); the saved items. Not retried: read back by name on doubt. What it does to
+        items it is not sent is not documented [I]: use it on a list that has none."""
+        items = array_of(self._json(save_list_items_request(list_ref, entities)), "list items")
+        return [ListItemEntity.from_wire(d) for d in items]
 
     def update_list_item(
         self, list_ref: ListRef, item_id: int, entity: ListItemEntity | Mapping[str, Any]

@@ -103,10 +103,14 @@ def parse_json(response: httpx.Response) -> Any:
 def send_options(
     request: ApiRequest, retry: RetryPolicy | None
 ) -> tuple[RetryPolicy | None, dict[str, Any]]:
-    """The retry policy for ``request`` (an agent read may be repeated) and its httpx
-    arguments (``json``, ``params``): shared by the sync and the async client."""
+    """The retry policy for ``request`` (an agent read may be repeated, a write that creates
+    may not) and its httpx arguments (``json``, ``params``): shared by the sync and the async
+    client."""
     if retry is not None and request.safe_to_repeat:
         methods = retry.idempotent_methods | {request.method.upper()}
+        retry = replace(retry, idempotent_methods=methods)
+    elif retry is not None and request.creates:
+        methods = retry.idempotent_methods - {request.method.upper()}
         retry = replace(retry, idempotent_methods=methods)
     extra: dict[str, Any] = {}
     if request.body is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ __all__ = [
     "list_items_request",
     "list_request",
     "lists_request",
+    "save_list_items_request",
     "update_list_item_request",
 ]
 
@@ -138,6 +139,20 @@ def delete_list_request(list_ref: ListRef) -> ApiRequest:
 
 def list_items_request(list_ref: ListRef) -> ApiRequest:
     return ApiRequest("GET", f"v1/List/{list_segment(list_ref)}/Items")
+
+
+def save_list_items_request(
+    list_ref: ListRef, entities: Sequence[ListItemEntity | Mapping[str, Any]]
+) -> ApiRequest:
+    """``PUT v1/List/{list}/Items`` with an array of items: "save all" the list's items (§7.4,
+    SD:ref-item ``v1ListItemEntity_SaveAllFromListDefinition``); the answer is the saved items.
+
+    The reference does not say what becomes of items the array leaves out [I], nor that an
+    item with ``Id`` 0 is created [I] (as the other Save methods do). Provisioning sends it
+    only for a list it has just created, which holds no other item. Never repeated by the
+    retry policy (``creates``): a repeat could create the new items twice."""
+    body = [entity_body(entity) for entity in entities]
+    return ApiRequest("PUT", f"v1/List/{list_segment(list_ref)}/Items", body, creates=True)
 
 
 def list_item_request(list_ref: ListRef, item_id: int) -> ApiRequest:

@@ -57,13 +57,16 @@ ListRef = int | str
 class ApiRequest:
     """One tenant REST request, relative to the tenant's ``Api`` root (``v1/List``; ``""`` is
     the root itself). ``body`` is sent as JSON; ``safe_to_repeat`` lets the retry policy repeat
-    a POST that only reads (an agent method)."""
+    a POST that only reads (an agent method); ``creates`` keeps it from repeating a PUT that
+    may create objects (a "save all" of list items), which an answer lost on the way back
+    would otherwise create twice."""
 
     method: str
     path: str
     body: Any = None
     params: Mapping[str, str] | None = None
     safe_to_repeat: bool = False
+    creates: bool = False
 
     def url(self, api_root: str) -> str:
         root = api_root.rstrip("/")
