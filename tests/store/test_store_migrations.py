@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from datetime import date
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import DBAPIError
 
 from toolkit.errors import ConfigurationError
 from toolkit.store import create_engine_for, head_version, migrate, schema_version
+from toolkit.store.areas.state_history import state_history_query
 from toolkit.store.database import BUSY_TIMEOUT_MS, read, write
 from toolkit.store.schema import metadata
 
@@ -152,5 +154,33 @@ def test_case_insensitive_tenant_lookups_use_an_index(
                 connection.exec_driver_sql("SET enable_seqscan = off")
                 plan = connection.exec_driver_sql(f"EXPLAIN {lookup}").all()
         assert index in " ".join(str(value) for row in plan for value in row), plan
+    finally:
+        engine.dispose()
+
+
+def test_the_state_history_reads_state_changes_along_the_action_index(
+    database_url: str | None, home: Path
+) -> None:
+    """Migration 0007: the Overview's tenants per state per day (issue 15) reads the recorded
+    state changes along the ``(action, id)`` index, not the whole audit trail."""
+    engine = create_engine_for(database_url, home=home)
+    explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+
+    def explained(*args: object) -> tuple[object, object]:
+        statement, parameters = args[2], args[3]
+        return explain + str(statement), parameters
+
+    try:
+        migrate(engine)
+        query = state_history_query(engine.dialect.name, date(2026, 11, 1), date(2026, 11, 30))
+        with engine.connect() as connection:
+            if engine.dialect.name == "postgresql":
+                # An empty table is scanned whatever its indexes: forbid that to see the index.
+                connection.exec_driver_sql("SET enable_seqscan = off")
+            event.listen(connection, "before_cursor_execute", explained, retval=True)
+            plan = connection.execute(query).all()
+        assert "ix_audit_events_action_id" in " ".join(
+            str(value) for row in plan for value in row
+        ), plan
     finally:
         engine.dispose()

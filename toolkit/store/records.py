@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,7 @@ __all__ = [
     "StateChange",
     "StateChangeOutcome",
     "StoredTicket",
+    "TenantStateCount",
     "TenantStateRecord",
     "TicketLease",
     "UnreadableSecret",
@@ -159,6 +160,15 @@ class AuditEvent:
     application: str | None
     context_identifier: str | None
     summary: Mapping[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class TenantStateCount:
+    """How many tenants were in ``state`` at the end of ``day`` (UTC), by the audit trail."""
+
+    day: date
+    state: str
+    tenants: int
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from toolkit.store.areas.provisioning import ProvisioningOwnership
 from toolkit.store.areas.provisioning_runs import ProvisioningRuns
 from toolkit.store.areas.sessions import UserSessions
 from toolkit.store.areas.sign_ins import PendingSignIns
+from toolkit.store.areas.state_history import StateHistory
 from toolkit.store.areas.tenant_states import TenantStates
 from toolkit.store.areas.ticket_renewal import TicketRenewal
 from toolkit.store.areas.tickets import Tickets
@@ -62,6 +63,7 @@ class Repository(
     UserSessions,
     UserOptions,
     Audit,
+    StateHistory,
     ProvisioningOwnership,
     ProvisioningRuns,
     SecretsMaintenance,

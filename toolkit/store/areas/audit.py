@@ -13,11 +13,7 @@ from toolkit.store.areas.common import DEFAULT_AUDIT_LIMIT
 from toolkit.store.records import AuditEvent
 from toolkit.store.schema import audit_events
 
-__all__ = ["STATE_CHANGE_ACTIONS", "Audit"]
-
-# The audit events that record a tenant's move to another state, with its "to_state": a state
-# API answer that differed from the last one, and a confirmed state-change notification.
-STATE_CHANGE_ACTIONS = ("tenant.state_recorded", "tenant.state_changed")
+__all__ = ["Audit"]
 
 
 class Audit(RepositoryBase):
@@ -72,21 +68,3 @@ class Audit(RepositoryBase):
         with self._read() as connection:
             rows = connection.execute(query.limit(limit)).mappings().all()
         return [audit_event(row) for row in rows]
-
-    def state_changes_page(self, *, after_id: int = 0, limit: int) -> list[AuditEvent]:
-        """The next ``limit`` events of :data:`STATE_CHANGE_ACTIONS` written after event
-        ``after_id``, oldest first: page on with the last one's id. Each action is read along
-        the ``(action, id)`` index on its own, so a page costs ``limit`` rows, never the
-        whole audit trail."""
-        rows: list[Any] = []
-        with self._read() as connection:
-            for action in STATE_CHANGE_ACTIONS:
-                query = (
-                    select(audit_events)
-                    .where(audit_events.c.action == action, audit_events.c.id > after_id)
-                    .order_by(audit_events.c.id)
-                    .limit(limit)
-                )
-                rows += connection.execute(query).mappings().all()
-        rows.sort(key=lambda row: row["id"])
-        return [audit_event(row) for row in rows[:limit]]
