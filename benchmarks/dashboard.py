@@ -2,16 +2,25 @@
 
 A fresh toolkit home is seeded through the Repository API with 2 applications, N authorizations
 (half with a stored system user ticket, one in 50 needing reconsent) and N tenant states,
-10 x N audit events spread over 30 days and N / 10 provisioning runs. Then each page of
-``dashboard/views/`` runs in Streamlit's AppTest through ``dashboard/app.py``, as a signed-in
-operator, after the server's preload (``dashboard/serve.py``) and one warm-up run:
+10 x N audit events and N / 10 provisioning runs. About 2 N of the audit events are the
+tenants' recorded state changes over 60 days (what the Overview's "States over time" reads):
+each tenant's first state check at its install, a maintenance window for one tenant in two
+(OfflineMaintenance, Running again hours later), a suspension for one in 25 and a suspension
+lifted two days later for one in 100, each recorded as a state check does
+(``put_tenant_state`` with an actor); the other events (ticket renewals, authorization
+updates, unconfirmed state-change notifications) are spread over the last 30 days. Then
+each page of ``dashboard/views/`` runs in Streamlit's AppTest through ``dashboard/app.py``, as
+a signed-in operator, after the server's preload (``dashboard/serve.py``) and one warm-up run:
 
 * ``first``: the page with no read model cached (the first view after the cache expired);
 * ``second``: the same page run again (what moving back to it costs).
 
 Each reports wall seconds and the SQL statements the run sent (a SQLAlchemy
 ``before_cursor_execute`` listener on every engine; SQLite's BEGIN counts, as in the issue).
-The Activity CSV export, built only on request now, is timed apart for the last 7 days and for
+Each page also has the 1-minute load average taken after its runs. The store's read behind
+"States over time" (``Repository.tenant_states_by_day`` over the chart's 30 days) is timed
+apart, with its statements and the rows the database answered (``state_history``). The
+Activity CSV export, built only on request now, is timed apart for the last 7 days and for
 every event (``export_seconds``). One JSON object on stdout; progress on stderr.
 """
 
@@ -20,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -30,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks.load import load_fields
+from benchmarks.load import load_average_1m, load_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARD = ROOT / "dashboard"
@@ -42,6 +52,18 @@ RUN_TIMEOUT = 300.0
 AUDIT_PER_TENANT = 10
 TENANTS_PER_RUN = 10
 HISTORY_DAYS = 30
+# The tenants' state changes span twice the Overview chart's 30 days (so the chart starts from
+# the states recorded before it); the tenants are installed over the first 45 of them.
+STATE_HISTORY_DAYS = 60
+INSTALL_DAYS = 45
+# One tenant in MAINTENANCE_EVERY goes through a maintenance window of MAINTENANCE_HOURS, one in
+# SUSPENDED_EVERY ends suspended, one in REINSTATED_EVERY is suspended for REINSTATED_DAYS.
+MAINTENANCE_EVERY = 2
+MAINTENANCE_HOURS = 3
+SUSPENDED_EVERY = 25
+REINSTATED_EVERY = 100
+REINSTATED_DAYS = 2
+STATE_CHECKER = "state-refresh"
 APPS = ("Bench Alpha", "Bench Bravo")
 OPERATOR = "operator@bench.example"
 ISSUER = "http://127.0.0.1:9"  # never contacted: the test seam stands in for st.user
@@ -60,10 +82,10 @@ def log(message: str) -> None:
 
 
 class Clock:
-    """The seeding clock: ``HISTORY_DAYS`` ago at first, moved forward by :meth:`at`."""
+    """The seeding clock: ``STATE_HISTORY_DAYS`` ago at first, moved by :meth:`at`."""
 
     def __init__(self) -> None:
-        self.current = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
+        self.current = datetime.now(UTC) - timedelta(days=STATE_HISTORY_DAYS)
 
     def __call__(self) -> datetime:
         return self.current
@@ -91,12 +113,13 @@ def seed(home: Path, n: int) -> dict[str, Any]:
             )
             for i, name in enumerate(APPS)
         ]
-        start = clock.current
-        step = timedelta(days=HISTORY_DAYS) / max(1, n * AUDIT_PER_TENANT)
+        origin = clock.current
+        now = origin + timedelta(days=STATE_HISTORY_DAYS)
+        installed = [origin + timedelta(days=INSTALL_DAYS) * i / n for i in range(n)]
         for i in range(n):
             app = apps[i % len(apps)]
             ctx = f"Cust{1_000_000 + i}"
-            clock.at(start + step * i)
+            clock.at(installed[i])
             record, _ = repository.put_authorization(
                 app.id,
                 ctx,
@@ -116,18 +139,26 @@ def seed(home: Path, n: int) -> dict[str, Any]:
                     obtained_at=clock(),
                     expires_at=clock() + timedelta(hours=6),
                 )
-            repository.put_tenant_state(
-                app.id,
-                ctx,
-                state="Running" if i % 25 else "Suspended",
-                endpoint=f"https://sod{2 + i % 2}.superoffice.com/{ctx}",
-                api=f"https://sod{2 + i % 2}.superoffice.com/{ctx}/api",
-            )
             if i % 50 == 49:
                 repository.set_authorization_status(app.id, ctx, "needs_reconsent")
-        log(f"seeded {n} authorizations and tenant states")
-        events = n * AUDIT_PER_TENANT
-        actions = ("tenant.state_recorded", "ticket.renewed", "authorization.updated")
+        log(f"seeded {n} authorizations")
+        changes = state_changes(n, installed, now)
+        for moment, i, state in changes:
+            clock.at(moment)
+            ctx = f"Cust{1_000_000 + i}"
+            repository.put_tenant_state(
+                apps[i % len(apps)].id,
+                ctx,
+                state=state,
+                endpoint=f"https://sod{2 + i % 2}.superoffice.com/{ctx}",
+                api=f"https://sod{2 + i % 2}.superoffice.com/{ctx}/api",
+                actor=STATE_CHECKER,
+            )
+        log(f"seeded {len(changes)} recorded state changes over {STATE_HISTORY_DAYS} days")
+        events = n * AUDIT_PER_TENANT - len(changes)
+        start = now - timedelta(days=HISTORY_DAYS)
+        step = timedelta(days=HISTORY_DAYS) / max(1, events)
+        actions = ("tenant.state_change_unconfirmed", "ticket.renewed", "authorization.updated")
         for i in range(events):
             clock.at(start + step * i)
             ctx = f"Cust{1_000_000 + i % n}"
@@ -138,7 +169,7 @@ def seed(home: Path, n: int) -> dict[str, Any]:
                 context_identifier=ctx,
                 summary={"state": "Running", "endpoint": f"https://sod2.superoffice.com/{ctx}"},
             )
-        log(f"seeded {events} audit events")
+        log(f"seeded {events} other audit events over {HISTORY_DAYS} days")
         runs = max(1, n // TENANTS_PER_RUN)
         for i in range(runs):
             clock.at(start + timedelta(days=HISTORY_DAYS) * i / runs)
@@ -161,9 +192,35 @@ def seed(home: Path, n: int) -> dict[str, Any]:
         "authorizations": n,
         "tenant_states": n,
         "audit_events": n * AUDIT_PER_TENANT,
+        "state_changes": len(changes),
         "provisioning_runs": max(1, n // TENANTS_PER_RUN),
         "seed_seconds": round(time.perf_counter() - begun, 1),
     }
+
+
+def state_changes(
+    n: int, installed: list[datetime], now: datetime
+) -> list[tuple[datetime, int, str]]:
+    """The fleet's state changes in time order: (when, tenant number, new state)."""
+    chance = random.Random(n)  # noqa: S311 (the same history for the same N, no secret)
+    changes = [(installed[i], i, "Running") for i in range(n)]
+
+    def between(first: datetime, room: timedelta) -> datetime:
+        return first + (now - room - first) * chance.random()
+
+    for i in range(n):
+        settled = installed[i]  # the end of the tenant's last change so far
+        if i % MAINTENANCE_EVERY == 1:
+            begins = between(settled, timedelta(hours=MAINTENANCE_HOURS + 2))
+            settled = begins + timedelta(hours=MAINTENANCE_HOURS)
+            changes += [(begins, i, "OfflineMaintenance"), (settled, i, "Running")]
+        if i % SUSPENDED_EVERY == 0:
+            changes.append((between(settled, timedelta(hours=1)), i, "Suspended"))
+        elif i % REINSTATED_EVERY == REINSTATED_EVERY // 2:
+            suspended = between(settled, timedelta(days=REINSTATED_DAYS + 1))
+            lifted = suspended + timedelta(days=REINSTATED_DAYS)
+            changes += [(suspended, i, "Suspended"), (lifted, i, "Running")]
+    return sorted(changes)
 
 
 class StatementCounter:
@@ -277,9 +334,40 @@ def measure_pages(repeat: int) -> dict[str, dict[str, Any]]:
                 "statements_first_runs": first_statements,
                 "statements_second": max(second_statements),
                 "statements_second_runs": second_statements,
+                "load_average_1m": load_average_1m(),
             }
             log(f"{name}: {results[name]}")
     return results
+
+
+def measure_state_history(home: Path) -> dict[str, Any]:
+    """The store's read behind "States over time": seconds, SQL statements, the rows the
+    database answered (a row per day and state moved) and the chart's rows (days x states)."""
+    from toolkit.store import open_store
+    from toolkit.store.areas.state_history import state_history_query
+
+    repository = open_store(None, home, None)
+    try:
+        today = datetime.now(UTC).date()
+        first = today - timedelta(days=HISTORY_DAYS - 1)
+        with StatementCounter() as counter:
+            begun = time.perf_counter()
+            counts = repository.tenant_states_by_day(first, today)
+            seconds = time.perf_counter() - begun
+        with repository.engine.connect() as connection:
+            answered = connection.execute(
+                state_history_query(connection.dialect.name, first, today)
+            ).all()
+        return {
+            "seconds": round(seconds, 3),
+            "statements": counter.count,
+            "rows_answered": len(answered),
+            "chart_rows": len(counts),
+            "days": len({count.day for count in counts}),
+            "load_average_1m": load_average_1m(),
+        }
+    finally:
+        repository.close()
 
 
 def measure_export(home: Path) -> dict[str, float]:
@@ -310,6 +398,7 @@ def run(n: int, repeat: int) -> dict[str, Any]:
         seeded = seed(home, n)
         with environment(home):
             measured = measure_pages(repeat)
+        state_history = measure_state_history(home)
         export = measure_export(home)
     timed = [p for p in measured.values() if "error" not in p]
     slowest = max((max(p["first_seconds"], p["second_seconds"]) for p in timed), default=0.0)
@@ -319,6 +408,7 @@ def run(n: int, repeat: int) -> dict[str, Any]:
         "repeats": repeat,
         "seeded": seeded,
         "pages": measured,
+        "state_history": state_history,
         "export_seconds": export,
         "wall_seconds": round(sum(p["first_seconds"] for p in timed), 3),
         **load_fields(),

@@ -208,6 +208,7 @@ def test_dashboard_case_seeds_the_store_and_times_every_page(
             "authorizations": n,
             "tenant_states": n,
             "audit_events": 10 * n,
+            "state_changes": item["seeded"]["state_changes"],
             "provisioning_runs": n // 10,
             "seed_seconds": item["seeded"]["seed_seconds"],
         }
@@ -233,6 +234,22 @@ def test_dashboard_sql_statements_per_page_run_do_not_grow_with_n(
     for name in DASHBOARD_PAGES:
         counted = ("statements_first", "statements_second")
         assert [small[name][c] for c in counted] == [large[name][c] for c in counted], name
+
+
+def test_dashboard_state_history_is_one_statement_answering_a_row_per_day_and_state(
+    dashboard_results: dict[int, dict[str, Any]],
+) -> None:
+    """The Overview's "States over time" read: the same statements at either size, and the
+    database answers at most a row per day of the chart and state, not one per tenant or
+    recorded change (each tenant has at least one)."""
+    small, large = (dashboard_results[n]["state_history"] for n in DASHBOARD_SIZES)
+    assert small["statements"] == large["statements"]
+    for n, item in dashboard_results.items():
+        history = item["state_history"]
+        assert item["seeded"]["state_changes"] >= n
+        assert history["days"] > 1  # the seeded changes span the chart's days
+        states = ("Running", "OfflineMaintenance", "Suspended")
+        assert 0 < history["rows_answered"] <= (history["days"] + 1) * len(states), history
 
 
 def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
