@@ -1,11 +1,14 @@
-"""``python -m benchmarks.profiling [exchange|rest|apply ...] [--n 20] [--top 25]``: where the
-client's CPU goes in a cold exchange, a REST call and a first apply (issue 14).
+"""``python -m benchmarks.profiling [exchange|rest|apply ...] [--n 20] [--top 25] [--rounds 3]
+[--dump DIR]``: where the client's CPU goes in a cold exchange, a REST call and a first apply
+(issue 14).
 
 The benchmark world (an emulator in a subprocess, N tenants installed through the real flow,
 no latency), then each part run one call after another on one thread under cProfile with
-``time.process_time`` as its clock (CPU, not wall: waiting on a socket costs nothing), and once
-more without the profiler for the unprofiled CPU per call. Prints the CPU per call and the
-functions by own and by cumulative time on stdout.
+``time.process_time`` as its clock (CPU, not wall: waiting on a socket costs nothing), and
+``--rounds`` times without the profiler for the unprofiled CPU per call (the median, each round,
+the load average). Prints the CPU and the function calls per call (the count does not depend on
+the machine's load: compare it between two versions of the code) and the functions by own and
+by cumulative time on stdout; ``--dump`` also writes each part's profile for ``pstats``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,12 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import os
 import pstats
+import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event
@@ -59,15 +65,37 @@ class StatementCounter:
         event.remove(self._engine, "before_cursor_execute", self._seen)
 
 
-def _report(name: str, profile: cProfile.Profile, calls: int, cpu: float, top: int) -> None:
-    print(f"== {name}: {calls} calls, profiled {1000 * cpu / calls:.2f} ms client CPU each")
+def _report(
+    name: str, profile: cProfile.Profile, calls: int, cpu: float, *, top: int, dump: str | None
+) -> None:
+    stats = pstats.Stats(profile)
+    print(
+        f"== {name}: {calls} calls, profiled {1000 * cpu / calls:.2f} ms client CPU each, "
+        f"{stats.total_calls / calls:.0f} function calls each"  # type: ignore[attr-defined]
+    )
+    if dump:
+        path = Path(dump) / f"{name.split(maxsplit=1)[0]}.pstats"
+        stats.dump_stats(path)
+        print(f"   profile written to {path} (python -m pstats {path})")
     for order in ("tottime", "cumulative"):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(order).print_stats(top)
         print(out.getvalue())
 
 
-def run(parts: list[str], n: int, top: int) -> None:
+def _figures(figures: list[float], digits: int = 2) -> str:
+    """The median of the rounds, with every round in brackets when there are several."""
+    median = f"{statistics.median(figures):.{digits}f}"
+    if len(figures) == 1:
+        return median
+    return f"{median} (rounds {', '.join(f'{f:.{digits}f}' for f in figures)})"
+
+
+def _load() -> str:
+    return f" [1-minute load average {os.getloadavg()[0]:.1f}]"
+
+
+def run(parts: list[str], n: int, top: int, dump: str | None = None, rounds: int = 1) -> None:
     with start_emulator("subprocess") as emulator:
         world = BenchWorld(emulator, n, concurrency=4)
         try:
@@ -89,16 +117,20 @@ def run(parts: list[str], n: int, top: int) -> None:
                 return len(rest)
 
             if "exchange" in parts:
-                exchanges()
                 counter = StatementCounter(world.repository.engine)
-                calls, cpu = _unprofiled(cold)
+                figures = []
+                for _ in range(rounds):
+                    exchanges()
+                    counter.count = 0
+                    calls, cpu = _unprofiled(cold)
+                    figures.append(1000 * cpu / calls)
                 counter.close()
                 print(
-                    f"exchange: unprofiled {1000 * cpu / calls:.2f} ms client CPU each, "
-                    f"{counter.count / calls:.1f} SQL statements each"
+                    f"exchange: unprofiled {_figures(figures)} ms client CPU each, "
+                    f"{counter.count / calls:.1f} SQL statements each{_load()}"
                 )
                 exchanges()
-                _report("exchange", *_profiled(cold), top)
+                _report("exchange", *_profiled(cold), top=top, dump=dump)
             for app, ctx in targets:
                 access.tickets.ticket(app.id, ctx)
                 access.status(app.id, ctx)
@@ -112,9 +144,12 @@ def run(parts: list[str], n: int, top: int) -> None:
                     return REST_ROUNDS * len(apis)
 
                 calls_()  # warm connections
-                calls, cpu = _unprofiled(calls_)
-                print(f"rest: unprofiled {1000 * cpu / calls:.3f} ms client CPU per call")
-                _report("rest", *_profiled(calls_), top)
+                figures = []
+                for _ in range(rounds):
+                    calls, cpu = _unprofiled(calls_)
+                    figures.append(1000 * cpu / calls)
+                print(f"rest: unprofiled {_figures(figures, 3)} ms client CPU per call{_load()}")
+                _report("rest", *_profiled(calls_), top=top, dump=dump)
             if "apply" in parts:
                 from toolkit.provisioning.service import Provisioning
 
@@ -135,7 +170,7 @@ def run(parts: list[str], n: int, top: int) -> None:
                     f"apply: {requests / calls:.1f} requests per tenant, "
                     f"{counter.count / calls:.1f} SQL statements per tenant"
                 )
-                _report("apply (per tenant)", profile, calls, cpu, top)
+                _report("apply (per tenant)", profile, calls, cpu, top=top, dump=dump)
         finally:
             world.close()
 
@@ -145,13 +180,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("parts", nargs="*", help=f"any of {', '.join(PARTS)} (default: all)")
     parser.add_argument("--n", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="unprofiled rounds of each part (median shown)"
+    )
+    parser.add_argument("--dump", metavar="DIR", help="also write each part's profile there")
     args = parser.parse_args(argv)
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown:
         parser.error(f"unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     if args.n < 2:
         parser.error("--n must be at least 2 (the first tenant warms the key set)")
-    run(list(args.parts) or list(PARTS), args.n, args.top)
+    run(list(args.parts) or list(PARTS), args.n, args.top, args.dump, max(args.rounds, 1))
     return 0
 
 
