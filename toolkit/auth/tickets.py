@@ -11,9 +11,10 @@ tenant (SD:bp, SUC README; protocol §4.7). :class:`TicketManager` therefore
   ``last use + TICKET_WINDOW`` and it is renewed ``TICKET_REFRESH_MARGIN`` before that;
 * lets one exchange at a time run per application × tenant: threads of one process share one
   in-flight renewal (a per-key single flight), and processes sharing the store take a lease row
-  inside a write transaction (one conditional upsert: ``INSERT ... ON CONFLICT``) while the others
-  poll the store for the ticket it stores; a lease expires, so a crashed holder blocks no one
-  for long;
+  inside a write transaction (one conditional upsert: ``INSERT ... ON CONFLICT``) and read the
+  store under it, while the others poll the store for the ticket it stores; a process that
+  finds a fresh ticket there rolls its lease back; a lease expires, so a crashed holder blocks
+  no one for long;
 * renews once after a 401 (:meth:`TicketManager.call_with_ticket`) and then gives up with
   :class:`~toolkit.errors.TicketRejectedError`;
 * on a ``Revoked``/``Expired`` or ``NeedsReapproval`` answer marks the authorization
@@ -29,6 +30,7 @@ question 5); an expired ticket is assumed to answer 401 [I].
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -66,6 +68,7 @@ from toolkit.store.records import (
     Application,
     Authorization,
     AuthorizationKey,
+    RenewalView,
     StoredTicket,
 )
 from toolkit.store.repository import Repository
@@ -104,6 +107,9 @@ TICKET_LEASE_POLL_SECONDS: Final = 0.1
 TICKET_TOUCH_INTERVAL: Final = timedelta(minutes=1)
 # The audit actor of status changes the manager makes.
 TICKET_MANAGER_ACTOR: Final = "ticket-manager"
+# Environments kept built (:func:`environment_of`): a workspace uses a handful (sod, online, an
+# emulator or two); the bound only stops a stream of distinct emulator URLs from growing it.
+ENVIRONMENTS_KEPT: Final = 64
 
 TicketExchange = Callable[..., SystemUserTicket]
 """Called as ``exchange(application=Application, authorization=Authorization)``; a caller
@@ -118,11 +124,19 @@ def _utc_now() -> datetime:
 
 def environment_of(application: Application) -> Environment:
     """The :class:`~toolkit.config.Environment` an application record is registered in."""
-    if application.environment == "emulator":
-        if not application.environment_url:
-            raise ConfigurationError(f"application {application.name!r} has no emulator URL")
-        return Environment.emulator(application.environment_url)
-    return Environment.named(application.environment)
+    if application.environment == "emulator" and not application.environment_url:
+        raise ConfigurationError(f"application {application.name!r} has no emulator URL")
+    return _environment(application.environment, application.environment_url)
+
+
+@functools.lru_cache(maxsize=ENVIRONMENTS_KEPT)
+def _environment(name: str, url: str | None) -> Environment:
+    """Built once per name and URL: building one checks its URL (parsed, the host looked at
+    as an IP address), which cost more than the rest of a ticket lookup (issue 14). A value
+    that is refused raises every time (a raised error is not kept)."""
+    if name == "emulator":
+        return Environment.emulator(url or "")
+    return Environment.named(name)
 
 
 class PrivateKeys:
@@ -421,9 +435,7 @@ class TicketManager:
             entry = self._entries.get(key)
             if entry is not None:
                 return self._view(entry)
-        app = self._repository.get_application(application)
-        authorization = self._repository.get_authorization(app.id, context_identifier)
-        stored = self._repository.get_ticket(authorization.id)
+        stored = self._repository.ticket_renewal_view(*key).ticket  # one statement
         if stored is None:
             return None
         try:
@@ -710,30 +722,30 @@ class TicketManager:
         self, key: tuple[str, str], rejected: str | None
     ) -> SystemUserTicket | tuple[Application, Authorization] | None:
         """A fresh stored ticket (cached), or the lease taken (the records to exchange with),
-        or None while another process holds the lease. Two store transactions, three
-        statements (shared with the async manager, which runs it in a worker thread)."""
+        or None while another process holds the lease. One store transaction of two
+        statements: the lease, then the records read under it; when they hold a fresh ticket
+        (another process's exchange) or cannot be used, the lease is rolled back with it
+        (shared with the async manager, which runs it in a worker thread)."""
         application, context_identifier = key
-        repository = self._repository
-        view = repository.ticket_renewal_view(application, context_identifier)
+        judged: list[SystemUserTicket | None] = []
+
+        def keep(view: RenewalView) -> bool:  # inside the lease's transaction
+            self._check_usable(view.authorization)
+            judged.append(self._fresh_stored(view.ticket, context_identifier, rejected))
+            return judged[0] is None
+
+        view, taken = self._repository.take_ticket_renewal(
+            application, context_identifier, self.owner, ttl=self._lease_ttl, keep=keep
+        )
         authorization = self._check_usable(view.authorization)
-        stored = self._fresh_stored(view.ticket, context_identifier, rejected)
+        if taken:
+            return view.application, authorization
+        stored = (
+            judged[0] if judged else self._fresh_stored(view.ticket, context_identifier, rejected)
+        )
         if stored is not None:
             return self._cache(key, stored, authorization.id)
-        # Under the lease the records are read again: another process may have stored a
-        # ticket, or found the authorization revoked, since the read above.
-        view, taken = repository.take_ticket_renewal(view, self.owner, ttl=self._lease_ttl)
-        try:
-            authorization = self._check_usable(view.authorization)
-            stored = self._fresh_stored(view.ticket, context_identifier, rejected)
-        except BaseException:
-            if taken:
-                repository.release_ticket_lease(authorization.id, self.owner)
-            raise
-        if stored is not None:
-            if taken:
-                repository.release_ticket_lease(authorization.id, self.owner)
-            return self._cache(key, stored, authorization.id)
-        return (view.application, authorization) if taken else None
+        return None
 
     def _renew_leader(
         self, key: tuple[str, str], rejected: str | None, transport: Transport | None = None
