@@ -13,8 +13,14 @@ Every notebook starts with ``world = open_world()`` and ends with ``world.close(
   temporary folder, with a key ring made in memory: no ``secret.key`` is written, so the
   "back up the secret key" warning of a real store does not appear; ``close()`` removes both.
 
-A world that changes SuperOffice itself (moves tenants, injects faults, adds many tenants) asks
-for a private one (``open_world(private=True)``), so the dashboard's world is never disturbed.
+A notebook that changes SuperOffice itself (moves, suspends or adds tenants, injects faults)
+works in the running world too, without disturbing what the dashboard shows of the demo: it
+makes tenants of its own (:meth:`NotebookWorld.new_contexts`, context identifiers no tenant of
+the emulator uses, made through :attr:`NotebookWorld.control`, the emulator's control plane),
+changes only those, scopes its fault rules to them and removes its rules again
+(:meth:`EmulatorControl.add_faults`, :meth:`EmulatorControl.remove_faults`), and registers its
+own application (its name with the run's suffix). :meth:`NotebookWorld.left_behind` says in
+one line what stays in the running world and how to remove it.
 
 Nothing here prints except :func:`check`, whose ``✓`` line is what a notebook shows for a check.
 """
@@ -29,7 +35,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
@@ -43,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "WORLD_VARIABLE",
     "CheckFailedError",
+    "EmulatorControl",
     "NotebookWorld",
     "check",
     "find_running_stack",
@@ -60,6 +67,33 @@ PARTNER_PROBE_PATH: Final = "/healthz"
 # `make run`'s home, relative to the checkout (the notebooks folder's parent).
 CHECKOUT_HOME: Final = Path(__file__).resolve().parents[1] / ".toolkit"
 LOOPBACK: Final = "127.0.0.1"
+# The emulator's control plane (not part of SuperOffice's API) and how long a call to it may
+# take: a webhook wait is bounded by the emulator itself (at most 30 s).
+CONTROL_ROOT: Final = "/__emulator__"
+CONTROL_TIMEOUT_SECONDS: Final = 40.0
+# The password of every user the emulator's seed and these helpers make (a local demo world).
+DEMO_PASSWORD: Final = "superid-demo"
+# A notebook's tenants: "Cust" + a block + two digits. A private world starts at block 800
+# (Cust80000, Cust80001, ...: no seeded tenant is near); the running world gets a random
+# five-digit block (seven-digit identifiers, unlike the seeded five-digit ones) that no tenant
+# of its emulator starts with, so a notebook run never meets another's tenants.
+PRIVATE_TENANT_BLOCK: Final = 800
+RUNNING_TENANT_BLOCKS: Final = range(10_000, 100_000)
+MAX_NEW_TENANTS: Final = 100
+# The emulator's state-change actions by ChangeType name (its /tenants/{ctx}/{action} words).
+TENANT_ACTIONS: Final = {
+    "Upgrade": "upgrade",
+    "BackupRestored": "backup-restored",
+    "Suspend": "suspend",
+    "Resume": "resume",
+    "Delete": "delete",
+}
+# How to start over when a notebook's additions to the running world are no longer wanted.
+REMOVAL_ADVICE: Final = (
+    "The toolkit has no command that removes an application or a tenant: to be rid of them,"
+    " stop make run and delete {home} (the next make run seeds a fresh demo world; everything"
+    " else added to this one goes too)"
+)
 
 
 class CheckFailedError(AssertionError):
@@ -72,6 +106,122 @@ def check(condition: object, shown: str) -> None:
     if not condition:
         raise CheckFailedError(f"expected: {shown}")
     print(f"✓ {shown}")  # a notebook helper: the ✓ line is its output
+
+
+def _matches(described: dict[str, Any], rule: dict[str, Any]) -> bool:
+    """Whether a rule as the emulator describes it (every field) is ``rule`` (some fields)."""
+    return all(described.get(key) == value for key, value in rule.items())
+
+
+def _as_given(described: dict[str, Any]) -> dict[str, Any]:
+    """A described rule as it can be given back: without its counter and unset fields."""
+    return {k: v for k, v in described.items() if k != "fired" and v is not None}
+
+
+class EmulatorControl:
+    """The emulator's control plane (``/__emulator__/``, nothing SuperOffice has) over HTTP,
+    for what a notebook sets up and changes: the same calls in a private world and in the
+    running one (whose emulator runs in the ``make run`` process)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.Client(
+            base_url=self.base_url + CONTROL_ROOT, timeout=CONTROL_TIMEOUT_SECONDS
+        )
+
+    def __repr__(self) -> str:
+        return f"EmulatorControl({self.base_url!r})"
+
+    def _call(self, method: str, path: str, body: object = None) -> Any:
+        response = self._client.request(method, path, json=body)
+        response.raise_for_status()
+        return response.json()
+
+    def hosts(self) -> dict[str, str]:
+        """The tenant hosts by name (``sod2``, ``sod3``, ...) and their URLs."""
+        return dict(self._call("GET", "/hosts")["hosts"])
+
+    def tenants(self) -> list[str]:
+        """Every tenant's context identifier."""
+        return [tenant["ctx"] for tenant in self._call("GET", "/tenants")["tenants"]]
+
+    def tenant(self, ctx: str) -> dict[str, Any]:
+        """One tenant as the emulator keeps it, with the state API's answer (``state_api``)."""
+        return dict(self._call("GET", f"/tenants/{ctx}"))
+
+    def tenant_url(self, ctx: str) -> str:
+        """The tenant's ``Endpoint``: its current host's URL and ``/{ctx}``."""
+        return str(self.tenant(ctx)["state_api"]["Endpoint"])
+
+    def add_tenant(
+        self, ctx: str, *, company_name: str, serial: str, host: str | None = None
+    ) -> dict[str, Any]:
+        """A new, running tenant (on ``host``, else the first tenant host)."""
+        body = {"ctx": ctx, "company_name": company_name, "serial": serial}
+        if host is not None:
+            body["host"] = host
+        return dict(self._call("POST", "/tenants", body))
+
+    def add_user(
+        self, username: str, memberships: list[dict[str, Any]], *, password: str = DEMO_PASSWORD
+    ) -> dict[str, Any]:
+        """A SuperID user; each membership: ``ctx``, ``is_administrator``, ``associate_id``,
+        ``initials``."""
+        body = {"username": username, "password": password, "memberships": memberships}
+        return dict(self._call("POST", "/users", body))
+
+    def move_tenant(self, ctx: str, host: str, *, notify: bool = True) -> dict[str, Any]:
+        """Move a tenant to another tenant host (a Move webhook unless ``notify`` is False)."""
+        return dict(self._call("POST", f"/tenants/{ctx}/move", {"host": host, "notify": notify}))
+
+    def change_tenant(self, ctx: str, change: str, *, notify: bool = True) -> dict[str, Any]:
+        """Upgrade, BackupRestored, Suspend, Resume or Delete a tenant, with its webhook."""
+        if change not in TENANT_ACTIONS:
+            raise ValueError(f"change must be one of {', '.join(TENANT_ACTIONS)}")
+        action = TENANT_ACTIONS[change]
+        return dict(self._call("POST", f"/tenants/{ctx}/{action}", {"notify": notify}))
+
+    def set_tenant_state(self, ctx: str, state: str) -> None:
+        """Set what the state API says of a tenant (``State``), without a webhook."""
+        self._call("POST", f"/tenants/{ctx}/state", {"state": state})
+
+    def webhooks(self, ctx: str | None = None, *, wait: float = 10.0) -> list[dict[str, Any]]:
+        """The state-change deliveries (of tenant ``ctx``), oldest first, once none is pending
+        (the emulator waits at most ``wait`` seconds for the pending ones)."""
+        found = self._client.get("/webhooks", params={"wait": wait})
+        found.raise_for_status()
+        deliveries = found.json()["deliveries"]
+        if ctx is None:
+            return list(deliveries)
+        return [d for d in deliveries if d["ctx"].casefold() == ctx.casefold()]
+
+    def tenant_data(self, ctx: str) -> dict[str, Any]:
+        """What the emulator holds in a tenant: lists, web panels, task menus and which
+        credential created each object (``created_by``)."""
+        return dict(self._call("GET", "/state")["tenant_data"][ctx.casefold()])
+
+    def faults(self, rules: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """The fault rules in force (only those that are ``rules``), each with ``fired``."""
+        described = self._call("GET", "/faults")["rules"]
+        if rules is None:
+            return list(described)
+        return [d for d in described if any(_matches(d, rule) for rule in rules)]
+
+    def add_faults(self, rules: list[dict[str, Any]], *, seed: int | None = None) -> None:
+        """Add fault rules after those in force (the emulator replaces its whole set, so the
+        others are given back as they are; ``seed`` seeds the draws of every rule)."""
+        kept = [_as_given(d) for d in self.faults()]
+        self._call("POST", "/faults", {"rules": kept + rules, "seed": seed})
+
+    def remove_faults(self, rules: list[dict[str, Any]]) -> None:
+        """Remove the rules :meth:`add_faults` added; the others stay in force."""
+        described = self._call("GET", "/faults")
+        kept = [_as_given(d) for d in described["rules"] if not any(_matches(d, r) for r in rules)]
+        seed = described["seed"] if kept else None
+        self._call("POST", "/faults", {"rules": kept, "seed": seed})
+
+    def close(self) -> None:
+        self._client.close()
 
 
 def _alive(pid: int) -> bool:
@@ -140,6 +290,14 @@ class NotebookWorld:
     dashboard_url: str | None = None
     run_id: str = field(default_factory=lambda: secrets.token_hex(3))
     _closed: bool = False
+    _control: EmulatorControl | None = None
+
+    @property
+    def control(self) -> EmulatorControl:
+        """The emulator's control plane: tenants, users, state changes, webhooks, faults."""
+        if self._control is None:
+            self._control = EmulatorControl(self.emulator_url)
+        return self._control
 
     @property
     def connected(self) -> bool:
@@ -155,6 +313,36 @@ class NotebookWorld:
         """``name`` in a private world; ``"{name} {run id}"`` in the running world, where the
         same notebook may have registered ``name`` in an earlier run."""
         return name if not self.connected else f"{name} {self.run_id}"
+
+    def new_contexts(self, count: int = 1) -> list[str]:
+        """``count`` context identifiers no tenant of the emulator uses yet, sharing all but
+        their last two digits (``Cust80000``, ``Cust80001``, ... in a private world; a random
+        seven-digit block in the running world): tenants of this run alone. They are only
+        names: :meth:`EmulatorControl.add_tenant` makes the tenants."""
+        if not 1 <= count <= MAX_NEW_TENANTS:
+            raise ValueError(f"count must be from 1 to {MAX_NEW_TENANTS}")
+        taken = [ctx.casefold() for ctx in self.control.tenants()]
+        blocks = (
+            [PRIVATE_TENANT_BLOCK]
+            if not self.connected
+            else [secrets.choice(RUNNING_TENANT_BLOCKS) for _ in range(100)]
+        )
+        for block in blocks:
+            prefix = f"cust{block}"
+            if not any(ctx.startswith(prefix) for ctx in taken):
+                return [f"Cust{block}{n:02d}" for n in range(count)]
+        raise RuntimeError("no free block of context identifiers in the emulator's world")
+
+    def left_behind(self, added: str) -> str:
+        """One line on what this notebook leaves in the world (``added``, in words) and how to
+        remove it; in a private world, that nothing is left."""
+        if not self.connected:
+            return "Nothing is left behind: the private emulator and store are removed."
+        return (
+            f"Added to the make run world, and left there for the dashboard: {added}. "
+            + REMOVAL_ADVICE.format(home=self.home)
+            + "."
+        )
 
     def describe(self) -> str:
         """One line saying which world this is."""
@@ -173,6 +361,8 @@ class NotebookWorld:
         if self._closed:
             return
         self._closed = True
+        if self._control is not None:
+            self._control.close()
         try:
             self.workspace.close()
         finally:
