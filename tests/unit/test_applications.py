@@ -116,41 +116,40 @@ def test_custom_app_carries_its_tenant_and_credentials(ws: Workspace) -> None:
 
 
 @pytest.mark.emulator
-def test_register_with_emulator_stores_issued_credentials(ws: Workspace) -> None:
-    with Emulator(port=0) as emu:
-        app = ws.applications.register_with_emulator(
+def test_register_with_emulator_stores_issued_credentials(ws: Workspace, emu: Emulator) -> None:
+    app = ws.applications.register_with_emulator(
+        name="Acme Sync",
+        emulator_url=emu.base_url,
+        redirect_uri="http://127.0.0.1:8000/callback",
+        model="external",
+        actor="test",
+    )
+    custom = ws.applications.register_with_emulator(
+        name="Acme Custom",
+        emulator_url=emu.base_url,
+        redirect_uri="http://127.0.0.1:8000/callback",
+        kind="custom",
+        tenant="Cust23456",
+        actor="test",
+    )
+    with pytest.raises(ConfigurationError, match="already exists"):
+        ws.applications.register_with_emulator(
             name="Acme Sync",
             emulator_url=emu.base_url,
             redirect_uri="http://127.0.0.1:8000/callback",
-            model="external",
             actor="test",
         )
-        custom = ws.applications.register_with_emulator(
-            name="Acme Custom",
+    with pytest.raises(ConfigurationError, match="refused"):
+        ws.applications.register_with_emulator(
+            name="Nobody's",
             emulator_url=emu.base_url,
             redirect_uri="http://127.0.0.1:8000/callback",
             kind="custom",
-            tenant="Cust23456",
+            tenant="Cust99999",
             actor="test",
         )
-        with pytest.raises(ConfigurationError, match="already exists"):
-            ws.applications.register_with_emulator(
-                name="Acme Sync",
-                emulator_url=emu.base_url,
-                redirect_uri="http://127.0.0.1:8000/callback",
-                actor="test",
-            )
-        with pytest.raises(ConfigurationError, match="refused"):
-            ws.applications.register_with_emulator(
-                name="Nobody's",
-                emulator_url=emu.base_url,
-                redirect_uri="http://127.0.0.1:8000/callback",
-                kind="custom",
-                tenant="Cust99999",
-                actor="test",
-            )
-        listed = httpx.get(f"{emu.base_url}/__emulator__/apps", timeout=10).json()["apps"]
-        activated = httpx.get(f"{emu.base_url}/__emulator__/authorizations", timeout=10).json()
+    listed = httpx.get(f"{emu.base_url}/__emulator__/apps", timeout=10).json()["apps"]
+    activated = httpx.get(f"{emu.base_url}/__emulator__/authorizations", timeout=10).json()
     assert {a["client_id"] for a in listed} == {app.client_id, custom.client_id}
     assert app.environment == "emulator"
     assert app.environment_url == emu.base_url
@@ -172,26 +171,23 @@ def test_register_with_emulator_stores_issued_credentials(ws: Workspace) -> None
 
 @pytest.mark.emulator
 def test_register_with_emulator_brings_your_own_key_and_state_change_url(
-    ws: Workspace, private_key: rsa.RSAPrivateKey
+    emu: Emulator, ws: Workspace, private_key: rsa.RSAPrivateKey
 ) -> None:
-    with Emulator(port=0) as emu:
-        app = ws.applications.register_with_emulator(
-            name="Own Key",
-            emulator_url=emu.base_url,
-            redirect_uri="http://127.0.0.1:8000/callback",
-            private_key=keys.private_key_to_rsa_key_value(private_key),
-            public_url="http://127.0.0.1:8000",
-            actor="test",
-        )
-        registered = emu.world.apps[app.client_id]
-        assert registered.public_key_pem == keys.public_key_to_pem(private_key)
-        assert registered.state_change_url == (
-            f"http://127.0.0.1:8000/state-change/{app.client_id}"
-        )
-        # The partner endpoints moved: point the setting at the new URL.
-        url = ws.applications.register_state_change_url("Own Key", "http://127.0.0.1:8001/")
-        assert url == f"http://127.0.0.1:8001/state-change/{app.client_id}"
-        assert emu.world.apps[app.client_id].state_change_url == url
+    app = ws.applications.register_with_emulator(
+        name="Own Key",
+        emulator_url=emu.base_url,
+        redirect_uri="http://127.0.0.1:8000/callback",
+        private_key=keys.private_key_to_rsa_key_value(private_key),
+        public_url="http://127.0.0.1:8000",
+        actor="test",
+    )
+    registered = emu.world.apps[app.client_id]
+    assert registered.public_key_pem == keys.public_key_to_pem(private_key)
+    assert registered.state_change_url == (f"http://127.0.0.1:8000/state-change/{app.client_id}")
+    # The partner endpoints moved: point the setting at the new URL.
+    url = ws.applications.register_state_change_url("Own Key", "http://127.0.0.1:8001/")
+    assert url == f"http://127.0.0.1:8001/state-change/{app.client_id}"
+    assert emu.world.apps[app.client_id].state_change_url == url
     assert app.key_fingerprint == keys.key_fingerprint(private_key)
     assert app.private_key is not None
     assert keys.key_fingerprint(keys.load_private_key(app.private_key.reveal())) == (
@@ -201,22 +197,22 @@ def test_register_with_emulator_brings_your_own_key_and_state_change_url(
 
 @pytest.mark.emulator
 def test_register_with_emulator_refuses_an_unusable_key_and_stores_nothing(
+    emu: Emulator,
     ws: Workspace,
 ) -> None:
     # A key the emulator cannot accept (a public exponent of 3), refused by one side or the
     # other with a typed error; and a key that is no key at all.
     weak = rsa.generate_private_key(public_exponent=3, key_size=1024)
-    with Emulator(port=0) as emu:
-        for key in (keys.private_key_to_pem(weak), "<RSAKeyValue><Modulus>AQAB</Modulus>"):
-            with pytest.raises((ConfigurationError, KeyFormatError)):
-                ws.applications.register_with_emulator(
-                    name="Weak Key",
-                    emulator_url=emu.base_url,
-                    redirect_uri="http://127.0.0.1:8000/callback",
-                    private_key=key,
-                    actor="test",
-                )
-        assert emu.world.apps == {}
+    for key in (keys.private_key_to_pem(weak), "<RSAKeyValue><Modulus>AQAB</Modulus>"):
+        with pytest.raises((ConfigurationError, KeyFormatError)):
+            ws.applications.register_with_emulator(
+                name="Weak Key",
+                emulator_url=emu.base_url,
+                redirect_uri="http://127.0.0.1:8000/callback",
+                private_key=key,
+                actor="test",
+            )
+    assert emu.world.apps == {}
     assert ws.applications.list() == []
     register(ws)  # a Developer Portal application: its URL is set in the portal
     with pytest.raises(ConfigurationError, match="not an emulator application"):

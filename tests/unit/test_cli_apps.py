@@ -209,30 +209,29 @@ def test_secrets_verify_lists_unreadable_rows(
 
 
 @pytest.mark.emulator
-def test_app_add_at_the_emulator(env: dict[str, str]) -> None:
-    with Emulator(port=0) as emu:
-        result = runner.invoke(
-            app,
-            [
-                "app",
-                "add",
-                "Acme Custom",
-                "--emulator",
-                emu.base_url,
-                "--redirect-uri",
-                "http://127.0.0.1:8000/callback",
-                "--kind",
-                "custom",
-                "--tenant",
-                "Cust12345",
-            ],
-            env=env,
-        )
-        assert result.exit_code == 0, result.output
-        assert "Cust12345" in result.output
-        assert "custom" in result.output
-        assert "PRIVATE KEY" not in result.output
-        assert len(emu.world.apps) == 1
+def test_app_add_at_the_emulator(env: dict[str, str], emu: Emulator) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "app",
+            "add",
+            "Acme Custom",
+            "--emulator",
+            emu.base_url,
+            "--redirect-uri",
+            "http://127.0.0.1:8000/callback",
+            "--kind",
+            "custom",
+            "--tenant",
+            "Cust12345",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    assert "Cust12345" in result.output
+    assert "custom" in result.output
+    assert "PRIVATE KEY" not in result.output
+    assert len(emu.world.apps) == 1
     assert stored(env) == ["Acme Custom"]
 
 
@@ -252,7 +251,7 @@ def emulator_args(emu: Emulator, name: str, *extra: str) -> list[str]:
 @pytest.mark.emulator
 @pytest.mark.parametrize("form", ["xml", "pem"])
 def test_app_add_at_the_emulator_with_your_own_key(
-    env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey, form: str
+    emu: Emulator, env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey, form: str
 ) -> None:
     """`--emulator URL --private-key FILE`: only the public half travels; the store keeps the
     key, and the application's state-change URL points at SOTK_PUBLIC_URL (issue 11, 6 and 7)."""
@@ -261,19 +260,18 @@ def test_app_add_at_the_emulator_with_your_own_key(
         key_file.write_text(keys.private_key_to_rsa_key_value(private_key), encoding="utf-8")
     else:
         key_file.write_text(keys.private_key_to_pem(private_key), encoding="utf-8")
-    with Emulator(port=0) as emu:
-        result = runner.invoke(
-            app, emulator_args(emu, "Own Key", "--private-key", str(key_file)), env=env
-        )
-        assert result.exit_code == 0, result.output
-        assert "PRIVATE KEY" not in result.output
-        assert "RSAKeyValue" not in result.output
-        (registered,) = emu.world.apps.values()
-        assert registered.public_key_pem == keys.public_key_to_pem(private_key)
-        assert registered.state_change_url == (
-            f"https://partner.example/state-change/{registered.client_id}"
-        )
-        assert registered.state_change_url in result.output
+    result = runner.invoke(
+        app, emulator_args(emu, "Own Key", "--private-key", str(key_file)), env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "PRIVATE KEY" not in result.output
+    assert "RSAKeyValue" not in result.output
+    (registered,) = emu.world.apps.values()
+    assert registered.public_key_pem == keys.public_key_to_pem(private_key)
+    assert registered.state_change_url == (
+        f"https://partner.example/state-change/{registered.client_id}"
+    )
+    assert registered.state_change_url in result.output
     settings = Settings(  # type: ignore[call-arg]
         home=Path(env["SOTK_HOME"]), secret_keys=env["SOTK_SECRET_KEYS"], _env_file=None
     )
@@ -286,7 +284,7 @@ def test_app_add_at_the_emulator_with_your_own_key(
 
 @pytest.mark.emulator
 def test_app_add_at_the_emulator_refuses_a_bad_key_and_stores_nothing(
-    env: dict[str, str], tmp_path: Path
+    emu: Emulator, env: dict[str, str], tmp_path: Path
 ) -> None:
     not_a_key = tmp_path / "notes.txt"
     not_a_key.write_text("this is not a key\n", encoding="utf-8")
@@ -295,27 +293,27 @@ def test_app_add_at_the_emulator_refuses_a_bad_key_and_stores_nothing(
         keys.public_key_to_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)),
         encoding="utf-8",
     )
-    with Emulator(port=0) as emu:
-        for key_file in (not_a_key, public_only, tmp_path / "missing.xml"):
-            result = runner.invoke(
-                app, emulator_args(emu, "Bad Key", "--private-key", str(key_file)), env=env
-            )
-            assert result.exit_code == 1, result.output
-            assert "error:" in result.output
-            assert str(key_file) in result.output
-            assert "Traceback" not in result.output
-        assert emu.world.apps == {}
+    for key_file in (not_a_key, public_only, tmp_path / "missing.xml"):
+        result = runner.invoke(
+            app, emulator_args(emu, "Bad Key", "--private-key", str(key_file)), env=env
+        )
+        assert result.exit_code == 1, result.output
+        assert "error:" in result.output
+        assert str(key_file) in result.output
+        assert "Traceback" not in result.output
+    assert emu.world.apps == {}
     assert stored(env) == []
 
 
 @pytest.mark.emulator
-def test_app_add_at_the_emulator_without_a_state_change_url(env: dict[str, str]) -> None:
-    with Emulator(port=0) as emu:
-        result = runner.invoke(app, emulator_args(emu, "Quiet", "--no-state-change"), env=env)
-        assert result.exit_code == 0, result.output
-        (registered,) = emu.world.apps.values()
-        assert registered.state_change_url is None
-        assert "state change" not in result.output
+def test_app_add_at_the_emulator_without_a_state_change_url(
+    env: dict[str, str], emu: Emulator
+) -> None:
+    result = runner.invoke(app, emulator_args(emu, "Quiet", "--no-state-change"), env=env)
+    assert result.exit_code == 0, result.output
+    (registered,) = emu.world.apps.values()
+    assert registered.state_change_url is None
+    assert "state change" not in result.output
 
 
 @pytest.mark.parametrize(
