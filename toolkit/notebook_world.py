@@ -73,8 +73,8 @@ CONTROL_ROOT: Final = "/__emulator__"
 CONTROL_TIMEOUT_SECONDS: Final = 40.0
 # The password of every user the emulator's seed and these helpers make (a local demo world).
 DEMO_PASSWORD: Final = "superid-demo"
-# A notebook's tenants: "Cust" + a block + two digits. A private world starts at block 800
-# (Cust80000, Cust80001, ...: no seeded tenant is near); the running world gets a random
+# A notebook's tenants: "Cust" + a block + two digits. A private world takes the first free
+# block from 800 (Cust80000, Cust80001, ...: no seeded tenant is near); the running world a random
 # five-digit block (seven-digit identifiers, unlike the seeded five-digit ones) that no tenant
 # of its emulator starts with, so a notebook run never meets another's tenants.
 PRIVATE_TENANT_BLOCK: Final = 800
@@ -197,8 +197,9 @@ class EmulatorControl:
 
     def tenant_data(self, ctx: str) -> dict[str, Any]:
         """What the emulator holds in a tenant: lists, web panels, task menus and which
-        credential created each object (``created_by``)."""
-        return dict(self._call("GET", "/state")["tenant_data"][ctx.casefold()])
+        credential created each object (``created_by``); empty before the tenant's web API
+        was first called."""
+        return dict(self._call("GET", "/state")["tenant_data"].get(ctx.casefold(), {}))
 
     def faults(self, rules: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """The fault rules in force (only those that are ``rules``), each with ``fired``."""
@@ -316,14 +317,14 @@ class NotebookWorld:
 
     def new_contexts(self, count: int = 1) -> list[str]:
         """``count`` context identifiers no tenant of the emulator uses yet, sharing all but
-        their last two digits (``Cust80000``, ``Cust80001``, ... in a private world; a random
-        seven-digit block in the running world): tenants of this run alone. They are only
-        names: :meth:`EmulatorControl.add_tenant` makes the tenants."""
+        their last two digits and no tenant's prefix (``Cust80000``, ``Cust80001``, ... in a
+        fresh private world; a random seven-digit block in the running world): tenants of this
+        run alone. They are only names: :meth:`EmulatorControl.add_tenant` makes the tenants."""
         if not 1 <= count <= MAX_NEW_TENANTS:
             raise ValueError(f"count must be from 1 to {MAX_NEW_TENANTS}")
         taken = [ctx.casefold() for ctx in self.control.tenants()]
         blocks = (
-            [PRIVATE_TENANT_BLOCK]
+            range(PRIVATE_TENANT_BLOCK, 1_000)
             if not self.connected
             else [secrets.choice(RUNNING_TENANT_BLOCKS) for _ in range(100)]
         )
