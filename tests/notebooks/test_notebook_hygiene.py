@@ -26,6 +26,7 @@ EXPECTED = {
     "04_tenant_state_and_web_api.ipynb",
     "05_provisioning.ipynb",
     "06_operating_at_scale.ipynb",
+    "07_installation_pages.ipynb",
 }
 # Hex strings as long as a client id / secret, PEM private key blocks, RSAKeyValue private parts,
 # access tokens, system user tickets: none of them belongs in a committed notebook.
@@ -96,6 +97,22 @@ def test_runs_its_own_emulator_and_store_and_cleans_up(path: Path) -> None:
         assert step in last_code, f"the last code cell does not call {step}"
     if "PartnerEndpoints(" in code:
         assert "endpoints.stop()" in last_code
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_joins_the_running_world_and_says_what_it_leaves_there(path: Path) -> None:
+    # Issue 15: a notebook that changes the emulator's world does it in tenants of its own,
+    # so it can work in the make run world too; none asks for a private world.
+    notebook = load(path)
+    code = code_of(notebook)
+    assert "open_world(private=True)" not in code
+    last_code = next(c for c in reversed(notebook.cells) if c.cell_type == "code").source
+    if "control.add_tenant(" in code:
+        assert "world.new_contexts(" in code  # identifiers no tenant of the world uses
+        assert "world.left_behind(" in last_code  # what stays in the world, how to remove it
+    for demo_tenant in ("Cust12345", "Cust23456"):
+        for change in ("move_tenant(", "change_tenant(", "set_tenant_state("):
+            assert f"{change}{demo_tenant!r}" not in code.replace('"', "'")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
