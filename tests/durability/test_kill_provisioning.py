@@ -44,10 +44,12 @@ LISTS = {
     "Durability status": [f"Status {n:02d}" for n in range(12)],
     "Durability region": [f"Region {n:02d}" for n in range(10)],
 }
-# Each tenant request is delayed, so an apply takes about a second and the kills land inside.
-LATENCY_MS = 12
-# The kill comes this long (seconds, uniformly drawn) after the child opened the workspace.
-KILL_AFTER = (0.0, 1.5)
+# Each tenant request is delayed, so that an apply takes a few tenths of a second (2 list
+# creates, each new list's items in one request, and the reads) and the kills land inside.
+LATENCY_MS = 30
+# The kill comes this long (seconds, uniformly drawn) after the child planned, as its apply
+# begins: most land inside the apply, some after it (then the tenant is uninstalled again).
+KILL_AFTER = (0.0, 0.6)
 # A killed child's apply lock expires after this; the next child waits up to LOCK_WAIT for it.
 LOCK_TTL = 1.0
 LOCK_WAIT = 10.0
