@@ -137,6 +137,32 @@ def test_drift_is_repaired(ws: Workspace, emu: Emulator, acme: str) -> None:
     assert ws.provisioning.plan(acme, CTX).is_empty
 
 
+def test_an_administrators_edits_to_the_apps_own_list_are_noticed_by_the_next_plan(
+    ws: Workspace, emu: Emulator, acme: str
+) -> None:
+    """An administrator edits the list the application created, its definition and an item,
+    in the emulator: the next plan (re-reading the list definitions and the items by list
+    id) shows both, an apply repairs both, and the plan after it is empty. Why a re-plan
+    reads the list definitions as well as each list's items (benchmarks/README.md)."""
+    ws.provisioning.apply(acme, CTX, actor="test")
+    data = emu.world.data_of(emu.world.find_tenant(CTX))  # type: ignore[arg-type]
+    with emu.world.changing():
+        status = data.find_list("Acme status")
+        assert status is not None
+        status.tooltip = "Changed by an administrator"
+        (synced,) = [item for item in status.items if item.name == "Synced"]
+        synced.rank = 7
+    plan = ws.provisioning.plan(acme, CTX)
+    changed = {s.key: (str(s.action), [c.field for c in s.changes]) for s in plan.pending}
+    assert changed == {
+        "Acme status": ("update", ["Tooltip"]),
+        "Acme status/Synced": ("update", ["Rank"]),
+    }
+    assert ws.provisioning.apply(acme, CTX, plan, actor="test").outcome == "succeeded"
+    assert (status.tooltip, synced.rank) == ("Sync states (Acme Sync)", 1)
+    assert ws.provisioning.plan(acme, CTX).is_empty
+
+
 def test_a_post_dropped_by_the_network_does_not_duplicate(
     ws: Workspace, emu: Emulator, acme: str
 ) -> None:
