@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from support.ports import unused_port
 
 from toolkit.emulator import Emulator
 
@@ -58,12 +58,6 @@ def receiver() -> Iterator[Receiver]:
     r.close()
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def installed(emu: Emulator, name: str, url: str | None, ctx: str = "Cust12345") -> str:
     creds = emu.register_app(
         name=name,
@@ -93,7 +87,7 @@ def verify(http: httpx.Client, token: str, **options: Any) -> dict[str, Any]:
 
 def test_state_change_webhooks(emu: Emulator, http: httpx.Client, receiver: Receiver) -> None:
     client_id = installed(emu, "Hooked", receiver.url)
-    broken = installed(emu, "Broken", f"http://127.0.0.1:{closed_port()}/hook")
+    broken = installed(emu, "Broken", f"http://127.0.0.1:{unused_port()}/hook")  # nothing listens
     installed(emu, "Silent", None)  # no state-change URL: nothing to send
     installed(emu, "Elsewhere", receiver.url, ctx="Cust23456")  # another tenant
     moved = http.post(f"{CONTROL}/tenants/Cust12345/move", json={"host": "sod3"})

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from support.ports import unused_port
 
 from toolkit.config import Settings
 from toolkit.errors import ConfigurationError
@@ -88,8 +89,15 @@ def test_dashboard_command_listens_on_loopback_headless() -> None:
 def test_seeds_through_the_real_flow_once_and_stops_cleanly(tmp_path: Path) -> None:
     home = tmp_path / "home"
     events: list[StackEvent] = []
+    # The second run below takes the same ports again: ports the kernel does not hand to other
+    # processes in between (tests on other pytest-xdist processes connect and listen meanwhile).
+    emulator_port = unused_port()
     stack = LocalStack(
-        home, emulator_port=0, partner_port=0, dashboard=False, on_event=events.append
+        home,
+        emulator_port=emulator_port,
+        partner_port=unused_port(besides=(emulator_port,)),
+        dashboard=False,
+        on_event=events.append,
     )
     with stack:
         urls = stack.urls

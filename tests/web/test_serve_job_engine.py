@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,17 +15,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support.ports import unused_port
 
 pytestmark = pytest.mark.emulator
 
 SOTK = Path(sys.executable).parent / "sotk"
 DEADLINE_SECONDS = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_health(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -46,7 +40,7 @@ def test_sotk_serve_runs_a_job_engine_in_its_process(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOTK_")}
     env |= {"SOTK_HOME": str(home), "SOTK_WORKER_ID": "serve-test", "PYTHONUNBUFFERED": "1"}
-    port = free_port()
+    port = unused_port()  # not one the kernel hands to other processes meanwhile
     with (tmp_path / "serve.log").open("wb") as log:
         process = subprocess.Popen(
             [str(SOTK), "serve", "--port", str(port)], env=env, stdout=log, stderr=log
