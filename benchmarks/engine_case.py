@@ -1,5 +1,5 @@
 """Case 6, ``engine``: the first apply of the fleet through the durable engine (``apply_fleet``:
-one DBOS workflow per tenant, its state check and its apply as checkpointed steps, queues
+one DBOS workflow per tenant, its state check and its apply as one checkpointed step, queues
 partitioned by tenant host) against the very same work without it (``run_fleet`` over
 ``Provisioning.apply`` on threads, the state looked up through ``TenantAccess.status``), in one
 run (same fleet, latency and load).
@@ -7,20 +7,69 @@ run (same fleet, latency and load).
 Both start from a fleet without the application's objects: before each measured apply the
 fleet is uninstalled without the engine (not measured), so both make the same creates. The
 engine's own cost is the CPU time the client spends beyond the direct run, per tenant workflow
-and per step (:data:`STEPS_PER_TENANT` steps each, plus the fleet job's routing step). The fleet
-is left applied, as case 3 leaves it.
+and per step (:data:`STEPS_PER_TENANT` steps each, plus the fleet job's routing step). The SQL
+statements both runs send are counted at the cursor (SQLite's ``BEGIN`` included), the store's
+apart from the engine's (DBOS's system tables, through its own connections and the job client's):
+the engine's per tenant workflow and per step. Its polling (the queues every
+:data:`~toolkit.jobs.queues.QUEUE_POLL_SECONDS`, the job followed until it ends) is in them too,
+so they grow with the run's length as well as with N. The fleet is left applied, as case 3
+leaves it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final
 
-from benchmarks.cases import Measured, _check_fleet, manifest_text, measure, summarize
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from benchmarks.cases import (
+    Measured,
+    _check_fleet,
+    _median_run,
+    manifest_text,
+    measure,
+    summarize,
+)
 from benchmarks.world import PUBLIC_URL, BenchWorld
 
 ACTOR = "bench"
-# A tenant workflow's steps: its state check and its unit of work (toolkit/jobs/workflows.py).
-STEPS_PER_TENANT: Final = 2
+# A tenant workflow's steps: its state check and unit of work, one step since issue 14's second
+# round (two before: the state check was a step of its own; toolkit/jobs/workflows.py).
+STEPS_PER_TENANT: Final = 1
+
+
+@dataclass
+class Statements:
+    """SQL statements sent during a block: the store's, and every other engine's (the job
+    engine's system database, DBOS's and the job client's connections)."""
+
+    store: int = 0
+    engine: int = 0
+
+
+@contextmanager
+def count_statements(store: Engine) -> Iterator[Statements]:
+    counted = Statements()
+    lock = threading.Lock()
+
+    def seen(connection: Any, *_: Any) -> None:
+        with lock:
+            if connection.engine is store:
+                counted.store += 1
+            else:
+                counted.engine += 1
+
+    # On the Engine class: DBOS builds its engines inside the run (the engine started for the job).
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield counted
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
 
 
 def _service(world: BenchWorld) -> Any:
@@ -44,12 +93,12 @@ def _uninstall_directly(world: BenchWorld, service: Any) -> None:
     _check_fleet(summary, "uninstall before an apply")
 
 
-def _direct(world: BenchWorld, service: Any) -> Measured:
+def _direct(world: BenchWorld, service: Any) -> tuple[Measured, Statements]:
     from toolkit.provisioning.fleet import run_fleet
 
     access = world.access
     _uninstall_directly(world, service)
-    with measure(world) as measured:
+    with count_statements(world.repository.engine) as statements, measure(world) as measured:
         summary = run_fleet(
             world.targets,
             lambda app, ctx: service.apply(app.id, ctx, actor=ACTOR),
@@ -57,26 +106,30 @@ def _direct(world: BenchWorld, service: Any) -> Measured:
             concurrency=world.concurrency,
         )
     _check_fleet(summary, "apply without the engine")
-    return measured
+    return measured, statements
 
 
-def _engine(world: BenchWorld, service: Any) -> Measured:
+def _engine(world: BenchWorld, service: Any) -> tuple[Measured, Statements]:
     from toolkit.provisioning.fleet import apply_fleet
 
     _uninstall_directly(world, service)
-    with measure(world) as measured:
+    with count_statements(world.repository.engine) as statements, measure(world) as measured:
         summary = apply_fleet(service, world.targets, actor=ACTOR, concurrency=world.concurrency)
     _check_fleet(summary, "apply through the engine")
-    return measured
+    return measured, statements
 
 
 def engine(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, Any]:
     service = _service(world)
-    direct = []
-    through = []
+    direct: list[Measured] = []
+    through: list[Measured] = []
+    statements: list[tuple[Statements, Statements]] = []
     for _ in range(repeat):  # interleaved: a load change hits both alike
-        direct.append(_direct(world, service))
-        through.append(_engine(world, service))
+        plain_run, plain_statements = _direct(world, service)
+        engine_run, engine_statements = _engine(world, service)
+        direct.append(plain_run)
+        through.append(engine_run)
+        statements.append((plain_statements, engine_statements))
     result = summarize("engine", world, through, latency_ms)
     result["phase"] = "first apply through the job engine (the same work without it below)"
     plain = summarize("engine_direct", world, direct, latency_ms)
@@ -89,6 +142,20 @@ def engine(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, An
     extra_cpu = result["cpu_seconds"] - plain["cpu_seconds"]
     n = world.n
     result["engine_cpu_ms_per_tenant"] = round(1000 * extra_cpu / n, 3)
-    result["engine_cpu_ms_per_step"] = round(1000 * extra_cpu / (n * STEPS_PER_TENANT + 1), 3)
+    steps = n * STEPS_PER_TENANT + 1
+    result["engine_cpu_ms_per_step"] = round(1000 * extra_cpu / steps, 3)
+    result["steps_per_tenant"] = STEPS_PER_TENANT
+    # Counts of the engine's median run (by wall time), its direct run beside it.
+    plain_statements, engine_statements = statements[through.index(_median_run(through))]
+    result["sql_statements"] = {
+        "direct_store": plain_statements.store,
+        "store": engine_statements.store,
+        "engine": engine_statements.engine,
+        "engine_per_tenant": round(engine_statements.engine / n, 2),
+        "engine_per_step": round(engine_statements.engine / steps, 2),
+        "store_per_tenant_beyond_direct": round(
+            (engine_statements.store - plain_statements.store) / n, 2
+        ),
+    }
     result["targets"] = {"ratio_to_direct": "<= 1.2"}
     return result

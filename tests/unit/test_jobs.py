@@ -161,6 +161,16 @@ def test_a_fleet_job_runs_one_workflow_per_tenant(services: Services) -> None:
         assert rows["Cust2"].host == "sod3.example.test"
         assert rows["Cust2"].workflow_id == f"{job_id}/{app}/cust2"
         assert events[-1].kind == "done"
+        # Each tenant reported as started once and as ended once (follow reads only what
+        # changed between polls, then every tenant once at the end).
+        everyone = Counter({f"cust{n}": 1 for n in range(1, 13)})
+        for kinds in (("started",), ("finished", "skipped", "failed")):
+            told = [e.context_identifier for e in events if e.kind in kinds]
+            assert Counter(ctx.casefold() for ctx in told) == everyone, kinds
+        assert jobs.wait(job_id) == "succeeded"
+        # The job's own result: its tenants counted by outcome once none was active.
+        [job_row] = jobs.client.list_workflows(workflow_ids=[job_id])
+        assert job_row.output == {"succeeded": 8, "skipped": 3, "failed": 1, "total": 12}
         summary = jobs.summary(job_id)
         assert summary.counts == {"succeeded": 8, "skipped": 3, "failed": 1, "total": 12}
         assert {r.value for r in summary.succeeded} == {

@@ -10,6 +10,7 @@ words.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -58,6 +59,13 @@ ACTIVE: Final = frozenset({"DELAYED", "ENQUEUED", "PENDING"})
 FINISHED: Final = frozenset({"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"})
 # How often a front end following a job asks the database for progress.
 FOLLOW_POLL_SECONDS: Final = 0.25
+# Following a job, the tenants finished this long before the latest one seen are read again
+# (a tenant's outcome may be committed a little after a later one's; see Jobs._progress).
+FINISHED_MARGIN_MS: Final = 5000
+
+
+def _iso(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat()
 
 
 def _when(epoch_ms: int | None) -> datetime | None:
@@ -353,6 +361,21 @@ class Jobs:
 
     # -- wait ---------------------------------------------------------------------------------
 
+    def wait(
+        self,
+        job_id: str,
+        *,
+        stop: threading.Event | None = None,
+        poll: float = FOLLOW_POLL_SECONDS,
+    ) -> str:
+        """Wait until the job finishes (or ``stop`` is set), reading only its status: one
+        row a poll, however many tenants it has. Returns the status in words."""
+        idle = stop or threading.Event()
+        while True:
+            word = self.status(job_id)
+            if word in ("succeeded", "failed", "cancelled") or idle.wait(poll):
+                return word
+
     def follow(
         self,
         job_id: str,
@@ -363,41 +386,91 @@ class Jobs:
     ) -> JobInfo:
         """Wait until the job finishes, reporting each tenant that starts and ends as a
         :class:`~toolkit.provisioning.fleet.FleetEvent` (then ``done``). ``stop`` ends the wait
-        early (the job goes on). Returns the job as it is then."""
+        early (the job goes on). Returns the job as it is then.
+
+        A poll reads the job's status, its running tenants and the tenants finished since the
+        last poll (with their results, each once), not every tenant (issue 14: at 500 tenants
+        a poll of them all cost more CPU than the job's own steps); once the job has finished,
+        one read of every tenant makes sure none was missed."""
+        if on_event is None:
+            self.wait(job_id, stop=stop, poll=poll)
+            return self.show(job_id)
         seen: dict[str, str] = {}
         known: dict[str, TenantJobInfo] = {}  # finished tenants, read once with their result
+        parent = self._status(job_id)  # its input (the targets) is read once
+        since: int | None = None  # completed_at of the latest finished tenant seen (ms)
         idle = stop or threading.Event()
         for _ in self._polls(idle, poll):
-            parent = self._status(job_id)
-            rows = self._tenants(parent, outputs=False)  # cheap: statuses only
-            done = [
-                r.workflow_id
-                for r in rows
-                if r.status == "succeeded" and r.workflow_id not in known
-            ]
-            if done:
-                found = self.client.list_workflows(
-                    workflow_ids=done, load_input=False, load_output=True
-                )
-                known.update((f.workflow_id, self._tenant_info(f)) for f in found)
-            rows = [known.get(r.workflow_id, r) for r in rows]
+            now = self._status(job_id, load=False)
+            parent.status, parent.updated_at = now.status, now.updated_at
+            finished = parent.status in FINISHED
+            if finished:
+                parent = self._status(job_id)  # its error too
+            if parent.name == TENANT_WORKFLOW:
+                rows = self._tenants(parent, outputs=False)
+            else:
+                rows, since = self._progress(parent, known, since, everyone=finished)
             info = self._job_info(parent, rows)
             for row in rows:
                 self._report(row, seen, info, on_event)
             if info.finished:
-                if on_event is not None:
-                    c = info.counts
-                    on_event(
-                        FleetEvent(
-                            "done",
-                            None,
-                            None,
-                            _fleet_counts(c),
-                            f"{c['succeeded']} of {c['total']} succeeded",
-                        )
+                c = info.counts
+                on_event(
+                    FleetEvent(
+                        "done",
+                        None,
+                        None,
+                        _fleet_counts(c),
+                        f"{c['succeeded']} of {c['total']} succeeded",
                     )
+                )
                 return info
         return self.show(job_id)
+
+    def _progress(
+        self,
+        parent: WorkflowStatus,
+        known: dict[str, TenantJobInfo],
+        since: int | None,
+        *,
+        everyone: bool,
+    ) -> tuple[builtins.list[TenantJobInfo], int | None]:
+        """A fleet job's tenants as :meth:`follow` sees them: the finished ones (``known``,
+        added to with their results, each read once) and the running ones; the rest are
+        queued. ``everyone``: read every tenant's status, not only the recent ones."""
+        prefix = f"{parent.workflow_id}/"
+        if everyone:
+            listed = self.client.list_workflows(
+                workflow_id_prefix=prefix, load_input=False, load_output=False
+            )
+            running = [s for s in listed if s.status in ACTIVE]
+            done = [s for s in listed if s.status in FINISHED]
+        else:
+            running = self.client.list_workflows(
+                workflow_id_prefix=prefix, status="PENDING", load_input=False, load_output=False
+            )
+            # [I] completed_at is stamped with the database's clock as the tenant's outcome is
+            # written (whole seconds on SQLite), so a tenant committed a little after a later
+            # stamp is still listed: the margin; one finished after a longer stall is found by
+            # the read of every tenant at the end.
+            after = None if since is None else since - FINISHED_MARGIN_MS
+            done = self.client.list_workflows(
+                workflow_id_prefix=prefix,
+                status=sorted(FINISHED),
+                completed_after=None if after is None else _iso(after),
+                load_input=False,
+                load_output=False,
+            )
+        for status in done:
+            if status.completed_at is not None:
+                since = max(since or 0, status.completed_at)
+        new = [s.workflow_id for s in done if s.workflow_id not in known]
+        if new:
+            found = self.client.list_workflows(workflow_ids=new, load_input=False, load_output=True)
+            known.update((f.workflow_id, self._tenant_info(f)) for f in found)
+        rows = list(known.values())
+        rows += [self._tenant_info(s) for s in running if s.workflow_id not in known]
+        return rows, since
 
     @staticmethod
     def _polls(stop: threading.Event, poll: float) -> Iterator[None]:
@@ -432,7 +505,8 @@ class Jobs:
 
     def summary(self, job_id: str) -> FleetSummary[Any]:
         """The finished job as a :class:`~toolkit.provisioning.fleet.FleetSummary`."""
-        rows = self.tenants(job_id)
+        parent = self._status(job_id)
+        rows = self._tenants(parent)
         results: list[TenantResult[Any]] = []
         for row in rows:
             if row.result is not None:
@@ -456,8 +530,7 @@ class Jobs:
         for item in results:
             counts[item.outcome] += 1
         counts["total"] = len(results)
-        info = self.show(job_id)
-        return FleetSummary(tuple(results), counts, info.seconds or 0.0)
+        return FleetSummary(tuple(results), counts, _seconds(parent) or 0.0)
 
     # -- act ----------------------------------------------------------------------------------
 

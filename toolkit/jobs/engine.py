@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -60,7 +61,7 @@ ENGINE_NAME: Final = "sotk"
 # Every process (workers, CLI, partner endpoints, dashboard) must agree on it: DBOS hands a
 # queued workflow only to executors of the version it was enqueued with. Bump it when a
 # workflow's steps change shape, so old workers do not resume new workflows.
-APPLICATION_VERSION: Final = "sotk-jobs-1"
+APPLICATION_VERSION: Final = "sotk-jobs-2"
 # The engine's tables on PostgreSQL (SQLite has no schemas: they sit beside the store's).
 JOBS_SCHEMA: Final = "dbos"
 # DBOS's own log lines are for its developers; the toolkit reports what matters itself.
@@ -126,6 +127,25 @@ def default_executor_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}"
 
 
+class SystemDatabaseConnection(sqlite3.Connection):
+    """The engine's SQLite connections commit like the store's (``synchronous = NORMAL``).
+
+    DBOS leaves SQLite's default, ``FULL``: every commit waits for an fsync of the WAL (about
+    4 ms on the benchmark machine's disk, holding the database's one write lock meanwhile, so
+    the store's writers queue behind each step's checkpoint). In WAL mode ``NORMAL`` loses no
+    committed transaction when a process dies (a killed worker: the WAL is written before the
+    commit returns, only its fsync waits for the next checkpoint); an operating system crash or
+    a power cut may roll back the last commits, to a consistent state. The store, in the same
+    file, already commits so (:mod:`toolkit.store.database`), so the engine's checkpoints
+    become no weaker than the records they describe; a checkpoint lost that way is a step run
+    again, which steps allow for (an apply reads every object back by natural key first).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute("PRAGMA synchronous = NORMAL")
+
+
 def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
     """The DBOS configuration (a ``DBOSConfig``) for the toolkit's database."""
     config: dict[str, Any] = {
@@ -138,6 +158,12 @@ def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
     schema = jobs_schema(database_url)
     if schema is not None:
         config["dbos_system_schema"] = schema
+    else:
+        # SQLite: a file cannot drop a connection, so no ping before every checkout.
+        config["db_engine_kwargs"] = {
+            "pool_pre_ping": False,
+            "connect_args": {"factory": SystemDatabaseConnection},
+        }
     return config
 
 
@@ -219,6 +245,7 @@ def start_engine(
     listen: bool = True,
     takeover_seconds: float | None = None,
     upkeep: tuple[str, str, str] | None = None,
+    queues: tuple[str, ...] | None = None,
 ) -> JobEngine:
     """Launch DBOS on the store's database, register the queues, recover this executor's
     unfinished workflows (DBOS does that at launch) and start consuming the queues.
@@ -229,6 +256,9 @@ def start_engine(
     engine always keeps its own running workflows alive for the others' takeover.
     ``upkeep``: the (state refresh, ticket renewal, drift check) cron schedules to apply
     (:mod:`toolkit.jobs.upkeep`; "" turns one off; None leaves the stored schedules as they are).
+    ``queues``: a listening engine works only these queues (None: every queue); each queue
+    worked is polled (:mod:`toolkit.jobs.queues`), so an engine started for one job works that
+    job's queues only.
     """
     from dbos import DBOS
 
@@ -257,6 +287,8 @@ def start_engine(
         def launch() -> None:
             if not listen:
                 DBOS.listen_queues([NOTIFICATIONS_QUEUE])
+            elif queues is not None:
+                DBOS.listen_queues(list(queues))
             DBOS.launch()
             register_queues(engine.limits)
             if upkeep is not None:

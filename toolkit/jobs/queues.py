@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_PER_HOST_CONCURRENCY",
     "DEFAULT_PER_HOST_RATE",
     "DEFAULT_WORKER_CONCURRENCY",
+    "JOBS_POLL_SECONDS",
     "JOBS_QUEUE",
     "NOTIFICATIONS_QUEUE",
     "NO_HOST",
@@ -55,9 +56,14 @@ DEFAULT_PER_HOST_RATE: Final = 20
 # Notifications one engine processes at once: each is a state API call and a store write, so a
 # burst is worked off steadily instead of all at once against the store.
 NOTIFICATION_CONCURRENCY: Final = 8
-# How often a worker asks the database for queued work: short enough that a job's tenants
-# start promptly, long enough that idle workers cost the database little.
+# How often a worker asks the database for queued tenant workflows: short enough that a
+# tenant's slot freed mid-fleet is filled again promptly (a tenant's apply is a second or two
+# of requests, so a longer wait would leave its slot idle a good part of the time).
 QUEUE_POLL_SECONDS: Final = 0.2
+# How often a worker asks for queued jobs and notifications: each poll of a queue is a few
+# statements and a few milliseconds of CPU, idle or not (issue 14), and neither waits on a
+# slot: a job or a notification starting within half a second is prompt enough.
+JOBS_POLL_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,13 +112,13 @@ def register_queues(limits: QueueLimits) -> None:
     DBOS.register_queue(
         NOTIFICATIONS_QUEUE,
         worker_concurrency=NOTIFICATION_CONCURRENCY,
-        polling_interval_sec=QUEUE_POLL_SECONDS,
+        polling_interval_sec=JOBS_POLL_SECONDS,
         on_conflict="always_update",
     )
     DBOS.register_queue(
         JOBS_QUEUE,
         # A job mostly waits for its tenants; a handful per worker keeps several jobs moving.
         worker_concurrency=4,
-        polling_interval_sec=QUEUE_POLL_SECONDS,
+        polling_interval_sec=JOBS_POLL_SECONDS,
         on_conflict="always_update",
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 from toolkit.jobs.client import Jobs
 from toolkit.jobs.engine import JobServices, running_engine, start_engine
-from toolkit.jobs.queues import QueueLimits
+from toolkit.jobs.queues import JOBS_QUEUE, TENANTS_QUEUE, QueueLimits
 from toolkit.jobs.workflows import FleetJob
 from toolkit.provisioning.fleet import FleetEvent, FleetSummary
 
@@ -46,11 +46,17 @@ def run_job(
     engine = running_engine()
     own = engine is None or not engine.listen
     if own:
-        engine = start_engine(services, limits=limits)
+        # An engine started for this job works its queues only (each queue worked is polled);
+        # one replacing a non-listening engine keeps processing notifications as that one did.
+        queues = (JOBS_QUEUE, TENANTS_QUEUE) if engine is None else None
+        engine = start_engine(services, limits=limits, queues=queues)
     try:
         with Jobs(services.repository) as jobs:
             job_id = jobs.submit_fleet(job)
-            jobs.follow(job_id, on_event)
+            if on_event is None:
+                jobs.wait(job_id)  # its status only, until it ends
+            else:
+                jobs.follow(job_id, on_event)
             return jobs.summary(job_id)
     finally:
         if own and engine is not None:

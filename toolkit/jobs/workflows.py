@@ -2,22 +2,27 @@
 
 A fleet job (:func:`fleet_job`) routes its tenants (the state API's host of each, one step),
 enqueues one :func:`tenant_job` per tenant on the tenants queue with the host as partition key,
-and waits for them; its result is the counts by outcome. A tenant workflow:
+and waits for them; its result is the counts by outcome. A tenant workflow is one step
+(:func:`tenant_work`) that
 
-1. asks the state API (a step): a tenant that is not running is *skipped* with its state,
-   without a call to it;
-2. runs the unit of work (a step): the same plain function of (application, tenant) the
-   provisioning service offers (plan, apply, uninstall, a state check, a ticket renewal);
-3. returns a :class:`~toolkit.provisioning.fleet.TenantResult`, or fails with
-   :class:`~toolkit.errors.TenantJobFailedError` (the error in words and its type).
+1. asks the state API: a tenant that is not running is *skipped* with its state, without a
+   call to it;
+2. runs the unit of work: the same plain function of (application, tenant) the provisioning
+   service offers (plan, apply, uninstall, a state check, a ticket renewal);
+3. returns a :class:`~toolkit.provisioning.fleet.TenantResult`; the workflow returns it, or
+   fails with :class:`~toolkit.errors.TenantJobFailedError` (the error in words and its type).
 
-A step's result is checkpointed: a workflow resumed after a crash skips the steps that
-finished. A step cut off in the middle runs again; the apply re-plans then and reads every
-object back by natural key before creating it, so it completes only the rest and duplicates
-nothing. Its store lock is owned by that *execution* (``{workflow id}@{executor id}/{nonce}``):
-two executions of one workflow (a resumed copy, even on the same worker) never hold it at once,
-so the lock alone keeps one changing workflow per tenant; a worker restarted under the same
-identity, like any other, waits for the dead run's lock to expire (at most its TTL).
+The state check is not a step of its own (issue 14: each step costs the engine a checkpoint
+read and write): its answer is cached until ``ValidUntil`` and only decides whether the work
+runs, so asking again when a cut-off step runs again is right, not wasteful (a tenant that
+stopped running meanwhile is skipped instead of called). A finished step's result is
+checkpointed: a workflow resumed after a crash does not run it again. A step cut off in the
+middle runs again; the apply re-plans then and reads every object back by natural key before
+creating it, so it completes only the rest and duplicates nothing. Its store lock is owned by
+that *execution* (``{workflow id}@{executor id}/{nonce}``): two executions of one workflow (a
+resumed copy, even on the same worker) never hold it at once, so the lock alone keeps one
+changing workflow per tenant; a worker restarted under the same identity, like any other, waits
+for the dead run's lock to expire (at most its TTL).
 
 Workflow ids: a job's is ``{kind}-{hex}``; its tenants' are ``{job id}/{application id}/{tenant}``
 (the tenant case-folded), so ``list_workflows(workflow_id_prefix=job id + "/")`` is its progress
@@ -34,7 +39,7 @@ from typing import Any, Final
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from toolkit.errors import TenantJobFailedError, TenantNotRunningError
-from toolkit.jobs.engine import services
+from toolkit.jobs.engine import JobServices, services
 from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
@@ -62,6 +67,11 @@ OPERATIONS: Final = (
 CHANGING: Final = frozenset({"apply", "uninstall"})
 # A changing workflow waits this many lock TTLs for the tenant's lock before it fails as busy.
 LOCK_WAIT_TTLS: Final = 1.5
+# A fleet job's tenant workflows not finished yet (DBOS's statuses).
+ACTIVE_STATUSES: Final = ("DELAYED", "ENQUEUED", "PENDING")
+# How often a fleet job asks whether its tenants are done: DBOS's own wait on a workflow's
+# result polls every second; this poll reads at most one row, so it can be twice as often.
+WAIT_POLL_SECONDS: Final = 0.5
 
 
 @dataclass(frozen=True)
@@ -132,18 +142,17 @@ def route_tenants(targets: tuple[tuple[str, str], ...]) -> list[str]:
     return hosts
 
 
-@DBOS.step(name="sotk.tenant_state")
-def tenant_state(application_id: str, context_identifier: str) -> dict[str, Any]:
-    """The tenant's state now (state API, cached until ValidUntil). Never raises: only plain
-    values cross the engine (a toolkit error would not survive its pickling)."""
+def tenant_state(
+    found: JobServices, application_id: str, context_identifier: str
+) -> dict[str, Any]:
+    """The tenant's state now (state API, cached until ValidUntil); never raises."""
     try:
-        current = services().tenants.status(application_id, context_identifier)
+        current = found.tenants.status(application_id, context_identifier)
     except Exception as exc:
         stopped = not_running(exc)
         return {
             "state": stopped.state.name if stopped is not None else None,
             "host": None,
-            "available": False,
             "error": str(exc),
             "error_type": type(exc).__name__,
             "not_running": stopped is not None,
@@ -151,7 +160,6 @@ def tenant_state(application_id: str, context_identifier: str) -> dict[str, Any]
     return {
         "state": current.state_name or current.state.name,
         "host": host_of(current),
-        "available": current.is_available,
         "not_running": not current.is_available,
     }
 
@@ -197,10 +205,15 @@ def _perform(task: TenantTask) -> Any:
 
 
 @DBOS.step(name="sotk.tenant_work")
-def tenant_work(task: TenantTask, state: str | None, host: str | None) -> TenantResult[Any]:
-    """The unit of work; never raises (the outcome and the error in words are the result)."""
-    app = services().repository.get_application(task.application_id)
+def tenant_work(task: TenantTask) -> TenantResult[Any]:
+    """The tenant's state, then the unit of work (see the module doc). Never raises: the
+    outcome and the error in words are the result (only plain values cross the engine; a
+    toolkit error would not survive its pickling)."""
+    found = services()
+    app = found.repository.get_application(task.application_id)
     started = time.monotonic()
+    state: str | None = None
+    host: str | None = None
 
     def result(outcome: str, **fields: Any) -> TenantResult[Any]:
         fields.setdefault("state", state)
@@ -213,6 +226,18 @@ def tenant_work(task: TenantTask, state: str | None, host: str | None) -> Tenant
             **fields,
         )
 
+    if task.operation != "check_state":  # that one asks the state API itself
+        current = tenant_state(found, task.application_id, task.context_identifier)
+        state, host = current["state"], current["host"]
+        if current["not_running"]:
+            return result(
+                "skipped",
+                error=current.get("error")
+                or f"tenant {task.context_identifier} is {state} (not running)",
+                error_type=current.get("error_type") or TenantNotRunningError.__name__,
+            )
+        if "error" in current:
+            return result("failed", error=current["error"], error_type=current["error_type"])
     try:
         value = _perform(task)
     except Exception as exc:
@@ -234,28 +259,7 @@ def tenant_work(task: TenantTask, state: str | None, host: str | None) -> Tenant
 @DBOS.workflow(name="sotk.tenant_job")
 def tenant_job(task: TenantTask) -> TenantResult[Any]:
     """One tenant's work (see the module doc)."""
-    state: str | None = None
-    host: str | None = None
-    if task.operation != "check_state":
-        current = tenant_state(task.application_id, task.context_identifier)
-        state, host = current["state"], current["host"]
-        if not current["not_running"] and "error" in current:
-            raise TenantJobFailedError(
-                f"{current['error_type']}: {current['error']}", error_type=current["error_type"]
-            )
-        if current["not_running"]:
-            name = services().repository.get_application(task.application_id).name
-            return TenantResult(
-                name,
-                task.context_identifier,
-                "skipped",
-                error=current.get("error")
-                or f"tenant {task.context_identifier} is {state} (not running)",
-                error_type=current.get("error_type") or TenantNotRunningError.__name__,
-                state=state,
-                host=host,
-            )
-    outcome = tenant_work(task, state, host)
+    outcome = tenant_work(task)
     if outcome.outcome == "failed":
         raise TenantJobFailedError(
             f"{outcome.error_type}: {outcome.error}", error_type=outcome.error_type or "Error"
@@ -268,20 +272,35 @@ def fleet_job(job: FleetJob) -> dict[str, int]:
     """Enqueue one tenant workflow per target (partitioned by host) and wait for them all."""
     job_id = DBOS.workflow_id or ""
     hosts = route_tenants(job.targets)
-    handles = []
     for (application_id, ctx), host in zip(job.targets, hosts, strict=True):
         wid = tenant_workflow_id(job_id, application_id, ctx)
         with SetWorkflowID(wid), SetEnqueueOptions(queue_partition_key=host):
-            handles.append(
-                DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, job.task(application_id, ctx))
-            )
+            DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, job.task(application_id, ctx))
+    return wait_for_tenants(job_id)
+
+
+@DBOS.step(name="sotk.wait_for_tenants")
+def wait_for_tenants(job_id: str) -> dict[str, int]:
+    """Wait until none of the job's tenant workflows is queued or running, then count them by
+    outcome: one step, where a handle's ``get_result`` per tenant recorded a step each (issue
+    14: a read of the tenant's result, and its result pickled and written again, per tenant).
+    A poll asks only whether one tenant is still active; the results are read once, at the
+    end. Cut off (the worker died), it waits again."""
+    prefix = f"{job_id}/"
+    while DBOS.list_workflows(
+        workflow_id_prefix=prefix,
+        status=list(ACTIVE_STATUSES),
+        limit=1,
+        load_input=False,
+        load_output=False,
+    ):
+        time.sleep(WAIT_POLL_SECONDS)
     counts = dict.fromkeys(OUTCOMES, 0)
-    for handle in handles:
-        try:
-            counts[handle.get_result().outcome] += 1
-        except Exception:
-            counts["failed"] += 1
-    counts["total"] = len(handles)
+    finished = DBOS.list_workflows(workflow_id_prefix=prefix, load_input=False)
+    for status in finished:
+        output = status.output if status.status == "SUCCESS" else None
+        counts[output.outcome if isinstance(output, TenantResult) else "failed"] += 1
+    counts["total"] = len(finished)
     return counts
 
 
