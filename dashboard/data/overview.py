@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
 import pandas as pd
 
@@ -23,7 +22,7 @@ from data.provisioning import (
     OVERVIEW_RUNS_LIMIT,
     PROVISIONING_STATES,
 )
-from toolkit.auth.tickets import TicketStatus
+from toolkit.auth.tickets import TICKET_REFRESH_MARGIN, TICKET_WINDOW
 from toolkit.provisioning import (
     fleet_targets,
     plan_fleet,
@@ -65,15 +64,6 @@ def _counted(values: Iterable[str], column: str, order: Iterable[str] = ()) -> p
         [{column: key, "Tenants": count} for key, count in counts.items() if count],
         columns=[column, "Tenants"],
     )
-
-
-def _ticket_state(status: TicketStatus, now: datetime) -> str:
-    """valid (fresh), expiring (held, inside the refresh margin) or none (no usable ticket)."""
-    if status.authorization_status != "active" or status.held is None:
-        return "none"
-    if status.valid_until is None or status.valid_until <= now:
-        return "none"
-    return "valid" if status.fresh else "expiring"
 
 
 def _latest_runs(
@@ -126,8 +116,14 @@ def _overview() -> Overview:
         states[state or "unknown"] = states.get(state or "unknown", 0) + count
         running += count if is_running_state(state) else 0
     never_checked = ws.repository.authorization_page(status="active", checked=False, limit=1)
-    active = ws.tenants.tickets.ticket_statuses(status="active")
-    tickets = {(s.application_id, s.context_identifier): _ticket_state(s, now) for s in active}
+    # The active records' stored tickets counted in SQL, the first few expiring named.
+    tickets = ws.repository.ticket_counts(
+        now=now,
+        window=TICKET_WINDOW,
+        margin=TICKET_REFRESH_MARGIN,
+        status="active",
+        named=ATTENTION_NAMED,
+    )
     runs = ws.provisioning.runs(limit=OVERVIEW_RUNS_LIMIT)
     per_day: dict[tuple[str, str], int] = {}
     for run in runs:
@@ -145,14 +141,13 @@ def _overview() -> Overview:
         for run in newest.values()
         if _run_state(run.outcome) == "failed"
     ]
-    ticket_values = list(tickets.values())
     metrics = {
         "Applications": len(names),
         "Active tenants": by_status.get("active", 0),
         "Running": running,
         "Never checked": never_checked.total,
-        "Tickets valid": ticket_values.count("valid"),
-        "Tickets expiring": ticket_values.count("expiring"),
+        "Tickets valid": tickets.valid,
+        "Tickets expiring": tickets.expiring,
         "Runs": len(runs),
         "Failed runs": sum(1 for run in runs if run.outcome in ("failed", "partial")),
     }
@@ -175,9 +170,11 @@ def _overview() -> Overview:
                 {"status": "needs_reconsent"},
             )
         )
-    expiring = [key for key, value in tickets.items() if value == "expiring"]
-    for app_id, ctx in expiring[:ATTENTION_NAMED]:
-        app = names.get(app_id, app_id)
+    for record in tickets.expiring_first:
+        app, ctx = (
+            names.get(record.application_id, record.application_id),
+            record.context_identifier,
+        )
         attention.append(
             Attention(
                 f"The system user ticket of {ctx} ({app}) is about to expire",
@@ -194,7 +191,8 @@ def _overview() -> Overview:
                 {"application": app},
             )
         )
-    hidden = max(0, len(expiring) - ATTENTION_NAMED) + max(0, len(failed_now) - ATTENTION_NAMED)
+    hidden = tickets.expiring - len(tickets.expiring_first)
+    hidden += max(0, len(failed_now) - ATTENTION_NAMED)
     if hidden:
         attention.append(
             Attention(

@@ -197,3 +197,42 @@ def test_audit_facets(store: Repository, clock: Clock) -> None:
     assert facets.applications == ("Alpha", "Bravo")
     assert facets.actors == ("cli:ops", "webhook")
     assert facets.actions == ("key.rotated", "provisioning.apply", "tenant.state_changed")
+
+
+def test_ticket_counts_split_valid_from_expiring_in_sql(store: Repository, clock: Clock) -> None:
+    """The Overview's ticket numbers: a ticket is valid until its last use (or when it was
+    obtained) plus the window, expiring inside the margin before that; revoked records,
+    closed tickets and lease-only rows are not counted. Two statements, named or not."""
+    margin = timedelta(minutes=30)
+    start = clock()
+    store.add_application("Alpha", environment="sod", client_id="cid-a", client_secret="s")
+    ages = {"Fresh": 1, "Used": 5, "Soon": 5.75, "Sooner": 5.9, "Closed": 7, "Revoked": 5.8}
+    for ctx, hours in ages.items():
+        record, _ = store.put_authorization("Alpha", ctx, token_issued_at=start)
+        store.put_ticket(
+            record.id,
+            ticket=f"7T:{ctx}",
+            obtained_at=start - timedelta(hours=hours),
+            expires_at=start - timedelta(hours=hours) + WINDOW,
+        )
+        if ctx == "Used":  # used an hour ago: valid again for the window
+            store.touch_ticket(
+                record.id,
+                ticket=f"7T:{ctx}",
+                used_at=start - timedelta(hours=1),
+                expires_at=start - timedelta(hours=1) + WINDOW,
+            )
+        if ctx == "Revoked":
+            store.set_authorization_status("Alpha", ctx, "revoked")
+    lease_only, _ = store.put_authorization("Alpha", "Leased", token_issued_at=start)
+    store.acquire_ticket_lease(lease_only.id, "w", ttl=timedelta(minutes=1))
+
+    with statements(store) as seen:
+        counts = store.ticket_counts(now=start, window=WINDOW, margin=margin, named=1)
+
+    assert (counts.valid, counts.expiring) == (2, 2)
+    assert [record.context_identifier for record in counts.expiring_first] == ["Sooner"]
+    assert len(seen) == 2
+    every = store.ticket_counts(now=start, window=WINDOW, margin=margin, status=None, named=5)
+    # Revoking dropped that record's ticket: with any status, the same two expire.
+    assert [record.context_identifier for record in every.expiring_first] == ["Sooner", "Soon"]

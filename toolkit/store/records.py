@@ -27,6 +27,7 @@ __all__ = [
     "StoredTicket",
     "TenantStateCount",
     "TenantStateRecord",
+    "TicketCounts",
     "TicketLease",
     "UnreadableSecret",
     "UserSession",
@@ -160,6 +161,17 @@ class AuditEvent:
     application: str | None
     context_identifier: str | None
     summary: Mapping[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class TicketCounts:
+    """Authorization records by the freshness of their stored system user ticket at one
+    moment: ``valid`` (usable without an exchange), ``expiring`` (usable, inside the refresh
+    margin), and the first ``expiring_first`` of those expiring (soonest first)."""
+
+    valid: int
+    expiring: int
+    expiring_first: tuple[AuthorizationKey, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ statements, whatever the number of tenants."""
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, case, func, or_, select
 
 from toolkit.errors import ConfigurationError
 from toolkit.store.areas.authorizations import Authorizations
@@ -21,6 +22,7 @@ from toolkit.store.records import (
     AuthorizationPage,
     StoredTicket,
     TenantStateRecord,
+    TicketCounts,
 )
 from toolkit.store.schema import (
     applications,
@@ -194,6 +196,54 @@ class FleetReads(Authorizations, Tickets, TenantStates):
             )
             for row in rows
         }
+
+    def ticket_counts(
+        self,
+        *,
+        now: datetime,
+        window: timedelta,
+        margin: timedelta,
+        status: str | None = "active",
+        named: int = 0,
+    ) -> TicketCounts:
+        """Records (with ``status``) whose stored ticket is valid at ``now`` (its last use, or
+        when it was obtained, plus ``window`` is later), split at ``margin`` before the end into
+        valid and expiring, counted in SQL; and the first ``named`` expiring records, soonest
+        first. One statement for the counts, one for the names (when asked for)."""
+        base = func.coalesce(tickets.c.last_used_at, tickets.c.obtained_at)
+        ends = now - window  # a ticket last used before this has closed
+        fresh = now + margin - window  # used after this: outside the refresh margin
+        query = (
+            select(tickets.c.authorization_id)
+            .join(authorizations, authorizations.c.id == tickets.c.authorization_id)
+            .where(tickets.c.ticket.is_not(None), base > ends)
+        )
+        if status is not None:
+            query = query.where(authorizations.c.status == status)
+        counted = query.with_only_columns(
+            func.count(case((base > fresh, 1))), func.count(case((base <= fresh, 1)))
+        )
+        with self._read() as connection:
+            valid, expiring = connection.execute(counted).one()
+            first: list[Any] = []
+            if named > 0 and expiring:
+                names = (
+                    query.with_only_columns(
+                        authorizations.c.id,
+                        authorizations.c.application_id,
+                        authorizations.c.context_identifier,
+                        authorizations.c.status,
+                    )
+                    .where(base <= fresh)
+                    .order_by(base, authorizations.c.context_identifier)
+                    .limit(named)
+                )
+                first = list(connection.execute(names).mappings())
+        return TicketCounts(
+            valid=int(valid),
+            expiring=int(expiring),
+            expiring_first=tuple(from_row(AuthorizationKey, row) for row in first),
+        )
 
     def tenant_states_of(self, authorization_ids: Collection[str]) -> dict[str, TenantStateRecord]:
         """The last known tenant states of ``authorization_ids`` (those that have one), by
