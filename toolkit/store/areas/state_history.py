@@ -53,7 +53,8 @@ def _to_state(dialect: str) -> ColumnElement[Any]:
         document = cast(audit_events.c.summary, JSON)
     else:  # SQLite's JSON1: json_extract on the text as stored
         document = type_coerce(audit_events.c.summary, JSON)
-    return document["to_state"].as_string()
+    value: ColumnElement[Any] = document["to_state"].as_string()
+    return value
 
 
 def _day(dialect: str) -> ColumnElement[Any]:
