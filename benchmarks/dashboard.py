@@ -75,6 +75,8 @@ AUTH = {
     "server_metadata_url": ISSUER + "/login/.well-known/openid-configuration",
 }
 TARGET_SECONDS = 2.0
+# What seed() put in a home, kept beside the store for --home's later runs.
+SEEDED_FILE = "bench-seeded.json"
 
 
 def log(message: str) -> None:
@@ -392,10 +394,25 @@ def measure_export(home: Path) -> dict[str, float]:
     return timings
 
 
-def run(n: int, repeat: int) -> dict[str, Any]:
+def seeded_once(home: Path, n: int) -> dict[str, Any]:
+    """``home`` seeded for N tenants: by :func:`seed` the first time, reused afterwards (what
+    was seeded is kept beside the store; its history ends when it was seeded)."""
+    kept = home / SEEDED_FILE
+    if kept.exists():
+        seeded: dict[str, Any] = json.loads(kept.read_text())
+        if seeded.get("authorizations") != n:
+            raise SystemExit(f"{home} was seeded for {seeded.get('authorizations')} tenants")
+        log(f"reusing the store seeded at {home}")
+        return {**seeded, "reused": True}
+    seeded = seed(home, n)
+    kept.write_text(json.dumps(seeded))
+    return seeded
+
+
+def run(n: int, repeat: int, home: Path | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="sotk-bench-dashboard-") as folder:
-        home = Path(folder) / "home"
-        seeded = seed(home, n)
+        home = home or Path(folder) / "home"
+        seeded = seeded_once(home, n)
         with environment(home):
             measured = measure_pages(repeat)
         state_history = measure_state_history(home)
@@ -424,10 +441,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.dashboard")
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="seed this toolkit home once and reuse it on later runs (default: a fresh one)",
+    )
     args = parser.parse_args(argv)
     if args.n < 2 or args.repeat < 1:
         parser.error("--n must be at least 2 and --repeat at least 1")
-    print(json.dumps(run(args.n, args.repeat)), flush=True)
+    print(json.dumps(run(args.n, args.repeat, args.home)), flush=True)
     return 0
 
 
