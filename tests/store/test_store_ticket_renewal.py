@@ -58,6 +58,25 @@ def test_the_view_holds_application_authorization_and_ticket(
         store.ticket_renewal_view("00000000-0000-0000-0000-000000000000", "Cust12345")
 
 
+def test_the_installation_view_names_the_application_by_name_or_id(store: Repository) -> None:
+    record = authorize(store)
+    by_name = store.installation_view("demo", "cust12345")  # any case
+    by_id = store.installation_view(record.application_id, "Cust12345")
+    assert by_name.authorization.id == by_id.authorization.id == record.id
+    assert by_name.application.id == record.application_id
+    # An application named like another's id: the id match wins, as in get_application.
+    store.add_application(
+        record.application_id, environment="sod", client_id="cid-other", client_secret="t"
+    )
+    assert store.installation_view(record.application_id, "Cust12345").authorization.id == (
+        record.id
+    )
+    with pytest.raises(NotInstalledError):
+        store.installation_view("demo", "Cust99999")
+    with pytest.raises(UnknownApplicationError):
+        store.installation_view("no such app", "Cust12345")
+
+
 def take(
     store: Repository,
     record: Authorization,

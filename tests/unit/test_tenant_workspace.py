@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
 
 from toolkit.auth.tickets import TicketManager
 from toolkit.config import Environment, Settings
@@ -85,3 +87,41 @@ def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
             with pytest.raises(InvalidContextIdentifierError):
                 ws.tenants.system_user_api("Acme Sync", bad)
         assert len(seen) == 1
+
+
+def test_a_system_user_client_is_built_from_one_store_statement(tmp_path: Path) -> None:
+    """Issue 14: the application and its authorization are read together (2 statements with
+    SQLite's BEGIN, were 5 in 2 transactions); a record that is not active is still refused
+    with the resolver's own error."""
+    refuse = httpx.MockTransport(lambda request: httpx.Response(503))
+    with open_workspace(tmp_path / "home", refuse) as ws:
+        app = ws.applications.register(
+            name="Acme Sync",
+            environment="sod",
+            client_id="6cf25376616343b38d14ddcd804f2891",
+            client_secret=SECRET,
+            redirect_uri="https://partner.example/callback",
+            actor="test",
+        )
+        ws.repository.put_authorization(
+            "Acme Sync", CTX, token_issued_at=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        sent: list[str] = []
+
+        def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        event.listen(ws.repository.engine, "before_cursor_execute", seen)
+        try:
+            for named in ("Acme Sync", app.id):
+                sent.clear()
+                api = ws.tenants.system_user_api(named, CTX.lower())
+                assert (api.context_identifier, len(sent)) == (CTX, 2)
+                assert api.credential.application == app.id  # type: ignore[attr-defined]
+        finally:
+            event.remove(ws.repository.engine, "before_cursor_execute", seen)
+        ws.repository.set_authorization_status("Acme Sync", CTX, "revoked", actor="test")
+        with pytest.raises(NotInstalledError) as caught:
+            ws.tenants.system_user_api("Acme Sync", CTX)
+        assert caught.value.authorization_status == "revoked"
+        assert "its authorization is revoked" in str(caught.value)

@@ -16,6 +16,7 @@ one as ``Workspace.tenants``)::
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,9 +26,10 @@ import httpx
 from toolkit.auth.jwks import JwksCache
 from toolkit.auth.tickets import TicketManager, environment_of, system_user_exchange
 from toolkit.config import Environment
-from toolkit.errors import UnexpectedResponseError
+from toolkit.errors import NotFoundError, UnexpectedResponseError
 from toolkit.http import RetryPolicy
 from toolkit.naming import check_context_identifier, resolve_application, resolve_installation
+from toolkit.store.records import Application, Authorization
 from toolkit.store.repository import Repository
 from toolkit.tenant.soap import SoapClient
 from toolkit.tenant.status import (
@@ -145,7 +147,7 @@ class TenantAccess:
         tenant, :class:`~toolkit.errors.UnknownApplicationError` for an unknown application and
         :class:`~toolkit.errors.NotInstalledError` when it is not installed (active) there.
         """
-        app, authorization = resolve_installation(self.repository, application, context_identifier)
+        app, authorization = self._installation(application, context_identifier)
         context_identifier = authorization.context_identifier  # as stored
         credential = SystemUserCredential(
             self.tickets, app.id, context_identifier, app.client_secret.reveal()
@@ -173,7 +175,7 @@ class TenantAccess:
     def system_user_soap(self, application: str, context_identifier: str) -> SoapClient:
         """A SOAP client for the system user, on the tenant's current host (state API); the
         same names and errors as :meth:`system_user_api`."""
-        app, authorization = resolve_installation(self.repository, application, context_identifier)
+        app, authorization = self._installation(application, context_identifier)
         context_identifier = authorization.context_identifier  # as stored
         status = self.status_client(environment_of(app)).require_running(context_identifier)
         if status.netserver_url is None:
@@ -188,6 +190,23 @@ class TenantAccess:
             ticket=lambda: tickets.ticket(app.id, context_identifier).ticket,
             retry=self._api_retry,
         )
+
+    def _installation(
+        self, application: str, context_identifier: str
+    ) -> tuple[Application, Authorization]:
+        """:func:`~toolkit.naming.resolve_installation` in one store statement (the application
+        and its authorization read together), not five in two transactions: a tenant client is
+        built for each unit of work (issue 14). When the read finds no active installation,
+        ``resolve_installation`` looks again and raises its own error."""
+        tenant = check_context_identifier(context_identifier)
+        name = application.strip() if isinstance(application, str) else ""
+        view = None
+        if name:
+            with contextlib.suppress(NotFoundError):  # resolve_installation says which
+                view = self.repository.installation_view(name, tenant)
+        if view is not None and view.authorization.status == "active":
+            return view.application, view.authorization
+        return resolve_installation(self.repository, application, context_identifier)
 
     def _keys(self, environment: Environment) -> JwksCache:
         with self._lock:

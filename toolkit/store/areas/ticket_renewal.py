@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Table, bindparam, func, or_, select
 
 from toolkit.errors import (
     ConfigurationError,
@@ -35,24 +35,28 @@ __all__ = ["TicketRenewal"]
 
 _PREFIXES = {"a_": applications, "z_": authorizations, "t_": tickets}
 
-# The application (by id), its authorization in the tenant (any case, protocol §1 [I]) and
-# that authorization's ticket row, if any: one row, columns prefixed per table.
-_VIEW = (
-    select(
-        *(
-            column.label(prefix + column.name)
-            for prefix, table in _PREFIXES.items()
-            for column in table.c
-        )
+# The application, its authorization in the tenant (any case, protocol §1 [I]) and that
+# authorization's ticket row, if any: one row per application matched, columns prefixed per
+# table. By id (a renewal: the id is known), or by name or id (a tenant client being built).
+_VIEW_COLUMNS = select(
+    *(
+        column.label(prefix + column.name)
+        for prefix, table in _PREFIXES.items()
+        for column in table.c
     )
-    .select_from(
-        applications.outerjoin(
-            authorizations,
-            (authorizations.c.application_id == applications.c.id)
-            & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
-        ).outerjoin(tickets, tickets.c.authorization_id == authorizations.c.id)
+).select_from(
+    applications.outerjoin(
+        authorizations,
+        (authorizations.c.application_id == applications.c.id)
+        & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
+    ).outerjoin(tickets, tickets.c.authorization_id == authorizations.c.id)
+)
+_VIEW = _VIEW_COLUMNS.where(applications.c.id == bindparam("application_id"))
+_VIEW_BY_NAME_OR_ID = _VIEW_COLUMNS.where(
+    or_(
+        applications.c.id == bindparam("application_id"),
+        applications.c.name == bindparam("application_id"),
     )
-    .where(applications.c.id == bindparam("application_id"))
 )
 
 
@@ -62,19 +66,28 @@ def _part(row: Mapping[Any, Any], prefix: str, table: Table) -> dict[str, Any]:
 
 class TicketRenewal(Applications, Authorizations, Tickets):
     def _renewal_view(
-        self, connection: Connection, application_id: str, context_identifier: str
+        self,
+        connection: Connection,
+        application_id: str,
+        context_identifier: str,
+        *,
+        by_name: bool = False,
     ) -> RenewalView:
-        row = (
+        rows = (
             connection.execute(
-                _VIEW, {"application_id": application_id, "ctx": context_identifier.lower()}
+                _VIEW_BY_NAME_OR_ID if by_name else _VIEW,
+                {"application_id": application_id, "ctx": context_identifier.lower()},
             )
             .mappings()
-            .first()
+            .all()
         )
-        if row is None:
+        if not rows:
             raise UnknownApplicationError(
                 f"no application {application_id!r}", application=application_id[:40]
             )
+        # An id match wins over a name match (ids are UUIDs; names are free text), as in
+        # get_application.
+        row = min(rows, key=lambda found: found["a_id"] != application_id)
         application = self._application(_part(row, "a_", applications))
         if row["z_id"] is None:
             raise NotInstalledError(
@@ -95,6 +108,13 @@ class TicketRenewal(Applications, Authorizations, Tickets):
         when either record is missing."""
         with self._read() as connection:
             return self._renewal_view(connection, application_id, context_identifier)
+
+    def installation_view(self, application: str, context_identifier: str) -> RenewalView:
+        """:meth:`ticket_renewal_view` of an application named by its name or id (an id match
+        wins over a name match, as in :meth:`get_application`), in one statement: what a tenant
+        client is built from (the application, its authorization in the tenant)."""
+        with self._read() as connection:
+            return self._renewal_view(connection, application, context_identifier, by_name=True)
 
     def take_ticket_renewal(
         self,
