@@ -20,7 +20,8 @@ STEP_SECONDS = 60
 
 
 def test_serve_starts_and_curl_gets_discovery(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # PYTHONFAULTHANDLER: should the emulator not stop, SIGABRT prints its threads' stacks.
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
     log = (tmp_path / "stderr.log").open("w")
     process = subprocess.Popen(
         [str(SOTK), "emulator", "serve", "--port", "0", "--state", str(tmp_path / "world.json")],
@@ -47,11 +48,22 @@ def test_serve_starts_and_curl_gets_discovery(tmp_path: Path) -> None:
         document = json.loads(body)
         assert document["issuer"] == base_url
         assert document["token_endpoint"] == f"{base_url}/login/common/oauth/tokens"
+        # Ctrl-C once the command says it stops on it (its last line): on a busy machine the
+        # server answers while the command is still printing its URLs.
+        printed = [first_line]
+        while "Ctrl-C stops." not in printed[-1]:
+            printed.append(process.stdout.readline())
+            assert printed[-1], "".join(printed)  # the output ended without it
     finally:
         process.send_signal(signal.SIGINT)
-        process.communicate(timeout=STEP_SECONDS)
+        try:
+            process.communicate(timeout=STEP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            process.communicate(timeout=STEP_SECONDS)
         log.close()
     errors = (tmp_path / "stderr.log").read_text()
+    assert process.returncode != -signal.SIGABRT, f"not stopped by Ctrl-C; stacks:\n{errors}"
     assert process.returncode == 0, errors
     assert "Traceback" not in errors
     assert (tmp_path / "world.json").exists()
