@@ -58,17 +58,22 @@ browser-deps:
 screenshots: $(STAMP) browser-deps
 	$(BIN)/python docs/make_screenshots.py
 
-# The folders in XDIST_TESTS run on TEST_WORKERS processes (pytest-xdist); a folder joins the
-# list once repeated `pytest <folder> -n 2` runs on a loaded machine passed every time. The rest
-# (the kill tests and benchmark smoke runs among them, which start and kill whole processes) run
-# one test at a time. Each run prints its 20 slowest tests.
+# The folders in XDIST_TESTS run on TEST_WORKERS processes (pytest-xdist, work stealing, so one
+# long test does not hold the end); a folder joins the list once its fixtures share nothing
+# between processes (ports 0 or support.ports, files under tmp_path, PostgreSQL schemas named per
+# session, an emulator per process) and repeated `pytest <folder> -n 2` runs on a loaded machine
+# passed every time. The rest run one test at a time: the kill tests (tests/durability: they
+# time SIGKILLs to land inside applies and start worker processes of their own), the benchmark
+# smoke runs, the browser tests (a chromium and a Streamlit server each) and the notebooks.
+# Each run prints its 20 slowest tests.
 TEST_WORKERS ?= 2
-XDIST_TESTS := tests/store
+XDIST_TESTS := tests/store tests/unit tests/web tests/emulator tests/dashboard tests/flows \
+	tests/hostile tests/examples
 unit: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests notebooks --nbmake -p no:xdist \
 		$(addprefix --ignore=,$(XDIST_TESTS)) --durations=20
-	$(if $(XDIST_TESTS),$(BIN)/python -m pytest $(XDIST_TESTS) -n $(TEST_WORKERS) -p no:nbmake \
-		--durations=20)
+	$(if $(XDIST_TESTS),$(BIN)/python -m pytest $(XDIST_TESTS) -n $(TEST_WORKERS) \
+		--dist worksteal -p no:nbmake --durations=20)
 
 test: lint typecheck docs unit
 
