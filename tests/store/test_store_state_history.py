@@ -186,3 +186,22 @@ def test_the_answer_has_a_row_per_day_and_state_whatever_the_tenants(
     assert len(answer) <= 5 * 3
     assert by_day(counts)["2025-03-14"] == {"Deleted": 75, "Running": 150, "Suspended": 75}
     assert by_day(counts)["2025-03-10"] == {"Running": 300}
+
+
+def test_a_change_stamped_before_the_window_but_written_inside_it_counts_inside(
+    store: Repository, clock: Clock
+) -> None:
+    """The read leaves out the history written before the window's first event except each
+    tenant's last: a change written later but stamped earlier still counts where it belongs."""
+    record(store, clock, DAY - timedelta(days=9), TENANT, "OfflineMaintenance")
+    record(store, clock, DAY - timedelta(days=5), TENANT, "Running")
+    record(store, clock, DAY - timedelta(days=5), OTHER_TENANT, "Running")
+    record(store, clock, DAY + timedelta(days=1), TENANT, "Running")
+    record(store, clock, DAY - timedelta(days=3), TENANT, "Suspended")  # written after it
+
+    counts = store.tenant_states_by_day(DAY, DAY + timedelta(days=1))
+
+    assert by_day(counts) == {
+        "2025-03-10": {"Running": 2},
+        "2025-03-11": {"Running": 1, "Suspended": 1},
+    }
