@@ -14,7 +14,8 @@ message (which never holds a secret); pages show them with ``st.error``, never a
 
 One module per area (issue 15): :mod:`data.core` (the workspace, read models, actions, operator
 sign-in and roles, shared helpers), ``activity``, ``sidebar``, ``applications``, ``tenants``,
-``jobs``, ``provisioning`` and ``overview``. Pages keep using ``import data`` and ``data.X``:
+``jobs``, ``provisioning``, ``overview`` and ``links`` (the Overview's links into the pages'
+filters, which imports no toolkit). Pages keep using ``import data`` and ``data.X``:
 every public name is re-exported here.
 """
 
@@ -89,6 +90,7 @@ from data.jobs import (
     jobs_table,
     retry_job,
 )
+from data.links import QueryLink, follow_query, linked_index, linked_text
 from data.overview import (
     ATTENTION_NAMED,
     Attention,
@@ -198,6 +200,7 @@ __all__ = [
     "JobsSummary",
     "Overview",
     "PlanSet",
+    "QueryLink",
     "SidebarInfo",
     "SignIn",
     "StateCheck",
@@ -220,6 +223,7 @@ __all__ = [
     "check_drift",
     "check_state",
     "emulator_enabled",
+    "follow_query",
     "install_link",
     "install_url",
     "invalidate",
@@ -227,6 +231,8 @@ __all__ = [
     "job_tenants",
     "jobs_summary",
     "jobs_table",
+    "linked_index",
+    "linked_text",
     "log_out",
     "manifest_preset",
     "overview",

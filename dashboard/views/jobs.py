@@ -7,6 +7,10 @@ import data
 import streamlit as st
 
 ALL = "All"
+# The Overview's link to failed jobs (?status=failed) sets the filter; the URL follows it.
+STATUS = data.QueryLink(
+    "status", "jobs_status", {status: status for status in data.JOB_STATUSES}, neutral=ALL
+)
 
 st.title("Jobs")
 st.caption(
@@ -16,17 +20,11 @@ st.caption(
 )
 
 
-def _apply_query() -> None:
-    """The Overview's link to failed jobs (?status=failed), applied once per query string."""
-    status = st.query_params.get("status")
-    if status in data.JOB_STATUSES and st.session_state.get("jobs_applied_query") != status:
-        st.session_state["jobs_applied_query"] = status
-        st.session_state["jobs_status"] = status
-
-
 def _page() -> None:
-    _apply_query()
-    picked = st.selectbox("Status", [ALL, *data.JOB_STATUSES], key="jobs_status")
+    statuses = [ALL, *data.JOB_STATUSES]
+    picked = st.selectbox(
+        "Status", statuses, index=data.linked_index(STATUS, statuses), key=STATUS.key
+    )
     try:
         table = data.jobs_table(None if picked == ALL else picked)
     except data.DashboardError as exc:
@@ -69,4 +67,5 @@ def _page() -> None:
                 st.error(str(exc))
 
 
+data.follow_query("jobs", [STATUS])
 _page()

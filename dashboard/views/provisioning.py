@@ -13,8 +13,9 @@ PLANS = "provisioning_plans"
 RESULTS = "provisioning_results"
 # What the last Store manifest said, shown once after the rerun that reads the new outline.
 STORED = "provisioning_stored"
-# The query string last applied (the Overview's links: application, tenants=drifted).
-APPLIED_QUERY = "provisioning_applied_query"
+# The Overview's links (?application=…&tenants=drifted) set these widgets; the URL follows them.
+APPLICATION = data.QueryLink("application", "provisioning_application")
+MODE = data.QueryLink("tenants", "provisioning_mode", {"drifted": DRIFTED}, neutral=CHOOSE)
 MANIFEST_TEXT = "provisioning_manifest_text"
 
 st.title("Provisioning")
@@ -24,19 +25,6 @@ st.caption(
     "one run per tenant, each recorded. A tenant that changed after its plan is refused as "
     "stale: plan again."
 )
-
-
-def _apply_query() -> None:
-    """The Overview's links: ?application=…&tenants=drifted, applied once per query string."""
-    query = {key: st.query_params[key] for key in st.query_params}
-    marker = repr(sorted(query.items()))
-    if not query or st.session_state.get(APPLIED_QUERY) == marker:
-        return
-    st.session_state[APPLIED_QUERY] = marker
-    if "application" in query:
-        st.session_state["provisioning_application"] = query["application"]
-    if query.get("tenants") == "drifted":
-        st.session_state["provisioning_mode"] = DRIFTED
 
 
 def _fill_preset() -> None:
@@ -116,7 +104,10 @@ def _plan(app: str) -> None:
     if not tenants:
         st.info(f"No tenant has approved **{app}** yet: there is nothing to provision.")
         return
-    mode = st.radio("Tenants", [CHOOSE, DRIFTED], key="provisioning_mode", horizontal=True)
+    modes = [CHOOSE, DRIFTED]
+    mode = st.radio(
+        "Tenants", modes, index=data.linked_index(MODE, modes), key=MODE.key, horizontal=True
+    )
     chosen: list[str] | None = None
     if mode == CHOOSE:
         chosen = st.multiselect("Tenants to plan", tenants, key="provisioning_tenants")
@@ -228,9 +219,11 @@ def _page() -> None:
     if not names:
         st.info("No applications yet. Register one on the Applications page and install it.")
         return
-    if st.session_state.get("provisioning_application") not in (None, *names):
-        st.session_state.pop("provisioning_application")  # a link to an application gone since
-    app = st.selectbox("Application", names, key="provisioning_application")
+    if st.session_state.get(APPLICATION.key) not in (None, *names):
+        st.session_state.pop(APPLICATION.key)  # a link to an application gone since
+    app = st.selectbox(
+        "Application", names, index=data.linked_index(APPLICATION, names), key=APPLICATION.key
+    )
     if app is None:
         return
     if _manifest(app) and data.can("plan"):  # viewers see manifests and runs, not plans
@@ -240,5 +233,5 @@ def _page() -> None:
     _runs(app)
 
 
-_apply_query()
+data.follow_query("provisioning", [APPLICATION, MODE])
 _page()

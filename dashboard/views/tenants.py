@@ -11,8 +11,17 @@ ANY = "Any status"
 ANY_STATE = "Any state"
 # The "state known" filter's choices -> data's values.
 STATE_KNOWN = {"Never checked": data.NEVER_CHECKED, "Checked": data.CHECKED}
-# The query string last applied to the filters (a link from the Overview applies once).
-APPLIED_QUERY = "tenants_applied_query"
+# The Overview's links (?status=…&state=…, ?application=…&search=…) set the filters; the URL
+# follows them.
+APPLICATION = data.QueryLink("application", "tenants_application", neutral=ALL)
+SEARCH = data.QueryLink("search", "tenants_search", neutral="")
+STATUS = data.QueryLink(
+    "status", "tenants_status", {status: status for status in data.STATUSES}, neutral=ANY
+)
+STATE = data.QueryLink(
+    "state", "tenants_state", {value: label for label, value in STATE_KNOWN.items()}, ANY_STATE
+)
+LINKS = [APPLICATION, SEARCH, STATUS, STATE]
 # The page of the table shown (the pager's number input writes it).
 PAGE = "tenants_page"
 # The outcome of the last Renew ticket click: (record label, succeeded, message).
@@ -29,43 +38,31 @@ st.caption(
 )
 
 
-def _apply_query() -> None:
-    """Filters from the URL (the Overview's attention links): status, state, application,
-    search. Applied once per query string, so the filters stay the operator's afterwards."""
-    query = {key: st.query_params[key] for key in st.query_params}
-    marker = repr(sorted(query.items()))
-    if not query or st.session_state.get(APPLIED_QUERY) == marker:
-        return
-    st.session_state[APPLIED_QUERY] = marker
-    if query.get("status") in data.STATUSES:
-        st.session_state["tenants_status"] = query["status"]
-    known = {value: label for label, value in STATE_KNOWN.items()}
-    if query.get("state") in known:
-        st.session_state["tenants_state"] = known[query["state"]]
-    if "application" in query:
-        st.session_state["tenants_application"] = query["application"]
-    if "search" in query:
-        st.session_state["tenants_search"] = query["search"]
-    _first_page()
-
-
 def _first_page() -> None:
     """Other filters, other records: back to the first page."""
     st.session_state.pop(PAGE, None)
 
 
 def _filters(names: list[str]) -> tuple[str | None, str, str | None, str | None]:
-    if st.session_state.get("tenants_application") not in (None, ALL, *names):
-        st.session_state.pop("tenants_application")  # a link to an application gone since
+    if st.session_state.get(APPLICATION.key) not in (None, ALL, *names):
+        st.session_state.pop(APPLICATION.key)  # a link to an application gone since
+    applications = [ALL, *names]
+    statuses = [ANY, *data.STATUSES]
+    states = [ANY_STATE, *STATE_KNOWN]
     left, middle, right, state_column = st.columns([2, 3, 2, 2])
     with left:
         chosen = st.selectbox(
-            "Application", [ALL, *names], key="tenants_application", on_change=_first_page
+            "Application",
+            applications,
+            index=data.linked_index(APPLICATION, applications),
+            key=APPLICATION.key,
+            on_change=_first_page,
         )
     with middle:
         search = st.text_input(
             "Search",
-            key="tenants_search",
+            value=data.linked_text(SEARCH),
+            key=SEARCH.key,
             on_change=_first_page,
             placeholder="Tenant, company or who approved",
             help="Any part of the context identifier, the company name or the approver, in "
@@ -73,13 +70,18 @@ def _filters(names: list[str]) -> tuple[str | None, str, str | None, str | None]
         )
     with right:
         status = st.selectbox(
-            "Status", [ANY, *data.STATUSES], key="tenants_status", on_change=_first_page
+            "Status",
+            statuses,
+            index=data.linked_index(STATUS, statuses),
+            key=STATUS.key,
+            on_change=_first_page,
         )
     with state_column:
         known = st.selectbox(
             "State",
-            [ANY_STATE, *STATE_KNOWN],
-            key="tenants_state",
+            states,
+            index=data.linked_index(STATE, states),
+            key=STATE.key,
             on_change=_first_page,
             help="Never checked: no state from the state API or a webhook yet.",
         )
@@ -273,5 +275,6 @@ def _detail(app: str, ctx: str) -> None:
             st.dataframe(detail.history, hide_index=True, width="stretch")
 
 
-_apply_query()
+if data.follow_query("tenants", LINKS):
+    _first_page()  # other filters, other records
 _records()

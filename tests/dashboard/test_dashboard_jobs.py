@@ -118,6 +118,10 @@ def test_the_overview_link_to_failed_jobs_filters_the_jobs_page(repository: Repo
     at.switch_page(JOBS_PAGE).run()
     assert not at.exception, at.exception
     assert at.selectbox(key="jobs_status").value == "failed"
+    # The linked value is the widget's default too (a browser that lost it falls back to it).
+    chosen = at.selectbox(key="jobs_status")
+    assert chosen.options[chosen.proto.default] == "failed"
     assert not at.dataframe
     at.selectbox(key="jobs_status").select("All").run()  # the filter is the operator's again
     assert len(at.dataframe[0].value) == 1
+    assert at.query_params == {}  # and the address follows it

@@ -178,14 +178,24 @@ def test_an_overview_link_chooses_its_application_until_the_operator_does(
     assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
     at.run()  # a rerun with the link still in the address: still the linked application
     assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    # The widget's default is the linked application too: a browser that lost the widget's
+    # value (clicked before the linked page's first run ended) falls back to it, not to the
+    # first application (tests/browser/test_linked_views_in_browser.py).
+    assert at.selectbox(key="provisioning_application").proto.default == 1
 
-    # The choice is the operator's afterwards, through reruns with the link still there.
+    # The choice is the operator's afterwards, and the address follows it (a reload or a
+    # shared link shows the same view).
     at.selectbox(key="provisioning_application").select(STANDARD_APP).run()
     at.run()
     assert at.selectbox(key="provisioning_application").value == STANDARD_APP
+    assert at.query_params == {"application": STANDARD_APP}
+    assert at.selectbox(key="provisioning_application").proto.default == 0
 
-    # Another link chooses its own application again.
-    at.query_params["tenants"] = "drifted"
+    # Another link chooses its own application again; its tenants mode stays in the address
+    # (Bravo Custom has no tenant, so the page draws no mode to follow it).
+    at.query_params.clear()
+    at.query_params.update(application=CUSTOM_APP, tenants="drifted")
     at.run()
     assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    assert at.query_params == {"application": CUSTOM_APP, "tenants": "drifted"}
     assert not at.exception, at.exception

@@ -461,10 +461,19 @@ def test_an_overview_link_opens_the_filtered_table(repository: Repository) -> No
     assert list(at.dataframe[0].value["Tenant"]) == [TENANT, "Cust70002"]
     assert at.selectbox(key="tenants_status").value == "active"
     assert at.selectbox(key="tenants_state").value == "Never checked"
+    # The linked values are the widgets' defaults too: a browser that lost the widgets' values
+    # (clicked before the linked page's first run ended) falls back to them (data/links.py).
+    status = at.selectbox(key="tenants_status")
+    assert status.options[status.proto.default] == "active"
+    state = at.selectbox(key="tenants_state")
+    assert state.options[state.proto.default] == "Never checked"
 
-    # The filters are the operator's afterwards: the link applies once.
+    # The filters are the operator's afterwards, and the address follows them.
     at.selectbox(key="tenants_state").select("Any state").run()
     assert list(at.dataframe[0].value["Tenant"]) == [TENANT, "Cust70001", "Cust70002"]
+    assert at.query_params == {"status": "active"}
+    at.run()
+    assert at.selectbox(key="tenants_state").value == "Any state"
 
     # A link naming one tenant opens its record.
     at.query_params.clear()
@@ -473,6 +482,8 @@ def test_an_overview_link_opens_the_filtered_table(repository: Repository) -> No
     at.run()
     assert list(at.dataframe[0].value["Tenant"]) == ["Cust70001"]
     assert "Cust70001 · Alpha Sync" in texts(at.subheader)
+    assert at.selectbox(key="tenants_status").value == "Any status"  # not in this link
+    assert at.text_input(key="tenants_search").value == "cust70001"
 
 
 def test_time_claims_read_as_times_never_epochs(repository: Repository) -> None:
