@@ -29,22 +29,27 @@ def open_workspace(home: Path, transport: httpx.MockTransport) -> Workspace:
     return Workspace.open(settings, http=httpx.Client(transport=transport))
 
 
+def running(_request: httpx.Request) -> httpx.Response:
+    """The state API's answer: the tenant is running until far ahead."""
+    return httpx.Response(
+        200,
+        json={
+            "ContextIdentifier": CTX,
+            "Endpoint": f"https://sod2.superoffice.com/{CTX}",
+            "State": "Running",
+            "IsRunning": True,
+            "ValidUntil": "2999-01-01T00:00:00.0000000Z",
+            "Api": f"https://sod2.superoffice.com/{CTX}/api",
+        },
+    )
+
+
 def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(
-            200,
-            json={
-                "ContextIdentifier": CTX,
-                "Endpoint": f"https://sod2.superoffice.com/{CTX}",
-                "State": "Running",
-                "IsRunning": True,
-                "ValidUntil": "2999-01-01T00:00:00.0000000Z",
-                "Api": f"https://sod2.superoffice.com/{CTX}/api",
-            },
-        )
+        return running(request)
 
     with open_workspace(tmp_path / "home", httpx.MockTransport(handler)) as ws:
         assert isinstance(ws.tenants, TenantAccess)
@@ -91,10 +96,9 @@ def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
 
 def test_a_system_user_client_is_built_from_one_store_statement(tmp_path: Path) -> None:
     """Issue 14: the application and its authorization are read together (2 statements with
-    SQLite's BEGIN, were 5 in 2 transactions); a record that is not active is still refused
-    with the resolver's own error."""
-    refuse = httpx.MockTransport(lambda request: httpx.Response(503))
-    with open_workspace(tmp_path / "home", refuse) as ws:
+    SQLite's BEGIN, were 5 in 2 transactions); a state check reads the application once; a
+    record that is not active is still refused with the resolver's own error."""
+    with open_workspace(tmp_path / "home", httpx.MockTransport(running)) as ws:
         app = ws.applications.register(
             name="Acme Sync",
             environment="sod",
@@ -120,6 +124,24 @@ def test_a_system_user_client_is_built_from_one_store_statement(tmp_path: Path) 
                 assert api.credential.application == app.id  # type: ignore[attr-defined]
         finally:
             event.remove(ws.repository.engine, "before_cursor_execute", seen)
+        # A state check reads the application's environment from the store once (by the
+        # name or the id it was given); a state answer cached until ValidUntil: no statement.
+        sent.clear()
+        event.listen(ws.repository.engine, "before_cursor_execute", seen)
+        try:
+            with pytest.raises(UnknownApplicationError):
+                ws.tenants.status("No Such App", CTX)
+            with pytest.raises(UnknownApplicationError):  # not remembered: read again
+                ws.tenants.status("No Such App", CTX)
+            unknown = len(sent)
+            assert ws.tenants.status("Acme Sync", CTX).is_running
+            first = len(sent)
+            assert ws.tenants.status("Acme Sync", CTX).is_running
+        finally:
+            event.remove(ws.repository.engine, "before_cursor_execute", seen)
+        assert unknown == 4
+        assert first - unknown == 2
+        assert len(sent) == first
         ws.repository.set_authorization_status("Acme Sync", CTX, "revoked", actor="test")
         with pytest.raises(NotInstalledError) as caught:
             ws.tenants.system_user_api("Acme Sync", CTX)

@@ -104,6 +104,7 @@ class TenantAccess:
         self._lock = threading.Lock()
         self._status_clients: dict[str, TenantStatusClient] = {}
         self._key_sets: dict[str, JwksCache] = {}
+        self._environments: dict[str, Environment] = {}
 
     def __repr__(self) -> str:
         return f"TenantAccess(environments={sorted(self._status_clients)})"
@@ -136,8 +137,22 @@ class TenantAccess:
         in. A malformed tenant raises :class:`~toolkit.errors.InvalidContextIdentifierError`
         before the state API is asked."""
         context_identifier = check_context_identifier(context_identifier)
-        environment = environment_of(resolve_application(self.repository, application))
-        return self.status_client(environment).status(context_identifier, refresh=refresh)
+        return self.status_client(self._environment(application)).status(
+            context_identifier, refresh=refresh
+        )
+
+    def _environment(self, application: str) -> Environment:
+        """The environment of the application (name or id), read from the store once: an
+        application's environment is set when it is registered and never changes, and the
+        store forgets no application (a state check per unit of work read it each time, two
+        statements; issue 14). An unknown application is not remembered: it raises each time."""
+        with self._lock:
+            environment = self._environments.get(application)
+        if environment is None:
+            environment = environment_of(resolve_application(self.repository, application))
+            with self._lock:
+                self._environments[application] = environment
+        return environment
 
     def system_user_api(self, application: str, context_identifier: str) -> WebApiClient:
         """A REST client for the application's system user in the tenant.
