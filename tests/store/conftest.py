@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from store_support import KEY_A, Clock
+from support.stores import migrated_home
 
 from toolkit.store import Repository, open_store
 
@@ -24,6 +25,8 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(database_url: str | None, home: Path, clock: Clock) -> Iterator[Repository]:
+    if database_url is None:
+        migrated_home(home)  # the migrations' own tests migrate their own stores
     repository = open_store(database_url, home, KEY_A, now=clock)
     yield repository
     repository.close()

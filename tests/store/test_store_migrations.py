@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -12,9 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect
 from sqlalchemy.exc import DBAPIError
+from support.stores import migrated_home
 
 from toolkit.errors import ConfigurationError
-from toolkit.store import create_engine_for, head_version, migrate, schema_version
+from toolkit.store import create_engine_for, head_version, migrate, open_store, schema_version
+from toolkit.store.areas.key_ring import is_sealed
 from toolkit.store.areas.state_history import state_history_query
 from toolkit.store.database import BUSY_TIMEOUT_MS, read, write
 from toolkit.store.schema import metadata
@@ -84,6 +87,32 @@ def test_plain_postgresql_urls_mean_psycopg_3(tmp_path: Path) -> None:
     engine = create_engine_for("postgresql://u@127.0.0.1/db", home=tmp_path)
     assert engine.url.drivername == "postgresql+psycopg"
     engine.dispose()
+
+
+def test_the_tests_migrated_template_is_a_freshly_migrated_store(tmp_path: Path) -> None:
+    """support.stores copies one migrated store into many tests' homes: it must hold what a
+    first start's migration makes, and open as a first start does (key file, canary)."""
+
+    def schema(database: Path) -> list[tuple[str, str, str]]:
+        with closing(sqlite3.connect(database)) as connection:
+            rows = connection.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name")
+            return [(kind, name, sql or "") for kind, name, sql in rows]
+
+    fresh = create_engine_for(None, home=tmp_path / "fresh")
+    migrate(fresh)
+    fresh.dispose()
+    copied = migrated_home(tmp_path / "copied")
+
+    assert schema(copied / "toolkit.db") == schema(tmp_path / "fresh" / "toolkit.db")
+    assert stat.S_IMODE(copied.stat().st_mode) == 0o700
+    assert sorted(path.name for path in copied.iterdir()) == ["toolkit.db"]
+    store = open_store(None, copied, None)
+    try:
+        assert schema_version(store.engine) == head_version()
+        assert is_sealed(store.engine)
+        assert (copied / "secret.key").exists()
+    finally:
+        store.close()
 
 
 def test_sqlite_writes_take_the_write_lock_at_begin(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
+from support.stores import migrated_home
+
 if TYPE_CHECKING:  # imported when a fixture runs: the unit tests' start-up stays light
     from starlette.testclient import TestClient
 
@@ -44,6 +46,8 @@ def open_workspace_at(
 
     if offline:
         transport = httpx.MockTransport(lambda request: httpx.Response(503))
+    if not settings.get("database_url"):
+        migrated_home(home)
     with (
         create_client() if transport is None else httpx.Client(transport=transport) as http,
         Workspace.open(Settings(home=home, _env_file=None, **settings), http=http) as ws,

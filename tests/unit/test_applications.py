@@ -10,6 +10,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.stores import migrated_home
 
 from toolkit import keys
 from toolkit.config import Settings
@@ -29,7 +30,7 @@ def private_key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(home=migrated_home(tmp_path / "home"), _env_file=None)  # type: ignore[call-arg]
     with Workspace.open(settings) as workspace:
         yield workspace
 

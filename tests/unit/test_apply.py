@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.stores import migrated_home
 from test_plan import CTX, MANIFEST, TASKS, FakeApi, FakeTenant
 
 from toolkit.errors import (
@@ -37,7 +38,7 @@ class Interrupted(Exception):
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Repository]:
-    repository = open_store(None, tmp_path / "home", generate_key_text("apply"))
+    repository = open_store(None, migrated_home(tmp_path / "home"), generate_key_text("apply"))
     yield repository
     repository.close()
 

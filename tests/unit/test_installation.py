@@ -14,6 +14,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.utils import to_base64url_uint
+from support.stores import migrated_home
 
 from toolkit.auth.transactions import SignInTransaction
 from toolkit.config import Settings
@@ -135,7 +136,7 @@ def superid(clock: Clock) -> FakeSuperId:
 
 @pytest.fixture
 def ws(tmp_path: Path, clock: Clock, superid: FakeSuperId) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(home=migrated_home(tmp_path / "home"), _env_file=None)  # type: ignore[call-arg]
     with (
         create_client(transport=httpx.MockTransport(superid)) as http,
         Workspace.open(settings, http=http, now=clock) as workspace,

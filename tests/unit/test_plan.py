@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.stores import migrated_home
 
 from toolkit.errors import ApiNotFoundError
 from toolkit.provisioning import Action, Group, Kind, Manifest, load_manifest, make_plan
@@ -286,7 +287,7 @@ class FakeApi:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Repository]:
-    repository = open_store(None, tmp_path / "home", generate_key_text("plan"))
+    repository = open_store(None, migrated_home(tmp_path / "home"), generate_key_text("plan"))
     yield repository
     repository.close()
 

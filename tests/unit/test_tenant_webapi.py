@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support.stores import migrated_home
 
 from toolkit.auth.oidc import TokenResponse
 from toolkit.auth.system_user import SystemUserTicket
@@ -135,7 +136,7 @@ class FakeExchange:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Repository]:
-    repository = open_store(None, tmp_path / "home", generate_key_text("unit"))
+    repository = open_store(None, migrated_home(tmp_path / "home"), generate_key_text("unit"))
     repository.add_application(APP, environment="sod", client_id="cid", client_secret=SECRET)
     repository.put_authorization(
         APP, CTX, token_issued_at=START - timedelta(hours=1), system_user_token="Demo-abcdefghij"

@@ -17,6 +17,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import event, select
+from support.stores import migrated_home
 
 from toolkit.auth.system_user import SystemUserTicket
 from toolkit.auth.tickets import TICKET_REFRESH_MARGIN, TICKET_WINDOW, TicketManager
@@ -103,7 +104,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def store(tmp_path: Path, clock: Clock) -> Iterator[Repository]:
-    repository = setup_store(tmp_path / "home", clock)
+    repository = setup_store(migrated_home(tmp_path / "home"), clock)
     yield repository
     repository.close()
 

@@ -24,6 +24,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from support.stores import migrated_home
+
 from toolkit.config import Settings
 from toolkit.store import StateChangeOutcome
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
@@ -103,7 +105,7 @@ def superoffice(superid_key: RSAPrivateKey) -> SuperOffice:
 
 @pytest.fixture
 def workspace(tmp_path: Path, superoffice: SuperOffice) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(home=migrated_home(tmp_path / "home"), _env_file=None)  # type: ignore[call-arg]
     with (
         httpx.Client(transport=httpx.MockTransport(superoffice)) as http,
         Workspace.open(settings, http=http) as ws,
