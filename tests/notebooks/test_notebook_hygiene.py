@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from toolkit.localstack import DEMO_INSTALLS, NEWCOMER_TENANT, PARTNER_TENANT
+
 if TYPE_CHECKING:
     import nbformat  # imported where used: its schema validator takes seconds to import
 
@@ -28,6 +30,13 @@ EXPECTED = {
     "06_operating_at_scale.ipynb",
     "07_installation_pages.ipynb",
 }
+# The make run world's demo tenants. Notebook 00 introduces the emulator's seeded demo world (its
+# users and tenants are its subject) and installs there; every other notebook that can join the
+# running world keeps out of them.
+DEMO_TENANTS = sorted(
+    {install.tenant for install in DEMO_INSTALLS} | {NEWCOMER_TENANT, PARTNER_TENANT}
+)
+IN_THE_DEMO_TENANTS = {"00_application_models.ipynb"}
 # Hex strings as long as a client id / secret, PEM private key blocks, RSAKeyValue private parts,
 # access tokens, system user tickets: none of them belongs in a committed notebook.
 SECRET_PATTERNS = (
@@ -113,6 +122,22 @@ def test_joins_the_running_world_and_says_what_it_leaves_there(path: Path) -> No
     for demo_tenant in ("Cust12345", "Cust23456"):
         for change in ("move_tenant(", "change_tenant(", "set_tenant_state("):
             assert f"{change}{demo_tenant!r}" not in code.replace('"', "'")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))
+def test_signs_in_and_revokes_only_in_tenants_of_its_own(path: Path) -> None:
+    # Issue 15: installs, sign-ins and revocations in the make run world happen in tenants the
+    # notebook made, so the demo tenants' records (and the Overview) stay as the seed left them.
+    code = code_of(load(path))
+    named = [ctx for ctx in DEMO_TENANTS if ctx.casefold() in code.casefold()]
+    if "/revoke" in code:
+        assert not named, f"revokes with a demo tenant in sight: {named}"
+        assert "world.new_contexts(" in code
+    if "open_world(" not in code or path.name in IN_THE_DEMO_TENANTS:
+        return
+    assert not named, f"names the demo tenants {named} (their users included)"
+    if "sign_in(" in code:
+        assert "world.new_contexts(" in code  # the administrator of a tenant of its own
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids(NOTEBOOKS))

@@ -1,11 +1,12 @@
-"""Notebooks 04 to 07 in the `make run` world (issue 15).
+"""Notebooks 02 to 07 in the `make run` world (issue 15).
 
 Under nbmake every notebook runs in a private world (notebooks/conftest.py). Here a local stack
 like `make run`'s (without the dashboard process: the store is what the dashboard shows) runs in
 this process, and each notebook is executed against it, found through ``SOTK_HOME``. Each must
 work there with applications and tenants of its own: afterwards the store holds the
-applications its last line says it added, installed only in tenants the world did not have,
-and the demo tenants, their authorizations and what the emulator holds in them are as before,
+applications its last line says it added, installed only in tenants the world did not have
+and none needing an administrator's re-approval (the Overview would list it), and the demo
+tenants, their authorizations and what the emulator holds in them are as before,
 with no fault rule left behind. Cells wait for what they wait for (webhooks, runs, jobs), each
 with its own bound; the kernel gets a generous per-cell timeout, so a slow machine only takes
 longer.
@@ -27,6 +28,8 @@ from toolkit.workspace import Workspace
 
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 IN_THE_WORLD = (
+    "02_sign_in_and_install.ipynb",
+    "03_system_user_ticket.ipynb",
     "04_tenant_state_and_web_api.ipynb",
     "05_provisioning.ipynb",
     "06_operating_at_scale.ipynb",
@@ -114,6 +117,8 @@ def test_runs_in_the_running_world_with_its_own_tenants(
         assert f"'{app}'" in last_words  # the last line names it
         assert tenants, f"{app} is installed in tenants of its own"
         assert not set(tenants) & (DEMO_TENANTS | known)
+        # Nothing it leaves waits for a tenant administrator (03 revokes and approves again).
+        assert "needs_reconsent" not in tenants.values(), f"{app}: {tenants}"
         first, final = min(tenants), max(tenants)
         assert first in last_words  # and its tenants
         assert final in last_words
