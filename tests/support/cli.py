@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from support.stores import migrated_home
+
 if TYPE_CHECKING:  # imported when used: the unit tests' start-up stays light
     from toolkit.workspace import Workspace
 
@@ -16,12 +18,13 @@ PUBLIC_URL = "http://127.0.0.1:8000"
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The ``SOTK_*`` variables a CLI test passes to the runner."""
+    """The ``SOTK_*`` variables a CLI test passes to the runner; the home holds a migrated,
+    never started store (support.stores)."""
     from toolkit.store import generate_key_text
 
     monkeypatch.chdir(tmp_path)  # no stray .env
     return {
-        "SOTK_HOME": str(tmp_path / "home"),
+        "SOTK_HOME": str(migrated_home(tmp_path / "home")),
         "SOTK_SECRET_KEYS": generate_key_text("alpha"),
         "SOTK_PUBLIC_URL": PUBLIC_URL,
     }
