@@ -48,11 +48,11 @@ def emulator_serve(
     typer.echo(f"  control plane   {base}/__emulator__/state")
     typer.echo("Seeded users sign in with the password 'superid-demo'. Ctrl-C stops.")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Both set explicitly: a shell starts background jobs with SIGINT ignored.
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         emulator.stop()
