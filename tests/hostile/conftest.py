@@ -4,12 +4,11 @@ suite-wide one, in ``tests/conftest.py``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
 from hostile_support import APP, CTX
-from support.partner import app_client, open_workspace_at, register_sod_application
+from support.partner import app_client, authorized_sod_application, open_workspace_at
 
 from toolkit.workspace import Workspace
 
@@ -21,10 +20,7 @@ if TYPE_CHECKING:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     # Nothing outside is reachable: hostile input must be refused before any call out.
     with open_workspace_at(tmp_path_factory.mktemp("hostile") / "home", offline=True) as ws:
-        app = register_sod_application(ws, APP)
-        ws.repository.put_authorization(
-            app.id, CTX, token_issued_at=datetime.now(UTC), system_user_token="secret-sut"
-        )
+        authorized_sod_application(ws, CTX, APP)
         yield ws
 
 

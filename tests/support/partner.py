@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,18 @@ def register_sod_application(ws: Workspace, name: str = "Acme Sync") -> Applicat
     )
 
 
+def authorized_sod_application(
+    ws: Workspace, tenant: str, name: str = "Acme Sync", system_user_token: str = "secret-sut"
+) -> Application:
+    """``register_sod_application`` with an active authorization in ``tenant`` written straight
+    to the store, issued now: for tests of what comes after the install, not of the install."""
+    app = register_sod_application(ws, name)
+    ws.repository.put_authorization(
+        app.id, tenant, token_issued_at=datetime.now(UTC), system_user_token=system_user_token
+    )
+    return app
+
+
 @contextmanager
 def app_client(workspace: Workspace) -> Iterator[TestClient]:
     """The partner endpoints' app in process, its errors answered as pages (not raised)."""
@@ -116,3 +129,29 @@ def install_as_administrator(
         result = sign_in(start.headers["location"], username=username)
         assert result.form_action is not None
         return browser.post(result.form_action, data=result.params)
+
+
+def provision_internal_app(
+    emulator_url: str,
+    workspace: Workspace,
+    endpoints: PartnerEndpoints,
+    app: str,
+    *,
+    tenant: str = TENANT,
+    username: str = ADMIN,
+) -> None:
+    """An internal application registered at the emulator, installed by the administrator
+    (as in notebook 02) and provisioned with the internal preset, its URLs on ``endpoints``
+    (``{public_url}`` in manifests is where these endpoints really listen)."""
+    workspace.provisioning.public_url = endpoints.base_url
+    workspace.applications.register_with_emulator(
+        name=app,
+        emulator_url=emulator_url,
+        redirect_uri=f"{endpoints.base_url}/callback",
+        model="internal",
+        actor="test",
+    )
+    install_as_administrator(endpoints, app, tenant, username)
+    workspace.provisioning.set_manifest(app, 'preset = "internal"\n', actor="test")
+    run = workspace.provisioning.apply(app, tenant, actor="test")
+    assert run.outcome == "succeeded"

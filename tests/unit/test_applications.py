@@ -10,16 +10,15 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from support.stores import migrated_home
+from support.partner import SOD_CLIENT_ID, SOD_CLIENT_SECRET, open_workspace_at
 
 from toolkit import keys
-from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.errors import ConfigurationError, ConflictError, KeyFormatError
 from toolkit.workspace import Workspace
 
-CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
-SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
+CLIENT_ID = SOD_CLIENT_ID
+SECRET = SOD_CLIENT_SECRET
 REDIRECT = "https://partner.example/callback"
 
 
@@ -30,8 +29,7 @@ def private_key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
-    settings = Settings(home=migrated_home(tmp_path / "home"), _env_file=None)  # type: ignore[call-arg]
-    with Workspace.open(settings) as workspace:
+    with open_workspace_at(tmp_path / "home") as workspace:
         yield workspace
 
 
@@ -46,6 +44,17 @@ def register(ws: Workspace, **changes: Any) -> Any:
     }
     arguments.update(changes)
     return ws.applications.register(**arguments)
+
+
+def register_at(emu: Emulator, ws: Workspace, name: str, **changes: Any) -> Any:
+    """``name`` registered at the emulator, with a loopback redirect URL."""
+    return ws.applications.register_with_emulator(
+        name=name,
+        emulator_url=emu.base_url,
+        redirect_uri="http://127.0.0.1:8000/callback",
+        actor="test",
+        **changes,
+    )
 
 
 def test_register_keeps_an_xml_key_as_encrypted_pem(
@@ -118,37 +127,12 @@ def test_custom_app_carries_its_tenant_and_credentials(ws: Workspace) -> None:
 
 @pytest.mark.emulator
 def test_register_with_emulator_stores_issued_credentials(ws: Workspace, emu: Emulator) -> None:
-    app = ws.applications.register_with_emulator(
-        name="Acme Sync",
-        emulator_url=emu.base_url,
-        redirect_uri="http://127.0.0.1:8000/callback",
-        model="external",
-        actor="test",
-    )
-    custom = ws.applications.register_with_emulator(
-        name="Acme Custom",
-        emulator_url=emu.base_url,
-        redirect_uri="http://127.0.0.1:8000/callback",
-        kind="custom",
-        tenant="Cust23456",
-        actor="test",
-    )
+    app = register_at(emu, ws, "Acme Sync", model="external")
+    custom = register_at(emu, ws, "Acme Custom", kind="custom", tenant="Cust23456")
     with pytest.raises(ConfigurationError, match="already exists"):
-        ws.applications.register_with_emulator(
-            name="Acme Sync",
-            emulator_url=emu.base_url,
-            redirect_uri="http://127.0.0.1:8000/callback",
-            actor="test",
-        )
+        register_at(emu, ws, "Acme Sync")
     with pytest.raises(ConfigurationError, match="refused"):
-        ws.applications.register_with_emulator(
-            name="Nobody's",
-            emulator_url=emu.base_url,
-            redirect_uri="http://127.0.0.1:8000/callback",
-            kind="custom",
-            tenant="Cust99999",
-            actor="test",
-        )
+        register_at(emu, ws, "Nobody's", kind="custom", tenant="Cust99999")
     listed = httpx.get(f"{emu.base_url}/__emulator__/apps", timeout=10).json()["apps"]
     activated = httpx.get(f"{emu.base_url}/__emulator__/authorizations", timeout=10).json()
     assert {a["client_id"] for a in listed} == {app.client_id, custom.client_id}
@@ -174,13 +158,12 @@ def test_register_with_emulator_stores_issued_credentials(ws: Workspace, emu: Em
 def test_register_with_emulator_brings_your_own_key_and_state_change_url(
     emu: Emulator, ws: Workspace, private_key: rsa.RSAPrivateKey
 ) -> None:
-    app = ws.applications.register_with_emulator(
-        name="Own Key",
-        emulator_url=emu.base_url,
-        redirect_uri="http://127.0.0.1:8000/callback",
+    app = register_at(
+        emu,
+        ws,
+        "Own Key",
         private_key=keys.private_key_to_rsa_key_value(private_key),
         public_url="http://127.0.0.1:8000",
-        actor="test",
     )
     registered = emu.world.apps[app.client_id]
     assert registered.public_key_pem == keys.public_key_to_pem(private_key)
@@ -206,13 +189,7 @@ def test_register_with_emulator_refuses_an_unusable_key_and_stores_nothing(
     weak = rsa.generate_private_key(public_exponent=3, key_size=1024)
     for key in (keys.private_key_to_pem(weak), "<RSAKeyValue><Modulus>AQAB</Modulus>"):
         with pytest.raises((ConfigurationError, KeyFormatError)):
-            ws.applications.register_with_emulator(
-                name="Weak Key",
-                emulator_url=emu.base_url,
-                redirect_uri="http://127.0.0.1:8000/callback",
-                private_key=key,
-                actor="test",
-            )
+            register_at(emu, ws, "Weak Key", private_key=key)
     assert emu.world.apps == {}
     assert ws.applications.list() == []
     register(ws)  # a Developer Portal application: its URL is set in the portal

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from support.partner import SOD_CLIENT_ID, SOD_CLIENT_SECRET
 from typer.testing import CliRunner
 
 from toolkit import keys
@@ -16,8 +17,8 @@ from toolkit.store import generate_key_text
 from toolkit.workspace import Workspace
 
 runner = CliRunner()
-SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
-CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+SECRET = SOD_CLIENT_SECRET
+CLIENT_ID = SOD_CLIENT_ID
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,15 @@ def add_args(key_file: Path, *extra: str) -> list[str]:
     ]
 
 
+def file_args(folder: Path, private_key: rsa.RSAPrivateKey) -> list[str]:
+    """``add_args`` with the key in an XML file and the secret in a file, both under ``folder``."""
+    key_file = folder / "key.xml"
+    key_file.write_text(keys.private_key_to_rsa_key_value(private_key))
+    secret_file = folder / "secret.txt"
+    secret_file.write_text(SECRET + "\n")
+    return add_args(key_file, "--client-secret-file", str(secret_file))
+
+
 def stored(env: dict[str, str]) -> list[str]:
     settings = Settings(  # type: ignore[call-arg]
         home=Path(env["SOTK_HOME"]), secret_keys=env["SOTK_SECRET_KEYS"], _env_file=None
@@ -57,14 +67,7 @@ def stored(env: dict[str, str]) -> list[str]:
 def test_app_add_list_show_never_print_secrets(
     env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
 ) -> None:
-    key_file = tmp_path / "key.xml"
-    key_file.write_text(keys.private_key_to_rsa_key_value(private_key))
-    secret_file = tmp_path / "secret.txt"
-    secret_file.write_text(SECRET + "\n")
-
-    added = runner.invoke(
-        app, add_args(key_file, "--client-secret-file", str(secret_file)), env=env
-    )
+    added = runner.invoke(app, file_args(tmp_path, private_key), env=env)
 
     assert added.exit_code == 0, added.output
     fingerprint = keys.key_fingerprint(private_key)
@@ -339,13 +342,7 @@ def test_app_add_defaults_the_redirect_uri_under_the_partner_prefix(
     env: dict[str, str], tmp_path: Path, private_key: rsa.RSAPrivateKey
 ) -> None:
     """SOTK_PARTNER_PREFIX: the endpoints are mounted in the partner's own app (issue 16)."""
-    key_file = tmp_path / "key.xml"
-    key_file.write_text(keys.private_key_to_rsa_key_value(private_key))
-    secret_file = tmp_path / "secret.txt"
-    secret_file.write_text(SECRET + "\n")
     prefixed = {**env, "SOTK_PARTNER_PREFIX": "/superoffice"}
-    added = runner.invoke(
-        app, add_args(key_file, "--client-secret-file", str(secret_file)), env=prefixed
-    )
+    added = runner.invoke(app, file_args(tmp_path, private_key), env=prefixed)
     assert added.exit_code == 0, added.output
     assert "https://partner.example/superoffice/callback" in added.output

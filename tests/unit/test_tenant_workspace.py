@@ -9,24 +9,19 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import event
+from support.partner import SOD_CLIENT_SECRET, open_workspace_at, register_sod_application
 
 from toolkit.auth.tickets import TicketManager
-from toolkit.config import Environment, Settings
+from toolkit.config import Environment
 from toolkit.errors import (
     InvalidContextIdentifierError,
     NotInstalledError,
     UnknownApplicationError,
 )
 from toolkit.tenant import SystemUserCredential, TenantAccess, WebApiClient
-from toolkit.workspace import Workspace
 
 CTX = "Cust12345"
-SECRET = "83d0f3bcb9afbc7eb9d0682e9b86db52"
-
-
-def open_workspace(home: Path, transport: httpx.MockTransport) -> Workspace:
-    settings = Settings(home=home, _env_file=None)  # type: ignore[call-arg]
-    return Workspace.open(settings, http=httpx.Client(transport=transport))
+SECRET = SOD_CLIENT_SECRET
 
 
 def running(_request: httpx.Request) -> httpx.Response:
@@ -51,16 +46,9 @@ def test_the_workspace_offers_tenant_access(tmp_path: Path) -> None:
         seen.append(request)
         return running(request)
 
-    with open_workspace(tmp_path / "home", httpx.MockTransport(handler)) as ws:
+    with open_workspace_at(tmp_path / "home", transport=httpx.MockTransport(handler)) as ws:
         assert isinstance(ws.tenants, TenantAccess)
-        ws.applications.register(
-            name="Acme Sync",
-            environment="sod",
-            client_id="6cf25376616343b38d14ddcd804f2891",
-            client_secret=SECRET,
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+        register_sod_application(ws, "Acme Sync")
         # Not installed yet: refused before any call (issue 16 item 3).
         with pytest.raises(NotInstalledError) as caught:
             ws.tenants.system_user_api("Acme Sync", CTX)
@@ -98,15 +86,8 @@ def test_a_system_user_client_is_built_from_one_store_statement(tmp_path: Path) 
     """Issue 14: the application and its authorization are read together (2 statements with
     SQLite's BEGIN, were 5 in 2 transactions); a state check reads the application once; a
     record that is not active is still refused with the resolver's own error."""
-    with open_workspace(tmp_path / "home", httpx.MockTransport(running)) as ws:
-        app = ws.applications.register(
-            name="Acme Sync",
-            environment="sod",
-            client_id="6cf25376616343b38d14ddcd804f2891",
-            client_secret=SECRET,
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+    with open_workspace_at(tmp_path / "home", transport=httpx.MockTransport(running)) as ws:
+        app = register_sod_application(ws, "Acme Sync")
         ws.repository.put_authorization(
             "Acme Sync", CTX, token_issued_at=datetime(2026, 1, 1, tzinfo=UTC)
         )

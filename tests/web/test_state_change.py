@@ -24,16 +24,19 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from support.stores import migrated_home
+from support.partner import (
+    SOD_CLIENT_ID,
+    app_client,
+    authorized_sod_application,
+    open_workspace_at,
+)
 
-from toolkit.config import Settings
 from toolkit.store import StateChangeOutcome
 from toolkit.tenant_events import MAX_NOTIFICATION_BYTES
-from toolkit.web import create_app
 from toolkit.workspace import Workspace
 
 APP = "Acme Sync"
-CLIENT_ID = "6cf25376616343b38d14ddcd804f2891"
+CLIENT_ID = SOD_CLIENT_ID
 CTX = "Cust12345"
 PREFIX = "http://schemes.superoffice.net/identity/"
 # SuperOffice's sample's ValidIssuer: SuperOfficeDocs docs/apps/tenant-status/includes/
@@ -105,28 +108,14 @@ def superoffice(superid_key: RSAPrivateKey) -> SuperOffice:
 
 @pytest.fixture
 def workspace(tmp_path: Path, superoffice: SuperOffice) -> Iterator[Workspace]:
-    settings = Settings(home=migrated_home(tmp_path / "home"), _env_file=None)  # type: ignore[call-arg]
-    with (
-        httpx.Client(transport=httpx.MockTransport(superoffice)) as http,
-        Workspace.open(settings, http=http) as ws,
-    ):
-        app = ws.applications.register(
-            name=APP,
-            environment="sod",
-            client_id=CLIENT_ID,
-            client_secret="83d0f3bcb9afbc7eb9d0682e9b86db52",
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
-        ws.repository.put_authorization(
-            app.id, CTX, token_issued_at=datetime.now(UTC), system_user_token="secret-sut"
-        )
+    with open_workspace_at(tmp_path / "home", transport=httpx.MockTransport(superoffice)) as ws:
+        authorized_sod_application(ws, CTX, APP)
         yield ws
 
 
 @pytest.fixture
 def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace), raise_server_exceptions=False) as test_client:
+    with app_client(workspace) as test_client:
         yield test_client
 
 
