@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from store_support import KEY_A, Clock
 
 from toolkit.errors import ConfigurationError, ExpiredError, NotFoundError, StoreError
@@ -366,3 +366,42 @@ def test_migration_0003_keeps_tickets_and_records(tmp_path: Path) -> None:
 def test_a_secret_looking_audit_key_is_still_refused(store: Repository, app_id: str) -> None:
     with pytest.raises(StoreError):
         store.record_audit("webhook", "x", summary={"token": "abc"})
+
+
+def test_a_tenant_workflow_reads_the_application_and_the_last_known_state_at_once(
+    store: Repository, app_id: str, clock: Clock
+) -> None:
+    view = store.tenant_work_view(app_id, CTX)
+    assert (view.application.id, view.application.name, view.state) == (app_id, APP, None)
+    store.put_tenant_state(
+        APP,
+        CTX,
+        state="Running",
+        endpoint="https://sod2.superoffice.com/Cust12345",
+        api="https://sod2.superoffice.com/Cust12345/api",
+        valid_until=at(300),
+        observed_at=at(10),
+    )
+    statements: list[str] = []
+
+    def seen(_connection: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        view = store.tenant_work_view(APP, CTX.lower())  # by name, the tenant in any case
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert [s for s in statements if s.lstrip().upper().startswith("SELECT")] == statements[-1:]
+    assert view.application.client_secret.reveal() == "83d0f3bcb9afbc7eb9d0682e9b86db52"
+    assert view.state == store.get_tenant_state(APP, CTX)
+    assert view.state is not None
+    assert (view.state.state, view.state.observed_at, view.state.context_identifier) == (
+        "Running",
+        at(10),
+        CTX,
+    )
+    # Another tenant of the application: its own state (none), not this one's.
+    assert store.tenant_work_view(app_id, "Cust54321").state is None
+    with pytest.raises(NotFoundError):
+        store.tenant_work_view("No Such App", CTX)

@@ -51,7 +51,9 @@ def status_of(ctx: str) -> TenantStatus:
 
 @dataclass
 class FakeTenants:
-    def status(self, application: str, ctx: str, *, refresh: bool = False) -> TenantStatus:
+    def status(
+        self, application: str, ctx: str, *, refresh: bool = False, recorded: Any = None
+    ) -> TenantStatus:
         return status_of(ctx)
 
 
@@ -234,7 +236,7 @@ def test_a_cancelled_job_stops_and_resumes_on_retry(services: Services) -> None:
 def test_a_tenant_whose_state_cannot_be_read_fails_under_no_host(services: Services) -> None:
     app = app_id(services.repository)
 
-    def broken(application: str, ctx: str, *, refresh: bool = False) -> TenantStatus:
+    def broken(application: str, ctx: str, *, refresh: bool = False, **_: Any) -> TenantStatus:
         raise RuntimeError("the state API is down")
 
     services.provisioning.tenants.status = broken  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ from toolkit.tenant.status import (
     TenantStatusClient,
     parse_tenant_status,
     parse_valid_until,
+    recorded_status,
 )
 
 CTX = "Cust12345"
@@ -315,3 +316,81 @@ def test_ttl_bounds_are_checked() -> None:
         TenantStatusClient(
             create_client(), ENV, min_ttl=timedelta(minutes=5), max_ttl=timedelta(minutes=1)
         )
+
+
+def recorded(state: str, *, at: datetime, until: datetime | None) -> Any:
+    """What another worker recorded: its answer (state, ValidUntil) and when it observed it."""
+    host = "online3"
+    return recorded_status(
+        CTX,
+        state=state,
+        endpoint=f"https://{host}.superoffice.com/{CTX}",
+        api=f"https://{host}.superoffice.com/{CTX}/api",
+        version=None,
+        valid_until=until,
+        observed_at=at,
+    )
+
+
+def test_a_later_recorded_answer_replaces_the_cached_one_without_a_call() -> None:
+    # This worker cached "in maintenance" for 30 s; 10 s later another worker's check found the
+    # tenant running and recorded it: this worker works the tenant now, not in 20 s.
+    clock = Clock()
+    api = StateApi(document("OfflineMaintenance", until=START + timedelta(seconds=30)))
+    client = status_client(api, clock)
+    assert client.status(CTX).state is TenantState.OfflineMaintenance
+    clock.advance(seconds=10)
+    later = recorded("Running", at=clock(), until=clock() + timedelta(seconds=30))
+    clock.advance(seconds=1)
+    answer = client.status(CTX, recorded=later)
+    assert (answer.state, answer.is_available) == (TenantState.Running, True)
+    assert answer.endpoint == f"https://online3.superoffice.com/{CTX}"
+    assert client.require_running(CTX).state is TenantState.Running  # cached from now on
+    assert api.calls == 1
+    # The recorded answer's own ValidUntil bounds it: then the state API is asked again.
+    clock.advance(seconds=30)
+    assert client.status(CTX, recorded=later).state is TenantState.OfflineMaintenance
+    assert api.calls == 2
+
+
+def test_an_older_recorded_answer_changes_nothing() -> None:
+    clock = Clock()
+    api = StateApi(document("Running", until=START + timedelta(seconds=30)))
+    client = status_client(api, clock)
+    older = recorded("Suspended", at=START - timedelta(seconds=1), until=START + timedelta(hours=1))
+    assert client.status(CTX).state is TenantState.Running
+    clock.advance(seconds=5)
+    assert client.status(CTX, recorded=older).state is TenantState.Running
+    # Observed at the same moment (this worker recorded its own answer): the cache stands.
+    same = recorded("Suspended", at=START, until=START + timedelta(hours=1))
+    assert client.status(CTX, recorded=same).state is TenantState.Running
+    assert api.calls == 1
+
+
+def test_a_later_recorded_answer_past_its_valid_until_is_asked_afresh() -> None:
+    clock = Clock()
+    api = StateApi(
+        document("OfflineMaintenance", until=START + timedelta(seconds=30)),
+        document("Running", until=START + timedelta(seconds=60)),
+    )
+    client = status_client(api, clock)
+    assert client.status(CTX).state is TenantState.OfflineMaintenance
+    clock.advance(seconds=10)
+    expired = recorded("Running", at=clock() - timedelta(seconds=1), until=clock())
+    for stale in (expired, recorded("Running", at=clock(), until=None)):
+        assert client.status(CTX, recorded=stale).state is TenantState.Running
+    # The first asked (a later check, no longer valid); its answer then stood for the second.
+    assert api.calls == 2
+
+
+def test_with_nothing_cached_a_recorded_answer_does_not_stand_in_for_the_state_api() -> None:
+    # A dropped answer (a 421, an unconfirmed notification) is asked for again.
+    clock = Clock()
+    api = StateApi(document("Running", until=START + timedelta(seconds=30)))
+    client = status_client(api, clock)
+    known = recorded("OfflineMaintenance", at=START, until=START + timedelta(seconds=30))
+    assert client.status(CTX, recorded=known).state is TenantState.Running
+    client.invalidate(CTX)
+    clock.advance(seconds=1)
+    assert client.status(CTX, recorded=known).state is TenantState.Running
+    assert api.calls == 2

@@ -5,7 +5,8 @@ enqueues one :func:`tenant_job` per tenant on the tenants queue with the host as
 and waits for them; its result is the counts by outcome. A tenant workflow is one step
 (:func:`tenant_work`) that
 
-1. asks the state API: a tenant that is not running is *skipped* with its state, without a
+1. reads the application and the tenant's last known state in the store (one statement), and
+   asks the state API: a tenant that is not running is *skipped* with its state, without a
    call to it;
 2. runs the unit of work: the same plain function of (application, tenant) the provisioning
    service offers (plan, apply, uninstall, a state check, a ticket renewal);
@@ -15,14 +16,21 @@ and waits for them; its result is the counts by outcome. A tenant workflow is on
 The state check is not a step of its own (issue 14: each step costs the engine a checkpoint
 read and write): its answer is cached until ``ValidUntil`` and only decides whether the work
 runs, so asking again when a cut-off step runs again is right, not wasteful (a tenant that
-stopped running meanwhile is skipped instead of called). A finished step's result is
-checkpointed: a workflow resumed after a crash does not run it again. A step cut off in the
-middle runs again; the apply re-plans then and reads every object back by natural key before
-creating it, so it completes only the rest and duplicates nothing. Its store lock is owned by
-that *execution* (``{workflow id}@{executor id}/{nonce}``): two executions of one workflow (a
-resumed copy, even on the same worker) never hold it at once, so the lock alone keeps one
-changing workflow per tenant; a worker restarted under the same identity, like any other, waits
-for the dead run's lock to expire (at most its TTL).
+stopped running meanwhile is skipped instead of called). The cache is the worker's own, so the
+tenant's last known state in the store (what any worker recorded: a "check now" on another
+worker, a notification it confirmed) is weighed against it: the one observed later wins (a
+recorded answer past its ValidUntil is asked for afresh). A worker that cached "in
+maintenance" therefore works a tenant as soon as another worker's check found it running, not
+when its own answer expires; with one worker the record is its own answer and adds no state
+API call (nor a statement: the record is read with the application).
+
+A finished step's result is checkpointed: a workflow resumed after a crash does not run it
+again. A step cut off in the middle runs again; the apply re-plans then and reads every object
+back by natural key before creating it, so it completes only the rest and duplicates nothing.
+Its store lock is owned by that *execution* (``{workflow id}@{executor id}/{nonce}``): two
+executions of one workflow (a resumed copy, even on the same worker) never hold it at once, so
+the lock alone keeps one changing workflow per tenant; a worker restarted under the same
+identity, like any other, waits for the dead run's lock to expire (at most its TTL).
 
 Workflow ids: a job's is ``{kind}-{hex}``; its tenants' are ``{job id}/{application id}/{tenant}``
 (the tenant case-folded), so ``list_workflows(workflow_id_prefix=job id + "/")`` is its progress
@@ -44,6 +52,7 @@ from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
 from toolkit.provisioning.plan import Plan
+from toolkit.store.records import TenantStateRecord
 
 __all__ = [
     "OPERATIONS",
@@ -143,11 +152,15 @@ def route_tenants(targets: tuple[tuple[str, str], ...]) -> list[str]:
 
 
 def tenant_state(
-    found: JobServices, application_id: str, context_identifier: str
+    found: JobServices,
+    application_id: str,
+    context_identifier: str,
+    recorded: TenantStateRecord | None = None,
 ) -> dict[str, Any]:
-    """The tenant's state now (state API, cached until ValidUntil); never raises."""
+    """The tenant's state now (state API, cached until ValidUntil, or ``recorded``, the store's
+    last known state, when that was observed later); never raises."""
     try:
-        current = found.tenants.status(application_id, context_identifier)
+        current = found.tenants.status(application_id, context_identifier, recorded=recorded)
     except Exception as exc:
         stopped = not_running(exc)
         return {
@@ -210,7 +223,8 @@ def tenant_work(task: TenantTask) -> TenantResult[Any]:
     outcome and the error in words are the result (only plain values cross the engine; a
     toolkit error would not survive its pickling)."""
     found = services()
-    app = found.repository.get_application(task.application_id)
+    view = found.repository.tenant_work_view(task.application_id, task.context_identifier)
+    app = view.application
     started = time.monotonic()
     state: str | None = None
     host: str | None = None
@@ -227,7 +241,7 @@ def tenant_work(task: TenantTask) -> TenantResult[Any]:
         )
 
     if task.operation != "check_state":  # that one asks the state API itself
-        current = tenant_state(found, task.application_id, task.context_identifier)
+        current = tenant_state(found, task.application_id, task.context_identifier, view.state)
         state, host = current["state"], current["host"]
         if current["not_running"]:
             return result(

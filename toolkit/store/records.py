@@ -27,6 +27,7 @@ __all__ = [
     "StoredTicket",
     "TenantStateCount",
     "TenantStateRecord",
+    "TenantWorkView",
     "TicketCounts",
     "TicketLease",
     "UnreadableSecret",
@@ -273,6 +274,15 @@ class TenantStateRecord:
     observed_at: datetime
     checked_at: datetime
     source: str
+
+
+@dataclass(frozen=True)
+class TenantWorkView:
+    """What a tenant workflow reads before its work, in one statement: the application and
+    the tenant's last known state (None when none is recorded)."""
+
+    application: Application
+    state: TenantStateRecord | None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from toolkit.store.areas.sessions import UserSessions
 from toolkit.store.areas.sign_ins import PendingSignIns
 from toolkit.store.areas.state_history import StateHistory
 from toolkit.store.areas.tenant_states import TenantStates
+from toolkit.store.areas.tenant_work import TenantWork
 from toolkit.store.areas.ticket_renewal import TicketRenewal
 from toolkit.store.areas.tickets import Tickets
 from toolkit.store.areas.user_options import UserOptions
@@ -54,6 +55,7 @@ __all__ = [
 class Repository(
     FleetReads,  # first: it builds on Authorizations, Tickets and TenantStates
     TicketRenewal,  # builds on Applications, Authorizations and Tickets
+    TenantWork,  # builds on Applications and TenantStates
     KeyRingCanary,
     Applications,
     Authorizations,

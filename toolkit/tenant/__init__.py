@@ -29,7 +29,7 @@ from toolkit.config import Environment
 from toolkit.errors import NotFoundError, UnexpectedResponseError
 from toolkit.http import RetryPolicy
 from toolkit.naming import check_context_identifier, resolve_application, resolve_installation
-from toolkit.store.records import Application, Authorization
+from toolkit.store.records import Application, Authorization, TenantStateRecord
 from toolkit.store.repository import Repository
 from toolkit.tenant.soap import SoapClient
 from toolkit.tenant.status import (
@@ -38,6 +38,7 @@ from toolkit.tenant.status import (
     TenantState,
     TenantStatus,
     TenantStatusClient,
+    recorded_status,
 )
 from toolkit.tenant.webapi import (
     DEFAULT_API_RETRY,
@@ -131,14 +132,35 @@ class TenantAccess:
             return client
 
     def status(
-        self, application: str, context_identifier: str, *, refresh: bool = False
+        self,
+        application: str,
+        context_identifier: str,
+        *,
+        refresh: bool = False,
+        recorded: TenantStateRecord | None = None,
     ) -> TenantStatus:
         """The tenant's state, in the environment the application (name or id) is registered
         in. A malformed tenant raises :class:`~toolkit.errors.InvalidContextIdentifierError`
-        before the state API is asked."""
+        before the state API is asked.
+
+        ``recorded`` is the tenant's last known state in the store (what any worker of the
+        fleet last recorded): when it was observed after this process's cached answer, it is
+        used instead, or the state API is asked afresh once its ValidUntil is past
+        (:meth:`TenantStatusClient.status`)."""
         context_identifier = check_context_identifier(context_identifier)
+        known = None
+        if recorded is not None:
+            known = recorded_status(
+                recorded.context_identifier,
+                state=recorded.state,
+                endpoint=recorded.endpoint,
+                api=recorded.api,
+                version=recorded.version,
+                valid_until=recorded.valid_until,
+                observed_at=recorded.observed_at,
+            )
         return self.status_client(self._environment(application)).status(
-            context_identifier, refresh=refresh
+            context_identifier, refresh=refresh, recorded=known
         )
 
     def _environment(self, application: str) -> Environment:

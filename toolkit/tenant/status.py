@@ -9,6 +9,13 @@ not running (OfflineMaintenance, Suspended, MigrationPending, ...) raises
 even state calls) until ``ValidUntil``. A 421 from a tenant host makes the caller
 :meth:`~TenantStatusClient.invalidate` the entry and ask again.
 
+The cache is one process's; other workers of the fleet ask the state API too (a "check now", a
+confirmed state-change notification) and record their answers (the store's last known state).
+A caller that has such a record (:class:`RecordedStatus`) passes it: the client then trusts
+whichever was observed later, its cached answer or the record (still valid: taken as the
+cached answer; past its ``ValidUntil``: asked afresh), so a worker never acts on an answer
+older than one the fleet already has.
+
 Open question 15: whether the state API ever answers non-200 for an unknown tenant is not
 documented; both ``State: "Unknown"`` and a 404 raise :class:`~toolkit.errors.UnknownTenantError`
 [I]. No authentication is sent: no source shows any (§6).
@@ -43,11 +50,13 @@ __all__ = [
     "RUNNING_STATES",
     "STATUS_MAX_TTL",
     "STATUS_MIN_TTL",
+    "RecordedStatus",
     "TenantState",
     "TenantStatus",
     "TenantStatusClient",
     "parse_tenant_status",
     "parse_valid_until",
+    "recorded_status",
 ]
 
 logger = logging.getLogger("toolkit.tenant.status")
@@ -134,6 +143,43 @@ class TenantStatus:
         if not self.endpoint:
             return None
         return f"{self.endpoint.rstrip('/')}/Remote/Services88/"
+
+
+@dataclass(frozen=True)
+class RecordedStatus:
+    """A state API answer a worker recorded for the fleet (the store's last known state of a
+    tenant), and when it was observed (when the answer came, on that worker's clock)."""
+
+    status: TenantStatus
+    observed_at: datetime
+
+
+def recorded_status(
+    context_identifier: str,
+    *,
+    state: str | None,
+    endpoint: str | None,
+    api: str | None,
+    version: str | None,
+    valid_until: datetime | None,
+    observed_at: datetime,
+) -> RecordedStatus:
+    """A recorded answer as a :class:`RecordedStatus`. The record keeps the wire ``State``, not
+    ``IsRunning``: that is true exactly for the running states (§6)."""
+    tenant_state = TenantState.from_wire(state)
+    return RecordedStatus(
+        TenantStatus(
+            context_identifier=context_identifier,
+            endpoint=endpoint,
+            state=tenant_state,
+            is_running=tenant_state in RUNNING_STATES,
+            valid_until=valid_until,
+            api=api,
+            version=version,
+            state_name=state,
+        ),
+        observed_at,
+    )
 
 
 def _optional_text(document: Mapping[str, Any], name: str) -> str | None:
@@ -242,6 +288,8 @@ def _utc_now() -> datetime:
 class _Cached:
     status: TenantStatus
     until: datetime
+    observed_at: datetime
+    """When the answer came (this client's clock), or when a recorded one was observed."""
 
 
 class TenantStatusClient:
@@ -281,29 +329,43 @@ class TenantStatusClient:
             f"fetch_count={self.fetch_count})"
         )
 
-    def status(self, context_identifier: str, *, refresh: bool = False) -> TenantStatus:
+    def status(
+        self,
+        context_identifier: str,
+        *,
+        refresh: bool = False,
+        recorded: RecordedStatus | None = None,
+    ) -> TenantStatus:
         """The tenant's status: the cached answer while it is valid, else one state API call.
 
         ``refresh=True`` asks the state API even when the cached answer is still valid (an
         operator's "check now"); :meth:`require_running` never does.
+
+        ``recorded`` is the newest answer the fleet recorded for the tenant (another worker may
+        have asked since this one cached its answer). When it was observed after the cached
+        answer, it replaces that answer while its ``ValidUntil`` is ahead, and the state API is
+        asked afresh once it is past; an older one changes nothing. With nothing cached, the
+        state API is asked as before (a dropped answer, after a 421 or an unconfirmed
+        notification, is asked for again, not taken back from the record).
         """
         key = context_identifier.casefold()
         if not refresh:
-            cached = self._valid(key)
-            if cached is not None:
-                return cached
+            found = self._newest(key, recorded)
+            if found is not None:
+                return found
         with self._key_lock(key):
             if not refresh:
-                cached = self._valid(key)  # another thread may just have asked
-                if cached is not None:
-                    return cached
+                found = self._newest(key, recorded)  # another thread may just have asked
+                if found is not None:
+                    return found
             return self.remember(self._fetch(context_identifier))
 
     def remember(self, status: TenantStatus) -> TenantStatus:
-        """Cache an answer the state API gave (the async client shares this cache)."""
+        """Cache an answer the state API gave just now (the async client shares this cache)."""
         until = self._cache_until(status)
+        observed = self._now()
         with self._lock:
-            self._cache[status.context_identifier.casefold()] = _Cached(status, until)
+            self._cache[status.context_identifier.casefold()] = _Cached(status, until, observed)
         return status
 
     def cached(self, context_identifier: str) -> TenantStatus | None:
@@ -336,11 +398,42 @@ class TenantStatusClient:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def _valid(self, key: str) -> TenantStatus | None:
+        entry = self._entry(key)
+        return None if entry is None else entry.status
+
+    def _entry(self, key: str) -> _Cached | None:
         with self._lock:
             entry = self._cache.get(key)
         if entry is None or self._now() >= entry.until:
             return None
-        return entry.status
+        return entry
+
+    def _newest(self, key: str, recorded: RecordedStatus | None) -> TenantStatus | None:
+        """The cached answer, or ``recorded`` when it was observed later and is still valid
+        (it is cached from now on); None when the state API must be asked (nothing cached, or
+        a later record whose ValidUntil is past)."""
+        entry = self._entry(key)
+        if entry is None:
+            return None
+        # Clocks of different workers [I]: a record stamped on a clock behind this one by more
+        # than the time since this answer came is taken as older; ValidUntil still bounds it.
+        if recorded is None or recorded.observed_at <= entry.observed_at:
+            return entry.status
+        later = recorded.status
+        if later.valid_until is None or later.valid_until <= self._now():
+            return None  # a later check, no longer valid: ask afresh
+        until = self._cache_until(later)
+        with self._lock:
+            current = self._cache.get(key)
+            if (
+                current is not entry
+                and current is not None
+                and current.until > self._now()
+                and current.observed_at >= recorded.observed_at
+            ):
+                return current.status  # a newer answer came meanwhile
+            self._cache[key] = _Cached(later, until, recorded.observed_at)
+        return later
 
     def _cache_until(self, status: TenantStatus) -> datetime:
         now = self._now()
