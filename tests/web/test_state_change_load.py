@@ -28,14 +28,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dbos import DBOS
 from support.notifications import settle_notifications
+from support.partner import SOD_CLIENT_ID, open_workspace_at, register_sod_application
 
-from toolkit.config import Settings
 from toolkit.store import StateChangeOutcome
 from toolkit.web import PartnerEndpoints
 from toolkit.workspace import Workspace
 
 APP = "Acme Sync"
-CLIENT_ID = "0b6f3c1e9a2d4f5e8c7b6a5d4e3f2a1b"
+CLIENT_ID = SOD_CLIENT_ID
 TENANTS = [f"Cust{20000 + n}" for n in range(200)]
 PER_TENANT = 5  # 1,000 distinct notifications
 REDELIVERED = 100  # of them sent twice, concurrently with the rest
@@ -100,19 +100,8 @@ def superoffice(superid_key: RSAPrivateKey) -> SuperOffice:
 
 @pytest.fixture
 def workspace(tmp_path: Path, superoffice: SuperOffice) -> Iterator[Workspace]:
-    settings = Settings(home=tmp_path / "home", _env_file=None)  # type: ignore[call-arg]
-    with (
-        httpx.Client(transport=httpx.MockTransport(superoffice)) as http,
-        Workspace.open(settings, http=http) as ws,
-    ):
-        app = ws.applications.register(
-            name=APP,
-            environment="sod",
-            client_id=CLIENT_ID,
-            client_secret="5f0c2a9e8d7b6c5a4f3e2d1c0b9a8f7e",
-            redirect_uri="https://partner.example/callback",
-            actor="test",
-        )
+    with open_workspace_at(tmp_path / "home", transport=httpx.MockTransport(superoffice)) as ws:
+        app = register_sod_application(ws, APP)
         issued = datetime.now(UTC)
         for tenant in TENANTS:
             ws.repository.put_authorization(
