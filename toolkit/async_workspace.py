@@ -74,7 +74,6 @@ from toolkit.tenant.aio import (
     AsyncWebApiClient,
 )
 from toolkit.tenant.status import TenantStatus, TenantStatusClient
-from toolkit.tenant.webapi import SystemUserCredential
 from toolkit.tenant_events import StateChangeResult
 from toolkit.workspace import Workspace
 
@@ -327,11 +326,10 @@ class AsyncWorkspace:
 
     def _installed(self, application: str, context_identifier: str) -> tuple[Application, str]:
         """The application and the tenant as stored, by the sync API's own checks (local
-        pattern, name or id, installed and active); no network call."""
-        api = self.workspace.tenants.system_user_api(application, context_identifier)
-        credential = api.credential
-        assert isinstance(credential, SystemUserCredential)  # noqa: S101 - what it builds
-        return self.workspace.applications.get(credential.application), api.context_identifier
+        pattern, name or id, installed and active) and its one-statement read; no network
+        call."""
+        app, authorization = self.workspace.tenants._installation(application, context_identifier)
+        return app, authorization.context_identifier
 
     def _planning_threads(self) -> ThreadPoolExecutor:
         # Plans wait in their own threads, never in the default pool: the tenant calls they
