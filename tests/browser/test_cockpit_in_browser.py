@@ -14,59 +14,39 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support.browser import launch, screenshots, sign_in_to_dashboard
+from support.browser import WIDE_VIEWPORT, click_grid_row, dashboard_journey, open_overview
 
 from toolkit.localstack import PARTNER_VIEWER as VIEWER
 from toolkit.localstack import LocalStack
 
 pytestmark = [pytest.mark.slow, pytest.mark.emulator, pytest.mark.browser]
 
-# The Tenants table's rows are drawn on a canvas: a row is clicked at its row marker, the
-# first column, by position (the header row and each row are this tall in Streamlit's grid).
-ROW_HEIGHT_PX = 35
-
 
 def test_overview_links_to_the_filtered_tenants_and_a_row_opens_its_record(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    urls = stack.urls
-    assert urls.dashboard is not None
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium, viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        try:
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, VIEWER)
-            # "/" is the Overview; a viewer reads the banner and gets no Check drift.
-            page.goto(urls.dashboard)
-            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
-            expect(page.get_by_text(re.compile("signed in as a viewer"))).to_be_visible()
-            expect(page.get_by_text("Check drift now")).to_have_count(0)
+    assert stack.urls.dashboard is not None
+    with dashboard_journey(chromium, stack, tmp_path, VIEWER, viewport=WIDE_VIEWPORT) as page:
+        # "/" is the Overview; a viewer reads the banner and gets no Check drift.
+        open_overview(page, stack.urls.dashboard)
+        expect(page.get_by_text(re.compile("signed in as a viewer"))).to_be_visible()
+        expect(page.get_by_text("Check drift now")).to_have_count(0)
 
-            # The attention item opens the Tenants table filtered to what it counts.
-            page.get_by_role("link", name=re.compile("never checked")).click()
-            page.wait_for_url(re.compile(r"/tenants\?"))
-            query = parse_qs(urlsplit(page.url).query)
-            assert query == {"status": ["active"], "state": ["never"]}
-            expect(page.get_by_role("heading", name="Tenants", exact=True)).to_be_visible()
-            grid = page.get_by_test_id("stDataFrame").first
-            expect(grid).to_be_visible()
-            expect(page.get_by_text("Select a row to open its record.")).to_be_visible()
+        # The attention item opens the Tenants table filtered to what it counts.
+        page.get_by_role("link", name=re.compile("never checked")).click()
+        page.wait_for_url(re.compile(r"/tenants\?"))
+        query = parse_qs(urlsplit(page.url).query)
+        assert query == {"status": ["active"], "state": ["never"]}
+        expect(page.get_by_role("heading", name="Tenants", exact=True)).to_be_visible()
+        grid = page.get_by_test_id("stDataFrame").first
+        expect(grid).to_be_visible()
+        expect(page.get_by_text("Select a row to open its record.")).to_be_visible()
 
-            # Selecting the second row (by application, then tenant: Demo Standard App's
-            # Cust12345) opens its record with its tabs.
-            box = grid.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 12, box["y"] + ROW_HEIGHT_PX * 2 + ROW_HEIGHT_PX / 2)
-            expect(
-                page.get_by_role("heading", name="Cust12345 · Demo Standard App")
-            ).to_be_visible()
-            for tab in ("Facts", "Claims", "Audit trail", "State-change notifications"):
-                expect(page.get_by_role("tab", name=tab)).to_be_visible()
-        except BaseException:
-            screenshots([page], tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # Selecting the second row (by application, then tenant: Demo Standard App's
+        # Cust12345) opens its record with its tabs.
+        click_grid_row(page, grid, 2)
+        expect(page.get_by_role("heading", name="Cust12345 · Demo Standard App")).to_be_visible()
+        for tab in ("Facts", "Claims", "Audit trail", "State-change notifications"):
+            expect(page.get_by_role("tab", name=tab)).to_be_visible()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support.browser import FIRST_RENDER_TIMEOUT_MS, launch
+from support.browser import FIRST_RENDER_TIMEOUT_MS, journey
 
 from toolkit.localstack import LocalStack
 
@@ -23,38 +23,32 @@ RAW_FILE_NAMES = ("app", "activity", "applications", "overview", "provisioning",
 
 
 def test_a_bookmarked_page_on_a_fresh_server_asks_for_sign_in(
-    chromium: Path, stack: LocalStack
+    chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     assert urls.dashboard is not None
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        page = context.new_page()
-        try:
-            # The server has run no page yet (LocalStack only asked /_stcore/health).
-            page.goto(f"{urls.dashboard}/tenants")
-            sign_in_button = page.get_by_role("button", name="Sign in")
-            expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
+    with journey(chromium, tmp_path) as page:
+        # The server has run no page yet (LocalStack only asked /_stcore/health).
+        page.goto(f"{urls.dashboard}/tenants")
+        sign_in_button = page.get_by_role("button", name="Sign in")
+        expect(sign_in_button).to_be_visible(timeout=FIRST_RENDER_TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+        expect(page.get_by_role("heading", name="Tenants")).to_have_count(0)
+        # Before sign-in no page is listed at all (issue 15), least of all the raw file
+        # names Streamlit lists when it runs a pages/ file on its own.
+        sidebar = page.get_by_test_id("stSidebar")
+        for raw in RAW_FILE_NAMES:
+            expect(sidebar.get_by_text(raw, exact=True)).to_have_count(0)
+
+        # Every page's URL goes through app.py's gate, none is "not found"; the signed-in
+        # pages themselves are tested with AppTest (tests/dashboard) and in
+        # test_operator_sign_in.py.
+        for path in ("applications", "overview", "provisioning", "activity", "tenants"):
+            page.goto(f"{urls.dashboard}/{path}")
+            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
             expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-            expect(page.get_by_role("heading", name="Tenants")).to_have_count(0)
-            # Before sign-in no page is listed at all (issue 15), least of all the raw file
-            # names Streamlit lists when it runs a pages/ file on its own.
-            sidebar = page.get_by_test_id("stSidebar")
+            expect(page.get_by_text("Page not found")).to_have_count(0)
             for raw in RAW_FILE_NAMES:
                 expect(sidebar.get_by_text(raw, exact=True)).to_have_count(0)
-
-            # Every page's URL goes through app.py's gate, none is "not found"; the signed-in
-            # pages themselves are tested with AppTest (tests/dashboard) and in
-            # test_operator_sign_in.py.
-            for path in ("applications", "overview", "provisioning", "activity", "tenants"):
-                page.goto(f"{urls.dashboard}/{path}")
-                expect(page.get_by_role("button", name="Sign in")).to_be_visible()
-                expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-                expect(page.get_by_text("Page not found")).to_have_count(0)
-                for raw in RAW_FILE_NAMES:
-                    expect(sidebar.get_by_text(raw, exact=True)).to_have_count(0)
-        finally:
-            context.close()
-            browser.close()

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from support.browser import (
     FIRST_RENDER_TIMEOUT_MS,
-    launch,
+    grid_row,
+    journey,
     local_stack,
-    screenshots,
     superid_sign_in,
 )
 
@@ -43,7 +43,7 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
 def test_install_from_the_dashboard_in_a_browser(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     assert urls.dashboard is not None
@@ -54,70 +54,56 @@ def test_install_from_the_dashboard_in_a_browser(
         if r.context_identifier == NEWCOMER_TENANT
     ], "the seed must leave Cust34567 for the newcomer"
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        page = context.new_page()
-        pages = [page]
-        try:
-            # The Applications page: each application has an Install button.
-            page.goto(f"{urls.dashboard}/applications")
-            expect(page.get_by_role("heading", name="Applications")).to_be_visible(
-                timeout=FIRST_RENDER_TIMEOUT_MS
-            )
-            expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
-            install = expander.get_by_role("link", name=re.compile("Install"))
-            expect(install).to_be_visible()
-            href = install.get_attribute("href")
-            assert href is not None
-            assert href.startswith(f"{urls.partner}/install?app=Demo+Standard+App")
+    with journey(chromium, tmp_path) as page:
+        # The Applications page: each application has an Install button.
+        page.goto(f"{urls.dashboard}/applications")
+        expect(page.get_by_role("heading", name="Applications")).to_be_visible(
+            timeout=FIRST_RENDER_TIMEOUT_MS
+        )
+        expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
+        install = expander.get_by_role("link", name=re.compile("Install"))
+        expect(install).to_be_visible()
+        href = install.get_attribute("href")
+        assert href is not None
+        assert href.startswith(f"{urls.partner}/install?app=Demo+Standard+App")
 
-            # Install opens the partner's /install in a new tab, which sends it to SuperID.
-            with context.expect_page() as new_tab:
-                install.click()
-            superid = new_tab.value
-            pages.append(superid)
-            superid.wait_for_load_state()
-            expect(superid.locator("input[name=username]")).to_be_visible()
-            assert superid.url.startswith(urls.emulator + "/login/")
-            superid_sign_in(superid, NEWCOMER_USERNAME)
+        # Install opens the partner's /install in a new tab, which sends it to SuperID.
+        with page.context.expect_page() as new_tab:
+            install.click()
+        superid = new_tab.value
+        superid.wait_for_load_state()
+        expect(superid.locator("input[name=username]")).to_be_visible()
+        assert superid.url.startswith(urls.emulator + "/login/")
+        superid_sign_in(superid, NEWCOMER_USERNAME)
 
-            approve = superid.locator("button[name=decision][value=approve]")
-            expect(approve).to_be_visible()
-            approve.click()
+        approve = superid.locator("button[name=decision][value=approve]")
+        expect(approve).to_be_visible()
+        approve.click()
 
-            # The form_post page submits itself to the partner's /callback: the installation
-            # page of the new tenant.
-            superid.wait_for_url(f"{urls.partner}/callback*")
-            expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
-            expect(superid.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
-            expect(superid.locator('dd[data-field="application"]')).to_have_text(STANDARD_APP)
-            expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)
+        # The form_post page submits itself to the partner's /callback: the installation
+        # page of the new tenant.
+        superid.wait_for_url(f"{urls.partner}/callback*")
+        expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
+        expect(superid.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
+        expect(superid.locator('dd[data-field="application"]')).to_have_text(STANDARD_APP)
+        expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)
 
-            # The dashboard's Tenants page lists the new record.
-            page.goto(f"{urls.dashboard}/tenants")
-            expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
-            table = page.get_by_test_id("stDataFrame").first
-            expect(table).to_be_visible()
-            # The grid draws on a canvas but keeps an (off-screen) accessible table of its cells.
-            row = table.locator("tr[role=row]").filter(
-                has=page.locator("td[role=gridcell]", has_text=re.compile(f"^{NEWCOMER_TENANT}$"))
-            )
-            expect(row).to_have_count(1)
-            expect(row.locator("td[role=gridcell]").nth(1)).to_have_text(COMPANY)
-            expect(row.locator("td[role=gridcell]").nth(2)).to_have_text(STANDARD_APP)
-            # A search that finds only it opens its record.
-            search = page.get_by_role("textbox", name="Search", exact=True)
-            search.fill(NEWCOMER_TENANT)
-            search.press("Enter")
-            expect(
-                page.get_by_role("heading", name=f"{NEWCOMER_TENANT} · {STANDARD_APP}")
-            ).to_be_visible()
-        except BaseException:
-            screenshots(pages, tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # The dashboard's Tenants page lists the new record.
+        page.goto(f"{urls.dashboard}/tenants")
+        expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+        table = page.get_by_test_id("stDataFrame").first
+        expect(table).to_be_visible()
+        row = grid_row(page, table, NEWCOMER_TENANT)
+        expect(row).to_have_count(1)
+        expect(row.locator("td[role=gridcell]").nth(1)).to_have_text(COMPANY)
+        expect(row.locator("td[role=gridcell]").nth(2)).to_have_text(STANDARD_APP)
+        # A search that finds only it opens its record.
+        search = page.get_by_role("textbox", name="Search", exact=True)
+        search.fill(NEWCOMER_TENANT)
+        search.press("Enter")
+        expect(
+            page.get_by_role("heading", name=f"{NEWCOMER_TENANT} · {STANDARD_APP}")
+        ).to_be_visible()
 
     records = {
         (r.application_id, r.context_identifier)

@@ -20,9 +20,8 @@ import httpx
 import pytest
 from support.browser import (
     FIRST_RENDER_TIMEOUT_MS,
-    launch,
-    screenshots,
-    sign_in_to_dashboard,
+    dashboard_journey,
+    journey,
     superid_sign_in,
 )
 
@@ -71,7 +70,7 @@ def emulator_tenant(emulator: str, ctx: str) -> dict[str, Any]:
 def test_an_administrator_provisions_and_uninstalls_with_their_own_credentials(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     ws = stack.workspace
@@ -86,55 +85,44 @@ def test_an_administrator_provisions_and_uninstalls_with_their_own_credentials(
     )
     ws.provisioning.set_manifest(PANELS_APP, MANIFEST, actor="test")
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        page = context.new_page()
-        try:
-            page.goto(f"{urls.partner}/install?app={PANELS_APP}&tenant={NEWCOMER_TENANT}")
-            superid_sign_in(page, NEWCOMER_USERNAME)
-            page.locator("button[name=decision][value=approve]").click()
+    with journey(chromium, tmp_path) as page:
+        page.goto(f"{urls.partner}/install?app={PANELS_APP}&tenant={NEWCOMER_TENANT}")
+        superid_sign_in(page, NEWCOMER_USERNAME)
+        page.locator("button[name=decision][value=approve]").click()
 
-            # The installation page: application, tenant, the plan in plain words.
-            expect(page.get_by_role("heading", name=f"Install {PANELS_APP}")).to_be_visible()
-            expect(page.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
-            expect(page.locator('dd[data-field="system user token stored"]')).to_have_text("no")
-            for group in ("Lists and list items", "Web panels", "Buttons"):
-                expect(page.get_by_role("heading", name=group)).to_be_visible()
-            expect(page.get_by_text("Create list “Browser panels status”")).to_be_visible()
-            # The page read the tenant (with the administrator's token): what it holds now.
-            before = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
-            others = {p["entity"]["ProgId"] for p in before["web_panels"]}
+        # The installation page: application, tenant, the plan in plain words.
+        expect(page.get_by_role("heading", name=f"Install {PANELS_APP}")).to_be_visible()
+        expect(page.locator('dd[data-field="tenant"]')).to_have_text(NEWCOMER_TENANT)
+        expect(page.locator('dd[data-field="system user token stored"]')).to_have_text("no")
+        for group in ("Lists and list items", "Web panels", "Buttons"):
+            expect(page.get_by_role("heading", name=group)).to_be_visible()
+        expect(page.get_by_text("Create list “Browser panels status”")).to_be_visible()
+        # The page read the tenant (with the administrator's token): what it holds now.
+        before = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
+        others = {p["entity"]["ProgId"] for p in before["web_panels"]}
 
-            page.get_by_role("button", name="Provision").click()
-            summary = page.locator("#summary")
-            expect(summary).to_be_visible(timeout=RUN_TIMEOUT_MS)
-            expect(
-                page.get_by_role("heading", name="Where to find it in SuperOffice")
-            ).to_be_visible()
+        page.get_by_role("button", name="Provision").click()
+        summary = page.locator("#summary")
+        expect(summary).to_be_visible(timeout=RUN_TIMEOUT_MS)
+        expect(page.get_by_role("heading", name="Where to find it in SuperOffice")).to_be_visible()
 
-            data = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
-            mine = [p for p in data["web_panels"] if p["owner"] == app.client_id]
-            assert {p["entity"]["ProgId"] for p in mine} == PROG_IDS
-            (status_list,) = [d for d in data["lists"] if d["name"] == "Browser panels status"]
-            expected = {f"web_panel:{p['entity']['WebPanelId']}" for p in mine}
-            expected |= {f"list:{status_list['id']}"}
-            expected |= {f"list_item:{item['id']}" for item in status_list["items"]}
-            created = {k: v for k, v in data["created_by"].items() if k in expected}
-            assert created == dict.fromkeys(expected, f"user:{NEWCOMER_USERNAME}")
-            assert set(data["created_by"]) - set(before["created_by"]) == expected
+        data = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
+        mine = [p for p in data["web_panels"] if p["owner"] == app.client_id]
+        assert {p["entity"]["ProgId"] for p in mine} == PROG_IDS
+        (status_list,) = [d for d in data["lists"] if d["name"] == "Browser panels status"]
+        expected = {f"web_panel:{p['entity']['WebPanelId']}" for p in mine}
+        expected |= {f"list:{status_list['id']}"}
+        expected |= {f"list_item:{item['id']}" for item in status_list["items"]}
+        created = {k: v for k, v in data["created_by"].items() if k in expected}
+        assert created == dict.fromkeys(expected, f"user:{NEWCOMER_USERNAME}")
+        assert set(data["created_by"]) - set(before["created_by"]) == expected
 
-            # The uninstall page: what the application owns, Remove, and only that goes.
-            page.goto(f"{urls.partner}/uninstall?app={PANELS_APP}&ctx={NEWCOMER_TENANT}")
-            expect(page.get_by_role("heading", name=f"Uninstall {PANELS_APP}")).to_be_visible()
-            expect(page.get_by_text("Remove list “Browser panels status”")).to_be_visible()
-            page.get_by_role("button", name="Remove").click()
-            expect(page.locator("#summary")).to_be_visible(timeout=RUN_TIMEOUT_MS)
-        except BaseException:
-            screenshots([page], tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # The uninstall page: what the application owns, Remove, and only that goes.
+        page.goto(f"{urls.partner}/uninstall?app={PANELS_APP}&ctx={NEWCOMER_TENANT}")
+        expect(page.get_by_role("heading", name=f"Uninstall {PANELS_APP}")).to_be_visible()
+        expect(page.get_by_text("Remove list “Browser panels status”")).to_be_visible()
+        page.get_by_role("button", name="Remove").click()
+        expect(page.locator("#summary")).to_be_visible(timeout=RUN_TIMEOUT_MS)
 
     after = emulator_tenant(urls.emulator, NEWCOMER_TENANT)
     assert {p["entity"]["ProgId"] for p in after["web_panels"]} == others
@@ -151,7 +139,7 @@ def test_an_administrator_provisions_and_uninstalls_with_their_own_credentials(
 def test_install_from_the_dashboard_asks_superid_for_a_fresh_account(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     ws = stack.workspace
@@ -166,50 +154,37 @@ def test_install_from_the_dashboard_asks_superid_for_a_fresh_account(
 
     before = records()
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        page = context.new_page()
-        pages = [page]
-        try:
-            # The operator signs in to the dashboard through the emulator's SuperID: this
-            # browser now holds the operator's SuperID session.
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
+    # The operator signs in to the dashboard through the emulator's SuperID: this browser now
+    # holds the operator's SuperID session.
+    with dashboard_journey(chromium, stack, tmp_path, OPERATOR) as page:
+        page.goto(f"{urls.dashboard}/applications")  # "/" is the Overview
+        expect(page.get_by_role("heading", name="Applications")).to_be_visible(
+            timeout=FIRST_RENDER_TIMEOUT_MS
+        )
+        expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
+        tenant_box = expander.get_by_label("Install for tenant", exact=True)
+        tenant_box.fill(NEWCOMER_TENANT)
+        tenant_box.press("Enter")
+        expect(expander.get_by_text(f"Install link for {NEWCOMER_TENANT}")).to_be_visible()
+        expect(expander.get_by_text("fresh account")).to_be_visible()
+        install = expander.get_by_role("link", name="Install")
+        expect(install).to_have_attribute(
+            "href", f"{urls.partner}/install?app=Demo+Standard+App&tenant={NEWCOMER_TENANT}"
+        )
 
-            page.goto(f"{urls.dashboard}/applications")  # "/" is the Overview
-            expect(page.get_by_role("heading", name="Applications")).to_be_visible(
-                timeout=FIRST_RENDER_TIMEOUT_MS
-            )
-            expander = page.get_by_test_id("stExpander").filter(has_text=STANDARD_APP)
-            tenant_box = expander.get_by_label("Install for tenant", exact=True)
-            tenant_box.fill(NEWCOMER_TENANT)
-            tenant_box.press("Enter")
-            expect(expander.get_by_text(f"Install link for {NEWCOMER_TENANT}")).to_be_visible()
-            expect(expander.get_by_text("fresh account")).to_be_visible()
-            install = expander.get_by_role("link", name="Install")
-            expect(install).to_have_attribute(
-                "href", f"{urls.partner}/install?app=Demo+Standard+App&tenant={NEWCOMER_TENANT}"
-            )
+        with page.context.expect_page() as new_tab:
+            install.click()
+        superid = new_tab.value
+        # SuperID's sign-in page, although this browser is signed in as the operator.
+        expect(superid.locator("body[data-superid-page=login]")).to_be_visible()
+        assert superid.url.startswith(f"{urls.emulator}/login/")
+        assert "prompt=login" in superid.url
+        expect(superid.locator("input[name=username]")).to_have_value("")
+        # Nothing was approved or refreshed by the operator's session.
+        assert records() == before
 
-            with context.expect_page() as new_tab:
-                install.click()
-            superid = new_tab.value
-            pages.append(superid)
-            # SuperID's sign-in page, although this browser is signed in as the operator.
-            expect(superid.locator("body[data-superid-page=login]")).to_be_visible()
-            assert superid.url.startswith(f"{urls.emulator}/login/")
-            assert "prompt=login" in superid.url
-            expect(superid.locator("input[name=username]")).to_have_value("")
-            # Nothing was approved or refreshed by the operator's session.
-            assert records() == before
-
-            # The customer's administrator signs in there and approves: their installation page.
-            superid_sign_in(superid, NEWCOMER_USERNAME)
-            superid.locator("button[name=decision][value=approve]").click()
-            expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
-            expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)
-        except BaseException:
-            screenshots(pages, tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # The customer's administrator signs in there and approves: their installation page.
+        superid_sign_in(superid, NEWCOMER_USERNAME)
+        superid.locator("button[name=decision][value=approve]").click()
+        expect(superid.get_by_role("heading", name=f"Install {STANDARD_APP}")).to_be_visible()
+        expect(superid.locator('dd[data-field="approved by"]')).to_have_text(NEWCOMER_USERNAME)

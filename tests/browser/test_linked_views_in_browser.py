@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from support.browser import launch, screenshots, sign_in_to_dashboard
+from support.browser import WIDE_VIEWPORT, click_grid_row, dashboard_journey, open_overview
 
 from toolkit.localstack import PARTNER_ADMIN as OPERATOR
 from toolkit.localstack import LocalStack
@@ -41,9 +41,6 @@ pytestmark = [
 APP = "Demo Standard App"  # second in the Application list: a fallback shows
 CTX = "Cust12345"
 FIRST_APP = "Demo Custom App"  # first in the list, in Cust23456
-# The Tenants table's rows are drawn on a canvas: a row is clicked at its row marker, the
-# first column, by position (the header row and each row are this tall in Streamlit's grid).
-ROW_HEIGHT_PX = 35
 JOB_ID = "test-renewal-1"
 
 
@@ -68,7 +65,7 @@ def query_of(page: Any) -> dict[str, list[str]]:
 def test_the_drift_link_applies_to_exactly_the_drifted_tenants_of_its_application(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     assert urls.dashboard is not None
@@ -77,40 +74,27 @@ def test_the_drift_link_applies_to_exactly_the_drifted_tenants_of_its_applicatio
     drifted = [(app, ctx) for app, ctx, _steps in run_drift_check(stack)]
     assert drifted == [(APP, CTX)]
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium, viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        try:
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
-            page.goto(urls.dashboard)
-            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
-            page.get_by_role("link", name=re.compile(f"of {APP} drifted from the manifest")).click()
-            # Plan as soon as the button shows: the linked page's first run may still run.
-            page.get_by_role("button", name="Plan", exact=True).click()
-            assert query_of(page) == {"application": [APP], "tenants": ["drifted"]}
-            application = page.get_by_role("combobox", name="Application")
-            apply = page.get_by_role("button", name=re.compile(r"^Apply \d+ step\(s\) in 1 "))
-            expect(apply).to_be_visible()
-            page.get_by_text(re.compile("I confirm")).click()
-            expect(apply).to_be_enabled()
-            # Still the linked application and mode, on the page and in the address.
-            expect(application).to_have_value(APP)
-            expect(page.get_by_role("radio", name="All that drifted")).to_be_checked()
-            expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
-            assert query_of(page) == {"application": [APP], "tenants": ["drifted"]}
+    with dashboard_journey(chromium, stack, tmp_path, OPERATOR, viewport=WIDE_VIEWPORT) as page:
+        open_overview(page, urls.dashboard)
+        page.get_by_role("link", name=re.compile(f"of {APP} drifted from the manifest")).click()
+        # Plan as soon as the button shows: the linked page's first run may still run.
+        page.get_by_role("button", name="Plan", exact=True).click()
+        assert query_of(page) == {"application": [APP], "tenants": ["drifted"]}
+        application = page.get_by_role("combobox", name="Application")
+        apply = page.get_by_role("button", name=re.compile(r"^Apply \d+ step\(s\) in 1 "))
+        expect(apply).to_be_visible()
+        page.get_by_text(re.compile("I confirm")).click()
+        expect(apply).to_be_enabled()
+        # Still the linked application and mode, on the page and in the address.
+        expect(application).to_have_value(APP)
+        expect(page.get_by_role("radio", name="All that drifted")).to_be_checked()
+        expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
+        assert query_of(page) == {"application": [APP], "tenants": ["drifted"]}
 
-            apply.click()
-            # The finished status and the results caption both say it, for a moment at once.
-            expect(
-                page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded")).first
-            ).to_be_visible()
-            expect(application).to_have_value(APP)
-        except BaseException:
-            screenshots([page], tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        apply.click()
+        # The finished status and the results caption both say it, for a moment at once.
+        expect(page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded")).first).to_be_visible()
+        expect(application).to_have_value(APP)
 
     # The store: one run, of the linked application in its drifted tenant, and nothing else.
     runs = stack.workspace.provisioning.runs()
@@ -121,7 +105,7 @@ def test_the_drift_link_applies_to_exactly_the_drifted_tenants_of_its_applicatio
 def test_the_tenants_and_jobs_links_keep_their_filters_through_a_click(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from toolkit.jobs.workflows import TenantTask
 
@@ -141,49 +125,34 @@ def test_the_tenants_and_jobs_links_keep_their_filters_through_a_click(
     ]
     assert len(never_checked) == 2  # the seeded two, neither checked yet
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium, viewport={"width": 1400, "height": 900})
-        page = context.new_page()
-        try:
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
+    with dashboard_journey(chromium, stack, tmp_path, OPERATOR, viewport=WIDE_VIEWPORT) as page:
+        # Tenants: the never-checked link; a row selected as soon as the table shows it
+        # opens its record.
+        open_overview(page, urls.dashboard)
+        page.get_by_role("link", name=re.compile("never checked")).click()
+        page.wait_for_url(re.compile(r"/tenants\?"))
+        assert query_of(page) == {"status": ["active"], "state": ["never"]}
+        grid = page.get_by_test_id("stDataFrame").first
+        # The tenant stands in more than one column: the first cell is enough.
+        expect(grid.locator("td[role=gridcell]", has_text="Cust23456").first).to_be_attached()
+        click_grid_row(page, grid, 1)
+        expect(page.get_by_role("heading", name=f"Cust23456 · {FIRST_APP}")).to_be_visible()
+        expect(page.get_by_role("combobox", name="Status")).to_have_value("active")
+        expect(page.get_by_role("combobox", name="State")).to_have_value("Never checked")
+        expect(page.get_by_text(f"of {len(never_checked)} (page 1 of 1)")).to_be_visible()
+        assert query_of(page) == {"status": ["active"], "state": ["never"]}
 
-            # Tenants: the never-checked link; a row selected as soon as the table shows it
-            # opens its record.
-            page.goto(urls.dashboard)
-            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
-            page.get_by_role("link", name=re.compile("never checked")).click()
-            page.wait_for_url(re.compile(r"/tenants\?"))
-            assert query_of(page) == {"status": ["active"], "state": ["never"]}
-            grid = page.get_by_test_id("stDataFrame").first
-            # The tenant stands in more than one column: the first cell is enough.
-            expect(grid.locator("td[role=gridcell]", has_text="Cust23456").first).to_be_attached()
-            box = grid.bounding_box()
-            assert box is not None
-            page.mouse.click(box["x"] + 12, box["y"] + ROW_HEIGHT_PX + ROW_HEIGHT_PX / 2)
-            expect(page.get_by_role("heading", name=f"Cust23456 · {FIRST_APP}")).to_be_visible()
-            expect(page.get_by_role("combobox", name="Status")).to_have_value("active")
-            expect(page.get_by_role("combobox", name="State")).to_have_value("Never checked")
-            expect(page.get_by_text(f"of {len(never_checked)} (page 1 of 1)")).to_be_visible()
-            assert query_of(page) == {"status": ["active"], "state": ["never"]}
-
-            # Jobs: the failed-jobs link; Refresh as soon as it shows.
-            page.goto(urls.dashboard)
-            expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
-            page.get_by_role("link", name=re.compile("recent job failed")).click()
-            page.get_by_test_id("stMain").get_by_role("button", name="Refresh").click()
-            assert query_of(page) == {"status": ["failed"]}
-            status = page.get_by_role("combobox", name="Status")
-            expect(status).to_have_value("failed")
-            table = page.get_by_test_id("stDataFrame").first
-            jobs_shown = table.locator("td[role=gridcell]", has_text=re.compile(f"^{JOB_ID}$"))
-            expect(jobs_shown).to_have_count(1)
-            expect(status).to_have_value("failed")
-            assert query_of(page) == {"status": ["failed"]}
-        except BaseException:
-            screenshots([page], tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # Jobs: the failed-jobs link; Refresh as soon as it shows.
+        open_overview(page, urls.dashboard)
+        page.get_by_role("link", name=re.compile("recent job failed")).click()
+        page.get_by_test_id("stMain").get_by_role("button", name="Refresh").click()
+        assert query_of(page) == {"status": ["failed"]}
+        status = page.get_by_role("combobox", name="Status")
+        expect(status).to_have_value("failed")
+        table = page.get_by_test_id("stDataFrame").first
+        jobs_shown = table.locator("td[role=gridcell]", has_text=re.compile(f"^{JOB_ID}$"))
+        expect(jobs_shown).to_have_count(1)
+        expect(status).to_have_value("failed")
+        assert query_of(page) == {"status": ["failed"]}
 
     assert [job.job_id for job in jobs.list(status="failed")] == [failed]

@@ -20,10 +20,9 @@ from urllib.parse import urlencode
 import pytest
 from support.browser import (
     FIRST_RENDER_TIMEOUT_MS,
-    launch,
+    journey,
     local_stack,
     new_context,
-    screenshots,
     superid_sign_in,
 )
 
@@ -118,51 +117,45 @@ def open_sign_in(page: Any, dashboard: str, emulator: str) -> None:
 def test_off_list_accounts_are_refused_in_the_browser_without_a_consent_page(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     assert urls.dashboard is not None
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        try:
-            # A customer's administrator: SuperID's error page follows the login form directly.
-            page = context.new_page()
-            seen: list[str] = []
-            page.on("framenavigated", lambda frame: seen.append(frame.url))
-            open_sign_in(page, urls.dashboard, urls.emulator)
-            superid_sign_in(page, CUSTOMER_ADMIN)
-            expect(page.locator("body[data-superid-page=error]")).to_be_visible()
-            expect(page.locator("#error-message")).to_have_text(NOT_ACTIVATED)
-            expect(page.locator("body[data-superid-page=consent]")).to_have_count(0)
-            expect(page.get_by_role("button", name="I approve")).to_have_count(0)
-            assert not any("/consent" in url for url in seen), seen
-            context.close()
+    with journey(chromium, tmp_path) as first:
+        browser = first.context.browser
+        # A customer's administrator: SuperID's error page follows the login form directly.
+        page = first
+        seen: list[str] = []
+        page.on("framenavigated", lambda frame: seen.append(frame.url))
+        open_sign_in(page, urls.dashboard, urls.emulator)
+        superid_sign_in(page, CUSTOMER_ADMIN)
+        expect(page.locator("body[data-superid-page=error]")).to_be_visible()
+        expect(page.locator("#error-message")).to_have_text(NOT_ACTIVATED)
+        expect(page.locator("body[data-superid-page=consent]")).to_have_count(0)
+        expect(page.get_by_role("button", name="I approve")).to_have_count(0)
+        assert not any("/consent" in url for url in seen), seen
+        page.context.close()
 
-            # Partner staff off the allow-list: back at the dashboard, refused, no navigation.
-            context = new_context(browser)
-            page = context.new_page()
-            open_sign_in(page, urls.dashboard, urls.emulator)
-            superid_sign_in(page, OFF_LIST_STAFF)
-            page.wait_for_url(f"{urls.dashboard}/**")
-            expect(
-                page.get_by_text(f"{OFF_LIST_STAFF} is not on the dashboard's operator allow-list")
-            ).to_be_visible()
-            expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
-            expect(page.get_by_role("button", name="Log out")).to_be_visible()
-            context.close()
+        # Partner staff off the allow-list: back at the dashboard, refused, no navigation.
+        context = new_context(browser)
+        page = context.new_page()
+        open_sign_in(page, urls.dashboard, urls.emulator)
+        superid_sign_in(page, OFF_LIST_STAFF)
+        page.wait_for_url(f"{urls.dashboard}/**")
+        expect(
+            page.get_by_text(f"{OFF_LIST_STAFF} is not on the dashboard's operator allow-list")
+        ).to_be_visible()
+        expect(page.get_by_test_id("stSidebarNav")).to_have_count(0)
+        expect(page.get_by_role("button", name="Log out")).to_be_visible()
+        context.close()
 
-            # The partner's operator: straight in, and now the navigation shows.
-            context = new_context(browser)
-            page = context.new_page()
-            open_sign_in(page, urls.dashboard, urls.emulator)
-            superid_sign_in(page, OPERATOR)
-            page.wait_for_url(f"{urls.dashboard}/**")
-            expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
-            expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
-            expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
-            context.close()
-        except BaseException:
-            screenshots([shown for ctx in browser.contexts for shown in ctx.pages], tmp_path)
-            raise
-        finally:
-            browser.close()
+        # The partner's operator: straight in, and now the navigation shows.
+        context = new_context(browser)
+        page = context.new_page()
+        open_sign_in(page, urls.dashboard, urls.emulator)
+        superid_sign_in(page, OPERATOR)
+        page.wait_for_url(f"{urls.dashboard}/**")
+        expect(page.get_by_text(f"Signed in as {OPERATOR}")).to_be_visible()
+        expect(page.get_by_test_id("stSidebarNav")).to_be_visible()
+        expect(page.get_by_test_id("stAppDeployButton")).to_have_count(0)
+        context.close()

@@ -14,10 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from support.browser import launch, local_stack, screenshots, sign_in_to_dashboard
+from support.browser import choose, dashboard_journey, grid_row, local_stack, sign_in_to_dashboard
 
 from toolkit.localstack import PARTNER_ADMIN, PARTNER_VIEWER, LocalStack
 
@@ -46,80 +45,59 @@ def stack(tmp_path: Path) -> Iterator[LocalStack]:
         yield running
 
 
-def choose(page: Any, label: str, option: str) -> None:
-    from playwright.sync_api import expect
-
-    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
-    choice = page.get_by_role("option", name=option)
-    expect(choice).to_be_visible()
-    choice.click()
-
-
 def test_viewer_reads_operator_applies_and_is_the_actor(
     chromium: Path, stack: LocalStack, tmp_path: Path
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     urls = stack.urls
     assert urls.dashboard is not None
     secrets = stack.dashboard_secrets
     assert secrets.stat().st_mode & 0o077 == 0  # owner only
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        page = context.new_page()
-        try:
-            # A viewer: the Tenants table, but no Renew / Check / Apply.
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, VIEWER)
-            page.goto(f"{urls.dashboard}/tenants")
-            expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
-            expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
-            expect(page.get_by_text("(viewer)")).to_be_visible()
-            for action in ("Renew ticket", "Check state"):
-                expect(page.get_by_role("button", name=action)).to_have_count(0)
-            page.goto(f"{urls.dashboard}/provisioning")
-            expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
-            expect(page.get_by_role("button", name="Plan")).to_have_count(0)
-            expect(page.get_by_role("button", name=re.compile("^Apply"))).to_have_count(0)
+    # A viewer: the Tenants table, but no Renew / Check / Apply.
+    with dashboard_journey(chromium, stack, tmp_path, VIEWER) as page:
+        page.goto(f"{urls.dashboard}/tenants")
+        expect(page.get_by_role("heading", name="Tenants")).to_be_visible()
+        expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+        expect(page.get_by_text("(viewer)")).to_be_visible()
+        for action in ("Renew ticket", "Check state"):
+            expect(page.get_by_role("button", name=action)).to_have_count(0)
+        page.goto(f"{urls.dashboard}/provisioning")
+        expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
+        expect(page.get_by_role("button", name="Plan")).to_have_count(0)
+        expect(page.get_by_role("button", name=re.compile("^Apply"))).to_have_count(0)
 
-            # Log out: back to the sign-in prompt (SuperID's session ends too).
-            page.get_by_role("button", name="Log out").click()
-            expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+        # Log out: back to the sign-in prompt (SuperID's session ends too).
+        page.get_by_role("button", name="Log out").click()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
-            # An operator: plan, confirm, apply.
-            sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
-            page.goto(f"{urls.dashboard}/provisioning")
-            expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
-            choose(page, "Application", APP)
-            page.get_by_text("All that drifted").click()  # its one tenant, Cust12345
-            expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
-            page.get_by_role("button", name="Plan").click()
-            apply = page.get_by_role("button", name=re.compile("^Apply"))
-            expect(apply).to_be_visible()
-            expect(apply).to_be_disabled()  # not before the confirmation
-            page.get_by_text(re.compile("I confirm")).click()
-            expect(apply).to_be_enabled()
-            apply.click()
-            # The finished status and the results caption both say it, for a moment at once.
-            done = page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded")).first
-            expect(done).to_be_visible()
+        # An operator: plan, confirm, apply.
+        sign_in_to_dashboard(page, urls.dashboard, urls.emulator, OPERATOR)
+        page.goto(f"{urls.dashboard}/provisioning")
+        expect(page.get_by_role("heading", name="Provisioning")).to_be_visible()
+        choose(page, "Application", APP)
+        page.get_by_text("All that drifted").click()  # its one tenant, Cust12345
+        expect(page.get_by_text(re.compile(f"Every tenant of {APP}"))).to_be_visible()
+        page.get_by_role("button", name="Plan").click()
+        apply = page.get_by_role("button", name=re.compile("^Apply"))
+        expect(apply).to_be_visible()
+        expect(apply).to_be_disabled()  # not before the confirmation
+        page.get_by_text(re.compile("I confirm")).click()
+        expect(apply).to_be_enabled()
+        apply.click()
+        # The finished status and the results caption both say it, for a moment at once.
+        done = page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded")).first
+        expect(done).to_be_visible()
 
-            # The Activity page names the operator as the actor of the apply.
-            page.goto(f"{urls.dashboard}/activity")
-            expect(page.get_by_role("heading", name="Activity")).to_be_visible()
-            choose(page, "Action", "provisioning.apply")
-            table = page.get_by_test_id("stDataFrame").first
-            row = table.locator("tr[role=row]").filter(
-                has=page.locator("td[role=gridcell]", has_text=re.compile("^provisioning.apply$"))
-            )
-            expect(row).to_have_count(1)
-            expect(row.locator("td[role=gridcell]", has_text=OPERATOR)).to_have_count(1)
-        except BaseException:
-            screenshots([page], tmp_path)
-            raise
-        finally:
-            context.close()
-            browser.close()
+        # The Activity page names the operator as the actor of the apply.
+        page.goto(f"{urls.dashboard}/activity")
+        expect(page.get_by_role("heading", name="Activity")).to_be_visible()
+        choose(page, "Action", "provisioning.apply")
+        table = page.get_by_test_id("stDataFrame").first
+        row = grid_row(page, table, "provisioning.apply")
+        expect(row).to_have_count(1)
+        expect(row.locator("td[role=gridcell]", has_text=OPERATOR)).to_have_count(1)
 
     assert stack.workspace is not None
     (run,) = stack.workspace.provisioning.runs(APP, CTX)

@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
-from support.browser import launch, superid_sign_in
-from support.partner import install_as_administrator
+from support.browser import journey, superid_sign_in
+from support.partner import provision_internal_app
 
 from toolkit.emulator import Emulator
 from toolkit.web import PartnerEndpoints
@@ -28,21 +28,15 @@ APP = "Acme Sync"
 
 
 def test_a_provisioned_panel_opens_the_users_page_in_a_browser(
-    chromium: Path, emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints
+    chromium: Path,
+    emu: Emulator,
+    workspace: Workspace,
+    endpoints: PartnerEndpoints,
+    tmp_path: Path,
 ) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    workspace.provisioning.public_url = endpoints.base_url  # {public_url} in manifests
-    workspace.applications.register_with_emulator(
-        name=APP,
-        emulator_url=emu.base_url,
-        redirect_uri=f"{endpoints.base_url}/callback",
-        model="internal",
-        actor="test",
-    )
-    install_as_administrator(endpoints, APP, TENANT, ADMIN)  # as in notebook 02
-    workspace.provisioning.set_manifest(APP, 'preset = "internal"\n', actor="test")
-    assert workspace.provisioning.apply(APP, TENANT, actor="test").outcome == "succeeded"
+    provision_internal_app(emu.base_url, workspace, endpoints, APP, tenant=TENANT, username=ADMIN)
 
     app = workspace.applications.get(APP)
     api = workspace.tenants.system_user_api(app.id, TENANT)
@@ -51,19 +45,14 @@ def test_a_provisioned_panel_opens_the_users_page_in_a_browser(
     opened = contact.url.replace("<uctx>", TENANT).replace("<cuid>", "2")
     assert opened.startswith(f"{endpoints.base_url}/panel/{app.id}?uctx={TENANT}")
 
-    with sync_playwright() as playwright:
-        browser, context = launch(playwright, chromium)
-        try:
-            page = context.new_page()
-            page.goto(opened)
-            # No session yet: SuperID's sign-in page, on the tenant's path.
-            expect(page.locator("input[name=username]")).to_be_visible()
-            assert f"/login/{TENANT}/oauth/authorize" in page.url
-            superid_sign_in(page, USER)
-            # Back through /callback (form_post) to the panel page of the signed-in user.
-            signed_in = page.locator('dd[data-field="signed in as"]')
-            expect(signed_in).to_have_text(USER)
-            expect(page.locator('dd[data-field="tenant"]')).to_have_text(TENANT)
-            assert re.match(rf"{re.escape(endpoints.base_url)}/panel\b", page.url)
-        finally:
-            browser.close()
+    with journey(chromium, tmp_path) as page:
+        page.goto(opened)
+        # No session yet: SuperID's sign-in page, on the tenant's path.
+        expect(page.locator("input[name=username]")).to_be_visible()
+        assert f"/login/{TENANT}/oauth/authorize" in page.url
+        superid_sign_in(page, USER)
+        # Back through /callback (form_post) to the panel page of the signed-in user.
+        signed_in = page.locator('dd[data-field="signed in as"]')
+        expect(signed_in).to_have_text(USER)
+        expect(page.locator('dd[data-field="tenant"]')).to_have_text(TENANT)
+        assert re.match(rf"{re.escape(endpoints.base_url)}/panel\b", page.url)

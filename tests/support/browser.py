@@ -1,5 +1,6 @@
 """Browser tests' start-up: Debian's chromium driven by Playwright, the local stack they open,
-and the sign-in steps every journey begins with.
+the sign-in steps every journey begins with, and the journey itself (a browser and a page that
+screenshot every open page when the journey fails, then close).
 
 Playwright never downloads a browser: without ``/usr/bin/chromium`` a browser test is skipped,
 unless ``CI`` is set (then a missing browser is a failure, not a silent skip). Every wait is for
@@ -9,6 +10,7 @@ an element or a URL (an event), never for a time; the timeouts below only bound 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +36,12 @@ STEP_TIMEOUT_MS = 20_000
 # Streamlit's first run of a page imports pandas and the toolkit; on a busy 2-core machine that
 # alone can take well over Playwright's default 5 s.
 FIRST_RENDER_TIMEOUT_MS = 60_000
+# The window of the journeys that click Streamlit's table by position: the layout those
+# positions were taken in.
+WIDE_VIEWPORT = {"width": 1400, "height": 900}
+# The Tenants table's rows are drawn on a canvas: a row is clicked at its row marker, the first
+# column, by position (the header row and each row are this tall in Streamlit's grid).
+ROW_HEIGHT_PX = 35
 
 
 @pytest.fixture
@@ -130,3 +138,67 @@ def screenshots(pages: list[Any], folder: Path) -> None:
     for index, shown in enumerate(pages):
         if not shown.is_closed():
             shown.screenshot(path=str(folder / f"failure-{index}.png"), full_page=True)
+
+
+@contextmanager
+def journey(chromium: Path, folder: Path, **context_options: Any) -> Iterator[Any]:
+    """A page in a headless chromium (its context is ``page.context``, its browser
+    ``page.context.browser``); when the journey fails, every page still open in any of the
+    browser's contexts (new tabs, later contexts) is saved as a screenshot under ``folder``;
+    the browser is closed either way."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser, context = launch(playwright, chromium, **context_options)
+        try:
+            yield context.new_page()
+        except BaseException:
+            screenshots([shown for ctx in browser.contexts for shown in ctx.pages], folder)
+            raise
+        finally:
+            browser.close()
+
+
+@contextmanager
+def dashboard_journey(
+    chromium: Path, stack: LocalStack, folder: Path, username: str, **context_options: Any
+) -> Iterator[Any]:
+    """A journey whose page starts signed in to the stack's dashboard as ``username``."""
+    dashboard = stack.urls.dashboard
+    assert dashboard is not None
+    with journey(chromium, folder, **context_options) as page:
+        sign_in_to_dashboard(page, dashboard, stack.urls.emulator, username)
+        yield page
+
+
+def choose(page: Any, label: str, option: str) -> None:
+    """Pick ``option`` in the select box labelled ``label``."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("stSelectbox").filter(has_text=label).click()
+    choice = page.get_by_role("option", name=option)
+    expect(choice).to_be_visible()
+    choice.click()
+
+
+def open_overview(page: Any, dashboard: str) -> None:
+    """Go to "/", the Overview, and wait for its heading."""
+    from playwright.sync_api import expect
+
+    page.goto(dashboard)
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+
+
+def grid_row(page: Any, table: Any, cell: str) -> Any:
+    """The rows of a Streamlit table with a cell reading exactly ``cell``: the grid draws on a
+    canvas but keeps an (off-screen) accessible table of its cells."""
+    return table.locator("tr[role=row]").filter(
+        has=page.locator("td[role=gridcell]", has_text=re.compile(f"^{re.escape(cell)}$"))
+    )
+
+
+def click_grid_row(page: Any, grid: Any, number: int) -> None:
+    """Click row ``number`` (1 is the first under the header) at its row marker."""
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 12, box["y"] + ROW_HEIGHT_PX * number + ROW_HEIGHT_PX / 2)
