@@ -420,6 +420,24 @@ def test_a_pending_create_whose_object_exists_is_adopted(
     assert (step.action, step.remote_id) == (Action.ADOPT, item.id)
 
 
+def test_a_list_deleted_between_the_plans_two_reads_counts_as_gone(
+    store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
+) -> None:
+    # An uninstall running beside an installation page's read deletes the list after the plan
+    # read the list definitions and before it read that list's items.
+    created = FakeApi(tenant).create_list(ListEntity(name="Acme status", list_type="udlist"))
+
+    class DeletedMidRead(FakeApi):
+        def list_items(self, list_ref: int | str) -> builtins.list[ListItemEntity]:
+            if list_ref == created.id:
+                self.delete_list(list_ref)
+            return super().list_items(list_ref)
+
+    plan = make_plan(DeletedMidRead(tenant), store, app, CTX, manifest)
+    assert ("create", "list", "Acme status") in actions(plan.pending)
+    assert created.id not in tenant.lists
+
+
 def test_the_fingerprint_follows_relevant_objects_only(
     store: Repository, app: Application, tenant: FakeTenant, manifest: Manifest
 ) -> None:

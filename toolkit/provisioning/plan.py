@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
 
+from toolkit.errors import ApiNotFoundError
 from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
 from toolkit.store import Application, ProvisionedObject, Repository
 from toolkit.tenant.task_menus import Caller, TaskMenuEntity, app_task_menus, item_user_groups
@@ -386,10 +387,18 @@ def read_snapshot(
     lists = tuple(api.lists())
     by_name = {_fold(entity.name): entity for entity in lists}
     items: dict[str, tuple[ListItemEntity, ...]] = {}
+    gone: set[int] = set()
     for name in relevant_lists(manifest, owned):
         entity = by_name.get(_fold(name))
         if entity is not None:
-            items[_fold(name)] = tuple(api.list_items(entity.id))
+            try:
+                items[_fold(name)] = tuple(api.list_items(entity.id))
+            except ApiNotFoundError:
+                # Deleted between the two reads (an uninstall running beside an installation
+                # page's read, an administrator): the tenant no longer has it.
+                gone.add(entity.id)
+    if gone:
+        lists = tuple(entity for entity in lists if entity.id not in gone)
     app_panels = tuple(api.app_web_panels())
     # Other applications' panels matter only for a ProgId the application holds no panel for
     # (a possible conflict); when it holds them all, the tenant-wide read adds nothing, and an
