@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 import pytest
 from support.pages import field
-from support.partner import install_as_administrator
+from support.partner import provision_internal_app
 
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
@@ -35,19 +35,7 @@ FILLED = {"uctx": TENANT, "cuid": COMPANY_ID}
 
 @pytest.fixture
 def provisioned(emu: Emulator, workspace: Workspace, endpoints: PartnerEndpoints) -> str:
-    # {public_url} in manifests is where these endpoints really listen.
-    workspace.provisioning.public_url = endpoints.base_url
-    workspace.applications.register_with_emulator(
-        name=APP,
-        emulator_url=emu.base_url,
-        redirect_uri=f"{endpoints.base_url}/callback",
-        model="internal",
-        actor="test",
-    )
-    install_as_administrator(endpoints, APP, TENANT, ADMIN)
-    workspace.provisioning.set_manifest(APP, 'preset = "internal"\n', actor="test")
-    run = workspace.provisioning.apply(APP, TENANT, actor="test")
-    assert run.outcome == "succeeded"
+    provision_internal_app(emu.base_url, workspace, endpoints, APP, tenant=TENANT, username=ADMIN)
     return APP
 
 
