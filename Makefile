@@ -78,11 +78,10 @@ unit: $(STAMP) browser-deps
 test: lint typecheck docs unit
 
 # The edit-and-check loop: lint, types and the tests that need no server, browser or PostgreSQL
-# (tests/conftest.py sorts them out: --no-servers). Measured under a load of 3 to 7 on 2 cores
-# (no idle figure yet; the goal is under 90 s idle): 70 to 110 s with mypy's cache cold (a fresh
-# clone: mypy about 11 s of CPU), 60 to 90 s with it warm (the edit loop: mypy under a second);
-# the tests take about 53 s of CPU. Without the notebook plugin: it imports nbformat, whose
-# schema validator takes seconds in every process.
+# (tests/conftest.py sorts them out: --no-servers). On an idle 2-core machine: 53 s with mypy's
+# cache cold (a fresh clone), 43 s with it warm (the edit loop: mypy under a second); the tests
+# take about 41 s of that. Without the notebook plugin: it imports nbformat, whose schema
+# validator takes seconds in every process.
 check: lint typecheck
 	$(BIN)/python -m pytest tests --no-servers -n $(TEST_WORKERS) --dist worksteal -p no:nbmake -q
 
