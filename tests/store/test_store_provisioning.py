@@ -10,8 +10,15 @@ import pytest
 from sqlalchemy import inspect
 from store_support import Clock
 
-from toolkit.errors import ConfigurationError, ConflictError, NotFoundError, StoreError
+from toolkit.errors import (
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    StoreError,
+    UnknownApplicationError,
+)
 from toolkit.store import Repository, head_version
+from toolkit.store.records import OwnershipWrite
 
 TTL = timedelta(minutes=2)
 CTX = "Cust12345"
@@ -108,6 +115,66 @@ def test_ownership_records_are_keyed_case_insensitively(store: Repository, app_i
     assert store.delete_provisioned_object("demo", CTX, kind="list", name="ACME STATUS")
     assert store.list_provisioned_objects("demo", CTX) == []
     assert not store.delete_provisioned_object("demo", CTX, kind="list", name="ACME STATUS")
+
+
+def test_several_ownership_records_are_written_at_once(
+    store: Repository, app_id: str, clock: Clock
+) -> None:
+    items = ["Synced", "Failed", "Pending"]
+    written = store.put_provisioned_objects(
+        app_id,
+        CTX,
+        [OwnershipWrite("list_item", name, "Acme Status", "pending") for name in items],
+        run_id="run-1",
+    )
+    assert [(r.name, r.state, r.run_id, r.updated_at) for r in written] == [
+        (name, "pending", "run-1", clock.current) for name in items
+    ]
+    clock.advance(seconds=5)
+    # The owned records after the answer replace the pending ones (case-insensitive keys),
+    # and a record of another kind can go in the same batch.
+    store.put_provisioned_objects(
+        "demo",
+        CTX,
+        [
+            *(
+                OwnershipWrite("list_item", name.upper(), "ACME STATUS", "owned", 10 + i)
+                for i, name in enumerate(items)
+            ),
+            OwnershipWrite("list", "Acme Status", None, "owned", 9),
+        ],
+        run_id="run-2",
+    )
+    records = store.list_provisioned_objects("demo", CTX)
+    assert [(r.kind, r.name, r.list_name, r.state, r.remote_id, r.run_id) for r in records] == [
+        ("list", "Acme Status", None, "owned", 9, "run-2"),
+        ("list_item", "FAILED", "ACME STATUS", "owned", 11, "run-2"),
+        ("list_item", "PENDING", "ACME STATUS", "owned", 12, "run-2"),
+        ("list_item", "SYNCED", "ACME STATUS", "owned", 10, "run-2"),
+    ]
+    assert {r.updated_at for r in records} == {clock.current}
+    assert store.put_provisioned_objects("demo", CTX, []) == []
+
+
+def test_a_batch_of_ownership_records_is_written_whole_or_not_at_all(
+    store: Repository, app_id: str
+) -> None:
+    with pytest.raises(ConfigurationError):
+        store.put_provisioned_objects(
+            "demo",
+            CTX,
+            [
+                OwnershipWrite("list_item", "Synced", "Acme Status"),
+                OwnershipWrite("list_item", "x"),
+            ],
+        )
+    with pytest.raises(ConfigurationError):
+        store.put_provisioned_objects(
+            "demo", CTX, [OwnershipWrite("list", "Acme"), OwnershipWrite("list", "B", state="?")]
+        )
+    with pytest.raises(UnknownApplicationError):
+        store.put_provisioned_objects("nobody", CTX, [OwnershipWrite("list", "Acme")])
+    assert store.list_provisioned_objects("demo", CTX) == []
 
 
 def test_the_apply_lock_has_one_holder_and_expires(

@@ -24,9 +24,10 @@ Re-running after a crash, a kill or a lost response never duplicates anything:
   "save all", at the list's first item step; the later item steps of that list find theirs
   in its answer). The reference does not say what that PUT does with items it is not sent
   [I]; a list created moments ago holds none, so it is sent for such a list only. Their
-  ownership is written ahead, all of them, before it is sent; an answer lost on the way back
-  is read back like a lost create (each item step reads the list again and creates what is
-  missing, one by one);
+  ownership is written ahead, all of them in one store transaction, before it is sent, and
+  their owned records, again in one, once its answer is in (before the item steps are
+  recorded); an answer lost on the way back is read back like a lost create (each item step
+  reads the list again and creates what is missing, one by one);
 * before every create the object is read back by its natural key (ProgId among the app's own
   panels and task menus, list name, item name within its list) and an existing one is
   **adopted**. One read per kind serves every read-back of that kind: the run starts from the
@@ -81,6 +82,7 @@ from toolkit.provisioning.plan import (
     read_snapshot,
 )
 from toolkit.store import Application, ProvisioningRun, Repository
+from toolkit.store.records import OwnershipWrite
 from toolkit.tenant.task_menus import (
     TaskMenuEntity,
     app_task_menus,
@@ -292,6 +294,12 @@ class _Executor:
             run_id=self.run_id,
         )
 
+    def own_all(self, writes: Sequence[OwnershipWrite]) -> None:
+        """Several ownership records written at one moment, in one transaction."""
+        self.repository.put_provisioned_objects(
+            self.application.id, self.ctx, writes, run_id=self.run_id
+        )
+
     def disown(self, kind: str, name: str, list_name: str | None) -> None:
         self.repository.delete_provisioned_object(
             self.application.id, self.ctx, kind=kind, name=name, list_name=list_name
@@ -412,8 +420,8 @@ class _Executor:
         key = _fold(list_name)
         steps = self._new_item_steps(list_name)
         list_id = self.list_id(list_name)
-        for item_step in steps:
-            self.own("list_item", item_step.name, list_name, "pending", None)
+        # Every item's record written ahead, in one transaction (see the module doc).
+        self.own_all([OwnershipWrite("list_item", s.name, list_name, "pending") for s in steps])
         body = [
             ListItemEntity(
                 name=str(s.desired["Name"]),
@@ -431,7 +439,16 @@ class _Executor:
             return {}
         known = self._items.setdefault(key, [])
         known.extend(saved)
-        return {_fold(item.name): item for item in saved}
+        by_name = {_fold(item.name): item for item in saved}
+        # The answer known: the saved items' owned records, again in one transaction.
+        self.own_all(
+            [
+                OwnershipWrite("list_item", s.name, list_name, "owned", by_name[_fold(s.name)].id)
+                for s in steps
+                if _fold(s.name) in by_name
+            ]
+        )
+        return by_name
 
     def create_item(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         list_name = step.list_name or ""
@@ -443,8 +460,7 @@ class _Executor:
         else:
             batch = 0
         saved = self._saved_items.get(key, {}).get(_fold(step.name))
-        if saved is not None:
-            self.own("list_item", step.name, list_name, "owned", saved.id)
+        if saved is not None:  # its owned record went in with the request's answer
             return "done", saved.id, {"saved_with_list": batch} if batch else {}
         self.own("list_item", step.name, list_name, "pending", None)
         list_id = self.list_id(list_name)

@@ -13,6 +13,7 @@ __all__ = [
     "Application",
     "AuditEvent",
     "Authorization",
+    "OwnershipWrite",
     "PendingSignIn",
     "ProvisionedObject",
     "ProvisioningLock",
@@ -362,6 +363,18 @@ class ProvisioningRun:
     started_at: datetime
     finished_at: datetime | None
     steps: tuple[ProvisioningStepRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class OwnershipWrite:
+    """One ownership record to write with ``put_provisioned_objects`` (a list or list item of
+    the tenant, by name; ``state`` pending / owned)."""
+
+    kind: str
+    name: str
+    list_name: str | None = None
+    state: str = "owned"
+    remote_id: int | None = None
 
 
 @dataclass(frozen=True)

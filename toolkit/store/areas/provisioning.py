@@ -3,17 +3,18 @@ items an application created there."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from toolkit.errors import ConfigurationError, StoreError
-from toolkit.store.areas.base import RepositoryBase, first_row, from_row, upsert_insert
+from toolkit.store.areas.base import RepositoryBase, first_row, from_row
 from toolkit.store.areas.common import require_choice
-from toolkit.store.records import ProvisionedObject, ProvisioningLock
+from toolkit.store.records import OwnershipWrite, ProvisionedObject, ProvisioningLock
 from toolkit.store.schema import (
     OWNERSHIP_STATES,
     PROVISIONED_KINDS,
@@ -22,6 +23,25 @@ from toolkit.store.schema import (
 )
 
 __all__ = ["ProvisioningOwnership"]
+
+# The columns an ownership record's upsert changes when the record is there already.
+_CHANGED = ("name", "list_name", "remote_id", "state", "run_id", "updated_at")
+_UPSERTS: dict[str, Any] = {}
+
+
+def _ownership_upsert(dialect_name: str) -> Any:
+    """The upsert of ownership records in ``dialect_name``, built once: its parameters are the
+    rows' values, so SQLAlchemy's compiled cache serves every later write."""
+    statement = _UPSERTS.get(dialect_name)
+    if statement is None:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        insert_ = dialect.insert(provisioned_objects)
+        statement = insert_.on_conflict_do_update(
+            index_elements=["application_id", "context_identifier", "kind", "list_key", "key"],
+            set_={column: insert_.excluded[column] for column in _CHANGED},
+        )
+        _UPSERTS[dialect_name] = statement
+    return statement
 
 
 class ProvisioningOwnership(RepositoryBase):
@@ -114,41 +134,54 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> ProvisionedObject:
         """Record that the application created (``owned``) or is creating (``pending``) a list
         or list item in the tenant; keyed by casefolded names."""
-        require_choice("kind", kind, PROVISIONED_KINDS)
-        require_choice("state", state, OWNERSHIP_STATES)
-        if kind == "list_item" and not list_name:
-            raise ConfigurationError("a list item needs its list's name")
+        write = OwnershipWrite(kind, name, list_name, state, remote_id)
+        return self.put_provisioned_objects(
+            application, context_identifier, [write], run_id=run_id
+        )[0]
+
+    def put_provisioned_objects(
+        self,
+        application: str,
+        context_identifier: str,
+        objects: Sequence[OwnershipWrite],
+        *,
+        run_id: str | None = None,
+    ) -> list[ProvisionedObject]:
+        """:meth:`put_provisioned_object` for several records at one moment (the items of a
+        list saved in one request): one transaction, one statement for all of them; all or
+        none are written."""
+        for write in objects:
+            require_choice("kind", write.kind, PROVISIONED_KINDS)
+            require_choice("state", write.state, OWNERSHIP_STATES)
+            if write.kind == "list_item" and not write.list_name:
+                raise ConfigurationError("a list item needs its list's name")
+        if not objects:
+            return []
         with self._write() as connection:
             app = self._require_application(connection, application)
-            values = {
-                "application_id": app["id"],
-                "context_identifier": context_identifier,
-                "kind": kind,
-                "list_key": (list_name or "").casefold() if kind == "list_item" else "",
-                "key": name.casefold(),
-                "list_name": list_name if kind == "list_item" else None,
-                "name": name,
-                "remote_id": remote_id,
-                "state": state,
-                "run_id": run_id,
-                "updated_at": self._now(),
-            }
-            changes = {k: values[k] for k in ("name", "list_name", "remote_id", "state", "run_id")}
-            connection.execute(
-                upsert_insert(connection, provisioned_objects)
-                .values(values)
-                .on_conflict_do_update(
-                    index_elements=[
-                        "application_id",
-                        "context_identifier",
-                        "kind",
-                        "list_key",
-                        "key",
-                    ],
-                    set_={**changes, "updated_at": values["updated_at"]},
-                )
-            )
-        return self._provisioned(values)
+            now = self._now()
+            rows = [
+                {
+                    "application_id": app["id"],
+                    "context_identifier": context_identifier,
+                    "kind": write.kind,
+                    "list_key": (write.list_name or "").casefold()
+                    if write.kind == "list_item"
+                    else "",
+                    "key": write.name.casefold(),
+                    "list_name": write.list_name if write.kind == "list_item" else None,
+                    "name": write.name,
+                    "remote_id": write.remote_id,
+                    "state": write.state,
+                    "run_id": run_id,
+                    "updated_at": now,
+                }
+                for write in objects
+            ]
+            # A list of parameter sets: executemany (one round trip on SQLite, psycopg's
+            # pipeline on PostgreSQL); the statement is built once per dialect.
+            connection.execute(_ownership_upsert(connection.dialect.name), rows)
+        return [self._provisioned(row) for row in rows]
 
     def delete_provisioned_object(
         self,
