@@ -115,6 +115,14 @@ def test_a_run_killed_after_k_steps_is_completed_by_the_next_without_duplicates(
     assert len(killed.steps) == k + 1
     assert store.get_provisioning_lock(app.id, CTX) is None  # released on the way out
 
+    if k == 0:  # the new list's items were written ahead with its owned record, not created
+        records = store.list_provisioned_objects(app.id, CTX)
+        assert {(o.kind, o.name, o.state) for o in records} == {
+            ("list", "Acme status", "owned"),
+            ("list_item", "Synced", "pending"),
+            ("list_item", "Failed", "pending"),
+        }
+        assert tenant.item_names("Acme status") == []
     rest = make_plan(api, store, app, CTX, manifest)
     # Killed after the new list's first item step: the one request that saved its items saved
     # "Failed" too, and its owned record went in with the answer, so nothing is left for it.

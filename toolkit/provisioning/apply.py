@@ -24,10 +24,11 @@ Re-running after a crash, a kill or a lost response never duplicates anything:
   "save all", at the list's first item step; the later item steps of that list find theirs
   in its answer). The reference does not say what that PUT does with items it is not sent
   [I]; a list created moments ago holds none, so it is sent for such a list only. Their
-  ownership is written ahead, all of them in one store transaction, before it is sent, and
-  their owned records, again in one, once its answer is in (before the item steps are
-  recorded); an answer lost on the way back is read back like a lost create (each item step
-  reads the list again and creates what is missing, one by one);
+  ownership is written ahead, all of them, with the list's owned record (one store
+  transaction) once the list's create has answered, so before that request is sent; their
+  owned records go in together (again one transaction) once its answer is in, before the
+  item steps are recorded; an answer lost on the way back is read back like a lost create
+  (each item step reads the list again and creates what is missing, one by one);
 * before every create the object is read back by its natural key (ProgId among the app's own
   panels and task menus, list name, item name within its list) and an existing one is
   **adopted**. One read per kind serves every read-back of that kind: the run starts from the
@@ -206,6 +207,7 @@ class _Executor:
         # Lists this run created (folded names): their items go in one request, and what
         # that request saved (folded list name -> folded item name -> item).
         self._new_lists: set[str] = set()
+        self._items_written_ahead: set[str] = set()  # new lists whose items' records are in
         self._saved_items: dict[str, dict[str, ListItemEntity]] = {}
         # What this run knows of the tenant, per kind (None: not read yet); see the module doc.
         self._lists: list[ListEntity] | None = None
@@ -369,8 +371,21 @@ class _Executor:
             self._new_lists.add(_fold(step.name))
         if outcome == "adopted" and _list_differs(created, desired):
             self._put_list(created, desired)
-        self.own("list", step.name, None, "owned", created.id)
+        owned = [OwnershipWrite("list", step.name, None, "owned", created.id)]
+        if outcome == "done":
+            # The items this run saves with the new list: their records written ahead now, in
+            # the list's transaction (a crash before their request leaves them pending and
+            # absent: the next plan creates them).
+            owned += self._items_ahead(step.name)
+            self._items_written_ahead.add(_fold(step.name))
+        self.own_all(owned)
         return outcome, created.id, {}
+
+    def _items_ahead(self, list_name: str) -> list[OwnershipWrite]:
+        return [
+            OwnershipWrite("list_item", s.name, s.list_name, "pending")
+            for s in self._new_item_steps(list_name)
+        ]
 
     def _put_list(self, actual: ListEntity, desired: Mapping[str, Any]) -> None:
         body = replace(
@@ -420,8 +435,8 @@ class _Executor:
         key = _fold(list_name)
         steps = self._new_item_steps(list_name)
         list_id = self.list_id(list_name)
-        # Every item's record written ahead, in one transaction (see the module doc).
-        self.own_all([OwnershipWrite("list_item", s.name, list_name, "pending") for s in steps])
+        if key not in self._items_written_ahead:  # with the list's owned record, normally
+            self.own_all(self._items_ahead(list_name))
         body = [
             ListItemEntity(
                 name=str(s.desired["Name"]),

@@ -7,9 +7,8 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
 from toolkit.errors import ConfigurationError, StoreError
 from toolkit.store.areas.base import RepositoryBase, first_row, from_row
@@ -29,13 +28,17 @@ _CHANGED = ("name", "list_name", "remote_id", "state", "run_id", "updated_at")
 _UPSERTS: dict[str, Any] = {}
 
 
+def _dialect(name: str) -> Any:
+    """The module whose ``insert`` has ``on_conflict_do_*`` in the dialect ``name``."""
+    return postgresql if name == "postgresql" else sqlite
+
+
 def _ownership_upsert(dialect_name: str) -> Any:
     """The upsert of ownership records in ``dialect_name``, built once: its parameters are the
     rows' values, so SQLAlchemy's compiled cache serves every later write."""
     statement = _UPSERTS.get(dialect_name)
     if statement is None:
-        dialect = postgresql if dialect_name == "postgresql" else sqlite
-        insert_ = dialect.insert(provisioned_objects)
+        insert_ = _dialect(dialect_name).insert(provisioned_objects)
         statement = insert_.on_conflict_do_update(
             index_elements=["application_id", "context_identifier", "kind", "list_key", "key"],
             set_={column: insert_.excluded[column] for column in _CHANGED},
@@ -71,12 +74,16 @@ class ProvisioningOwnership(RepositoryBase):
                     "locked_until": now + ttl,
                     "acquired_at": now,
                 }
-                try:
-                    with connection.begin_nested():
-                        connection.execute(insert(provisioning_locks).values(values))
-                except IntegrityError:  # PostgreSQL: a concurrent first taker won
-                    return None
-                return ProvisioningLock(**values)
+                # No row to lock yet: of concurrent first takers (PostgreSQL) one inserts, the
+                # others' inserts do nothing (no savepoint, no error to recover from).
+                taken = connection.execute(
+                    _dialect(connection.dialect.name)
+                    .insert(provisioning_locks)
+                    .on_conflict_do_nothing()
+                    .returning(provisioning_locks.c.owner),
+                    values,
+                ).first()
+                return ProvisioningLock(**values) if taken is not None else None
             if row["owner"] != owner and row["locked_until"] > now:
                 return None
             acquired = row["acquired_at"] if row["owner"] == owner else now
