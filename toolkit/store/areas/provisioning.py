@@ -7,16 +7,17 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from toolkit.errors import ConfigurationError, StoreError
+from toolkit.errors import ConfigurationError, StoreError, UnknownApplicationError
 from toolkit.store.areas.base import RepositoryBase, first_row, from_row
 from toolkit.store.areas.common import require_choice
 from toolkit.store.records import OwnershipWrite, ProvisionedObject, ProvisioningLock
 from toolkit.store.schema import (
     OWNERSHIP_STATES,
     PROVISIONED_KINDS,
+    applications,
     provisioned_objects,
     provisioning_locks,
 )
@@ -47,7 +48,28 @@ def _ownership_upsert(dialect_name: str) -> Any:
     return statement
 
 
+# An application's id by its id or name (bound as ``application``), built once: an apply looks
+# its application up in every ownership write.
+_APPLICATION_IDS = select(applications.c.id).where(
+    or_(
+        applications.c.id == bindparam("application"),
+        applications.c.name == bindparam("application"),
+    )
+)
+
+
 class ProvisioningOwnership(RepositoryBase):
+    @staticmethod
+    def _application_id(connection: Connection, application: str) -> str:
+        """The id of the application ``application`` (an id match wins over a name match, as in
+        ``_require_application``); UnknownApplicationError when there is none."""
+        ids = connection.execute(_APPLICATION_IDS, {"application": application}).scalars().all()
+        if not ids:
+            raise UnknownApplicationError(
+                f"no application {application!r}", application=application[:40]
+            )
+        return application if application in ids else str(ids[0])
+
     def acquire_provisioning_lock(
         self, application: str, context_identifier: str, owner: str, *, ttl: timedelta
     ) -> ProvisioningLock | None:
@@ -62,13 +84,13 @@ class ProvisioningOwnership(RepositoryBase):
         if ttl <= timedelta(0):
             raise ConfigurationError("a lock ttl must be positive")
         with self._write() as connection:
-            app = self._require_application(connection, application)
-            condition = self._in_tenant(provisioning_locks, app["id"], context_identifier)
-            row = self._lock_row(connection, app["id"], context_identifier, lock=True)
+            app_id = self._application_id(connection, application)
+            condition = self._in_tenant(provisioning_locks, app_id, context_identifier)
+            row = self._lock_row(connection, app_id, context_identifier, lock=True)
             now = self._now()
             if row is None:
                 values = {
-                    "application_id": app["id"],
+                    "application_id": app_id,
                     "context_identifier": context_identifier,
                     "owner": owner,
                     "locked_until": now + ttl,
@@ -92,17 +114,17 @@ class ProvisioningOwnership(RepositoryBase):
                 .where(condition)
                 .values(owner=owner, locked_until=now + ttl, acquired_at=acquired)
             )
-            return ProvisioningLock(app["id"], context_identifier, owner, now + ttl, acquired)
+            return ProvisioningLock(app_id, context_identifier, owner, now + ttl, acquired)
 
     def release_provisioning_lock(
         self, application: str, context_identifier: str, owner: str
     ) -> bool:
         """Give the lock back; False when ``owner`` does not hold it (any more)."""
         with self._write() as connection:
-            app = self._require_application(connection, application)
+            app_id = self._application_id(connection, application)
             result = connection.execute(
                 delete(provisioning_locks).where(
-                    self._in_tenant(provisioning_locks, app["id"], context_identifier),
+                    self._in_tenant(provisioning_locks, app_id, context_identifier),
                     provisioning_locks.c.owner == owner,
                 )
             )
@@ -113,8 +135,8 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> ProvisioningLock | None:
         """The lock in force for an application x tenant, or None (none, or it expired)."""
         with self._read() as connection:
-            app = self._require_application(connection, application)
-            row = self._lock_row(connection, app["id"], context_identifier, lock=False)
+            app_id = self._application_id(connection, application)
+            row = self._lock_row(connection, app_id, context_identifier, lock=False)
         if row is None or row["locked_until"] <= self._now():
             return None
         return ProvisioningLock(**dict(row))
@@ -165,11 +187,11 @@ class ProvisioningOwnership(RepositoryBase):
         if not objects:
             return []
         with self._write() as connection:
-            app = self._require_application(connection, application)
+            app_id = self._application_id(connection, application)
             now = self._now()
             rows = [
                 {
-                    "application_id": app["id"],
+                    "application_id": app_id,
                     "context_identifier": context_identifier,
                     "kind": write.kind,
                     "list_key": (write.list_name or "").casefold()
@@ -201,8 +223,8 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> bool:
         """Forget an owned list (with its items' records) or list item; True if one was there."""
         with self._write() as connection:
-            app = self._require_application(connection, application)
-            scope = self._in_tenant(provisioned_objects, app["id"], context_identifier)
+            app_id = self._application_id(connection, application)
+            scope = self._in_tenant(provisioned_objects, app_id, context_identifier)
             if kind == "list":
                 key = name.casefold()
                 connection.execute(
@@ -231,11 +253,11 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> list[ProvisionedObject]:
         """Every list and list item the application created (or is creating) in the tenant."""
         with self._read() as connection:
-            app = self._require_application(connection, application)
+            app_id = self._application_id(connection, application)
             rows = (
                 connection.execute(
                     select(provisioned_objects)
-                    .where(self._in_tenant(provisioned_objects, app["id"], context_identifier))
+                    .where(self._in_tenant(provisioned_objects, app_id, context_identifier))
                     .order_by(
                         provisioned_objects.c.kind,
                         provisioned_objects.c.list_key,
