@@ -89,7 +89,7 @@ class ProvisioningOwnership(RepositoryBase):
             row = self._lock_row(connection, app_id, context_identifier, lock=True)
             now = self._now()
             if row is None:
-                values = {
+                values: dict[str, Any] = {
                     "application_id": app_id,
                     "context_identifier": context_identifier,
                     "owner": owner,
