@@ -103,6 +103,7 @@ __all__ = [
     "confirms",
     "is_running_state",
     "parse_notification",
+    "record_tenant_status",
     "state_change_path",
 ]
 
@@ -319,6 +320,31 @@ class StateChangeResult:
     @property
     def outcome(self) -> StateChangeOutcome:
         return self.change.outcome
+
+
+def record_tenant_status(
+    repository: Repository,
+    application: str,
+    status: TenantStatus,
+    *,
+    observed_at: datetime,
+    actor: str | None = None,
+) -> bool:
+    """Store a state API answer as the tenant's last known state (what every worker weighs
+    against its own cached answer); True if it changed."""
+    _, changed = repository.put_tenant_state(
+        application,
+        status.context_identifier,
+        state=status.state_name or status.state.name,
+        endpoint=status.endpoint,
+        api=status.api,
+        version=status.version,
+        valid_until=status.valid_until,
+        observed_at=observed_at,
+        source="state-api",
+        actor=actor,
+    )
+    return changed
 
 
 class TenantEvents:
@@ -600,19 +626,9 @@ class TenantEvents:
         self, application: str, status: TenantStatus, *, actor: str | None = None
     ) -> bool:
         """Store a state API answer as the tenant's last known state; True if it changed."""
-        _, changed = self._repository.put_tenant_state(
-            application,
-            status.context_identifier,
-            state=status.state_name or status.state.name,
-            endpoint=status.endpoint,
-            api=status.api,
-            version=status.version,
-            valid_until=status.valid_until,
-            observed_at=self._now(),
-            source="state-api",
-            actor=actor,
+        return record_tenant_status(
+            self._repository, application, status, observed_at=self._now(), actor=actor
         )
-        return changed
 
     def history(
         self,

@@ -22,7 +22,7 @@ from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
 from toolkit.http import create_client
-from toolkit.jobs.engine import running_engine, start_engine
+from toolkit.jobs.engine import ServiceSet, running_engine, start_engine
 from toolkit.provisioning import check_states, fleet_targets, plan_fleet
 from toolkit.workspace import Workspace
 
@@ -76,8 +76,12 @@ def installed(worker_a: Workspace, emu: Emulator) -> None:
     worker_a.provisioning.set_manifest(APP, MANIFEST, actor="test")
 
 
+@pytest.mark.parametrize(
+    "a_serves",
+    ["workspace", "provisioning alone"],  # the second: a notebook's apply_fleet(ws.provisioning)
+)
 def test_a_worker_acts_on_the_state_another_worker_checked_later(
-    installed: None, emu: Emulator, worker_a: Workspace, worker_b: Workspace
+    installed: None, emu: Emulator, worker_a: Workspace, worker_b: Workspace, a_serves: str
 ) -> None:
     targets = fleet_targets(worker_b.repository, APP)
     state_api = worker_b.tenants.status_client(environment_of(targets[0][0]))
@@ -94,7 +98,8 @@ def test_a_worker_acts_on_the_state_another_worker_checked_later(
 
     # The maintenance ends; worker A's "check now" asks afresh and records it in the store.
     emu.set_tenant_state(CTX, "Running")
-    engine = start_engine(worker_a, executor_id="worker-a")
+    services = worker_a if a_serves == "workspace" else ServiceSet(worker_a.provisioning)
+    engine = start_engine(services, executor_id="worker-a")
     checked = check_states(worker_a.provisioning, targets)
     engine.close()
     assert checked.counts["succeeded"] == 1, checked.rows()

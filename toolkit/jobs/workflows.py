@@ -209,9 +209,19 @@ def _perform(task: TenantTask) -> Any:
         )
     if task.operation == "check_state":
         status = found.tenants.status(app, ctx, refresh=True)
-        events = getattr(found, "tenant_events", None)  # a workspace keeps it as last known
+        events = getattr(found, "tenant_events", None)  # a workspace's, on its clock
         if events is not None:
             events.record_status(app, status, actor=task.actor)
+        else:
+            # A fleet run without a workspace (apply_fleet(ws.provisioning, ...)) records the
+            # answer all the same: the tenant's work may run on another worker, whose cached
+            # answer gives way only to a later one recorded in the store.
+            from toolkit.auth.transactions import utc_now
+            from toolkit.tenant_events import record_tenant_status
+
+            record_tenant_status(
+                found.repository, app, status, observed_at=utc_now(), actor=task.actor
+            )
         return status
     expires = found.tenants.tickets.renew(app, ctx, actor=task.actor).expires_at
     return expires.isoformat() if expires is not None else "renewed"
