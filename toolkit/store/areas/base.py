@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     delete,
     func,
     insert,
@@ -45,7 +46,17 @@ from toolkit.store.schema import applications, audit_events, authorizations, tic
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
-__all__ = ["RepositoryBase", "audit_event", "first_row", "from_row", "insert_new", "upsert_insert"]
+__all__ = [
+    "APPLICATION_BY_NAME_OR_ID",
+    "RepositoryBase",
+    "audit_event",
+    "dialect_module",
+    "first_row",
+    "from_row",
+    "insert_new",
+    "unknown_application",
+    "upsert_insert",
+]
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
 
@@ -59,10 +70,25 @@ def from_row(record: type[_Record], row: Mapping[Any, Any], **overrides: Any) ->
     return record(**values)
 
 
+# An application by its id or its name, bound as ``application``. Statements built on it once
+# are served from SQLAlchemy's compiled cache (building a SELECT costs more client CPU than
+# SQLite takes to run it, and every store call looks its application up).
+APPLICATION_BY_NAME_OR_ID = or_(
+    applications.c.id == bindparam("application"),
+    applications.c.name == bindparam("application"),
+)
+_APPLICATIONS = select(applications).where(APPLICATION_BY_NAME_OR_ID)
+_APPLICATION_IDS = select(applications.c.id).where(APPLICATION_BY_NAME_OR_ID)
+
+
+def dialect_module(name: str) -> Any:
+    """The SQLAlchemy dialect module (``insert`` with ``on_conflict_do_*``) of ``name``."""
+    return postgresql if name == "postgresql" else sqlite
+
+
 def upsert_insert(connection: Connection, table: Table) -> Any:
     """An INSERT of ``table`` in the connection's dialect, with ``on_conflict_do_*``."""
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+    return dialect_module(connection.dialect.name).insert(table)
 
 
 def audit_event(row: Mapping[Any, Any], summary: Mapping[str, Any] | None = None) -> AuditEvent:
@@ -187,15 +213,7 @@ class RepositoryBase:
 
     @staticmethod
     def _find_application(connection: Connection, name_or_id: str) -> RowMapping | None:
-        rows = (
-            connection.execute(
-                select(applications).where(
-                    or_(applications.c.id == name_or_id, applications.c.name == name_or_id)
-                )
-            )
-            .mappings()
-            .all()
-        )
+        rows = connection.execute(_APPLICATIONS, {"application": name_or_id}).mappings().all()
         # An id match wins over a name match (ids are UUIDs; names are free text).
         rows = sorted(rows, key=lambda row: row["id"] != name_or_id)
         return rows[0] if rows else None
@@ -203,10 +221,16 @@ class RepositoryBase:
     def _require_application(self, connection: Connection, name_or_id: str) -> RowMapping:
         row = self._find_application(connection, name_or_id)
         if row is None:
-            raise UnknownApplicationError(
-                f"no application {name_or_id!r}", application=name_or_id[:40]
-            )
+            raise unknown_application(name_or_id)
         return row
+
+    @staticmethod
+    def _require_application_id(connection: Connection, name_or_id: str) -> str:
+        """The id alone of :meth:`_require_application`'s application (an id match wins)."""
+        ids = connection.execute(_APPLICATION_IDS, {"application": name_or_id}).scalars().all()
+        if not ids:
+            raise unknown_application(name_or_id)
+        return name_or_id if name_or_id in ids else str(ids[0])
 
     def _rows_of(
         self,
@@ -288,3 +312,8 @@ class RepositoryBase:
             delete(tickets).where(tickets.c.authorization_id == authorization_id)
         )
         return result.rowcount > 0
+
+
+def unknown_application(name_or_id: str) -> UnknownApplicationError:
+    """The error of a lookup by name or id that found no application."""
+    return UnknownApplicationError(f"no application {name_or_id!r}", application=name_or_id[:40])

@@ -7,17 +7,21 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, RowMapping, and_, delete, select, update
 
-from toolkit.errors import ConfigurationError, StoreError, UnknownApplicationError
-from toolkit.store.areas.base import RepositoryBase, first_row, from_row
+from toolkit.errors import ConfigurationError, StoreError
+from toolkit.store.areas.base import (
+    RepositoryBase,
+    dialect_module,
+    first_row,
+    from_row,
+    upsert_insert,
+)
 from toolkit.store.areas.common import require_choice
 from toolkit.store.records import OwnershipWrite, ProvisionedObject, ProvisioningLock
 from toolkit.store.schema import (
     OWNERSHIP_STATES,
     PROVISIONED_KINDS,
-    applications,
     provisioned_objects,
     provisioning_locks,
 )
@@ -29,17 +33,12 @@ _CHANGED = ("name", "list_name", "remote_id", "state", "run_id", "updated_at")
 _UPSERTS: dict[str, Any] = {}
 
 
-def _dialect(name: str) -> Any:
-    """The module whose ``insert`` has ``on_conflict_do_*`` in the dialect ``name``."""
-    return postgresql if name == "postgresql" else sqlite
-
-
 def _ownership_upsert(dialect_name: str) -> Any:
     """The upsert of ownership records in ``dialect_name``, built once: its parameters are the
     rows' values, so SQLAlchemy's compiled cache serves every later write."""
     statement = _UPSERTS.get(dialect_name)
     if statement is None:
-        insert_ = _dialect(dialect_name).insert(provisioned_objects)
+        insert_ = dialect_module(dialect_name).insert(provisioned_objects)
         statement = insert_.on_conflict_do_update(
             index_elements=["application_id", "context_identifier", "kind", "list_key", "key"],
             set_={column: insert_.excluded[column] for column in _CHANGED},
@@ -48,28 +47,7 @@ def _ownership_upsert(dialect_name: str) -> Any:
     return statement
 
 
-# An application's id by its id or name (bound as ``application``), built once: an apply looks
-# its application up in every ownership write.
-_APPLICATION_IDS = select(applications.c.id).where(
-    or_(
-        applications.c.id == bindparam("application"),
-        applications.c.name == bindparam("application"),
-    )
-)
-
-
 class ProvisioningOwnership(RepositoryBase):
-    @staticmethod
-    def _application_id(connection: Connection, application: str) -> str:
-        """The id of the application ``application`` (an id match wins over a name match, as in
-        ``_require_application``); UnknownApplicationError when there is none."""
-        ids = connection.execute(_APPLICATION_IDS, {"application": application}).scalars().all()
-        if not ids:
-            raise UnknownApplicationError(
-                f"no application {application!r}", application=application[:40]
-            )
-        return application if application in ids else str(ids[0])
-
     def acquire_provisioning_lock(
         self, application: str, context_identifier: str, owner: str, *, ttl: timedelta
     ) -> ProvisioningLock | None:
@@ -84,7 +62,7 @@ class ProvisioningOwnership(RepositoryBase):
         if ttl <= timedelta(0):
             raise ConfigurationError("a lock ttl must be positive")
         with self._write() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             condition = self._in_tenant(provisioning_locks, app_id, context_identifier)
             row = self._lock_row(connection, app_id, context_identifier, lock=True)
             now = self._now()
@@ -99,8 +77,7 @@ class ProvisioningOwnership(RepositoryBase):
                 # No row to lock yet: of concurrent first takers (PostgreSQL) one inserts, the
                 # others' inserts do nothing (no savepoint, no error to recover from).
                 taken = connection.execute(
-                    _dialect(connection.dialect.name)
-                    .insert(provisioning_locks)
+                    upsert_insert(connection, provisioning_locks)
                     .on_conflict_do_nothing()
                     .returning(provisioning_locks.c.owner),
                     values,
@@ -121,7 +98,7 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> bool:
         """Give the lock back; False when ``owner`` does not hold it (any more)."""
         with self._write() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             result = connection.execute(
                 delete(provisioning_locks).where(
                     self._in_tenant(provisioning_locks, app_id, context_identifier),
@@ -135,7 +112,7 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> ProvisioningLock | None:
         """The lock in force for an application x tenant, or None (none, or it expired)."""
         with self._read() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             row = self._lock_row(connection, app_id, context_identifier, lock=False)
         if row is None or row["locked_until"] <= self._now():
             return None
@@ -187,7 +164,7 @@ class ProvisioningOwnership(RepositoryBase):
         if not objects:
             return []
         with self._write() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             now = self._now()
             rows = [
                 {
@@ -223,7 +200,7 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> bool:
         """Forget an owned list (with its items' records) or list item; True if one was there."""
         with self._write() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             scope = self._in_tenant(provisioned_objects, app_id, context_identifier)
             if kind == "list":
                 key = name.casefold()
@@ -253,7 +230,7 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> list[ProvisionedObject]:
         """Every list and list item the application created (or is creating) in the tenant."""
         with self._read() as connection:
-            app_id = self._application_id(connection, application)
+            app_id = self._require_application_id(connection, application)
             rows = (
                 connection.execute(
                     select(provisioned_objects)

@@ -10,11 +10,10 @@ than SQLite takes to run it).
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, select
 
-from toolkit.errors import UnknownApplicationError
 from toolkit.store.areas.applications import Applications
-from toolkit.store.areas.base import from_row
+from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, from_row, unknown_application
 from toolkit.store.areas.tenant_states import TenantStates
 from toolkit.store.records import TenantStateRecord, TenantWorkView
 from toolkit.store.schema import applications, authorizations, tenant_states
@@ -36,12 +35,7 @@ _WORK_VIEW = (
             & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
         ).outerjoin(tenant_states, tenant_states.c.authorization_id == authorizations.c.id)
     )
-    .where(
-        or_(
-            applications.c.id == bindparam("application"),
-            applications.c.name == bindparam("application"),
-        )
-    )
+    .where(APPLICATION_BY_NAME_OR_ID)
 )
 
 
@@ -61,9 +55,7 @@ class TenantWork(Applications, TenantStates):
                 .all()
             )
         if not rows:
-            raise UnknownApplicationError(
-                f"no application {application!r}", application=application[:40]
-            )
+            raise unknown_application(application)
         # An id match first, then the tenant as written (case variants may both exist).
         row = min(
             rows,

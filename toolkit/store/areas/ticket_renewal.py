@@ -16,16 +16,16 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, func, or_, select
+from sqlalchemy import Connection, Table, bindparam, func, select
 
 from toolkit.errors import (
     ConfigurationError,
     NotInstalledError,
     StoreError,
-    UnknownApplicationError,
 )
 from toolkit.store.areas.applications import Applications
 from toolkit.store.areas.authorizations import Authorizations
+from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, unknown_application
 from toolkit.store.areas.ticket_statements import tenant_lease_upsert
 from toolkit.store.areas.tickets import Tickets
 from toolkit.store.records import RenewalView
@@ -51,13 +51,8 @@ _VIEW_COLUMNS = select(
         & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
     ).outerjoin(tickets, tickets.c.authorization_id == authorizations.c.id)
 )
-_VIEW = _VIEW_COLUMNS.where(applications.c.id == bindparam("application_id"))
-_VIEW_BY_NAME_OR_ID = _VIEW_COLUMNS.where(
-    or_(
-        applications.c.id == bindparam("application_id"),
-        applications.c.name == bindparam("application_id"),
-    )
-)
+_VIEW = _VIEW_COLUMNS.where(applications.c.id == bindparam("application"))
+_VIEW_BY_NAME_OR_ID = _VIEW_COLUMNS.where(APPLICATION_BY_NAME_OR_ID)
 
 
 def _part(row: Mapping[Any, Any], prefix: str, table: Table) -> dict[str, Any]:
@@ -76,15 +71,13 @@ class TicketRenewal(Applications, Authorizations, Tickets):
         rows = (
             connection.execute(
                 _VIEW_BY_NAME_OR_ID if by_name else _VIEW,
-                {"application_id": application_id, "ctx": context_identifier.lower()},
+                {"application": application_id, "ctx": context_identifier.lower()},
             )
             .mappings()
             .all()
         )
         if not rows:
-            raise UnknownApplicationError(
-                f"no application {application_id!r}", application=application_id[:40]
-            )
+            raise unknown_application(application_id)
         # An id match wins over a name match (ids are UUIDs; names are free text), as in
         # get_application.
         row = min(rows, key=lambda found: found["a_id"] != application_id)
