@@ -370,11 +370,11 @@ class Jobs:
     ) -> str:
         """Wait until the job finishes (or ``stop`` is set), reading only its status: one
         row a poll, however many tenants it has. Returns the status in words."""
-        idle = stop or threading.Event()
-        while True:
-            word = self.status(job_id)
-            if word in ("succeeded", "failed", "cancelled") or idle.wait(poll):
-                return word
+        for _ in self._polls(stop or threading.Event(), poll):
+            found = self._status(job_id, load=False).status
+            if found in FINISHED:
+                break
+        return self.status(job_id)
 
     def follow(
         self,
