@@ -40,8 +40,13 @@ def open_workspace_at(
 ) -> Iterator[Workspace]:
     """A workspace on ``home`` with these settings, no ``.env`` read, its own HTTP client;
     ``offline``: every call out answers 503 (a test that must be decided before any call);
-    ``transport``: what answers the calls out instead (a fake SuperOffice)."""
+    ``transport``: what answers the calls out instead (a fake SuperOffice). The scheduled
+    upkeep is off unless asked for: its runs fire on the wall clock (state refresh every 10
+    minutes) and would add state API calls to a test that counts them, in some runs only."""
     from toolkit.config import Settings
+
+    for schedule in ("upkeep_state_refresh", "upkeep_ticket_renewal", "upkeep_drift_check"):
+        settings.setdefault(schedule, "")
     from toolkit.http import create_client
     from toolkit.workspace import Workspace
 
