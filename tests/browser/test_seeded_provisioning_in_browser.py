@@ -60,7 +60,9 @@ def test_the_seeded_manifest_plans_applies_and_clears_its_plan(
         page.get_by_text(re.compile("I confirm")).click()
         expect(apply).to_be_enabled()
         apply.click()
-        expect(page.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded"))).to_be_visible()
+        # The results' alert, not the apply's status label, which says the same while it closes.
+        done = page.get_by_test_id("stAlertContentSuccess")
+        expect(done.get_by_text(re.compile(r"1 of 1 tenant\(s\) succeeded"))).to_be_visible()
         # The spent plan is gone: no plan, no Apply, the results and the run instead.
         expect(page.get_by_role("heading", name="Results of the last apply")).to_be_visible()
         expect(page.get_by_role("heading", name="Plan", exact=True)).to_have_count(0)
