@@ -31,6 +31,8 @@ import streamlit as st
 # the widget keys a link wrote in this run (their default must stay Streamlit's: see linked_index).
 APPLIED = "links_applied"
 WRITTEN = "links_written"
+# The query string each page's last write-back replaced ({page: {param: text}}).
+OVERWRITTEN = "links_overwritten"
 
 
 @dataclass(frozen=True)
@@ -77,20 +79,31 @@ def _linked_query(links: Sequence[QueryLink]) -> dict[str, str]:
 def follow_query(page: str, links: Sequence[QueryLink]) -> bool:
     """Call before drawing the widgets of ``links``. A query string the page has not applied
     yet (a link followed, a reload, Back) sets the widgets: True then. Otherwise the widgets
-    are the operator's, and their values are written back into the URL."""
+    are the operator's, and their values are written back into the URL (the browser's URL
+    lagging one write behind is not a link: seen when a click follows a write at once)."""
     query = _linked_query(links)
     applied: dict[str, dict[str, str]] = st.session_state.setdefault(APPLIED, {})
+    overwritten: dict[str, dict[str, str]] = st.session_state.setdefault(OVERWRITTEN, {})
     written: set[str] = set()
     st.session_state[WRITTEN] = written
-    if applied.get(page) != query:
+    if applied.get(page) != query and overwritten.get(page) != query:
         applied[page] = query
         for link in links:
             # A widget drawn on this page holds its own state, which only a write changes; a
             # widget not drawn yet (the page was just opened) starts from its linked default.
-            if link.key in st.session_state:
-                st.session_state[link.key] = link.value_of(query.get(link.param))
+            # A link without the parameter of a widget with no neutral value (the application
+            # chosen) leaves it: a selectbox set to None would show nothing chosen.
+            value = link.value_of(query.get(link.param))
+            if link.key in st.session_state and value is not None:
+                st.session_state[link.key] = value
                 written.add(link.key)
         return True
+    # The browser's URL may still be the one this page last wrote over (a click sent before
+    # the write reached it): not a link, the widgets stay and the write-back below repeats.
+    # Once the URL has caught up, that old query is a link again (Back).
+    if query == applied.get(page):
+        overwritten.pop(page, None)
+    before = dict(query)
     for link in links:
         if link.key not in st.session_state:  # not drawn (yet, or for this role): left as is
             continue
@@ -102,6 +115,8 @@ def follow_query(page: str, links: Sequence[QueryLink]) -> bool:
         elif query.get(link.param) != text:
             query[link.param] = text
             st.query_params[link.param] = text
+    if query != before:
+        overwritten[page] = before
     applied[page] = query
     return False
 

@@ -199,3 +199,30 @@ def test_an_overview_link_chooses_its_application_until_the_operator_does(
     assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
     assert at.query_params == {"application": CUSTOM_APP, "tenants": "drifted"}
     assert not at.exception, at.exception
+
+
+def test_a_url_one_write_behind_is_not_a_link(repository: Repository) -> None:
+    """A click sent before the browser applied the page's last write to the address carries the
+    address as it was: the operator's choice stands (a fresh-clone CI run's browser test saw
+    the application reset to none there), and once the address has caught up, the old
+    address is a link again (Back)."""
+    seed(repository)
+    at = app_test()
+    at.switch_page(PROVISIONING_PAGE).run()
+    assert at.selectbox(key="provisioning_application").value == STANDARD_APP
+    at.selectbox(key="provisioning_application").select(CUSTOM_APP).run()
+    assert at.query_params == {"application": CUSTOM_APP}
+
+    at.query_params.clear()  # the browser still shows the address before that write
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    assert at.query_params == {"application": CUSTOM_APP}  # written again
+
+    at.run()  # the address caught up
+    at.query_params.clear()  # then Back to the address without an application: kept
+    at.run()
+    assert at.selectbox(key="provisioning_application").value == CUSTOM_APP
+    at.query_params.update(application=STANDARD_APP)  # a link naming the other one
+    at.run()
+    assert at.selectbox(key="provisioning_application").value == STANDARD_APP
