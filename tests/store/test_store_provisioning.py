@@ -18,7 +18,7 @@ from toolkit.errors import (
     UnknownApplicationError,
 )
 from toolkit.store import Repository, head_version
-from toolkit.store.records import OwnershipWrite
+from toolkit.store.records import OwnershipWrite, ProvisioningStepWrite
 
 TTL = timedelta(minutes=2)
 CTX = "Cust12345"
@@ -95,6 +95,47 @@ def test_runs_and_steps_are_recorded(store: Repository, app_id: str, clock: Cloc
             fingerprint=None,
             steps_total=0,
         )
+
+
+def test_steps_ride_with_the_runs_other_writes_all_or_none(store: Repository, app_id: str) -> None:
+    """An apply records the steps that wrote nothing of their own with its next ownership
+    write or its end, in that write's transaction: both are stored, or neither."""
+    run = store.start_provisioning_run(
+        "demo", CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=4
+    )
+    first = [
+        ProvisioningStepWrite(0, "create", "list_item", "l/a", "done", 11),
+        ProvisioningStepWrite(1, "create", "web_panel", "p", "adopted", 12, {"visible_for": "x"}),
+    ]
+    store.put_provisioned_objects(
+        "demo", CTX, [OwnershipWrite("list", "L", state="pending")], run_id=run.id, steps=first
+    )
+    with pytest.raises(ConfigurationError, match="run"):  # steps need their run
+        store.put_provisioned_objects("demo", CTX, [OwnershipWrite("list", "M")], steps=first)
+    again = [ProvisioningStepWrite(1, "create", "list", "M", "done", 13)]
+    with pytest.raises(ConflictError):  # position 1 is taken: the ownership record is not
+        store.put_provisioned_objects(
+            "demo", CTX, [OwnershipWrite("list", "M")], run_id=run.id, steps=again
+        )
+    assert [o.name for o in store.list_provisioned_objects("demo", CTX)] == ["L"]
+    store.delete_provisioned_object(
+        "demo",
+        CTX,
+        kind="list",
+        name="L",
+        run_id=run.id,
+        steps=[ProvisioningStepWrite(2, "delete", "list", "l", "done", 10)],
+    )
+    last = [ProvisioningStepWrite(3, "create", "task_menu", "b", "done", 14)]
+    finished = store.finish_provisioning_run(run.id, "succeeded", steps=last)
+    assert [(s.position, s.outcome, s.remote_id) for s in finished.steps] == [
+        (0, "done", 11),
+        (1, "adopted", 12),
+        (2, "done", 10),
+        (3, "done", 14),
+    ]
+    assert finished.steps[1].detail == {"visible_for": "x"}
+    assert store.list_provisioned_objects("demo", CTX) == []
 
 
 def test_ownership_records_are_keyed_case_insensitively(store: Repository, app_id: str) -> None:

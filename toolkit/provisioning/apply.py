@@ -12,8 +12,9 @@
 3. re-reads the tenant and refuses a **stale** plan (its fingerprint changed:
    :class:`~toolkit.errors.StalePlanError`); nothing has been done yet;
 4. records the run (plan, actor, ``running``) and performs each pending step, recording it in
-   the store as it completes (``done`` / ``adopted`` / ``failed``), reporting progress as
-   :class:`ProvisioningEvent` values through ``on_event`` (no printing);
+   the store (``done`` / ``adopted`` / ``failed``) with the run's next store write (the next
+   ownership record, a failure or the run's end: see ``_Executor.completed``), reporting
+   progress as :class:`ProvisioningEvent` values through ``on_event`` (no printing);
 5. ends the run ``succeeded``, ``partial`` (some steps done) or ``failed``; a step that raised
    (or a callback that raised: an interrupted run) surfaces as
    :class:`~toolkit.errors.ProvisioningRunError` with the cause chained.
@@ -83,7 +84,7 @@ from toolkit.provisioning.plan import (
     read_snapshot,
 )
 from toolkit.store import Application, ProvisioningRun, Repository
-from toolkit.store.records import OwnershipWrite
+from toolkit.store.records import OwnershipWrite, ProvisioningStepWrite
 from toolkit.tenant.task_menus import (
     TaskMenuEntity,
     app_task_menus,
@@ -215,6 +216,7 @@ class _Executor:
         self._app_panels: list[WebPanelEntity] | None = None
         self._task_menus: list[TaskMenuEntity] | None = None
         self._user_groups: list[dict[str, Any]] | None = None
+        self._unrecorded: list[ProvisioningStepWrite] = []
         if snapshot is not None:
             self._lists = list(snapshot.lists)
             self._items = {name: list(items) for name, items in snapshot.items.items()}
@@ -282,30 +284,48 @@ class _Executor:
                 self.api, WEB_PANEL_LIST, panel_id, [{**g, "Selected": True} for g in groups]
             )
 
+    # -- the store: ownership records, and the step records that ride along -------------------
+
+    def completed(self, step: ProvisioningStepWrite) -> None:
+        """A step done: its record goes in with the run's next store write (an ownership
+        record or the run's end), so a step that writes nothing itself (an item saved with
+        its list, a panel) costs no transaction of its own. A crash in between leaves the
+        run's recorded steps a shorter prefix of its plan; what they did is in the tenant
+        and in the ownership records, which are written before and after each create."""
+        self._unrecorded.append(step)
+
+    def unrecorded(self) -> list[ProvisioningStepWrite]:
+        """The completed steps not recorded yet (the caller records them), in order."""
+        steps, self._unrecorded = self._unrecorded, []
+        return steps
+
     def own(
         self, kind: str, name: str, list_name: str | None, state: str, remote: int | None
     ) -> None:
-        self.repository.put_provisioned_object(
+        self.own_all([OwnershipWrite(kind, name, list_name, state, remote)])
+
+    def own_all(self, writes: Sequence[OwnershipWrite]) -> None:
+        """Several ownership records written at one moment, in one transaction."""
+        self.repository.put_provisioned_objects(
+            self.application.id,
+            self.ctx,
+            writes,
+            run_id=self.run_id,
+            steps=self._unrecorded,
+        )
+        self._unrecorded = []
+
+    def disown(self, kind: str, name: str, list_name: str | None) -> None:
+        self.repository.delete_provisioned_object(
             self.application.id,
             self.ctx,
             kind=kind,
             name=name,
             list_name=list_name,
-            state=state,
-            remote_id=remote,
             run_id=self.run_id,
+            steps=self._unrecorded,
         )
-
-    def own_all(self, writes: Sequence[OwnershipWrite]) -> None:
-        """Several ownership records written at one moment, in one transaction."""
-        self.repository.put_provisioned_objects(
-            self.application.id, self.ctx, writes, run_id=self.run_id
-        )
-
-    def disown(self, kind: str, name: str, list_name: str | None) -> None:
-        self.repository.delete_provisioned_object(
-            self.application.id, self.ctx, kind=kind, name=name, list_name=list_name
-        )
+        self._unrecorded = []
 
     # -- creating with read-back --------------------------------------------------------------
 
@@ -863,35 +883,22 @@ def _run(
             try:
                 result, remote_id, detail = executor.perform(step)
             except Exception as exc:
-                repository.record_provisioning_step(
-                    run_id,
-                    position,
-                    action=str(step.action),
-                    kind=str(step.kind),
-                    key=step.key,
-                    outcome="failed",
-                    remote_id=step.remote_id,
-                    detail={"error": _error_text(exc)},
+                failed = _step_write(
+                    position, step, "failed", step.remote_id, {"error": _error_text(exc)}
                 )
+                repository.record_provisioning_steps(run_id, [*executor.unrecorded(), failed])
                 emit("step_failed", position=position, step=step, message=_error_text(exc))
                 raise
-            repository.record_provisioning_step(
-                run_id,
-                position,
-                action=str(step.action),
-                kind=str(step.kind),
-                key=step.key,
-                outcome=result,
-                remote_id=remote_id,
-                detail=detail,
-            )
+            executor.completed(_step_write(position, step, result, remote_id, detail))
             done += 1
             emit("step_finished", position=position, step=step, outcome=result)
         outcome = "succeeded"
     except BaseException as exc:
         outcome = "partial" if done else "failed"
         error = _error_text(exc)
-        final = repository.finish_provisioning_run(run_id, outcome, error=error)
+        final = repository.finish_provisioning_run(
+            run_id, outcome, error=error, steps=executor.unrecorded()
+        )
         _audit(repository, application, ctx, actor, final)
         if isinstance(exc, Exception):
             raise ProvisioningRunError(
@@ -902,10 +909,18 @@ def _run(
                 outcome=outcome,
             ) from exc
         raise
-    final = repository.finish_provisioning_run(run_id, outcome)
+    final = repository.finish_provisioning_run(run_id, outcome, steps=executor.unrecorded())
     _audit(repository, application, ctx, actor, final)
     emit("run_finished", outcome=outcome, message=f"{done} step(s) done")
     return final
+
+
+def _step_write(
+    position: int, step: Step, outcome: str, remote_id: int | None, detail: Mapping[str, Any]
+) -> ProvisioningStepWrite:
+    return ProvisioningStepWrite(
+        position, str(step.action), str(step.kind), step.key, outcome, remote_id, detail
+    )
 
 
 def _audit(

@@ -19,6 +19,7 @@ __all__ = [
     "ProvisioningLock",
     "ProvisioningRun",
     "ProvisioningStepRecord",
+    "ProvisioningStepWrite",
     "PutOutcome",
     "RenewalView",
     "RotationReport",
@@ -339,6 +340,21 @@ class ProvisioningStepRecord:
     remote_id: int | None
     detail: Mapping[str, Any] = field(hash=False)
     at: datetime
+
+
+@dataclass(frozen=True)
+class ProvisioningStepWrite:
+    """One step of a run to record (``done`` / ``adopted`` / ``failed``): what
+    ``record_provisioning_steps`` and the run's other writes take; the store adds the run and
+    the time it is written."""
+
+    position: int
+    action: str
+    kind: str
+    key: str
+    outcome: str
+    remote_id: int | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True)

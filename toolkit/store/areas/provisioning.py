@@ -4,7 +4,7 @@ items an application created there."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, select, update
@@ -18,7 +18,13 @@ from toolkit.store.areas.base import (
     upsert_insert,
 )
 from toolkit.store.areas.common import require_choice
-from toolkit.store.records import OwnershipWrite, ProvisionedObject, ProvisioningLock
+from toolkit.store.areas.provisioning_runs import insert_steps
+from toolkit.store.records import (
+    OwnershipWrite,
+    ProvisionedObject,
+    ProvisioningLock,
+    ProvisioningStepWrite,
+)
 from toolkit.store.schema import (
     OWNERSHIP_STATES,
     PROVISIONED_KINDS,
@@ -31,6 +37,18 @@ __all__ = ["ProvisioningOwnership"]
 # The columns an ownership record's upsert changes when the record is there already.
 _CHANGED = ("name", "list_name", "remote_id", "state", "run_id", "updated_at")
 _UPSERTS: dict[str, Any] = {}
+
+
+def _carry_steps(
+    connection: Connection,
+    run_id: str | None,
+    steps: Sequence[ProvisioningStepWrite],
+    at: datetime,
+) -> None:
+    if steps:
+        if run_id is None:
+            raise ConfigurationError("steps are recorded with their run's id")
+        insert_steps(connection, run_id, steps, at)
 
 
 def _ownership_upsert(dialect_name: str) -> Any:
@@ -152,20 +170,25 @@ class ProvisioningOwnership(RepositoryBase):
         objects: Sequence[OwnershipWrite],
         *,
         run_id: str | None = None,
+        steps: Sequence[ProvisioningStepWrite] = (),
     ) -> list[ProvisionedObject]:
         """:meth:`put_provisioned_object` for several records at one moment (the items of a
         list saved in one request): one transaction, one statement for all of them; all or
-        none are written."""
+        none are written. ``steps``: run ``run_id``'s steps that completed before this write,
+        recorded in its transaction."""
         for write in objects:
             require_choice("kind", write.kind, PROVISIONED_KINDS)
             require_choice("state", write.state, OWNERSHIP_STATES)
             if write.kind == "list_item" and not write.list_name:
                 raise ConfigurationError("a list item needs its list's name")
-        if not objects:
+        if not objects and not steps:
             return []
         with self._write() as connection:
             app_id = self._require_application_id(connection, application)
             now = self._now()
+            _carry_steps(connection, run_id, steps, now)
+            if not objects:
+                return []
             rows = [
                 {
                     "application_id": app_id,
@@ -197,10 +220,14 @@ class ProvisioningOwnership(RepositoryBase):
         kind: str,
         name: str,
         list_name: str | None = None,
+        run_id: str | None = None,
+        steps: Sequence[ProvisioningStepWrite] = (),
     ) -> bool:
-        """Forget an owned list (with its items' records) or list item; True if one was there."""
+        """Forget an owned list (with its items' records) or list item; True if one was there.
+        ``steps`` as in :meth:`put_provisioned_objects`."""
         with self._write() as connection:
             app_id = self._require_application_id(connection, application)
+            _carry_steps(connection, run_id, steps, self._now())
             scope = self._in_tenant(provisioned_objects, app_id, context_identifier)
             if kind == "list":
                 key = name.casefold()

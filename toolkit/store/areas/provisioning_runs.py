@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
-from toolkit.errors import ConfigurationError, NotFoundError
-from toolkit.store.areas.base import RepositoryBase, from_row, insert_new
+from toolkit.errors import ConfigurationError, ConflictError, NotFoundError
+from toolkit.store.areas.base import RepositoryBase, from_row
 from toolkit.store.areas.common import DEFAULT_AUDIT_LIMIT, refuse_secrets, require_choice, to_json
-from toolkit.store.records import ProvisioningRun, ProvisioningStepRecord
+from toolkit.store.records import (
+    ProvisioningRun,
+    ProvisioningStepRecord,
+    ProvisioningStepWrite,
+)
 from toolkit.store.schema import (
     RUN_OUTCOMES,
     STEP_OUTCOMES,
@@ -22,6 +28,46 @@ from toolkit.store.schema import (
 )
 
 __all__ = ["ProvisioningRuns"]
+
+
+def step_record(row: Mapping[Any, Any]) -> ProvisioningStepRecord:
+    return from_row(ProvisioningStepRecord, row, detail=json.loads(row["detail"] or "{}"))
+
+
+def insert_steps(
+    connection: Connection,
+    run_id: str,
+    steps: Sequence[ProvisioningStepWrite],
+    at: datetime,
+) -> list[ProvisioningStepRecord]:
+    """Insert ``steps`` of run ``run_id`` in the caller's transaction (one statement): how a
+    run's other writes carry the steps that completed before them."""
+    rows = []
+    for step in steps:
+        require_choice("outcome", step.outcome, STEP_OUTCOMES)
+        refuse_secrets(dict(step.detail), what="provisioning step")
+        rows.append(
+            {
+                "run_id": run_id,
+                "position": step.position,
+                "action": step.action,
+                "kind": step.kind,
+                "key": step.key,
+                "outcome": step.outcome,
+                "remote_id": step.remote_id,
+                "detail": to_json(dict(step.detail)),
+                "at": at,
+            }
+        )
+    if rows:
+        try:
+            connection.execute(insert(provisioning_steps), rows)
+        except IntegrityError:
+            positions = ", ".join(str(row["position"]) for row in rows)
+            raise ConflictError(
+                f"step(s) {positions} of run {run_id} are already recorded"
+            ) from None
+    return [step_record(row) for row in rows]
 
 
 class ProvisioningRuns(RepositoryBase):
@@ -71,35 +117,32 @@ class ProvisioningRuns(RepositoryBase):
         detail: Mapping[str, Any] | None = None,
     ) -> ProvisioningStepRecord:
         """Record one step of a run as it completes (``done`` / ``adopted`` / ``failed``)."""
-        require_choice("outcome", outcome, STEP_OUTCOMES)
-        refuse_secrets(dict(detail or {}), what="provisioning step")
-        values = {
-            "run_id": run_id,
-            "position": position,
-            "action": action,
-            "kind": kind,
-            "key": key,
-            "outcome": outcome,
-            "remote_id": remote_id,
-            "detail": to_json(dict(detail or {})),
-            "at": self._now(),
-        }
+        write = ProvisioningStepWrite(
+            position, action, kind, key, outcome, remote_id, dict(detail or {})
+        )
+        return self.record_provisioning_steps(run_id, [write])[0]
+
+    def record_provisioning_steps(
+        self, run_id: str, steps: Sequence[ProvisioningStepWrite]
+    ) -> list[ProvisioningStepRecord]:
+        """Record several steps of a run in one transaction (all or none)."""
         with self._write() as connection:
-            insert_new(
-                connection,
-                provisioning_steps,
-                values,
-                conflict=f"step {position} of run {run_id} is already recorded",
-            )
-        return self._step(values)
+            return insert_steps(connection, run_id, steps, self._now())
 
     def finish_provisioning_run(
-        self, run_id: str, outcome: str, *, error: str | None = None
+        self,
+        run_id: str,
+        outcome: str,
+        *,
+        error: str | None = None,
+        steps: Sequence[ProvisioningStepWrite] = (),
     ) -> ProvisioningRun:
-        """End a run: ``succeeded``, ``failed`` or ``partial``, with an error text (redacted)."""
+        """End a run: ``succeeded``, ``failed`` or ``partial``, with an error text (redacted),
+        and its last ``steps`` recorded in the same transaction; returns the run as stored."""
         if outcome not in RUN_OUTCOMES or outcome == "running":
             raise ConfigurationError("a run finishes succeeded, failed or partial")
         with self._write() as connection:
+            insert_steps(connection, run_id, steps, self._now())
             result = connection.execute(
                 update(provisioning_runs)
                 .where(provisioning_runs.c.id == run_id)
@@ -107,16 +150,12 @@ class ProvisioningRuns(RepositoryBase):
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"no provisioning run {run_id!r}")
-        return self.get_provisioning_run(run_id)
+            return self._stored_run(connection, run_id)
 
     def _run(
         self, row: Mapping[Any, Any], steps: tuple[ProvisioningStepRecord, ...] = ()
     ) -> ProvisioningRun:
         return from_row(ProvisioningRun, row, plan=json.loads(row["plan"]), steps=steps)
-
-    @staticmethod
-    def _step(row: Mapping[Any, Any]) -> ProvisioningStepRecord:
-        return from_row(ProvisioningStepRecord, row, detail=json.loads(row["detail"] or "{}"))
 
     def _runs_query(self) -> Any:
         return select(*provisioning_runs.c, applications.c.name.label("application")).join(
@@ -126,23 +165,26 @@ class ProvisioningRuns(RepositoryBase):
     def get_provisioning_run(self, run_id: str) -> ProvisioningRun:
         """One run with its recorded steps; NotFoundError if there is none."""
         with self._read() as connection:
-            row = (
-                connection.execute(self._runs_query().where(provisioning_runs.c.id == run_id))
-                .mappings()
-                .first()
+            return self._stored_run(connection, run_id)
+
+    def _stored_run(self, connection: Connection, run_id: str) -> ProvisioningRun:
+        row = (
+            connection.execute(self._runs_query().where(provisioning_runs.c.id == run_id))
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NotFoundError(f"no provisioning run {run_id!r}")
+        steps = (
+            connection.execute(
+                select(provisioning_steps)
+                .where(provisioning_steps.c.run_id == run_id)
+                .order_by(provisioning_steps.c.position)
             )
-            if row is None:
-                raise NotFoundError(f"no provisioning run {run_id!r}")
-            steps = (
-                connection.execute(
-                    select(provisioning_steps)
-                    .where(provisioning_steps.c.run_id == run_id)
-                    .order_by(provisioning_steps.c.position)
-                )
-                .mappings()
-                .all()
-            )
-        return self._run(row, tuple(self._step(step) for step in steps))
+            .mappings()
+            .all()
+        )
+        return self._run(row, tuple(step_record(step) for step in steps))
 
     def list_provisioning_runs(
         self,
