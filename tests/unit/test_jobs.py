@@ -254,6 +254,47 @@ def test_a_tenant_whose_state_cannot_be_read_fails_under_no_host(services: Servi
         engine.close()
 
 
+def test_a_fleet_routes_its_tenants_asking_the_state_api_for_several_at_once(
+    services: Services,
+) -> None:
+    """Routing waits for no tenant's answer before asking about the next: the first four
+    state calls meet at a barrier, which they pass only when asked together (one after the
+    other, the first would wait out the barrier's hang guard and every tenant would land under
+    NO_HOST)."""
+    app = app_id(services.repository)
+    tenants = ("Cust1", "Cust2", "Cust4", "Cust6")
+    meet = threading.Barrier(len(tenants), timeout=60)
+    asked: list[str] = []
+    lock = threading.Lock()
+
+    def status(application: str, ctx: str, *, refresh: bool = False, **_: Any) -> TenantStatus:
+        with lock:
+            asked.append(ctx)
+            first = len(asked) <= len(tenants)
+        if first:
+            meet.wait()
+        return status_of(ctx)
+
+    services.provisioning.tenants.status = status  # type: ignore[method-assign]
+    engine = start_engine(services, executor_id="w1", limits=QueueLimits(per_host_rate=50))
+    try:
+        with Jobs(services.repository) as jobs:
+            job = FleetJob("apply", tuple((app, ctx) for ctx in tenants), "tester")
+            job_id = jobs.submit_fleet(job)
+            info = jobs.follow(job_id)
+            assert info.counts["succeeded"] == len(tenants)
+            assert not meet.broken  # the four routing calls were in flight together
+            hosts = {row.context_identifier: row.host for row in jobs.tenants(job_id)}
+            assert hosts == {
+                "Cust1": "sod2.example.test",
+                "Cust2": "sod3.example.test",
+                "Cust4": "sod3.example.test",
+                "Cust6": "sod3.example.test",
+            }
+    finally:
+        engine.close()
+
+
 def test_the_lock_lease_setting_defaults_to_the_apply_lock() -> None:
     from toolkit.config import DEFAULT_LOCK_SECONDS, Settings
     from toolkit.provisioning.apply import LOCK_TTL

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from toolkit.errors import TenantJobFailedError, TenantNotRunningError
-from toolkit.jobs.engine import JobServices, services
+from toolkit.jobs.engine import JobServices, running_engine, services
 from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
@@ -140,15 +141,26 @@ def tenant_workflow_id(job_id: str, application_id: str, context_identifier: str
 @DBOS.step(name="sotk.route_tenants")
 def route_tenants(targets: tuple[tuple[str, str], ...]) -> list[str]:
     """Each tenant's API host (its queue partition); :data:`NO_HOST` when the state API
-    cannot say (the tenant's own workflow then reports why)."""
+    cannot say (the tenant's own workflow then reports why).
+
+    The state API is asked for up to the worker's concurrency of tenants at once: one after
+    the other, a fleet whose states are not cached waited a round trip per tenant before its
+    first tenant was enqueued (issue 14: 500 tenants at 50 ms, 29 s of a 72 s apply). The
+    threads live only for this step's reads; a step cut off routes again."""
     access = services().tenants
-    hosts: list[str] = []
-    for application_id, ctx in targets:
+    engine = running_engine()
+    width = engine.limits.worker_concurrency if engine is not None else 1
+
+    def host(target: tuple[str, str]) -> str:
         try:
-            hosts.append(host_of(access.status(application_id, ctx)) or NO_HOST)
+            return host_of(access.status(*target)) or NO_HOST
         except Exception:
-            hosts.append(NO_HOST)
-    return hosts
+            return NO_HOST
+
+    if width <= 1 or len(targets) <= 1:
+        return [host(target) for target in targets]
+    with ThreadPoolExecutor(min(width, len(targets)), thread_name_prefix="sotk-route") as pool:
+        return list(pool.map(host, targets))
 
 
 def tenant_state(
