@@ -249,6 +249,26 @@ def test_provision_after_install_uses_the_stored_manifest(ws: Workspace, emu: Em
     assert run.outcome == "succeeded"
 
 
+def test_the_stored_manifest_is_read_once_per_text_and_follows_a_new_one(
+    ws: Workspace, emu: Emulator
+) -> None:
+    """A fleet plans each tenant with the application's stored manifest: it is validated once
+    per stored text (the same immutable Manifest comes back), and storing another text is
+    seen at once, as is removing it."""
+    name = register(ws, emu)
+    ws.provisioning.set_manifest(name, MANIFEST, actor="test")
+    first = ws.provisioning.manifest_for(name)
+    assert first is not None
+    assert ws.provisioning.manifest_for(name) is first
+    ws.provisioning.set_manifest(name, MANIFEST.replace("Acme", "Acme two", 1), actor="test")
+    second = ws.provisioning.manifest_for(name)
+    assert second is not None
+    assert second is not first
+    assert second != first
+    ws.provisioning.set_manifest(name, None, actor="test")
+    assert ws.provisioning.manifest_for(name) is None
+
+
 @pytest.mark.slow
 def test_a_fleet_of_twenty_tenants(ws: Workspace, emu: Emulator) -> None:
     control = f"{emu.base_url}/__emulator__"
