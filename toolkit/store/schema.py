@@ -380,7 +380,8 @@ provisioning_runs = Table(
     Index(None, "started_at"),
 )
 
-# Each step of a run as it completes (so a crash leaves a record of what was done).
+# Each step of a run, written with the run's next store write after it completes (an
+# ownership record, a failure or the run's end): a crash leaves a prefix of what was done.
 provisioning_steps = Table(
     "provisioning_steps",
     metadata,

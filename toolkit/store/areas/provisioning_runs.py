@@ -116,7 +116,8 @@ class ProvisioningRuns(RepositoryBase):
         remote_id: int | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> ProvisioningStepRecord:
-        """Record one step of a run as it completes (``done`` / ``adopted`` / ``failed``)."""
+        """Record one step of a run (``done`` / ``adopted`` / ``failed``) in a transaction of its
+        own; an apply records its steps with its other writes (:func:`insert_steps`)."""
         write = ProvisioningStepWrite(
             position, action, kind, key, outcome, remote_id, dict(detail or {})
         )
