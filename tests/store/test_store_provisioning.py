@@ -44,6 +44,8 @@ def test_migration_0004_is_the_head_and_adds_its_tables(store: Repository) -> No
 
 def test_an_application_keeps_its_manifest(store: Repository, app_id: str) -> None:
     assert store.get_application_manifest("demo") is None
+    with pytest.raises(UnknownApplicationError):
+        store.get_application_manifest("nope")
     store.set_application_manifest("demo", "[[lists]]\nname = 'x'\n", actor="ops")
     assert store.get_application_manifest(app_id) == "[[lists]]\nname = 'x'\n"
     assert store.get_application("demo").name == "demo"  # the record still loads

@@ -12,12 +12,19 @@ from sqlalchemy.exc import IntegrityError
 
 from toolkit.config import ENVIRONMENT_ALIASES, require_secure_url
 from toolkit.errors import ConfigurationError, ConflictError
-from toolkit.store.areas.base import RepositoryBase, from_row
+from toolkit.store.areas.base import (
+    APPLICATION_BY_NAME_OR_ID,
+    RepositoryBase,
+    from_row,
+    unknown_application,
+)
 from toolkit.store.areas.common import require_choice
 from toolkit.store.records import Application
 from toolkit.store.schema import APPLICATION_KINDS, APPLICATION_MODELS, ENVIRONMENTS, applications
 
 __all__ = ["Applications"]
+
+_MANIFESTS = select(applications.c.id, applications.c.manifest).where(APPLICATION_BY_NAME_OR_ID)
 
 
 class Applications(RepositoryBase):
@@ -145,11 +152,11 @@ class Applications(RepositoryBase):
 
     def get_application_manifest(self, application: str) -> str | None:
         """The application's provisioning manifest (TOML text), or None when it has none."""
-        with self._read() as connection:
-            app = self._require_application(connection, application)
-            value = connection.execute(
-                select(applications.c.manifest).where(applications.c.id == app["id"])
-            ).scalar_one_or_none()
+        with self._read() as connection:  # one statement: a plan reads it for every tenant
+            rows = connection.execute(_MANIFESTS, {"application": application}).all()
+        if not rows:
+            raise unknown_application(application)
+        value = next((row.manifest for row in rows if row.id == application), rows[0].manifest)
         return value if isinstance(value, str) else None
 
     def set_application_manifest(
