@@ -21,9 +21,11 @@ from toolkit.auth.tickets import environment_of
 from toolkit.config import Settings
 from toolkit.emulator import Emulator
 from toolkit.emulator.driver import sign_in
+from toolkit.errors import TenantNotRunningError
 from toolkit.http import create_client
 from toolkit.jobs.engine import ServiceSet, running_engine, start_engine
 from toolkit.provisioning import check_states, fleet_targets, plan_fleet
+from toolkit.tenant_events import record_tenant_status
 from toolkit.workspace import Workspace
 
 pytestmark = pytest.mark.emulator
@@ -119,4 +121,33 @@ def test_a_worker_acts_on_the_state_another_worker_checked_later(
     assert planned.state == "Running"
     assert planned.value is not None
     assert not planned.value.is_empty  # the manifest's list is still to be created
+    assert state_api.fetch_count == asked
+
+
+def test_a_direct_call_acts_on_the_state_another_process_recorded_later(
+    installed: None, emu: Emulator, worker_a: Workspace, worker_b: Workspace
+) -> None:
+    """Not only a fleet's tenant job: a direct plan or client in a process that cached "in
+    maintenance" (a dashboard's Apply, ``sotk provision apply --tenant``, a notebook's own
+    call) takes the state another process recorded later, read with the installation in the
+    same statement, without asking the state API again."""
+    targets = fleet_targets(worker_b.repository, APP)
+    state_api = worker_b.tenants.status_client(environment_of(targets[0][0]))
+
+    emu.set_tenant_state(CTX, "OfflineMaintenance")
+    with pytest.raises(TenantNotRunningError):
+        worker_b.provisioning.plan(APP, CTX)
+    asked = state_api.fetch_count
+    assert state_api.cached(CTX).state_name == "OfflineMaintenance"  # type: ignore[union-attr]
+
+    emu.set_tenant_state(CTX, "Running")
+    checked = worker_a.tenants.status(APP, CTX, refresh=True)
+    record_tenant_status(worker_a.repository, APP, checked, observed_at=datetime.now(UTC))
+
+    plan = worker_b.provisioning.plan(APP, CTX)
+    assert not plan.is_empty  # the manifest's list is still to be created
+    assert state_api.cached(CTX).state_name == "Running"  # type: ignore[union-attr]
+    assert state_api.fetch_count == asked
+    principal = worker_b.tenants.system_user_api(APP, CTX).current_principal()
+    assert principal  # the REST client built the same way reaches the tenant
     assert state_api.fetch_count == asked

@@ -228,11 +228,13 @@ class StoredTicket:
 @dataclass(frozen=True)
 class RenewalView:
     """What a ticket renewal needs from the store, read in one statement: the application, its
-    authorization in the tenant and the stored ticket (None when there is none)."""
+    authorization in the tenant and the stored ticket (None when there is none); read as an
+    ``installation_view``, also the tenant's last known state (None when none is recorded)."""
 
     application: Application
     authorization: Authorization
     ticket: StoredTicket | None
+    state: TenantStateRecord | None = None
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from toolkit.tenant.soap import SoapClient
 from toolkit.tenant.status import (
     DEFAULT_STATUS_RETRY,
     RUNNING_STATES,
+    RecordedStatus,
     TenantState,
     TenantStatus,
     TenantStatusClient,
@@ -148,17 +149,7 @@ class TenantAccess:
         used instead, or the state API is asked afresh once its ValidUntil is past
         (:meth:`TenantStatusClient.status`)."""
         context_identifier = check_context_identifier(context_identifier)
-        known = None
-        if recorded is not None:
-            known = recorded_status(
-                recorded.context_identifier,
-                state=recorded.state,
-                endpoint=recorded.endpoint,
-                api=recorded.api,
-                version=recorded.version,
-                valid_until=recorded.valid_until,
-                observed_at=recorded.observed_at,
-            )
+        known = None if recorded is None else _recorded(recorded)
         return self.status_client(self._environment(application)).status(
             context_identifier, refresh=refresh, recorded=known
         )
@@ -184,14 +175,14 @@ class TenantAccess:
         tenant, :class:`~toolkit.errors.UnknownApplicationError` for an unknown application and
         :class:`~toolkit.errors.NotInstalledError` when it is not installed (active) there.
         """
-        app, authorization = self._installation(application, context_identifier)
+        app, authorization, state_api = self._installation(application, context_identifier)
         context_identifier = authorization.context_identifier  # as stored
         credential = SystemUserCredential(
             self.tickets, app.id, context_identifier, app.client_secret.reveal()
         )
         return WebApiClient(
             self.http,
-            self.status_client(environment_of(app)),
+            state_api,
             context_identifier,
             credential,
             retry=self._api_retry,
@@ -212,9 +203,9 @@ class TenantAccess:
     def system_user_soap(self, application: str, context_identifier: str) -> SoapClient:
         """A SOAP client for the system user, on the tenant's current host (state API); the
         same names and errors as :meth:`system_user_api`."""
-        app, authorization = self._installation(application, context_identifier)
+        app, authorization, state_api = self._installation(application, context_identifier)
         context_identifier = authorization.context_identifier  # as stored
-        status = self.status_client(environment_of(app)).require_running(context_identifier)
+        status = state_api.require_running(context_identifier)
         if status.netserver_url is None:
             raise UnexpectedResponseError(
                 f"state API: running tenant {context_identifier!r} has no Endpoint"
@@ -230,11 +221,17 @@ class TenantAccess:
 
     def _installation(
         self, application: str, context_identifier: str
-    ) -> tuple[Application, Authorization]:
+    ) -> tuple[Application, Authorization, TenantStatusClient]:
         """:func:`~toolkit.naming.resolve_installation` in one store statement (the application
         and its authorization read together), not five in two transactions: a tenant client is
         built for each unit of work (issue 14). When the read finds no active installation,
-        ``resolve_installation`` looks again and raises its own error."""
+        ``resolve_installation`` looks again and raises its own error.
+
+        With it comes the state API client of the application's environment, told the tenant's
+        last known state in the store: a state another worker or process recorded after this
+        process cached its own answer (a "check now", a confirmed notification) is the one a
+        direct call acts on, as a fleet's tenant job does (an answer this process got later
+        stands; with nothing cached, the state API is asked as before)."""
         tenant = check_context_identifier(context_identifier)
         name = application.strip() if isinstance(application, str) else ""
         view = None
@@ -242,8 +239,15 @@ class TenantAccess:
             with contextlib.suppress(NotFoundError):  # resolve_installation says which
                 view = self.repository.installation_view(name, tenant)
         if view is not None and view.authorization.status == "active":
-            return view.application, view.authorization
-        return resolve_installation(self.repository, application, context_identifier)
+            app, authorization = view.application, view.authorization
+        else:
+            app, authorization = resolve_installation(
+                self.repository, application, context_identifier
+            )
+        state_api = self.status_client(environment_of(app))
+        if view is not None and view.state is not None:
+            state_api.consider(_recorded(view.state))
+        return app, authorization, state_api
 
     def _keys(self, environment: Environment) -> JwksCache:
         with self._lock:
@@ -253,3 +257,15 @@ class TenantAccess:
                 cache = JwksCache(environment.jwks_url, self.http, now=self._now)
                 self._key_sets[key] = cache
             return cache
+
+
+def _recorded(record: TenantStateRecord) -> RecordedStatus:
+    return recorded_status(
+        record.context_identifier,
+        state=record.state,
+        endpoint=record.endpoint,
+        api=record.api,
+        version=record.version,
+        valid_until=record.valid_until,
+        observed_at=record.observed_at,
+    )

@@ -360,6 +360,16 @@ class TenantStatusClient:
                     return found
             return self.remember(self._fetch(context_identifier))
 
+    def consider(self, recorded: RecordedStatus) -> None:
+        """Take ``recorded`` (the store's last known state of a tenant) instead of the cached
+        answer when it was observed later and is still valid, as :meth:`status` does; never
+        calls. A later record whose ValidUntil is past drops the cached answer, so the state API
+        is asked afresh when needed, as it is with nothing cached."""
+        key = recorded.status.context_identifier.casefold()
+        if self._newest(key, recorded) is None and self._entry(key) is not None:
+            with self._lock:
+                self._cache.pop(key, None)
+
     def remember(self, status: TenantStatus) -> TenantStatus:
         """Cache an answer the state API gave just now (the async client shares this cache)."""
         until = self._cache_until(status)

@@ -25,11 +25,11 @@ from toolkit.errors import (
 )
 from toolkit.store.areas.applications import Applications
 from toolkit.store.areas.authorizations import Authorizations
-from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, unknown_application
+from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, from_row, unknown_application
 from toolkit.store.areas.ticket_statements import tenant_lease_upsert
 from toolkit.store.areas.tickets import Tickets
-from toolkit.store.records import RenewalView
-from toolkit.store.schema import applications, authorizations, tickets
+from toolkit.store.records import RenewalView, TenantStateRecord
+from toolkit.store.schema import applications, authorizations, tenant_states, tickets
 
 __all__ = ["TicketRenewal"]
 
@@ -37,22 +37,24 @@ _PREFIXES = {"a_": applications, "z_": authorizations, "t_": tickets}
 
 # The application, its authorization in the tenant (any case, protocol §1 [I]) and that
 # authorization's ticket row, if any: one row per application matched, columns prefixed per
-# table. By id (a renewal: the id is known), or by name or id (a tenant client being built).
-_VIEW_COLUMNS = select(
-    *(
-        column.label(prefix + column.name)
-        for prefix, table in _PREFIXES.items()
-        for column in table.c
+# table. By id (a renewal: the id is known), or by name or id with the tenant's last known
+# state too (a tenant client being built: see TenantAccess).
+_COLUMNS = [
+    column.label(prefix + column.name) for prefix, table in _PREFIXES.items() for column in table.c
+]
+_JOINED = applications.outerjoin(
+    authorizations,
+    (authorizations.c.application_id == applications.c.id)
+    & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
+).outerjoin(tickets, tickets.c.authorization_id == authorizations.c.id)
+_VIEW = select(*_COLUMNS).select_from(_JOINED).where(applications.c.id == bindparam("application"))
+_INSTALLATION_VIEW = (
+    select(*_COLUMNS, *(column.label("s_" + column.name) for column in tenant_states.c))
+    .select_from(
+        _JOINED.outerjoin(tenant_states, tenant_states.c.authorization_id == authorizations.c.id)
     )
-).select_from(
-    applications.outerjoin(
-        authorizations,
-        (authorizations.c.application_id == applications.c.id)
-        & (func.lower(authorizations.c.context_identifier) == bindparam("ctx")),
-    ).outerjoin(tickets, tickets.c.authorization_id == authorizations.c.id)
+    .where(APPLICATION_BY_NAME_OR_ID)
 )
-_VIEW = _VIEW_COLUMNS.where(applications.c.id == bindparam("application"))
-_VIEW_BY_NAME_OR_ID = _VIEW_COLUMNS.where(APPLICATION_BY_NAME_OR_ID)
 
 
 def _part(row: Mapping[Any, Any], prefix: str, table: Table) -> dict[str, Any]:
@@ -70,7 +72,7 @@ class TicketRenewal(Applications, Authorizations, Tickets):
     ) -> RenewalView:
         rows = (
             connection.execute(
-                _VIEW_BY_NAME_OR_ID if by_name else _VIEW,
+                _INSTALLATION_VIEW if by_name else _VIEW,
                 {"application": application_id, "ctx": context_identifier.lower()},
             )
             .mappings()
@@ -89,10 +91,20 @@ class TicketRenewal(Applications, Authorizations, Tickets):
                 context_identifier=context_identifier,
             )
         ticket_row = _part(row, "t_", tickets)
+        authorization = self._authorization(_part(row, "z_", authorizations))
+        state = None
+        if by_name and row["s_authorization_id"] is not None:
+            state = from_row(
+                TenantStateRecord,
+                _part(row, "s_", tenant_states),
+                application_id=application.id,
+                context_identifier=authorization.context_identifier,
+            )
         return RenewalView(
             application=application,
-            authorization=self._authorization(_part(row, "z_", authorizations)),
+            authorization=authorization,
             ticket=None if ticket_row["ticket"] is None else self._stored_ticket(ticket_row),
+            state=state,
         )
 
     def ticket_renewal_view(self, application_id: str, context_identifier: str) -> RenewalView:
@@ -104,8 +116,9 @@ class TicketRenewal(Applications, Authorizations, Tickets):
 
     def installation_view(self, application: str, context_identifier: str) -> RenewalView:
         """:meth:`ticket_renewal_view` of an application named by its name or id (an id match
-        wins over a name match, as in :meth:`get_application`), in one statement: what a tenant
-        client is built from (the application, its authorization in the tenant)."""
+        wins over a name match, as in :meth:`get_application`), with the tenant's last known
+        state, in one statement: what a tenant client is built from (the application, its
+        authorization in the tenant, what any worker last recorded of the tenant's state)."""
         with self._read() as connection:
             return self._renewal_view(connection, application, context_identifier, by_name=True)
 
