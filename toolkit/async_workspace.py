@@ -328,8 +328,10 @@ class AsyncWorkspace:
         """The application and the tenant as stored, by the sync API's own checks (local
         pattern, name or id, installed and active) and its one-statement read; no network
         call."""
-        installed = self.workspace.tenants._installation(application, context_identifier)
-        return installed[0], installed[1].context_identifier
+        app, authorization, _ = self.workspace.tenants._installation(
+            application, context_identifier
+        )
+        return app, authorization.context_identifier
 
     def _planning_threads(self) -> ThreadPoolExecutor:
         # Plans wait in their own threads, never in the default pool: the tenant calls they

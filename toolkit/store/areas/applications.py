@@ -16,7 +16,7 @@ from toolkit.store.areas.base import (
     APPLICATION_BY_NAME_OR_ID,
     RepositoryBase,
     from_row,
-    unknown_application,
+    matched_application,
 )
 from toolkit.store.areas.common import require_choice
 from toolkit.store.records import Application
@@ -153,10 +153,8 @@ class Applications(RepositoryBase):
     def get_application_manifest(self, application: str) -> str | None:
         """The application's provisioning manifest (TOML text), or None when it has none."""
         with self._read() as connection:  # one statement: a plan reads it for every tenant
-            rows = connection.execute(_MANIFESTS, {"application": application}).all()
-        if not rows:
-            raise unknown_application(application)
-        value = next((row.manifest for row in rows if row.id == application), rows[0].manifest)
+            rows = connection.execute(_MANIFESTS, {"application": application}).mappings().all()
+        value = matched_application(rows, application)["manifest"]
         return value if isinstance(value, str) else None
 
     def set_application_manifest(

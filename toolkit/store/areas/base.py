@@ -54,11 +54,13 @@ __all__ = [
     "first_row",
     "from_row",
     "insert_new",
+    "matched_application",
     "unknown_application",
     "upsert_insert",
 ]
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
+_Row = TypeVar("_Row", bound=Mapping[Any, Any])
 
 
 def from_row(record: type[_Record], row: Mapping[Any, Any], **overrides: Any) -> _Record:
@@ -79,6 +81,15 @@ APPLICATION_BY_NAME_OR_ID = or_(
 )
 _APPLICATIONS = select(applications).where(APPLICATION_BY_NAME_OR_ID)
 _APPLICATION_IDS = select(applications.c.id).where(APPLICATION_BY_NAME_OR_ID)
+
+
+def matched_application(rows: Sequence[_Row], name_or_id: str, id_key: str = "id") -> _Row:
+    """Of the rows a lookup by :data:`APPLICATION_BY_NAME_OR_ID` found, the application's: an id
+    match wins over a name match (ids are UUIDs; names are free text). UnknownApplicationError
+    when it found none."""
+    if not rows:
+        raise unknown_application(name_or_id)
+    return min(rows, key=lambda row: row[id_key] != name_or_id)
 
 
 def dialect_module(name: str) -> Any:
@@ -214,9 +225,7 @@ class RepositoryBase:
     @staticmethod
     def _find_application(connection: Connection, name_or_id: str) -> RowMapping | None:
         rows = connection.execute(_APPLICATIONS, {"application": name_or_id}).mappings().all()
-        # An id match wins over a name match (ids are UUIDs; names are free text).
-        rows = sorted(rows, key=lambda row: row["id"] != name_or_id)
-        return rows[0] if rows else None
+        return matched_application(rows, name_or_id) if rows else None
 
     def _require_application(self, connection: Connection, name_or_id: str) -> RowMapping:
         row = self._find_application(connection, name_or_id)

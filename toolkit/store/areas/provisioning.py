@@ -4,7 +4,7 @@ items an application created there."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, select, update
@@ -37,18 +37,6 @@ __all__ = ["ProvisioningOwnership"]
 # The columns an ownership record's upsert changes when the record is there already.
 _CHANGED = ("name", "list_name", "remote_id", "state", "run_id", "updated_at")
 _UPSERTS: dict[str, Any] = {}
-
-
-def _carry_steps(
-    connection: Connection,
-    run_id: str | None,
-    steps: Sequence[ProvisioningStepWrite],
-    at: datetime,
-) -> None:
-    if steps:
-        if run_id is None:
-            raise ConfigurationError("steps are recorded with their run's id")
-        insert_steps(connection, run_id, steps, at)
 
 
 def _ownership_upsert(dialect_name: str) -> Any:
@@ -186,7 +174,7 @@ class ProvisioningOwnership(RepositoryBase):
         with self._write() as connection:
             app_id = self._require_application_id(connection, application)
             now = self._now()
-            _carry_steps(connection, run_id, steps, now)
+            insert_steps(connection, run_id, steps, now)
             if not objects:
                 return []
             rows = [
@@ -227,7 +215,7 @@ class ProvisioningOwnership(RepositoryBase):
         ``steps`` as in :meth:`put_provisioned_objects`."""
         with self._write() as connection:
             app_id = self._require_application_id(connection, application)
-            _carry_steps(connection, run_id, steps, self._now())
+            insert_steps(connection, run_id, steps, self._now())
             scope = self._in_tenant(provisioned_objects, app_id, context_identifier)
             if kind == "list":
                 key = name.casefold()

@@ -36,12 +36,14 @@ def step_record(row: Mapping[Any, Any]) -> ProvisioningStepRecord:
 
 def insert_steps(
     connection: Connection,
-    run_id: str,
+    run_id: str | None,
     steps: Sequence[ProvisioningStepWrite],
     at: datetime,
 ) -> list[ProvisioningStepRecord]:
     """Insert ``steps`` of run ``run_id`` in the caller's transaction (one statement): how a
     run's other writes carry the steps that completed before them."""
+    if steps and run_id is None:
+        raise ConfigurationError("steps are recorded with their run's id")
     rows = []
     for step in steps:
         require_choice("outcome", step.outcome, STEP_OUTCOMES)

@@ -21,7 +21,7 @@ from toolkit.store.schema import (
     tenant_states,
 )
 
-__all__ = ["TenantStates"]
+__all__ = ["TenantStates", "joined_state"]
 
 
 # A notification without a state API answer is ordered by its token's iat, whole seconds on
@@ -34,6 +34,21 @@ PULL_PUSH_SKEW = timedelta(seconds=60)
 
 def _stale_margin(existing: Mapping[Any, Any] | None) -> timedelta:
     return timedelta(0) if existing is None or existing["source"] == "webhook" else PULL_PUSH_SKEW
+
+
+def joined_state(
+    row: Mapping[Any, Any], prefix: str, application_id: str, context_identifier: str
+) -> TenantStateRecord | None:
+    """The tenant state in a joined row's ``prefix``-labelled columns of ``tenant_states``
+    (None when the outer join found none)."""
+    if row[prefix + "authorization_id"] is None:
+        return None
+    return from_row(
+        TenantStateRecord,
+        {column.name: row[prefix + column.name] for column in tenant_states.c},
+        application_id=application_id,
+        context_identifier=context_identifier,
+    )
 
 
 class TenantStates(RepositoryBase):

@@ -13,9 +13,9 @@ from __future__ import annotations
 from sqlalchemy import bindparam, func, select
 
 from toolkit.store.areas.applications import Applications
-from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, from_row, unknown_application
-from toolkit.store.areas.tenant_states import TenantStates
-from toolkit.store.records import TenantStateRecord, TenantWorkView
+from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, unknown_application
+from toolkit.store.areas.tenant_states import TenantStates, joined_state
+from toolkit.store.records import TenantWorkView
 from toolkit.store.schema import applications, authorizations, tenant_states
 
 __all__ = ["TenantWork"]
@@ -65,12 +65,5 @@ class TenantWork(Applications, TenantStates):
             ),
         )
         app = self._application({c.name: row["a_" + c.name] for c in applications.c})
-        state: TenantStateRecord | None = None
-        if row["s_authorization_id"] is not None:
-            state = from_row(
-                TenantStateRecord,
-                {c.name: row["s_" + c.name] for c in tenant_states.c},
-                application_id=app.id,
-                context_identifier=row["z_context_identifier"],
-            )
+        state = joined_state(row, "s_", app.id, row["z_context_identifier"])
         return TenantWorkView(application=app, state=state)

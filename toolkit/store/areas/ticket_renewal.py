@@ -25,10 +25,11 @@ from toolkit.errors import (
 )
 from toolkit.store.areas.applications import Applications
 from toolkit.store.areas.authorizations import Authorizations
-from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, from_row, unknown_application
+from toolkit.store.areas.base import APPLICATION_BY_NAME_OR_ID, matched_application
+from toolkit.store.areas.tenant_states import joined_state
 from toolkit.store.areas.ticket_statements import tenant_lease_upsert
 from toolkit.store.areas.tickets import Tickets
-from toolkit.store.records import RenewalView, TenantStateRecord
+from toolkit.store.records import RenewalView
 from toolkit.store.schema import applications, authorizations, tenant_states, tickets
 
 __all__ = ["TicketRenewal"]
@@ -78,11 +79,7 @@ class TicketRenewal(Applications, Authorizations, Tickets):
             .mappings()
             .all()
         )
-        if not rows:
-            raise unknown_application(application_id)
-        # An id match wins over a name match (ids are UUIDs; names are free text), as in
-        # get_application.
-        row = min(rows, key=lambda found: found["a_id"] != application_id)
+        row = matched_application(rows, application_id, "a_id")
         application = self._application(_part(row, "a_", applications))
         if row["z_id"] is None:
             raise NotInstalledError(
@@ -93,13 +90,8 @@ class TicketRenewal(Applications, Authorizations, Tickets):
         ticket_row = _part(row, "t_", tickets)
         authorization = self._authorization(_part(row, "z_", authorizations))
         state = None
-        if by_name and row["s_authorization_id"] is not None:
-            state = from_row(
-                TenantStateRecord,
-                _part(row, "s_", tenant_states),
-                application_id=application.id,
-                context_identifier=authorization.context_identifier,
-            )
+        if by_name:
+            state = joined_state(row, "s_", application.id, authorization.context_identifier)
         return RenewalView(
             application=application,
             authorization=authorization,
