@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import threading
 from contextlib import closing
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,14 @@ from sqlalchemy.exc import DBAPIError
 from support.stores import migrated_home
 
 from toolkit.errors import ConfigurationError
-from toolkit.store import create_engine_for, head_version, migrate, open_store, schema_version
+from toolkit.store import (
+    create_engine_for,
+    database,
+    head_version,
+    migrate,
+    open_store,
+    schema_version,
+)
 from toolkit.store.areas.key_ring import is_sealed
 from toolkit.store.areas.state_history import state_history_query
 from toolkit.store.database import BUSY_TIMEOUT_MS, read, write
@@ -147,6 +155,129 @@ def test_sqlite_writes_take_the_write_lock_at_begin(tmp_path: Path) -> None:
             assert not another_writer_can_begin()  # BEGIN IMMEDIATE took it up front
         assert another_writer_can_begin()
     finally:
+        engine.dispose()
+
+
+def test_writers_of_one_process_take_turns_before_sqlite_locks(tmp_path: Path) -> None:
+    """A second writer in the process, even through another engine on the file, waits for the
+    first's turn to end instead of meeting SQLite's lock: it never needs the busy timeout (0
+    here, so it would fail at once), and it is woken as the first commits, not by polling."""
+    first_engine = create_engine_for(None, home=tmp_path)
+    second_engine = create_engine_for(None, home=tmp_path)
+    for engine in (first_engine, second_engine):
+        event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute(_NO_BUSY_WAIT))
+    migrate(first_engine)
+    turn = database._WRITER_TURNS[second_engine]
+    second_waits = threading.Event()
+
+    class WatchedTurn:
+        def acquire(self, timeout: float = -1) -> bool:
+            if threading.current_thread().name == "second-writer":
+                second_waits.set()
+            return turn.acquire(timeout=timeout)
+
+        def release(self) -> None:
+            turn.release()
+
+    database._WRITER_TURNS[second_engine] = WatchedTurn()  # type: ignore[assignment]
+    errors: list[BaseException] = []
+
+    def second_writer() -> None:
+        try:
+            with write(second_engine) as connection:
+                connection.exec_driver_sql("UPDATE store_meta SET value = value")
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        with write(first_engine) as connection:
+            connection.exec_driver_sql("UPDATE store_meta SET value = value")
+            second = threading.Thread(target=second_writer, name="second-writer")
+            second.start()
+            assert second_waits.wait(10)
+        second.join(10)
+        assert not second.is_alive()
+        assert errors == []
+    finally:
+        first_engine.dispose()
+        second_engine.dispose()
+
+
+_NO_BUSY_WAIT = "PRAGMA busy_timeout = 0"
+
+
+def test_the_job_engines_connections_take_the_writers_turn(tmp_path: Path) -> None:
+    """The engine's SQLite connections (configured as DBOS configures them: a write opens
+    ``BEGIN IMMEDIATE``) wait for the store writer's turn before their first write, hold it to
+    their commit, and take none for a read. Through ``cursor()``, as SQLAlchemy (DBOS) sends
+    every statement; ``Connection.execute`` would bypass it."""
+    from toolkit.jobs.engine import SystemDatabaseConnection
+
+    engine = create_engine_for(None, home=tmp_path)
+    migrate(engine)
+    path = str(engine.url.database)
+    turn = database.writer_turn(path)
+    system = sqlite3.connect(
+        path,
+        timeout=0,
+        isolation_level="IMMEDIATE",
+        check_same_thread=False,
+        factory=SystemDatabaseConnection,
+    )
+
+    def turn_is_free() -> bool:
+        free: list[bool] = []
+
+        def probe() -> None:
+            free.append(turn.acquire(blocking=False))
+            if free[0]:
+                turn.release()
+
+        prober = threading.Thread(target=probe)
+        prober.start()
+        prober.join()
+        return free[0]
+
+    try:
+        system.cursor().execute("SELECT count(*) FROM store_meta").fetchall()
+        assert turn_is_free()  # a read takes no turn
+        system.cursor().execute("UPDATE store_meta SET value = value")
+        assert system.in_transaction
+        assert not turn_is_free()  # held from the first write...
+        system.commit()
+        assert turn_is_free()  # ...to the commit
+
+        errors: list[BaseException] = []
+        engine_waits = threading.Event()
+
+        class WatchedTurn:
+            def acquire(self, timeout: float = -1) -> bool:
+                engine_waits.set()
+                return turn.acquire(timeout=timeout)
+
+            def release(self) -> None:
+                turn.release()
+
+        system._turn = WatchedTurn()  # type: ignore[assignment]
+
+        def engine_writer() -> None:
+            try:
+                system.cursor().execute("UPDATE store_meta SET value = value")
+                system.commit()
+            except BaseException as exc:
+                errors.append(exc)
+
+        with write(engine) as connection:
+            connection.exec_driver_sql("UPDATE store_meta SET value = value")
+            writer = threading.Thread(target=engine_writer)
+            writer.start()
+            assert engine_waits.wait(10)
+        writer.join(10)
+        assert not writer.is_alive()
+        assert errors == []  # it waited for the turn, not in SQLite's busy handler (timeout 0)
+        assert turn_is_free()
+    finally:
+        system.close()
         engine.dispose()
 
 

@@ -27,13 +27,14 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
 from sqlalchemy.engine import make_url
 
 from toolkit.errors import ConfigurationError, JobError
 from toolkit.jobs.queues import NOTIFICATIONS_QUEUE, QueueLimits, register_queues
 from toolkit.jobs.takeover import DEFAULT_TAKEOVER_SECONDS, Takeover
+from toolkit.store.database import BUSY_TIMEOUT_MS, writer_turn
 
 if TYPE_CHECKING:
     from toolkit.provisioning.service import Provisioning
@@ -127,8 +128,14 @@ def default_executor_id() -> str:
     return f"{socket.gethostname()[:40]}-{os.getpid()}"
 
 
+# The statements before which pysqlite opens a transaction (with ``isolation_level`` set, as
+# DBOS sets it: ``BEGIN IMMEDIATE``); a SELECT runs outside one.
+_OPENS_WRITE = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
+
+
 class SystemDatabaseConnection(sqlite3.Connection):
-    """The engine's SQLite connections commit like the store's (``synchronous = NORMAL``).
+    """The engine's SQLite connections commit like the store's (``synchronous = NORMAL``) and
+    take the store's writer turn.
 
     DBOS leaves SQLite's default, ``FULL``: every commit waits for an fsync of the WAL (about
     4 ms on the benchmark machine's disk, holding the database's one write lock meanwhile, so
@@ -139,11 +146,63 @@ class SystemDatabaseConnection(sqlite3.Connection):
     file, already commits so (:mod:`toolkit.store.database`), so the engine's checkpoints
     become no weaker than the records they describe; a checkpoint lost that way is a step run
     again, which steps allow for (an apply reads every object back by natural key first).
+
+    A statement that opens a write transaction first waits for the turn the store's writers of
+    the file take in this process (:func:`~toolkit.store.database.writer_turn`), until its
+    commit or rollback: the engine's checkpoints and the store's records then follow each
+    other without SQLite's sleeping busy wait (issue 14).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, database: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(database, *args, **kwargs)
+        self._turn = writer_turn(database)
+        self._has_turn = False
         self.execute("PRAGMA synchronous = NORMAL")
+
+    def cursor(self, factory: Any = None) -> Any:
+        return super().cursor(factory or _SystemDatabaseCursor)
+
+    def take_turn_for(self, statement: str) -> None:
+        if not self._has_turn and not self.in_transaction and _OPENS_WRITE.match(statement):
+            # Past the busy timeout SQLite's own wait decides, as without the turn.
+            self._has_turn = self._turn.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+
+    def end_turn(self) -> None:
+        """Give the turn back once no transaction is open (a statement that failed inside one
+        keeps it until the rollback)."""
+        if self._has_turn and not self.in_transaction:
+            self._has_turn = False
+            self._turn.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.end_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.end_turn()
+
+
+class _SystemDatabaseCursor(sqlite3.Cursor):
+    connection: SystemDatabaseConnection
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Self:
+        self.connection.take_turn_for(sql)
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            self.connection.end_turn()  # a statement outside a transaction (autocommit) is done
+
+    def executemany(self, sql: str, parameters: Any, /) -> Self:
+        self.connection.take_turn_for(sql)
+        try:
+            return super().executemany(sql, parameters)
+        finally:
+            self.connection.end_turn()
 
 
 def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:

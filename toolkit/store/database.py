@@ -8,6 +8,15 @@ transactions, ``BEGIN IMMEDIATE``. A writer therefore takes the write lock at th
 transaction and waits for it (up to the busy timeout) instead of failing with "database is
 locked" when a deferred read transaction tries to upgrade.
 
+Writers of one process take turns on a lock of their own before ``BEGIN IMMEDIATE`` (one per
+database file, :func:`write`): SQLite's busy handler waits by sleeping, 1, 2, 5, 10 ms and
+longer, so of 16 fleet threads the ones that found the file locked slept well past the moment
+it was free (issue 14: in a first apply of 500 tenants, 93 ms per tenant in ``BEGIN
+IMMEDIATE``, p99 85 ms, while each write holds the lock for well under a millisecond). A
+thread waiting on the lock is woken as the writer before it finishes. Writers in other
+processes (another worker, the dashboard, the job engine's own connections) still meet at
+SQLite's lock and its busy timeout.
+
 A database that cannot be reached, opened or written (read-only file, folder or server, full
 disk, I/O error, connection refused) raises :class:`~toolkit.errors.StoreUnavailableError` naming
 the database (never its password) and the cause, at open or at write, instead of a raw driver
@@ -17,6 +26,8 @@ error: see :func:`unavailable_error`, installed on every engine as a ``handle_er
 from __future__ import annotations
 
 import sqlite3
+import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +49,7 @@ __all__ = [
     "read",
     "unavailable_error",
     "write",
+    "writer_turn",
 ]
 
 # The embedded database file inside the toolkit home folder.
@@ -126,6 +138,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         _install_sqlite_hooks(engine)
+        _WRITER_TURNS[engine] = writer_turn(database)
         _install_error_mapping(engine, database)
         _install_text_guard(engine)
         return engine
@@ -285,13 +298,38 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql(_BEGIN_MODES[mode])
 
 
+# The turn of each SQLite file's writers in this process (see the module doc), shared by every
+# engine on that file; re-entrant, so a write opened inside another on the same thread meets
+# SQLite's busy timeout as it did before instead of waiting on itself.
+_FILE_TURNS: dict[Path, threading.RLock] = {}
+_FILE_TURNS_GUARD = threading.Lock()
+_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+
+
+def writer_turn(database: str | Path) -> threading.RLock:
+    """The turn this process's writers of the SQLite file ``database`` take (see the module
+    doc); the job engine's connections to the file take it too."""
+    key = Path(database).resolve()
+    with _FILE_TURNS_GUARD:
+        return _FILE_TURNS.setdefault(key, threading.RLock())
+
+
 @contextmanager
 def write(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: ``BEGIN IMMEDIATE`` on SQLite, committed on success."""
-    with engine.connect() as connection:
-        connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
-        with connection.begin():
-            yield connection
+    """A transaction that will write: ``BEGIN IMMEDIATE`` on SQLite, committed on success.
+
+    On SQLite it waits for this process's other writers of the file first (at most the busy
+    timeout; past it, SQLite's own wait decides, as without the turn)."""
+    turn = _WRITER_TURNS.get(engine)
+    taken = turn is not None and turn.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        with engine.connect() as connection:
+            connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+            with connection.begin():
+                yield connection
+    finally:
+        if taken:
+            turn.release()  # type: ignore[union-attr]
 
 
 @contextmanager
