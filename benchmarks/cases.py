@@ -164,6 +164,7 @@ def summarize(
         "peak_rss_mb": peak_rss_mb(),
         "concurrency": world.concurrency,
         "emulator": world.emulator.mode,
+        "store": world.repository.engine.url.get_backend_name(),
         **load_fields(*(r.load_before for r in runs)),
         **extra,
     }

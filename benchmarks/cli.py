@@ -57,6 +57,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--validations", type=int, default=MIN_VALIDATIONS, help="case 4: per timed round"
     )
     parser.add_argument("--emulator", choices=["subprocess", "thread"], default="subprocess")
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="a PostgreSQL server for the store and the job engine (a fresh schema per size, "
+        "dropped afterwards); default: the embedded SQLite file",
+    )
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -90,7 +96,9 @@ def run_single(args: argparse.Namespace) -> int:
     (n,) = args.n
     failures = 0
     with start_emulator(args.emulator) as emulator:
-        world = BenchWorld(emulator, n, concurrency=args.concurrency)
+        world = BenchWorld(
+            emulator, n, concurrency=args.concurrency, database_url=args.database_url
+        )
         try:
             begun = time.perf_counter()
             world.install()
@@ -141,6 +149,7 @@ def child_command(args: argparse.Namespace, n: int) -> list[str]:
         str(args.validations),
         "--emulator",
         args.emulator,
+        *(["--database-url", args.database_url] if args.database_url else []),
         "--single",
     ]
 

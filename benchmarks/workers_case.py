@@ -30,6 +30,7 @@ from typing import Any
 from benchmarks.cases import manifest_text
 from benchmarks.emulator_process import start_emulator
 from benchmarks.load import load_average_1m, load_fields
+from benchmarks.world import admin_sql
 
 APP = "Workers Bench"
 PUBLIC_URL = "http://127.0.0.1:8000"
@@ -42,13 +43,6 @@ APPLY_SECONDS = 3_600.0
 
 def ctx_of(index: int) -> str:
     return f"Cust{4_000_000 + index}"
-
-
-def _admin_database(server_url: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(server_url, autocommit=True) as connection:
-        connection.execute(sql)  # type: ignore[arg-type]  # our own identifier, not input
 
 
 def _install(ws: Any, emulator: Any, n: int) -> None:
@@ -144,7 +138,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
     name = f"sotk_bench_workers_{uuid.uuid4().hex[:8]}"
     server = args.server_url.replace("postgresql+psycopg://", "postgresql://")
-    _admin_database(server, f'CREATE DATABASE "{name}"')
+    admin_sql(server, f'CREATE DATABASE "{name}"')
     base = server.rsplit("/", 1)[0]
     database_url = f"{base.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
     home = Path(tempfile.mkdtemp(prefix=f"{name}-"))
@@ -227,7 +221,7 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         emulator.close()
         shutil.rmtree(home, ignore_errors=True)
         try:
-            _admin_database(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         except Exception as error:  # report it; the results stand
             print(f"# could not drop {name}: {error}", file=sys.stderr)
     return results

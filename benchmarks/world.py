@@ -15,12 +15,15 @@ import json
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from benchmarks.counting import CountingTransport, RequestCounter
 from benchmarks.emulator_process import EmulatorHandle
@@ -46,6 +49,36 @@ MAX_CONNECTIONS = 64
 T = TypeVar("T")
 
 
+def admin_sql(server: str, sql: str) -> None:
+    """Run ``sql`` (our own identifiers only) on the PostgreSQL server ``server``, autocommit."""
+    import psycopg
+
+    plain = server.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(plain, autocommit=True) as connection:
+        connection.execute(sql)  # type: ignore[arg-type]  # our own identifier, not input
+
+
+@dataclass(frozen=True)
+class BenchSchema:
+    """A fresh schema on a PostgreSQL server, and a URL whose search path is that schema."""
+
+    server: str
+    name: str
+    url: str
+
+    @classmethod
+    def create(cls, server: str) -> BenchSchema:
+        name = f"sotk_bench_{uuid.uuid4().hex[:8]}"
+        admin_sql(server, f'CREATE SCHEMA "{name}"')
+        scoped = make_url(server).update_query_dict({"options": f"-csearch_path={name}"})
+        return cls(server, name, scoped.render_as_string(hide_password=False))
+
+    def drop(self) -> None:
+        admin_sql(self.server, f'DROP SCHEMA IF EXISTS "{self.name}" CASCADE')
+        # The job engine's schema beside it (toolkit.jobs.engine.jobs_schema).
+        admin_sql(self.server, f'DROP SCHEMA IF EXISTS "{self.name}_jobs" CASCADE')
+
+
 def ctx_of(index: int) -> str:
     return f"Cust{FIRST_CUSTOMER + index}"
 
@@ -62,11 +95,21 @@ def parallel(items: Iterable[Any], fn: Callable[[Any], T], threads: int = SETUP_
 class BenchWorld:
     """Everything a case needs; build it with :meth:`create`, close it when done."""
 
-    def __init__(self, emulator: EmulatorHandle, n: int, *, concurrency: int) -> None:
+    def __init__(
+        self,
+        emulator: EmulatorHandle,
+        n: int,
+        *,
+        concurrency: int,
+        database_url: str | None = None,
+    ) -> None:
         self.emulator = emulator
         self.n = n
         self.concurrency = concurrency
         self.home = Path(tempfile.mkdtemp(prefix="sotk-bench-"))
+        # A PostgreSQL server: the store (and the job engine, which shares its database) in a
+        # schema of this run's own, dropped at the end; None: the embedded SQLite file.
+        self.database = BenchSchema.create(database_url) if database_url else None
         self.counter = RequestCounter()
         self.id_tokens: list[str] = []
         self._tokens_lock = threading.Lock()
@@ -81,8 +124,11 @@ class BenchWorld:
             on_token_response=self._keep_id_token,
         )
         self.http = create_client(transport=transport)
-        settings = Settings(  # type: ignore[call-arg]
-            home=self.home, public_url=PUBLIC_URL, _env_file=None
+        settings = Settings(
+            home=self.home,
+            public_url=PUBLIC_URL,
+            database_url=self.database.url if self.database else None,
+            _env_file=None,
         )
         self.settings = settings
         self.workspace = Workspace.open(settings, http=self.http)
@@ -173,3 +219,5 @@ class BenchWorld:
             self.http.close()
         finally:
             shutil.rmtree(self.home, ignore_errors=True)
+            if self.database is not None:
+                self.database.drop()

@@ -273,8 +273,8 @@ def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
     assert item["replan"]["requests"] == sync["replan"]["requests"]
 
 
-def test_the_workers_case_applies_the_fleet_with_each_worker_count() -> None:
-    # benchmarks/workers_case.py: `sotk worker` processes on PostgreSQL (a database of its own).
+def postgres_server() -> str:
+    """The tests' PostgreSQL server (plain ``postgresql://``), or a skip."""
     import os
 
     import psycopg
@@ -285,7 +285,42 @@ def test_the_workers_case_applies_the_fleet_with_each_worker_count() -> None:
     try:
         psycopg.connect(server, connect_timeout=5).close()
     except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL server to run workers against")
+        pytest.skip("no PostgreSQL server to run the benchmark against")
+    return server
+
+
+def bench_schemas(server: str) -> set[str]:
+    import psycopg
+
+    with psycopg.connect(server) as connection:
+        rows = connection.execute(
+            "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sotk\\_bench\\_%'"
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops() -> None:
+    # --database-url: the store and the job engine on a PostgreSQL server instead of SQLite.
+    server = postgres_server()
+    before = bench_schemas(server)
+    command = [sys.executable, "-m", "benchmarks", "engine", "--n", str(N), "--repeat", "1"]
+    command += ["--latency-ms", "5", "--database-url", server]
+    completed = subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=170, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    [item] = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
+    assert item["case"] == "engine"
+    assert "error" not in item, item
+    assert item["store"] == "postgresql"
+    assert item["requests_per_tenant"] == item["direct"]["requests_per_tenant"] > 0
+    assert item["sql_statements"]["engine"] > 0
+    assert bench_schemas(server) <= before  # its schemas (store and jobs) are gone
+
+
+def test_the_workers_case_applies_the_fleet_with_each_worker_count() -> None:
+    # benchmarks/workers_case.py: `sotk worker` processes on PostgreSQL (a database of its own).
+    server = postgres_server()
     command = [sys.executable, "-m", "benchmarks.workers_case", "--n", str(N)]
     command += ["--workers", "1", "2", "--latency-ms", "5", "--server-url", server]
     completed = subprocess.run(
