@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
@@ -161,13 +162,14 @@ def test_sqlite_writes_take_the_write_lock_at_begin(tmp_path: Path) -> None:
 def test_writers_of_one_process_take_turns_before_sqlite_locks(tmp_path: Path) -> None:
     """A second writer in the process, even through another engine on the file, waits for the
     first's turn to end instead of meeting SQLite's lock: it never needs the busy timeout (0
-    here, so it would fail at once), and it is woken as the first commits, not by polling."""
+    here, so it would fail at once)."""
     first_engine = create_engine_for(None, home=tmp_path)
     second_engine = create_engine_for(None, home=tmp_path)
     for engine in (first_engine, second_engine):
         event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute(_NO_BUSY_WAIT))
     migrate(first_engine)
-    turn = database._WRITER_TURNS[second_engine]
+    file = os.path.realpath(str(second_engine.url.database))
+    turn = database.writer_turn(file)
     second_waits = threading.Event()
 
     class WatchedTurn:
@@ -179,7 +181,7 @@ def test_writers_of_one_process_take_turns_before_sqlite_locks(tmp_path: Path) -
         def release(self) -> None:
             turn.release()
 
-    database._WRITER_TURNS[second_engine] = WatchedTurn()  # type: ignore[assignment]
+    database._FILE_TURNS[file] = WatchedTurn()  # type: ignore[assignment]
     errors: list[BaseException] = []
 
     def second_writer() -> None:
@@ -204,6 +206,31 @@ def test_writers_of_one_process_take_turns_before_sqlite_locks(tmp_path: Path) -
 
 
 _NO_BUSY_WAIT = "PRAGMA busy_timeout = 0"
+
+
+def test_a_forked_child_starts_with_no_turn_held(tmp_path: Path) -> None:
+    """A turn another thread of the parent held at the fork would never be given back in the
+    child (that thread does not exist there): the child starts with fresh turns."""
+    file = str(tmp_path / "toolkit.db")
+    held, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with database.writer_turn(file):
+            held.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    try:
+        assert held.wait(10)
+        pid = os.fork()
+        if pid == 0:  # the child: exit at once, with the answer as its status
+            os._exit(0 if database.writer_turn(file).acquire(blocking=False) else 1)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        done.set()
+        thread.join(10)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_the_job_engines_connections_take_the_writers_turn(tmp_path: Path) -> None:

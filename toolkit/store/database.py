@@ -13,9 +13,10 @@ database file, :func:`write`): SQLite's busy handler waits by sleeping, 1, 2, 5,
 longer, so of 16 fleet threads the ones that found the file locked slept well past the moment
 it was free (issue 14: in a first apply of 500 tenants, 93 ms per tenant in ``BEGIN
 IMMEDIATE``, p99 85 ms, while each write holds the lock for well under a millisecond). A
-thread waiting on the lock is woken as the writer before it finishes. Writers in other
-processes (another worker, the dashboard, the job engine's own connections) still meet at
-SQLite's lock and its busy timeout.
+thread waiting on the lock is woken as the writer before it finishes. The job engine's
+connections to the file in this process take the same turn (:mod:`toolkit.jobs.engine`);
+writers in other processes (another worker, the dashboard) still meet at SQLite's lock and its
+busy timeout.
 
 A database that cannot be reached, opened or written (read-only file, folder or server, full
 disk, I/O error, connection refused) raises :class:`~toolkit.errors.StoreUnavailableError` naming
@@ -25,6 +26,7 @@ error: see :func:`unavailable_error`, installed on every engine as a ``handle_er
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import weakref
@@ -138,7 +140,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         _install_sqlite_hooks(engine)
-        _WRITER_TURNS[engine] = writer_turn(database)
+        _TURN_FILES[engine] = database
         _install_error_mapping(engine, database)
         _install_text_guard(engine)
         return engine
@@ -300,16 +302,18 @@ def _install_sqlite_hooks(engine: Engine) -> None:
 
 # The turn of each SQLite file's writers in this process (see the module doc), shared by every
 # engine on that file; re-entrant, so a write opened inside another on the same thread meets
-# SQLite's busy timeout as it did before instead of waiting on itself.
-_FILE_TURNS: dict[Path, threading.RLock] = {}
+# SQLite's busy timeout as it did before instead of waiting on itself. A forked child starts
+# with none (a turn held by a thread of the parent would never be given back in the child).
+_FILE_TURNS: dict[str, threading.RLock] = {}
 _FILE_TURNS_GUARD = threading.Lock()
-_WRITER_TURNS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_TURN_FILES: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+os.register_at_fork(after_in_child=_FILE_TURNS.clear)
 
 
 def writer_turn(database: str | Path) -> threading.RLock:
     """The turn this process's writers of the SQLite file ``database`` take (see the module
     doc); the job engine's connections to the file take it too."""
-    key = Path(database).resolve()
+    key = os.path.realpath(database)
     with _FILE_TURNS_GUARD:
         return _FILE_TURNS.setdefault(key, threading.RLock())
 
@@ -320,16 +324,17 @@ def write(engine: Engine) -> Iterator[Connection]:
 
     On SQLite it waits for this process's other writers of the file first (at most the busy
     timeout; past it, SQLite's own wait decides, as without the turn)."""
-    turn = _WRITER_TURNS.get(engine)
-    taken = turn is not None and turn.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+    database = _TURN_FILES.get(engine)
+    turn = writer_turn(database) if database is not None else None
+    held = turn if turn is not None and turn.acquire(timeout=BUSY_TIMEOUT_MS / 1000) else None
     try:
         with engine.connect() as connection:
             connection.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
             with connection.begin():
                 yield connection
     finally:
-        if taken:
-            turn.release()  # type: ignore[union-attr]
+        if held is not None:
+            held.release()
 
 
 @contextmanager
