@@ -11,8 +11,8 @@ locked" when a deferred read transaction tries to upgrade.
 Writers of one process take turns on a lock of their own before ``BEGIN IMMEDIATE`` (one per
 database file, :func:`write`): SQLite's busy handler waits by sleeping, 1, 2, 5, 10 ms and
 longer, so of 16 fleet threads the ones that found the file locked slept well past the moment
-it was free (issue 14: in a first apply of 500 tenants, 93 ms per tenant in ``BEGIN
-IMMEDIATE``, p99 85 ms, while each write holds the lock for well under a millisecond). A
+it was free (issue 14: in an uninstall and first apply of 500 tenants, 93 ms per tenant in
+``BEGIN IMMEDIATE``, p99 85 ms, while each write holds the lock for well under a millisecond). A
 thread waiting on the lock is woken as the writer before it finishes. The job engine's
 connections to the file in this process take the same turn (:mod:`toolkit.jobs.engine`);
 writers in other processes (another worker, the dashboard) still meet at SQLite's lock and its
