@@ -181,7 +181,7 @@ def test_writers_of_one_process_take_turns_before_sqlite_locks(tmp_path: Path) -
         def release(self) -> None:
             turn.release()
 
-    database._FILE_TURNS[file] = WatchedTurn()  # type: ignore[assignment]
+    database._TURNS.by_path[file] = WatchedTurn()  # type: ignore[assignment]
     errors: list[BaseException] = []
 
     def second_writer() -> None:

@@ -140,7 +140,7 @@ def create_engine_for(url: str | None, *, home: Path) -> Engine:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
         )
         _install_sqlite_hooks(engine)
-        _TURN_FILES[engine] = database
+        _TURN_FILES[engine] = os.path.realpath(database)
         _install_error_mapping(engine, database)
         _install_text_guard(engine)
         return engine
@@ -300,22 +300,37 @@ def _install_sqlite_hooks(engine: Engine) -> None:
         connection.exec_driver_sql(_BEGIN_MODES[mode])
 
 
-# The turn of each SQLite file's writers in this process (see the module doc), shared by every
-# engine on that file; re-entrant, so a write opened inside another on the same thread meets
-# SQLite's busy timeout as it did before instead of waiting on itself. A forked child starts
-# with none (a turn held by a thread of the parent would never be given back in the child).
-_FILE_TURNS: dict[str, threading.RLock] = {}
-_FILE_TURNS_GUARD = threading.Lock()
+class _FileTurns:
+    """The turn of each SQLite file's writers in this process (see the module doc), shared by
+    every engine on that file; re-entrant, so a write opened inside another on the same thread
+    meets SQLite's busy timeout as it did before instead of waiting on itself. A forked child
+    starts with none (a turn held by a thread of the parent would never be given back there)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.guard = threading.Lock()
+        self.by_path: dict[str, threading.RLock] = {}
+
+    def of(self, real_path: str) -> threading.RLock:
+        turn = self.by_path.get(real_path)
+        if turn is None:
+            with self.guard:
+                turn = self.by_path.setdefault(real_path, threading.RLock())
+        return turn
+
+
+_TURNS = _FileTurns()
+os.register_at_fork(after_in_child=_TURNS.reset)
+# Each SQLite engine's file, resolved once.
 _TURN_FILES: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
-os.register_at_fork(after_in_child=_FILE_TURNS.clear)
 
 
 def writer_turn(database: str | Path) -> threading.RLock:
     """The turn this process's writers of the SQLite file ``database`` take (see the module
     doc); the job engine's connections to the file take it too."""
-    key = os.path.realpath(database)
-    with _FILE_TURNS_GUARD:
-        return _FILE_TURNS.setdefault(key, threading.RLock())
+    return _TURNS.of(os.path.realpath(database))
 
 
 @contextmanager
@@ -324,8 +339,8 @@ def write(engine: Engine) -> Iterator[Connection]:
 
     On SQLite it waits for this process's other writers of the file first (at most the busy
     timeout; past it, SQLite's own wait decides, as without the turn)."""
-    database = _TURN_FILES.get(engine)
-    turn = writer_turn(database) if database is not None else None
+    real_path = _TURN_FILES.get(engine)
+    turn = _TURNS.of(real_path) if real_path is not None else None
     held = turn if turn is not None and turn.acquire(timeout=BUSY_TIMEOUT_MS / 1000) else None
     try:
         with engine.connect() as connection:
