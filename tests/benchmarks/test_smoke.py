@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 3
@@ -273,20 +274,9 @@ def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
     assert item["replan"]["requests"] == sync["replan"]["requests"]
 
 
-def postgres_server() -> str:
-    """The tests' PostgreSQL server (plain ``postgresql://``), or a skip."""
-    import os
-
-    import psycopg
-
-    server = os.environ.get(
-        "SOTK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    ).replace("postgresql+psycopg://", "postgresql://")
-    try:
-        psycopg.connect(server, connect_timeout=5).close()
-    except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL server to run the benchmark against")
-    return server
+def plain_url(server: PostgresServer) -> str:
+    """The server's URL as psycopg and the benchmarks take it (``postgresql://``)."""
+    return server.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def bench_schemas(server: str) -> set[str]:
@@ -299,9 +289,11 @@ def bench_schemas(server: str) -> set[str]:
     return {name for (name,) in rows}
 
 
-def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops() -> None:
+def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops(
+    postgres_server: PostgresServer,
+) -> None:
     # --database-url: the store and the job engine on a PostgreSQL server instead of SQLite.
-    server = postgres_server()
+    server = plain_url(postgres_server)
     before = bench_schemas(server)
     command = [sys.executable, "-m", "benchmarks", "engine", "--n", str(N), "--repeat", "1"]
     command += ["--latency-ms", "5", "--database-url", server]
@@ -318,9 +310,11 @@ def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops() -> None:
     assert bench_schemas(server) <= before  # its schemas (store and jobs) are gone
 
 
-def test_the_workers_case_applies_the_fleet_with_each_worker_count() -> None:
+def test_the_workers_case_applies_the_fleet_with_each_worker_count(
+    postgres_server: PostgresServer,
+) -> None:
     # benchmarks/workers_case.py: `sotk worker` processes on PostgreSQL (a database of its own).
-    server = postgres_server()
+    server = plain_url(postgres_server)
     command = [sys.executable, "-m", "benchmarks.workers_case", "--n", str(N)]
     command += ["--workers", "1", "2", "--latency-ms", "5", "--server-url", server]
     completed = subprocess.run(
