@@ -1,5 +1,5 @@
 """Case 6, ``engine``: the first apply of the fleet through the durable engine (``apply_fleet``:
-one DBOS workflow per tenant, its state check and its apply as one checkpointed step, queues
+one DBOS workflow per tenant doing its state check and its apply itself, no step, queues
 partitioned by tenant host) against the very same work without it (``run_fleet`` over
 ``Provisioning.apply`` on threads, the state looked up through ``TenantAccess.status``), in one
 run (same fleet, latency and load).
@@ -7,10 +7,11 @@ run (same fleet, latency and load).
 Both start from a fleet without the application's objects: before each measured apply the
 fleet is uninstalled without the engine (not measured), so both make the same creates. The
 engine's own cost is the CPU time the client spends beyond the direct run, per tenant workflow
-and per step (:data:`STEPS_PER_TENANT` steps each, plus the fleet job's routing step). The SQL
-statements both runs send are counted at the cursor (SQLite's ``BEGIN`` included), the store's
-apart from the engine's (DBOS's system tables, through its own connections and the job client's):
-the engine's per tenant workflow and per step. Its polling (the queues every
+and per checkpoint (what the engine records: :data:`CHECKPOINTS_PER_TENANT` per tenant, plus
+the fleet job's :data:`JOB_STEPS` steps). The SQL statements both runs send are counted at the
+cursor (SQLite's ``BEGIN`` included), the store's apart from the engine's (DBOS's system tables,
+through its own connections and the job client's): the engine's per tenant workflow and per
+checkpoint. Its polling (the queues every
 :data:`~toolkit.jobs.queues.QUEUE_POLL_SECONDS`, the job followed until it ends) is in them too,
 so they grow with the run's length as well as with N. The fleet is left applied, as case 3
 leaves it.
@@ -38,9 +39,13 @@ from benchmarks.cases import (
 from benchmarks.world import PUBLIC_URL, BenchWorld
 
 ACTOR = "bench"
-# A tenant workflow's steps: its state check and unit of work, one step since issue 14's second
-# round (two before: the state check was a step of its own; toolkit/jobs/workflows.py).
-STEPS_PER_TENANT: Final = 1
+# What the engine records per tenant: the job's record of enqueueing its workflow (with the
+# workflow's status and input) and the workflow's result. Its state check and unit of work are
+# the workflow's own since issue 14's fourth round, no step (toolkit/jobs/workflows.py); they
+# were one step before, two before the second round.
+CHECKPOINTS_PER_TENANT: Final = 2
+# The fleet job's own steps: routing its tenants, waiting for them.
+JOB_STEPS: Final = 2
 
 
 @dataclass
@@ -142,9 +147,9 @@ def engine(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, An
     extra_cpu = result["cpu_seconds"] - plain["cpu_seconds"]
     n = world.n
     result["engine_cpu_ms_per_tenant"] = round(1000 * extra_cpu / n, 3)
-    steps = n * STEPS_PER_TENANT + 1
-    result["engine_cpu_ms_per_step"] = round(1000 * extra_cpu / steps, 3)
-    result["steps_per_tenant"] = STEPS_PER_TENANT
+    checkpoints = n * CHECKPOINTS_PER_TENANT + JOB_STEPS
+    result["engine_cpu_ms_per_checkpoint"] = round(1000 * extra_cpu / checkpoints, 3)
+    result["checkpoints_per_tenant"] = CHECKPOINTS_PER_TENANT
     # Counts of the engine's median run (by wall time), its direct run beside it.
     plain_statements, engine_statements = statements[through.index(_median_run(through))]
     result["sql_statements"] = {
@@ -152,7 +157,7 @@ def engine(world: BenchWorld, *, repeat: int, latency_ms: float) -> dict[str, An
         "store": engine_statements.store,
         "engine": engine_statements.engine,
         "engine_per_tenant": round(engine_statements.engine / n, 2),
-        "engine_per_step": round(engine_statements.engine / steps, 2),
+        "engine_per_checkpoint": round(engine_statements.engine / checkpoints, 2),
         "store_per_tenant_beyond_direct": round(
             (engine_statements.store - plain_statements.store) / n, 2
         ),

@@ -149,7 +149,7 @@ def test_the_engine_case_applies_the_same_work_with_and_without_the_engine(
     assert item["requests"]["rest"] == item["direct"]["requests"]["rest"]  # the same work
     assert item["requests"]["rest"] > 0
     assert item["ratio_to_direct"] > 0
-    assert isinstance(item["engine_cpu_ms_per_step"], float | int)
+    assert isinstance(item["engine_cpu_ms_per_checkpoint"], float | int)
 
 
 def test_token_validation_reports_both_rates_without_requests(

@@ -162,6 +162,9 @@ def test_a_fleet_job_runs_one_workflow_per_tenant(services: Services) -> None:
         assert rows[BROKEN].error.startswith("ApiConflictError: ")
         assert rows["Cust2"].host == "sod3.example.test"
         assert rows["Cust2"].workflow_id == f"{job_id}/{app}/cust2"
+        # A tenant's work is its workflow's own, not a step (issue 14: a step cost the engine
+        # four statements per tenant and repeated the result the workflow records).
+        assert jobs.client.list_workflow_steps(rows["Cust2"].workflow_id) == []
         assert events[-1].kind == "done"
         # Each tenant reported as started once and as ended once (follow reads only what
         # changed between polls, then every tenant once at the end).
@@ -222,8 +225,8 @@ def test_a_cancelled_job_stops_and_resumes_on_retry(services: Services) -> None:
             done = jobs.follow(job_id)
             assert done.status == "succeeded"
             assert done.counts["succeeded"] == 4
-            # Resumed, not restarted: only the tenant whose step was under way when the job
-            # was cancelled runs that step again (steps are idempotent: read back first).
+            # Resumed, not restarted: only the tenant whose work was under way when the job
+            # was cancelled runs it again (an apply is idempotent: it reads back first).
             calls = services.provisioning.calls
             assert set(calls) == {ctx for _, ctx in targets}
             assert sorted(calls.values())[:-1] == [1, 1, 1]

@@ -535,7 +535,7 @@ class Jobs:
     # -- act ----------------------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> JobInfo:
-        """Cancel the job and its unfinished tenants (a tenant mid-step finishes that step)."""
+        """Cancel the job and its unfinished tenants (a tenant at work finishes it first)."""
         ids = [job_id] + [
             row.workflow_id
             for row in self.tenants(job_id, outputs=False)

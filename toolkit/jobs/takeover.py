@@ -23,8 +23,8 @@ land on the very worker still running it.
 conditional resume. Every worker should use the same timeout: the keep-alive runs at a quarter
 of the worker's own. A workflow claimed from a worker that was only stalled (its database
 unreachable for ``timeout``) may still run twice; DBOS then lets one execution record its steps
-(the other stops at its next step), and an apply's store lock names its execution, so two never
-change one tenant at once.
+and its result (the other stops at its next step, or ends unrecorded), and an apply's store
+lock names its execution, so two never change one tenant at once.
 """
 
 from __future__ import annotations

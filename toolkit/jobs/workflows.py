@@ -1,9 +1,9 @@
-"""The workflows: one per job, one per (application, tenant), the SuperOffice calls as steps.
+"""The workflows: one per job, one per (application, tenant).
 
 A fleet job (:func:`fleet_job`) routes its tenants (the state API's host of each, one step),
 enqueues one :func:`tenant_job` per tenant on the tenants queue with the host as partition key,
-and waits for them; its result is the counts by outcome. A tenant workflow is one step
-(:func:`tenant_work`) that
+and waits for them; its result is the counts by outcome. A tenant workflow runs
+:func:`tenant_work`, which
 
 1. reads the application and the tenant's last known state in the store (one statement), and
    asks the state API: a tenant that is not running is *skipped* with its state, without a
@@ -13,20 +13,26 @@ and waits for them; its result is the counts by outcome. A tenant workflow is on
 3. returns a :class:`~toolkit.provisioning.fleet.TenantResult`; the workflow returns it, or
    fails with :class:`~toolkit.errors.TenantJobFailedError` (the error in words and its type).
 
-The state check is not a step of its own (issue 14: each step costs the engine a checkpoint
-read and write): its answer is cached until ``ValidUntil`` and only decides whether the work
-runs, so asking again when a cut-off step runs again is right, not wasteful (a tenant that
-stopped running meanwhile is skipped instead of called). The cache is the worker's own, so the
-tenant's last known state in the store (what any worker recorded: a "check now" on another
-worker, a notification it confirmed) is weighed against it: the one observed later wins (a
-recorded answer past its ValidUntil is asked for afresh). A worker that cached "in
-maintenance" therefore works a tenant as soon as another worker's check found it running, not
-when its own answer expires; with one worker the record is its own answer and adds no state
-API call (nor a statement: the record is read with the application).
+The work is not a step, and neither is the state check (issue 14: a step costs the engine four
+statements per tenant, its owner and cancellation checks, the read of a recorded result and the
+write of its own): nothing runs after it in the workflow, so a step's checkpoint would only repeat
+the result the workflow records when it ends. The state's answer is cached until ``ValidUntil`` and
+only decides whether the work runs, so asking again when the work runs again is right, not wasteful
+(a tenant that stopped running meanwhile is skipped instead of called). The cache is the worker's
+own, so the tenant's last known state in the store (what any worker recorded: a "check now" on
+another worker, a notification it confirmed) is weighed against it: the one observed later wins (a
+recorded answer past its ValidUntil is asked for afresh). A worker that cached "in maintenance"
+therefore works a tenant as soon as another worker's check found it running, not when its own
+answer expires; with one worker the record is its own answer and adds no state API call (nor a
+statement: the record is read with the application).
 
-A finished step's result is checkpointed: a workflow resumed after a crash does not run it
-again. A step cut off in the middle runs again; the apply re-plans then and reads every object
-back by natural key before creating it, so it completes only the rest and duplicates nothing.
+A finished tenant workflow's result is recorded: a job resumed after a crash does not run it
+again. A workflow cut off in the middle (its worker died, or the job was cancelled while it
+ran) runs its work again when it is resumed, as a step cut off in the middle would: the apply
+re-plans then and reads every object back by natural key before creating it, so it completes
+only the rest and duplicates nothing; a state check or a ticket renewal simply happens again.
+DESIGN.md has the SuperOffice calls as steps; here they run in the workflow itself, for the
+reason above, and are written to be run twice all the same.
 Its store lock is owned by that *execution* (``{workflow id}@{executor id}/{nonce}``): two
 executions of one workflow (a resumed copy, even on the same worker) never hold it at once, so
 the lock alone keeps one changing workflow per tenant; a worker restarted under the same
@@ -239,11 +245,10 @@ def _perform(task: TenantTask) -> Any:
     return expires.isoformat() if expires is not None else "renewed"
 
 
-@DBOS.step(name="sotk.tenant_work")
 def tenant_work(task: TenantTask) -> TenantResult[Any]:
-    """The tenant's state, then the unit of work (see the module doc). Never raises: the
-    outcome and the error in words are the result (only plain values cross the engine; a
-    toolkit error would not survive its pickling)."""
+    """The tenant's state, then the unit of work, in the tenant's workflow (not a step: see
+    the module doc). Never raises: the outcome and the error in words are the result (only
+    plain values cross the engine; a toolkit error would not survive its pickling)."""
     found = services()
     view = found.repository.tenant_work_view(task.application_id, task.context_identifier)
     app = view.application
