@@ -61,7 +61,10 @@ logger = logging.getLogger("toolkit.jobs")
 ENGINE_NAME: Final = "sotk"
 # Every process (workers, CLI, partner endpoints, dashboard) must agree on it: DBOS hands a
 # queued workflow only to executors of the version it was enqueued with. Bump it when a
-# workflow's steps change shape, so old workers do not resume new workflows.
+# workflow's steps change shape, so old workers do not resume new workflows. Not bumped when the
+# tenant workflow lost its one step (issue 14): that step was its only operation, so either
+# version resumes the other's tenant workflows safely (at worst the work runs once more, as a
+# cut-off step's did), and a bump would strand the workflows still queued under this one.
 APPLICATION_VERSION: Final = "sotk-jobs-2"
 # The engine's tables on PostgreSQL (SQLite has no schemas: they sit beside the store's).
 JOBS_SCHEMA: Final = "dbos"
