@@ -12,7 +12,7 @@ worker also runs :class:`Takeover`, a thread that every ``timeout / 4``:
    alive for ``timeout`` seconds, with one conditional write (still that executor, still that
    ``updated_at``): of several surviving workers exactly one claims it, once;
 3. **resumes** what it claimed: the workflow goes back on a queue and any worker continues it
-   from its last checkpointed step.
+   from its last checkpointed step (a tenant workflow, which has none, from its start).
 
 Issue 13's kill test showed why both are needed: before, a live worker's tenant apply slower
 than the timeout was resumed while it ran, by two survivors at once, and a resumed copy could
