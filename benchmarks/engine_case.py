@@ -41,7 +41,7 @@ from benchmarks.world import PUBLIC_URL, BenchWorld
 ACTOR = "bench"
 # What the engine records per tenant: the job's record of enqueueing its workflow (with the
 # workflow's status and input) and the workflow's result. Its state check and unit of work are
-# the workflow's own since issue 14's fourth round, no step (toolkit/jobs/workflows.py); they
+# the workflow's own since issue 14's fifth round, no step (toolkit/jobs/workflows.py); they
 # were one step before, two before the second round.
 CHECKPOINTS_PER_TENANT: Final = 2
 # The fleet job's own steps: routing its tenants, waiting for them.

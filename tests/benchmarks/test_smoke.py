@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.postgres import PostgresServer
+from support.postgres import PostgresServer, postgres_connect
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 3
@@ -274,15 +274,8 @@ def test_the_async_api_exchanges_once_per_tenant_and_replans_without_changes(
     assert item["replan"]["requests"] == sync["replan"]["requests"]
 
 
-def plain_url(server: PostgresServer) -> str:
-    """The server's URL as psycopg and the benchmarks take it (``postgresql://``)."""
-    return server.url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def bench_schemas(server: str) -> set[str]:
-    import psycopg
-
-    with psycopg.connect(server) as connection:
+def bench_schemas(server: PostgresServer) -> set[str]:
+    with postgres_connect(server.url) as connection:
         rows = connection.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'sotk\\_bench\\_%'"
         ).fetchall()
@@ -293,8 +286,8 @@ def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops(
     postgres_server: PostgresServer,
 ) -> None:
     # --database-url: the store and the job engine on a PostgreSQL server instead of SQLite.
-    server = plain_url(postgres_server)
-    before = bench_schemas(server)
+    server = postgres_server.url.render_as_string(hide_password=False)
+    before = bench_schemas(postgres_server)
     command = [sys.executable, "-m", "benchmarks", "engine", "--n", str(N), "--repeat", "1"]
     command += ["--latency-ms", "5", "--database-url", server]
     completed = subprocess.run(
@@ -307,14 +300,14 @@ def test_the_engine_case_runs_on_postgresql_in_a_schema_it_drops(
     assert item["store"] == "postgresql"
     assert item["requests_per_tenant"] == item["direct"]["requests_per_tenant"] > 0
     assert item["sql_statements"]["engine"] > 0
-    assert bench_schemas(server) <= before  # its schemas (store and jobs) are gone
+    assert bench_schemas(postgres_server) <= before  # its schemas (store and jobs) are gone
 
 
 def test_the_workers_case_applies_the_fleet_with_each_worker_count(
     postgres_server: PostgresServer,
 ) -> None:
     # benchmarks/workers_case.py: `sotk worker` processes on PostgreSQL (a database of its own).
-    server = plain_url(postgres_server)
+    server = postgres_server.url.render_as_string(hide_password=False)
     command = [sys.executable, "-m", "benchmarks.workers_case", "--n", str(N)]
     command += ["--workers", "1", "2", "--latency-ms", "5", "--server-url", server]
     completed = subprocess.run(
