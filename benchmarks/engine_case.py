@@ -39,13 +39,14 @@ from benchmarks.cases import (
 from benchmarks.world import PUBLIC_URL, BenchWorld
 
 ACTOR = "bench"
-# What the engine records per tenant: the job's record of enqueueing its workflow (with the
-# workflow's status and input) and the workflow's result. Its state check and unit of work are
-# the workflow's own since issue 14's fifth round, no step (toolkit/jobs/workflows.py); they
-# were one step before, two before the second round.
+# What the engine records per tenant: its workflow enqueued (status and input, written by the
+# job's enqueue step a batch per transaction since issue 14's sixth round; before, the job
+# wrote each one, with a record of its own of having done so) and the workflow's result. Its
+# state check and unit of work are the workflow's own since the fifth round, no step
+# (toolkit/jobs/workflows.py); they were one step before, two before the second round.
 CHECKPOINTS_PER_TENANT: Final = 2
-# The fleet job's own steps: routing its tenants, waiting for them.
-JOB_STEPS: Final = 2
+# The fleet job's own steps: routing its tenants, enqueueing them, waiting for them.
+JOB_STEPS: Final = 3
 
 
 @dataclass

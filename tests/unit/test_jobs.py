@@ -3,6 +3,7 @@ tenant, skipped and failed tenants in words, the jobs client (list, show, cancel
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -16,8 +17,16 @@ import pytest
 from sqlalchemy import update
 
 from toolkit.errors import ApiConflictError, JobError, JobNotFoundError, TenantNotRunningError
+from toolkit.jobs import client as client_module
 from toolkit.jobs.client import Jobs
-from toolkit.jobs.engine import running_engine, start_engine
+from toolkit.jobs.engine import (
+    APPLICATION_VERSION,
+    SystemDatabaseConnection,
+    client_engine,
+    running_engine,
+    start_engine,
+    system_database_url,
+)
 from toolkit.jobs.queues import NO_HOST, QueueLimits
 from toolkit.jobs.takeover import (
     claim,
@@ -28,6 +37,7 @@ from toolkit.jobs.takeover import (
 )
 from toolkit.jobs.workflows import FleetJob, tenant_workflow_id
 from toolkit.store import Repository, open_store
+from toolkit.store.database import BUSY_TIMEOUT_MS
 from toolkit.tenant import TenantState, TenantStatus
 
 OFFLINE = {"Cust3", "Cust7"}
@@ -234,6 +244,60 @@ def test_a_cancelled_job_stops_and_resumes_on_retry(services: Services) -> None:
     finally:
         gate.set()
         engine.close()
+
+
+def test_a_fleets_tenants_are_enqueued_a_batch_at_a_time_and_each_once(
+    repository: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: through the jobs client, a batch per transaction (no engine needed: nothing
+    # runs them here, so they stay queued as enqueued).
+    monkeypatch.setattr(client_module, "ENQUEUE_BATCH", 2)
+    app = app_id(repository)
+    job = FleetJob("apply", tuple((app, f"Cust{n}") for n in range(1, 6)), "tester")
+    entries = [
+        (tenant_workflow_id("fleet-apply-0", t.application_id, t.context_identifier), t, "sod2")
+        for t in job.tasks()
+    ]
+    asked = itertools.count()
+    with Jobs(repository) as jobs:
+        # Asked before each batch: told to stop (the job was cancelled) after the first one.
+        assert jobs.enqueue_fleet_tenants(entries, stop=lambda: next(asked) >= 1) == 2
+        assert next(asked) == 2
+        jobs.client.cancel_workflows([entries[0][0]])
+        # Enqueued again (the step cut off, or the job resumed): the rest are added, the
+        # ones there already are left as they are (the cancelled one is not restarted).
+        assert jobs.enqueue_fleet_tenants(entries) == 5
+        rows = {
+            row.workflow_id: row
+            for row in jobs.client.list_workflows(workflow_id_prefix="fleet-apply-0/")
+        }
+        assert sorted(rows) == sorted(wid for wid, _, _ in entries)
+        assert {row.name for row in rows.values()} == {"sotk.fleet_tenant"}
+        assert {row.queue_partition_key for row in rows.values()} == {"sod2"}
+        assert {row.app_version for row in rows.values()} == {APPLICATION_VERSION}
+        assert [rows[wid].status for wid, _, _ in entries] == ["CANCELLED"] + ["ENQUEUED"] * 4
+        assert rows[entries[3][0]].input["args"][0] == job.tasks()[3]
+        # A fleet's tenants are not jobs of their own.
+        assert jobs.list() == []
+
+
+def test_the_job_clients_sqlite_connections_write_as_the_engines_do(
+    repository: Repository,
+) -> None:
+    # They take the store's writer turn, open writes with BEGIN IMMEDIATE and commit with
+    # synchronous = NORMAL, as DBOS's own connections in toolkit.jobs.engine.
+    engine = client_engine(system_database_url(repository))
+    try:
+        with engine.connect() as connection:
+            raw = connection.connection.dbapi_connection
+            assert isinstance(raw, SystemDatabaseConnection)
+            assert raw.isolation_level == "IMMEDIATE"
+            pragma = connection.exec_driver_sql
+            assert pragma("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS
+            assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert pragma("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
 
 
 def test_a_tenant_whose_state_cannot_be_read_fails_under_no_host(services: Services) -> None:

@@ -1,18 +1,18 @@
 """Jobs as every front end sees them, from any machine sharing the database: enqueue, list,
 show, follow, cancel, retry. No engine needed (DBOS's client talks to the system database).
 
-A *job* is a top-level workflow: a fleet job (its tenants' workflows are its children, ids
-``{job id}/...``) or one tenant's workflow enqueued on its own (install-time provisioning, a
-notification). Statuses are DBOS's: ``ENQUEUED``, ``PENDING`` (running), ``SUCCESS``,
-``ERROR``, ``CANCELLED``, ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``; :data:`STATUS_WORDS` says them in
-words.
+A *job* is a fleet job (its tenants' workflows, ids ``{job id}/...``, are enqueued by it
+under :data:`FLEET_TENANT_WORKFLOW`) or one tenant's workflow enqueued on its own
+(install-time provisioning, a notification). Statuses are DBOS's: ``ENQUEUED``, ``PENDING``
+(running), ``SUCCESS``, ``ERROR``, ``CANCELLED``, ``MAX_RECOVERY_ATTEMPTS_EXCEEDED``;
+:data:`STATUS_WORDS` says them in words.
 """
 
 from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -21,6 +21,7 @@ from toolkit.errors import JobError, JobNotFoundError, TenantJobFailedError
 from toolkit.jobs.engine import (
     APPLICATION_VERSION,
     ENGINE_NAME,
+    client_engine,
     jobs_schema,
     new_job_id,
     system_database_url,
@@ -36,6 +37,7 @@ from toolkit.provisioning.fleet import (
 
 if TYPE_CHECKING:
     from dbos import DBOSClient, WorkflowStatus
+    from sqlalchemy.engine import Engine
 
     from toolkit.jobs.workflows import FleetJob, TenantTask
     from toolkit.store import Repository
@@ -44,7 +46,14 @@ __all__ = ["STATUS_WORDS", "JobInfo", "Jobs", "TenantJobInfo"]
 
 FLEET_WORKFLOW: Final = "sotk.fleet_job"
 TENANT_WORKFLOW: Final = "sotk.tenant_job"
+# A fleet job's tenants: the same work under a name of their own, since the job enqueues them
+# through this client, which records no parent (jobs are told from them by name).
+FLEET_TENANT_WORKFLOW: Final = "sotk.fleet_tenant"
 JOB_WORKFLOWS: Final = (FLEET_WORKFLOW, TENANT_WORKFLOW)
+# A fleet job's tenants enqueued per transaction: a transaction holds SQLite's one writer (and
+# the store's writer turn) while it runs, so a batch is short, and the first tenants start
+# while later batches are still being enqueued.
+ENQUEUE_BATCH: Final = 50
 UPKEEP_PREFIX: Final = "upkeep-"  # toolkit.jobs.upkeep's job ids
 STATUS_WORDS: Final = {
     "DELAYED": "waiting",
@@ -133,6 +142,7 @@ class Jobs:
     def __init__(self, repository: Repository) -> None:
         self.database_url = system_database_url(repository)
         self._client: DBOSClient | None = None
+        self._engine: Engine | None = None
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -147,8 +157,9 @@ class Jobs:
                 schema = jobs_schema(self.database_url)
                 # The engine's tables are created at start-up by whoever comes first.
                 DBOS.migrate(self.database_url, schema=schema or "dbos")
+                self._engine = client_engine(self.database_url)
                 self._client = DBOSClient(
-                    system_database_url=self.database_url,
+                    system_database_engine=self._engine,
                     dbos_system_schema=schema or "dbos",
                     application_name=ENGINE_NAME,
                     retry_connection_errors=False,
@@ -160,6 +171,9 @@ class Jobs:
             if self._client is not None:
                 self._client.destroy()
                 self._client = None
+            if self._engine is not None:  # DBOS's client leaves an engine it was given
+                self._engine.dispose()
+                self._engine = None
 
     def __enter__(self) -> Jobs:
         return self
@@ -182,6 +196,44 @@ class Jobs:
             job,
         )
         return job_id
+
+    def enqueue_fleet_tenants(
+        self,
+        tenants: Iterable[tuple[str, TenantTask, str]],
+        *,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> int:
+        """Enqueue a fleet job's tenant workflows, (workflow id, task, host) each, in one
+        transaction per :data:`ENQUEUE_BATCH` (issue 14: enqueued one by one from the job's
+        workflow, a tenant cost the engine six statements and a transaction of its own; here
+        two, and a transaction per batch). A workflow id already enqueued starts nothing new,
+        so enqueueing again after a crash only adds what is missing. ``stop`` is asked before
+        each batch (the job was cancelled); returns how many were enqueued."""
+        client = self.client
+        engine = self._engine
+        if engine is None:  # closed meanwhile
+            raise JobError("the jobs client is closed")
+        pending = list(tenants)
+        enqueued = 0
+        for start in range(0, len(pending), ENQUEUE_BATCH):
+            batch = pending[start : start + ENQUEUE_BATCH]
+            if stop():
+                break
+            with engine.begin() as connection:
+                for workflow_id, task, host in batch:
+                    client.enqueue_in_transaction(
+                        connection,
+                        {
+                            "workflow_name": FLEET_TENANT_WORKFLOW,
+                            "queue_name": TENANTS_QUEUE,
+                            "workflow_id": workflow_id,
+                            "app_version": APPLICATION_VERSION,
+                            "queue_partition_key": host,
+                        },
+                        task,
+                    )
+            enqueued += len(batch)
+        return enqueued
 
     def submit_tenant(self, task: TenantTask, workflow_id: str, host: str | None = None) -> str:
         """Enqueue one tenant's workflow under ``workflow_id``; a workflow id already used

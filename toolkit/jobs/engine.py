@@ -29,7 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
 
 from toolkit.errors import ConfigurationError, JobError
 from toolkit.jobs.queues import NOTIFICATIONS_QUEUE, QueueLimits, register_queues
@@ -37,6 +38,7 @@ from toolkit.jobs.takeover import DEFAULT_TAKEOVER_SECONDS, Takeover
 from toolkit.store.database import BUSY_TIMEOUT_MS, writer_turn
 
 if TYPE_CHECKING:
+    from toolkit.jobs.client import Jobs
     from toolkit.provisioning.service import Provisioning
     from toolkit.store import Repository
     from toolkit.tenant import TenantAccess
@@ -47,9 +49,11 @@ __all__ = [
     "JOBS_SCHEMA",
     "JobEngine",
     "JobServices",
+    "client_engine",
     "default_executor_id",
     "engine_config",
     "jobs_schema",
+    "required_engine",
     "running_engine",
     "services",
     "start_engine",
@@ -61,13 +65,20 @@ logger = logging.getLogger("toolkit.jobs")
 ENGINE_NAME: Final = "sotk"
 # Every process (workers, CLI, partner endpoints, dashboard) must agree on it: DBOS hands a
 # queued workflow only to executors of the version it was enqueued with. Bump it when a
-# workflow's steps change shape, so old workers do not resume new workflows. Not bumped when the
-# tenant workflow lost its one step (issue 14): that step was its only operation, so either
-# version resumes the other's tenant workflows safely (at worst the work runs once more, as a
-# cut-off step's did), and a bump would strand the workflows still queued under this one.
-APPLICATION_VERSION: Final = "sotk-jobs-2"
+# workflow's steps change shape, so old workers do not resume new workflows (and let the
+# workers drain the queues before an upgrade: workflows queued under the old version wait for
+# an old worker). 3: a fleet job enqueues its tenants in one step, as sotk.fleet_tenant (issue
+# 14); a version-2 job resumed by this code would find child workflows where that step is.
+# Not bumped when the tenant workflow lost its one step: that step was its only operation, so
+# either version resumed the other's tenant workflows safely.
+APPLICATION_VERSION: Final = "sotk-jobs-3"
 # The engine's tables on PostgreSQL (SQLite has no schemas: they sit beside the store's).
 JOBS_SCHEMA: Final = "dbos"
+# How often DBOS's notification listener wakes on SQLite (PostgreSQL is notified instead). The
+# toolkit waits on no DBOS event or message, so a wake-up reads nothing, but closing an engine
+# waits for the listener's sleep to end: a second by default, a tenth of a second here (issue
+# 14: an in-process fleet apply starts and closes an engine of its own).
+LISTENER_POLL_SECONDS: Final = 0.1
 # DBOS's own log lines are for its developers; the toolkit reports what matters itself.
 ENGINE_LOG_LEVEL: Final = "WARNING"
 
@@ -160,6 +171,11 @@ class SystemDatabaseConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._turn = writer_turn(database)
         self._has_turn = False
+        # What DBOS's own engine sets on connect, so that the job client's engine
+        # (client_engine), which DBOS does not set up, writes the same way.
+        self.isolation_level = "IMMEDIATE"
+        self.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        self.execute("PRAGMA foreign_keys = ON")
         self.execute("PRAGMA synchronous = NORMAL")
 
     def cursor(self, factory: Any = None) -> Any:
@@ -226,7 +242,26 @@ def engine_config(database_url: str, *, executor_id: str) -> dict[str, Any]:
             "pool_pre_ping": False,
             "connect_args": {"factory": SystemDatabaseConnection},
         }
+        config["notification_listener_polling_interval_sec"] = LISTENER_POLL_SECONDS
     return config
+
+
+def client_engine(database_url: str) -> Engine:
+    """The SQLAlchemy engine a job client (:class:`~toolkit.jobs.client.Jobs`) reaches the
+    system database with, DBOS's client taking it as it is: on SQLite its connections are the
+    engine's own kind (:class:`SystemDatabaseConnection`), so a client's writes (a fleet job
+    enqueueing its tenants, a batch at a time) take the store's writer turn too; on PostgreSQL
+    psycopg 3, as DBOS connects, each connection checked before it is used."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        return create_engine(
+            url, connect_args={"factory": SystemDatabaseConnection}, pool_pre_ping=False
+        )
+    return create_engine(
+        url.set(drivername="postgresql+psycopg"),
+        pool_pre_ping=True,
+        connect_args={"application_name": f"{ENGINE_NAME}-jobs-client"},
+    )
 
 
 class JobEngine:
@@ -251,6 +286,20 @@ class JobEngine:
         self.listen = listen
         self._closed = False
         self.takeover: Takeover | None = None
+        self._jobs: Jobs | None = None
+        self._jobs_lock = threading.Lock()  # not _lock: close() holds that while DBOS stops
+
+    @property
+    def jobs(self) -> Jobs:
+        """The jobs client workflows enqueue through (a fleet job's tenants), opened once."""
+        with self._jobs_lock:
+            if self._closed:
+                raise JobError("the job engine is closed")
+            if self._jobs is None:
+                from toolkit.jobs.client import Jobs
+
+                self._jobs = Jobs(self.services.repository)
+            return self._jobs
 
     def __repr__(self) -> str:
         return f"JobEngine(executor_id={self.executor_id!r}, listen={self.listen})"
@@ -269,6 +318,9 @@ class JobEngine:
             from dbos import DBOS
 
             _off_event_loop(DBOS.destroy)
+            with self._jobs_lock:  # after the workflows that enqueue through it stopped
+                if self._jobs is not None:
+                    self._jobs.close()
 
     def __enter__(self) -> JobEngine:
         return self
@@ -291,12 +343,17 @@ def running_engine() -> JobEngine | None:
     return _slot.engine
 
 
-def services() -> JobServices:
-    """The services of the engine running this process's workflows."""
+def required_engine() -> JobEngine:
+    """The engine running this process's workflows (:class:`JobError` without one)."""
     engine = _slot.engine
     if engine is None:
         raise JobError("no job engine is running in this process")
-    return engine.services
+    return engine
+
+
+def services() -> JobServices:
+    """The services of the engine running this process's workflows."""
+    return required_engine().services
 
 
 def start_engine(

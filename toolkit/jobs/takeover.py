@@ -51,7 +51,7 @@ logger = logging.getLogger("toolkit.jobs")
 # Long enough that a briefly unreachable database does not make a live worker look dead;
 # short enough that a dead worker's tenants wait minutes, not hours.
 DEFAULT_TAKEOVER_SECONDS: Final = 300
-WORKFLOWS: Final = ("sotk.fleet_job", "sotk.tenant_job", "sotk.state_change")
+WORKFLOWS: Final = ("sotk.fleet_job", "sotk.fleet_tenant", "sotk.tenant_job", "sotk.state_change")
 RUNNING: Final = "PENDING"
 
 

@@ -1,9 +1,12 @@
 """The workflows: one per job, one per (application, tenant).
 
 A fleet job (:func:`fleet_job`) routes its tenants (the state API's host of each, one step),
-enqueues one :func:`tenant_job` per tenant on the tenants queue with the host as partition key,
-and waits for them; its result is the counts by outcome. A tenant workflow runs
-:func:`tenant_work`, which
+enqueues one :func:`fleet_tenant` per tenant on the tenants queue with the host as partition
+key (one step, a batch of tenants per transaction through the jobs client:
+:meth:`~toolkit.jobs.client.Jobs.enqueue_fleet_tenants`), and waits for them; its result is
+the counts by outcome. A tenant enqueued on its own (install-time provisioning, a
+notification) is a :func:`tenant_job`, the same work under the name that makes it a job. A
+tenant workflow runs :func:`tenant_work`, which
 
 1. reads the application and the tenant's last known state in the store (one statement), and
    asks the state API: a tenant that is not running is *skipped* with its state, without a
@@ -54,7 +57,7 @@ from typing import Any, Final
 from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from toolkit.errors import TenantJobFailedError, TenantNotRunningError
-from toolkit.jobs.engine import JobServices, running_engine, services
+from toolkit.jobs.engine import JobServices, required_engine, running_engine, services
 from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
@@ -66,6 +69,7 @@ __all__ = [
     "FleetJob",
     "TenantTask",
     "fleet_job",
+    "fleet_tenant",
     "tenant_job",
     "tenant_workflow_id",
 ]
@@ -121,20 +125,23 @@ class FleetJob:
         if self.operation not in OPERATIONS:
             raise ValueError(f"operation is one of {', '.join(OPERATIONS)}")
 
-    def task(self, application_id: str, context_identifier: str) -> TenantTask:
-        key = (application_id, context_identifier.casefold())
-        plan = next(
-            (p for p in self.plans if (p.application_id, p.context_identifier.casefold()) == key),
-            None,
-        )
-        return TenantTask(
-            self.operation,
-            application_id,
-            context_identifier,
-            self.actor,
-            manifest=self.manifest,
-            plan=plan,
-        )
+    def tasks(self) -> list[TenantTask]:
+        """Each target's task, in the targets' order (with its plan, if one was given)."""
+        # reversed: of two plans for one tenant, the first is applied
+        plans = {
+            (p.application_id, p.context_identifier.casefold()): p for p in reversed(self.plans)
+        }
+        return [
+            TenantTask(
+                self.operation,
+                application_id,
+                context_identifier,
+                self.actor,
+                manifest=self.manifest,
+                plan=plans.get((application_id, context_identifier.casefold())),
+            )
+            for application_id, context_identifier in self.targets
+        ]
 
 
 def tenant_workflow_id(job_id: str, application_id: str, context_identifier: str) -> str:
@@ -297,9 +304,7 @@ def tenant_work(task: TenantTask) -> TenantResult[Any]:
 # -- workflows --------------------------------------------------------------------------------
 
 
-@DBOS.workflow(name="sotk.tenant_job")
-def tenant_job(task: TenantTask) -> TenantResult[Any]:
-    """One tenant's work (see the module doc)."""
+def _tenant_outcome(task: TenantTask) -> TenantResult[Any]:
     outcome = tenant_work(task)
     if outcome.outcome == "failed":
         raise TenantJobFailedError(
@@ -308,16 +313,41 @@ def tenant_job(task: TenantTask) -> TenantResult[Any]:
     return outcome
 
 
+@DBOS.workflow(name="sotk.tenant_job")
+def tenant_job(task: TenantTask) -> TenantResult[Any]:
+    """One tenant's work enqueued on its own, a job (see the module doc)."""
+    return _tenant_outcome(task)
+
+
+@DBOS.workflow(name="sotk.fleet_tenant")
+def fleet_tenant(task: TenantTask) -> TenantResult[Any]:
+    """One tenant's work in a fleet job (see the module doc)."""
+    return _tenant_outcome(task)
+
+
 @DBOS.workflow(name="sotk.fleet_job")
 def fleet_job(job: FleetJob) -> dict[str, int]:
     """Enqueue one tenant workflow per target (partitioned by host) and wait for them all."""
     job_id = DBOS.workflow_id or ""
     hosts = route_tenants(job.targets)
-    for (application_id, ctx), host in zip(job.targets, hosts, strict=True):
-        wid = tenant_workflow_id(job_id, application_id, ctx)
-        with SetWorkflowID(wid), SetEnqueueOptions(queue_partition_key=host):
-            DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, job.task(application_id, ctx))
+    enqueue_tenants(job_id, job, hosts)
     return wait_for_tenants(job_id)
+
+
+@DBOS.step(name="sotk.enqueue_tenants")
+def enqueue_tenants(job_id: str, job: FleetJob, hosts: list[str]) -> int:
+    """Enqueue the job's tenant workflows, a batch per transaction. Cut off, it enqueues again:
+    the workflows already enqueued stay as they are. A job cancelled meanwhile enqueues no
+    further batch (its tenants enqueued so far are cancelled with it; a retry resumes the job,
+    which enqueues the rest)."""
+    jobs = required_engine().jobs
+    return jobs.enqueue_fleet_tenants(
+        (
+            (tenant_workflow_id(job_id, task.application_id, task.context_identifier), task, host)
+            for task, host in zip(job.tasks(), hosts, strict=True)
+        ),
+        stop=lambda: jobs.status(job_id) == "cancelled",
+    )
 
 
 @DBOS.step(name="sotk.wait_for_tenants")
