@@ -26,6 +26,7 @@ from toolkit.jobs.engine import (
     new_job_id,
     system_database_url,
 )
+from toolkit.jobs.names import FLEET_TENANT_WORKFLOW, FLEET_WORKFLOW, TENANT_WORKFLOW
 from toolkit.jobs.queues import JOBS_QUEUE, NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import (
     OUTCOMES,
@@ -36,7 +37,7 @@ from toolkit.provisioning.fleet import (
 )
 
 if TYPE_CHECKING:
-    from dbos import DBOSClient, WorkflowStatus
+    from dbos import DBOSClient, EnqueueOptions, WorkflowStatus
     from sqlalchemy.engine import Engine
 
     from toolkit.jobs.workflows import FleetJob, TenantTask
@@ -44,11 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = ["STATUS_WORDS", "JobInfo", "Jobs", "TenantJobInfo"]
 
-FLEET_WORKFLOW: Final = "sotk.fleet_job"
-TENANT_WORKFLOW: Final = "sotk.tenant_job"
-# A fleet job's tenants: the same work under a name of their own, since the job enqueues them
-# through this client, which records no parent (jobs are told from them by name).
-FLEET_TENANT_WORKFLOW: Final = "sotk.fleet_tenant"
 JOB_WORKFLOWS: Final = (FLEET_WORKFLOW, TENANT_WORKFLOW)
 # A fleet job's tenants enqueued per transaction: a transaction holds SQLite's one writer (and
 # the store's writer turn) while it runs, so a batch is short, and the first tenants start
@@ -221,33 +217,15 @@ class Jobs:
                 break
             with engine.begin() as connection:
                 for workflow_id, task, host in batch:
-                    client.enqueue_in_transaction(
-                        connection,
-                        {
-                            "workflow_name": FLEET_TENANT_WORKFLOW,
-                            "queue_name": TENANTS_QUEUE,
-                            "workflow_id": workflow_id,
-                            "app_version": APPLICATION_VERSION,
-                            "queue_partition_key": host,
-                        },
-                        task,
-                    )
+                    options = _tenant_options(FLEET_TENANT_WORKFLOW, workflow_id, host)
+                    client.enqueue_in_transaction(connection, options, task)
             enqueued += len(batch)
         return enqueued
 
     def submit_tenant(self, task: TenantTask, workflow_id: str, host: str | None = None) -> str:
         """Enqueue one tenant's workflow under ``workflow_id``; a workflow id already used
         starts nothing new (the same notification, the same install)."""
-        self.client.enqueue(
-            {
-                "workflow_name": TENANT_WORKFLOW,
-                "queue_name": TENANTS_QUEUE,
-                "workflow_id": workflow_id,
-                "app_version": APPLICATION_VERSION,
-                "queue_partition_key": host or NO_HOST,
-            },
-            task,
-        )
+        self.client.enqueue(_tenant_options(TENANT_WORKFLOW, workflow_id, host or NO_HOST), task)
         return workflow_id
 
     # -- read ---------------------------------------------------------------------------------
@@ -631,6 +609,17 @@ class Jobs:
             FleetJob(job.operation, targets, actor, manifest=job.manifest),
             kind=f"retry-{job.operation.replace('_', '-')}",
         )
+
+
+def _tenant_options(name: str, workflow_id: str, host: str) -> EnqueueOptions:
+    """How a tenant workflow is enqueued: on the tenants queue, partitioned by its host."""
+    return {
+        "workflow_name": name,
+        "queue_name": TENANTS_QUEUE,
+        "workflow_id": workflow_id,
+        "app_version": APPLICATION_VERSION,
+        "queue_partition_key": host,
+    }
 
 
 def _fleet_counts(counts: dict[str, int]) -> FleetCounts:

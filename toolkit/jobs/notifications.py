@@ -20,6 +20,7 @@ from dbos import DBOS
 
 from toolkit.errors import TenantJobFailedError, ToolkitError
 from toolkit.jobs.engine import services
+from toolkit.jobs.names import STATE_CHANGE_WORKFLOW
 
 if TYPE_CHECKING:
     from toolkit.auth.tokens import StateChangeClaims
@@ -53,7 +54,7 @@ def process_step(task: NotificationTask) -> dict[str, Any]:
     return {"outcome": result.outcome.value}
 
 
-@DBOS.workflow(name="sotk.state_change")
+@DBOS.workflow(name=STATE_CHANGE_WORKFLOW)
 def state_change_job(task: NotificationTask) -> dict[str, Any]:
     done = process_step(task)
     if "error_type" in done:

@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from toolkit.jobs.client import Jobs
 from toolkit.jobs.engine import JobServices, running_engine, start_engine
 from toolkit.jobs.queues import JOBS_QUEUE, TENANTS_QUEUE, QueueLimits
 from toolkit.jobs.workflows import FleetJob
@@ -45,19 +44,19 @@ def run_job(
     """Enqueue ``job``, follow it (events through ``on_event``) and return its summary."""
     engine = running_engine()
     own = engine is None or not engine.listen
-    if own:
+    if engine is None or own:
         # An engine started for this job works its queues only (each queue worked is polled);
         # one replacing a non-listening engine keeps processing notifications as that one did.
         queues = (JOBS_QUEUE, TENANTS_QUEUE) if engine is None else None
         engine = start_engine(services, limits=limits, queues=queues)
     try:
-        with Jobs(services.repository) as jobs:
-            job_id = jobs.submit_fleet(job)
-            if on_event is None:
-                jobs.wait(job_id)  # its status only, until it ends
-            else:
-                jobs.follow(job_id, on_event)
-            return jobs.summary(job_id)
+        jobs = engine.jobs  # the client its workflows enqueue through, not a second one
+        job_id = jobs.submit_fleet(job)
+        if on_event is None:
+            jobs.wait(job_id)  # its status only, until it ends
+        else:
+            jobs.follow(job_id, on_event)
+        return jobs.summary(job_id)
     finally:
-        if own and engine is not None:
+        if own:
             engine.close()

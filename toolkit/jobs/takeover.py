@@ -36,6 +36,8 @@ from typing import Final
 
 from sqlalchemy import BigInteger, Column, Engine, MetaData, String, Table, and_, update
 
+from toolkit.jobs.names import WORKFLOWS
+
 __all__ = [
     "DEFAULT_TAKEOVER_SECONDS",
     "Takeover",
@@ -51,7 +53,6 @@ logger = logging.getLogger("toolkit.jobs")
 # Long enough that a briefly unreachable database does not make a live worker look dead;
 # short enough that a dead worker's tenants wait minutes, not hours.
 DEFAULT_TAKEOVER_SECONDS: Final = 300
-WORKFLOWS: Final = ("sotk.fleet_job", "sotk.fleet_tenant", "sotk.tenant_job", "sotk.state_change")
 RUNNING: Final = "PENDING"
 
 

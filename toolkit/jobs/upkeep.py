@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 from dbos import DBOS, SetWorkflowID
 
 from toolkit.jobs.engine import services
+from toolkit.jobs.names import FLEET_WORKFLOW
 from toolkit.jobs.queues import JOBS_QUEUE
 from toolkit.jobs.upkeep_schedules import (
     DEFAULT_DRIFT_CHECK,
@@ -157,7 +158,7 @@ def apply_upkeep_schedules(state_refresh: str, ticket_renewal: str, drift_check:
 def drifted_tenants(jobs: Jobs) -> list[tuple[str, str, int]]:
     """The latest drift check's drifted tenants: (application, tenant, pending steps)."""
     found = jobs.client.list_workflows(
-        name="sotk.fleet_job",
+        name=FLEET_WORKFLOW,
         workflow_id_prefix=DRIFT_PREFIX,
         status="SUCCESS",
         sort_desc=True,

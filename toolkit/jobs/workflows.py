@@ -58,6 +58,7 @@ from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
 
 from toolkit.errors import TenantJobFailedError, TenantNotRunningError
 from toolkit.jobs.engine import JobServices, required_engine, running_engine, services
+from toolkit.jobs.names import FLEET_TENANT_WORKFLOW, FLEET_WORKFLOW, TENANT_WORKFLOW
 from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
@@ -313,19 +314,19 @@ def _tenant_outcome(task: TenantTask) -> TenantResult[Any]:
     return outcome
 
 
-@DBOS.workflow(name="sotk.tenant_job")
+@DBOS.workflow(name=TENANT_WORKFLOW)
 def tenant_job(task: TenantTask) -> TenantResult[Any]:
     """One tenant's work enqueued on its own, a job (see the module doc)."""
     return _tenant_outcome(task)
 
 
-@DBOS.workflow(name="sotk.fleet_tenant")
+@DBOS.workflow(name=FLEET_TENANT_WORKFLOW)
 def fleet_tenant(task: TenantTask) -> TenantResult[Any]:
     """One tenant's work in a fleet job (see the module doc)."""
     return _tenant_outcome(task)
 
 
-@DBOS.workflow(name="sotk.fleet_job")
+@DBOS.workflow(name=FLEET_WORKFLOW)
 def fleet_job(job: FleetJob) -> dict[str, int]:
     """Enqueue one tenant workflow per target (partitioned by host) and wait for them all."""
     job_id = DBOS.workflow_id or ""
