@@ -275,3 +275,76 @@ def test_removing_an_application_removes_its_provisioning_rows(
         connection.execute(delete(applications).where(applications.c.id == app_id))
         for table in (provisioning_runs, provisioned_objects):
             assert connection.execute(select(func.count()).select_from(table)).scalar_one() == 0
+
+
+def test_an_application_record_is_taken_without_looking_it_up(
+    store: Repository, app_id: str
+) -> None:
+    """An apply hands the store the application's record: its lock, run, ownership records and
+    steps are written under the record's id, and the applications table is not read again."""
+    from sqlalchemy import event
+
+    app = store.get_application("demo")
+    sent: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        assert store.acquire_provisioning_lock(app, CTX, "one", ttl=TTL) is not None
+        run = store.start_provisioning_run(
+            app, CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=2
+        )
+        step = ProvisioningStepWrite(0, "create", "list", "l", "done", 7)
+        store.put_provisioned_objects(
+            app, CTX, [OwnershipWrite("list", "L", remote_id=7)], run_id=run.id, steps=[step]
+        )
+        owned = store.list_provisioned_objects(app, CTX)
+        assert store.get_provisioning_lock(app, CTX) is not None
+        assert store.release_provisioning_lock(app, CTX, "one")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert (run.application, run.application_id) == ("demo", app_id)
+    assert [(o.name, o.remote_id) for o in owned] == [("L", 7)]
+    assert [s.position for s in store.get_provisioning_run(run.id).steps] == [0]
+    assert sent, "the statements were seen"
+    assert not [s for s in sent if "FROM applications" in s]
+
+
+def test_a_record_of_an_application_removed_since_is_refused_as_unknown(
+    store: Repository, app_id: str
+) -> None:
+    """The record's id is taken on trust: once the application is gone, its writes fail as
+    UnknownApplicationError (as a lookup would), not as a database error, and write nothing."""
+    from sqlalchemy import delete
+
+    from toolkit.store.schema import applications
+
+    app = store.get_application("demo")
+    run = store.start_provisioning_run(
+        app, CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=1
+    )
+    with store.engine.begin() as connection:
+        connection.execute(delete(applications).where(applications.c.id == app_id))
+    with pytest.raises(UnknownApplicationError):
+        store.acquire_provisioning_lock(app, CTX, "one", ttl=TTL)
+    with pytest.raises(UnknownApplicationError):
+        store.start_provisioning_run(
+            app, CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=0
+        )
+    with pytest.raises(UnknownApplicationError):  # the run went with it: its steps are refused
+        store.put_provisioned_objects(
+            app,
+            CTX,
+            [OwnershipWrite("list", "L")],
+            run_id=run.id,
+            steps=[ProvisioningStepWrite(0, "create", "list", "l", "done", 7)],
+        )
+    with pytest.raises(UnknownApplicationError):
+        store.put_provisioned_objects(app, CTX, [OwnershipWrite("list", "L")])
+    assert store.list_provisioned_objects(app, CTX) == []
+    assert store.get_provisioning_lock(app, CTX) is None
+    assert not store.release_provisioning_lock(app, CTX, "one")
+    with pytest.raises(UnknownApplicationError):  # by name, the lookup says so itself
+        store.list_provisioned_objects("demo", CTX)

@@ -164,13 +164,11 @@ def _acquire(
     deadline = time.monotonic() + max(0.0, wait)
     while True:
         attempted = time.monotonic()
-        lock = repository.acquire_provisioning_lock(
-            application.id, context_identifier, owner, ttl=ttl
-        )
+        lock = repository.acquire_provisioning_lock(application, context_identifier, owner, ttl=ttl)
         if lock is not None:
             return attempted
         if time.monotonic() >= deadline:
-            held = repository.get_provisioning_lock(application.id, context_identifier)
+            held = repository.get_provisioning_lock(application, context_identifier)
             raise ProvisioningBusyError(
                 f"another apply is running for {application.name!r} in {context_identifier!r}"
                 + ("" if held is None else f" (until {held.locked_until.isoformat()})"),
@@ -307,7 +305,7 @@ class _Executor:
     def own_all(self, writes: Sequence[OwnershipWrite]) -> None:
         """Several ownership records written at one moment, in one transaction."""
         self.repository.put_provisioned_objects(
-            self.application.id,
+            self.application,
             self.ctx,
             writes,
             run_id=self.run_id,
@@ -317,7 +315,7 @@ class _Executor:
 
     def disown(self, kind: str, name: str, list_name: str | None) -> None:
         self.repository.delete_provisioned_object(
-            self.application.id,
+            self.application,
             self.ctx,
             kind=kind,
             name=name,
@@ -767,7 +765,7 @@ def apply_plan(
             renewed=renewed,
         )
     finally:
-        repository.release_provisioning_lock(application.id, ctx, owner)
+        repository.release_provisioning_lock(application, ctx, owner)
 
 
 def apply_manifest(
@@ -815,7 +813,7 @@ def apply_manifest(
             renewed=renewed,
         )
     finally:
-        repository.release_provisioning_lock(application.id, context_identifier, owner)
+        repository.release_provisioning_lock(application, context_identifier, owner)
 
 
 def _run(
@@ -834,7 +832,7 @@ def _run(
     ctx = plan.context_identifier
     pending = plan.pending
     record = repository.start_provisioning_run(
-        application.id,
+        application,
         ctx,
         operation=plan.operation,
         actor=actor,
@@ -871,7 +869,7 @@ def _run(
             if renewed is None or time.monotonic() - renewed >= renew_every:
                 attempted = time.monotonic()
                 if (
-                    repository.acquire_provisioning_lock(application.id, ctx, owner, ttl=lock_ttl)
+                    repository.acquire_provisioning_lock(application, ctx, owner, ttl=lock_ttl)
                     is None
                 ):
                     raise ProvisioningBusyError(

@@ -383,7 +383,7 @@ def read_snapshot(
     operation: str = "apply",
 ) -> TenantSnapshot:
     """Read what a plan needs from the tenant (and the store's ownership records)."""
-    owned = tuple(repository.list_provisioned_objects(application.id, context_identifier))
+    owned = tuple(repository.list_provisioned_objects(application, context_identifier))
     lists = tuple(api.lists())
     by_name = {_fold(entity.name): entity for entity in lists}
     items: dict[str, tuple[ListItemEntity, ...]] = {}

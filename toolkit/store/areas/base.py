@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -40,7 +40,7 @@ from toolkit.errors import (
 from toolkit.store.areas.common import refuse_secrets, to_json, utc_now
 from toolkit.store.crypto import SecretBox, associated_data
 from toolkit.store.database import read, write
-from toolkit.store.records import AuditEvent, Secret
+from toolkit.store.records import Application, AuditEvent, Secret
 from toolkit.store.schema import applications, audit_events, authorizations, tickets
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPLICATION_BY_NAME_OR_ID",
+    "ApplicationRef",
     "RepositoryBase",
     "audit_event",
     "dialect_module",
@@ -60,6 +61,12 @@ __all__ = [
 ]
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
+
+# An application as a caller names it to the store: its name or id, looked up in the call's
+# transaction, or the record the caller read from the store, whose id is taken as it is (issue
+# 14: an apply named its application in nine transactions, and the nine lookups were a fifth of
+# its statements). The foreign keys still refuse a row of an application deleted meanwhile.
+ApplicationRef: TypeAlias = str | Application
 _Row = TypeVar("_Row", bound=Mapping[Any, Any])
 
 
@@ -168,6 +175,29 @@ class RepositoryBase:
         with read(self._engine) as connection:
             yield connection
 
+    @contextmanager
+    def _write_for(self, application: ApplicationRef) -> Iterator[tuple[Connection, str]]:
+        """A write transaction on one application's rows, with the application's id. Given the
+        application's record, its id is not looked up: when the application was deleted since
+        the record was read, the write's foreign key (or the cascade that took its run) refuses
+        it, and that becomes the UnknownApplicationError a lookup would have raised."""
+        try:
+            with self._write() as connection:
+                yield connection, self._application_id(connection, application)
+        except (IntegrityError, ConflictError):
+            if isinstance(application, Application) and not self._application_exists(
+                application.id
+            ):
+                raise unknown_application(application.id) from None
+            raise
+
+    @contextmanager
+    def _read_for(self, application: ApplicationRef) -> Iterator[tuple[Connection, str]]:
+        """A read transaction on one application's rows, with its id (as :meth:`_write_for`;
+        an application deleted since its record was read simply has no rows)."""
+        with self._read() as connection:
+            yield connection, self._application_id(connection, application)
+
     # -- sealed columns -------------------------------------------------------------------------
 
     def _seal(self, table: Table, row_id: str, column: str, value: str | None) -> str | None:
@@ -232,6 +262,19 @@ class RepositoryBase:
         if row is None:
             raise unknown_application(name_or_id)
         return row
+
+    @classmethod
+    def _application_id(cls, connection: Connection, application: ApplicationRef) -> str:
+        if isinstance(application, Application):
+            return application.id
+        return cls._require_application_id(connection, application)
+
+    def _application_exists(self, application_id: str) -> bool:
+        with self._read() as connection:
+            found = connection.execute(
+                select(applications.c.id).where(applications.c.id == application_id)
+            ).first()
+        return found is not None
 
     @staticmethod
     def _require_application_id(connection: Connection, name_or_id: str) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, RowMapping, and_, delete, select, update
 
 from toolkit.errors import ConfigurationError, StoreError
 from toolkit.store.areas.base import (
+    ApplicationRef,
     RepositoryBase,
     dialect_module,
     first_row,
@@ -55,7 +56,7 @@ def _ownership_upsert(dialect_name: str) -> Any:
 
 class ProvisioningOwnership(RepositoryBase):
     def acquire_provisioning_lock(
-        self, application: str, context_identifier: str, owner: str, *, ttl: timedelta
+        self, application: ApplicationRef, context_identifier: str, owner: str, *, ttl: timedelta
     ) -> ProvisioningLock | None:
         """Take (or, for the same ``owner``, extend) the apply lock of an application x tenant.
 
@@ -67,8 +68,7 @@ class ProvisioningOwnership(RepositoryBase):
             raise StoreError("a lock needs an owner")
         if ttl <= timedelta(0):
             raise ConfigurationError("a lock ttl must be positive")
-        with self._write() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._write_for(application) as (connection, app_id):
             condition = self._in_tenant(provisioning_locks, app_id, context_identifier)
             row = self._lock_row(connection, app_id, context_identifier, lock=True)
             now = self._now()
@@ -100,11 +100,10 @@ class ProvisioningOwnership(RepositoryBase):
             return ProvisioningLock(app_id, context_identifier, owner, now + ttl, acquired)
 
     def release_provisioning_lock(
-        self, application: str, context_identifier: str, owner: str
+        self, application: ApplicationRef, context_identifier: str, owner: str
     ) -> bool:
         """Give the lock back; False when ``owner`` does not hold it (any more)."""
-        with self._write() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._write_for(application) as (connection, app_id):
             result = connection.execute(
                 delete(provisioning_locks).where(
                     self._in_tenant(provisioning_locks, app_id, context_identifier),
@@ -114,11 +113,10 @@ class ProvisioningOwnership(RepositoryBase):
             return result.rowcount > 0
 
     def get_provisioning_lock(
-        self, application: str, context_identifier: str
+        self, application: ApplicationRef, context_identifier: str
     ) -> ProvisioningLock | None:
         """The lock in force for an application x tenant, or None (none, or it expired)."""
-        with self._read() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._read_for(application) as (connection, app_id):
             row = self._lock_row(connection, app_id, context_identifier, lock=False)
         if row is None or row["locked_until"] <= self._now():
             return None
@@ -134,7 +132,7 @@ class ProvisioningOwnership(RepositoryBase):
 
     def put_provisioned_object(
         self,
-        application: str,
+        application: ApplicationRef,
         context_identifier: str,
         *,
         kind: str,
@@ -153,7 +151,7 @@ class ProvisioningOwnership(RepositoryBase):
 
     def put_provisioned_objects(
         self,
-        application: str,
+        application: ApplicationRef,
         context_identifier: str,
         objects: Sequence[OwnershipWrite],
         *,
@@ -171,8 +169,7 @@ class ProvisioningOwnership(RepositoryBase):
                 raise ConfigurationError("a list item needs its list's name")
         if not objects and not steps:
             return []
-        with self._write() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._write_for(application) as (connection, app_id):
             now = self._now()
             insert_steps(connection, run_id, steps, now)
             if not objects:
@@ -202,7 +199,7 @@ class ProvisioningOwnership(RepositoryBase):
 
     def delete_provisioned_object(
         self,
-        application: str,
+        application: ApplicationRef,
         context_identifier: str,
         *,
         kind: str,
@@ -213,8 +210,7 @@ class ProvisioningOwnership(RepositoryBase):
     ) -> bool:
         """Forget an owned list (with its items' records) or list item; True if one was there.
         ``steps`` as in :meth:`put_provisioned_objects`."""
-        with self._write() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._write_for(application) as (connection, app_id):
             insert_steps(connection, run_id, steps, self._now())
             scope = self._in_tenant(provisioned_objects, app_id, context_identifier)
             if kind == "list":
@@ -241,11 +237,10 @@ class ProvisioningOwnership(RepositoryBase):
             return result.rowcount > 0
 
     def list_provisioned_objects(
-        self, application: str, context_identifier: str
+        self, application: ApplicationRef, context_identifier: str
     ) -> list[ProvisionedObject]:
         """Every list and list item the application created (or is creating) in the tenant."""
-        with self._read() as connection:
-            app_id = self._require_application_id(connection, application)
+        with self._read_for(application) as (connection, app_id):
             rows = (
                 connection.execute(
                     select(provisioned_objects)

@@ -12,9 +12,10 @@ from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from toolkit.errors import ConfigurationError, ConflictError, NotFoundError
-from toolkit.store.areas.base import RepositoryBase, from_row
+from toolkit.store.areas.base import ApplicationRef, RepositoryBase, from_row
 from toolkit.store.areas.common import DEFAULT_AUDIT_LIMIT, refuse_secrets, require_choice, to_json
 from toolkit.store.records import (
+    Application,
     ProvisioningRun,
     ProvisioningStepRecord,
     ProvisioningStepWrite,
@@ -75,7 +76,7 @@ def insert_steps(
 class ProvisioningRuns(RepositoryBase):
     def start_provisioning_run(
         self,
-        application: str,
+        application: ApplicationRef,
         context_identifier: str,
         *,
         operation: str,
@@ -87,11 +88,14 @@ class ProvisioningRuns(RepositoryBase):
         """Record a run that starts now (outcome ``running``) with the plan it performs."""
         refuse_secrets(dict(plan), what="provisioning plan")
         text = to_json(dict(plan))
-        with self._write() as connection:
-            app = self._require_application(connection, application)
+        with self._write_for(application) as (connection, app_id):
+            if isinstance(application, Application):
+                name = application.name
+            else:
+                name = self._require_application(connection, app_id)["name"]
             values = {
                 "id": str(uuid.uuid4()),
-                "application_id": app["id"],
+                "application_id": app_id,
                 "context_identifier": context_identifier,
                 "operation": operation,
                 "actor": actor,
@@ -104,7 +108,7 @@ class ProvisioningRuns(RepositoryBase):
                 "finished_at": None,
             }
             connection.execute(insert(provisioning_runs).values(values))
-        return self._run({**values, "application": app["name"]})
+        return self._run({**values, "application": name})
 
     def record_provisioning_step(
         self,
