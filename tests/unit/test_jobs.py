@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import update
 
 from toolkit.errors import ApiConflictError, JobError, JobNotFoundError, TenantNotRunningError
 from toolkit.jobs import client as client_module
+from toolkit.jobs import workflows
 from toolkit.jobs.client import Jobs
 from toolkit.jobs.engine import (
     APPLICATION_VERSION,
@@ -279,6 +281,36 @@ def test_a_fleets_tenants_are_enqueued_a_batch_at_a_time_and_each_once(
         assert rows[entries[3][0]].input["args"][0] == job.tasks()[3]
         # A fleet's tenants are not jobs of their own.
         assert jobs.list() == []
+
+
+def test_a_job_polls_its_tenants_more_often_in_their_last_round(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14: every half second while more than WAIT_END_TENANTS are queued or running,
+    # every tenth of a second after, so the job ends soon after its last tenant.
+    monkeypatch.setattr(workflows, "WAIT_END_TENANTS", 2)
+    app = app_id(services.repository)
+    job = FleetJob("apply", tuple((app, f"Cust{n}") for n in range(1, 6)), "tester")
+    tasks = job.tasks()
+    ids = [tenant_workflow_id("fleet-apply-0", app, t.context_identifier) for t in tasks]
+    engine = start_engine(services, executor_id="w", listen=False)  # they stay queued
+    try:
+        jobs = engine.jobs
+        jobs.enqueue_fleet_tenants(
+            (wid, task, "sod2") for wid, task in zip(ids, tasks, strict=True)
+        )
+        waits: list[float] = []
+
+        def sleep(seconds: float) -> None:  # a tenant ends during each wait
+            waits.append(seconds)
+            jobs.client.cancel_workflows([ids[len(waits) - 1]])
+
+        monkeypatch.setattr(workflows, "time", SimpleNamespace(sleep=sleep))
+        counts = workflows.wait_for_tenants("fleet-apply-0")
+    finally:
+        engine.close()
+    assert waits == [0.5, 0.5, 0.5, 0.1, 0.1]
+    assert (counts["total"], counts["failed"]) == (5, 5)  # cancelled: not succeeded
 
 
 def test_the_job_clients_sqlite_connections_write_as_the_engines_do(

@@ -91,8 +91,13 @@ LOCK_WAIT_TTLS: Final = 1.5
 # A fleet job's tenant workflows not finished yet (DBOS's statuses).
 ACTIVE_STATUSES: Final = ("DELAYED", "ENQUEUED", "PENDING")
 # How often a fleet job asks whether its tenants are done: DBOS's own wait on a workflow's
-# result polls every second; this poll reads at most one row, so it can be twice as often.
+# result polls every second; this poll reads a few rows at most, so it can be twice as often.
 WAIT_POLL_SECONDS: Final = 0.5
+# ... and once no more than this many are left (the last round of a fleet: about one tenant's
+# apply from its end), five times as often, so the job ends a twentieth of a second after its
+# last tenant on average instead of a quarter (issue 14).
+WAIT_END_TENANTS: Final = 16
+WAIT_END_POLL_SECONDS: Final = 0.1
 
 
 @dataclass(frozen=True)
@@ -356,17 +361,18 @@ def wait_for_tenants(job_id: str) -> dict[str, int]:
     """Wait until none of the job's tenant workflows is queued or running, then count them by
     outcome: one step, where a handle's ``get_result`` per tenant recorded a step each (issue
     14: a read of the tenant's result, and its result pickled and written again, per tenant).
-    A poll asks only whether one tenant is still active; the results are read once, at the
-    end. Cut off (the worker died), it waits again."""
+    A poll reads at most :data:`WAIT_END_TENANTS` active tenants (without their input or
+    output), to tell the last round from the rest; the results are read once, at the end. Cut
+    off (the worker died), it waits again."""
     prefix = f"{job_id}/"
-    while DBOS.list_workflows(
+    while active := DBOS.list_workflows(
         workflow_id_prefix=prefix,
         status=list(ACTIVE_STATUSES),
-        limit=1,
+        limit=WAIT_END_TENANTS + 1,
         load_input=False,
         load_output=False,
     ):
-        time.sleep(WAIT_POLL_SECONDS)
+        time.sleep(WAIT_POLL_SECONDS if len(active) > WAIT_END_TENANTS else WAIT_END_POLL_SECONDS)
     counts = dict.fromkeys(OUTCOMES, 0)
     finished = DBOS.list_workflows(workflow_id_prefix=prefix, load_input=False)
     for status in finished:
