@@ -61,13 +61,13 @@ __all__ = [
 ]
 
 _Record = TypeVar("_Record", bound="DataclassInstance")
+_Row = TypeVar("_Row", bound=Mapping[Any, Any])
 
 # An application as a caller names it to the store: its name or id, looked up in the call's
 # transaction, or the record the caller read from the store, whose id is taken as it is (issue
 # 14: an apply named its application in nine transactions, and the nine lookups were a fifth of
 # its statements). The foreign keys still refuse a row of an application deleted meanwhile.
 ApplicationRef: TypeAlias = str | Application
-_Row = TypeVar("_Row", bound=Mapping[Any, Any])
 
 
 def from_row(record: type[_Record], row: Mapping[Any, Any], **overrides: Any) -> _Record:
