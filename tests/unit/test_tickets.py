@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -521,3 +522,58 @@ def test_two_processes_cause_one_exchange(tmp_path: Path) -> None:
         assert process.exitcode == 0
     assert len(counter.read_text().splitlines()) == 1
     assert got[0] == got[1]
+
+
+def test_a_fleets_first_exchanges_load_the_private_key_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fleet's first exchanges start together; the application's key (~55 ms of CPU to
+    load) is loaded by one of them and shared, not loaded by each (issue 14)."""
+    from toolkit.auth import tickets as tickets_module
+    from toolkit.store import Application, Secret
+
+    loads: list[str] = []
+    loaded = object()
+
+    def load(text: str) -> object:
+        loads.append(text)
+        time.sleep(0.05)  # a load takes a while: the others arrive meanwhile
+        return loaded
+
+    monkeypatch.setattr(tickets_module, "load_private_key", load)
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    app = Application(
+        id="id-1",
+        name="Acme Sync",
+        environment="sod",
+        environment_url=None,
+        client_id="c",
+        client_secret=Secret.of("s"),
+        private_key=Secret.of("the pem"),
+        redirect_uri=None,
+        kind="standard",
+        model="internal",
+        tenant=None,
+        key_fingerprint="f1",
+        created_at=now,
+        updated_at=now,
+    )
+    keys = tickets_module.PrivateKeys()
+    barrier = threading.Barrier(16)
+    got: list[object] = []
+
+    def exchange() -> None:
+        barrier.wait()
+        got.append(keys.of(app))
+
+    threads = [threading.Thread(target=exchange) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert loads == ["the pem"]
+    assert got == [loaded] * 16
+    # A new key (another fingerprint) is loaded anew.
+    renewed = dataclasses.replace(app, key_fingerprint="f2")
+    assert keys.of(renewed) is loaded
+    assert loads == ["the pem", "the pem"]

@@ -142,11 +142,15 @@ def _environment(name: str, url: str | None) -> Environment:
 class PrivateKeys:
     """The applications' private keys, loaded once per application key: loading checks the
     key's numbers (~55 ms of CPU for RSA-2048), so not once per exchange. Keyed by the key's
-    fingerprint, so a new key is loaded anew. Shared by the sync and the async exchange."""
+    fingerprint, so a new key is loaded anew. Shared by the sync and the async exchange.
+
+    One load at a time, and a key another thread loaded meanwhile is not loaded again: a
+    fleet's first exchanges all start at once. (Today's loader holds the interpreter lock
+    while it checks the key, which happens to keep the others out; this does not rely on it.)"""
 
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str | None], RSAPrivateKey] = {}
-        self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     def of(self, application: Application) -> RSAPrivateKey:
         """``application``'s private key; ConfigurationError when it has none."""
@@ -155,12 +159,13 @@ class PrivateKeys:
                 f"application {application.name!r} has no private key to sign with"
             )
         slot = (application.id, application.key_fingerprint)
-        with self._lock:
-            loaded = self._loaded.get(slot)
+        loaded = self._loaded.get(slot)  # written whole under the lock: a read needs none
         if loaded is None:
-            loaded = load_private_key(application.private_key.reveal())
-            with self._lock:
-                self._loaded[slot] = loaded
+            with self._loading:
+                loaded = self._loaded.get(slot)
+                if loaded is None:
+                    loaded = load_private_key(application.private_key.reveal())
+                    self._loaded[slot] = loaded
         return loaded
 
 
