@@ -54,12 +54,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from dbos import DBOS, SetEnqueueOptions, SetWorkflowID
+from dbos import DBOS
 
 from toolkit.errors import TenantJobFailedError, TenantNotRunningError
 from toolkit.jobs.engine import JobServices, required_engine, running_engine, services
 from toolkit.jobs.names import FLEET_TENANT_WORKFLOW, FLEET_WORKFLOW, TENANT_WORKFLOW
-from toolkit.jobs.queues import NO_HOST, TENANTS_QUEUE
+from toolkit.jobs.queues import NO_HOST
 from toolkit.provisioning.fleet import OUTCOMES, TenantResult, host_of, not_running
 from toolkit.provisioning.manifest import Manifest
 from toolkit.provisioning.plan import Plan
@@ -380,10 +380,3 @@ def wait_for_tenants(job_id: str) -> dict[str, int]:
         counts[output.outcome if isinstance(output, TenantResult) else "failed"] += 1
     counts["total"] = len(finished)
     return counts
-
-
-def enqueue_tenant(task: TenantTask, workflow_id: str, host: str | None) -> str:
-    """Enqueue one tenant workflow outside a job (install-time provisioning, a notification);
-    an existing ``workflow_id`` starts nothing new."""
-    with SetWorkflowID(workflow_id), SetEnqueueOptions(queue_partition_key=host or NO_HOST):
-        return DBOS.enqueue_workflow(TENANTS_QUEUE, tenant_job, task).get_workflow_id()
