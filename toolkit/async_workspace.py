@@ -286,6 +286,7 @@ class AsyncWorkspace:
                 api.context_identifier,
                 chosen,
                 now=provisioning._now(),
+                list_cache=provisioning.list_cache,
             )
 
         return await loop.run_in_executor(self._planning_threads(), make)

@@ -36,6 +36,10 @@ from toolkit.jobs.upkeep_schedules import (
 # An apply's lock lease (toolkit.provisioning.apply.LOCK_TTL, which says why), in seconds.
 DEFAULT_LOCK_SECONDS = 120.0
 
+# How old the store's copy of a tenant's list definitions a plan may use is
+# (toolkit.provisioning.plan.LIST_CACHE, which says why), in seconds.
+DEFAULT_LIST_CACHE_SECONDS = 600.0
+
 # The un-numbered login hosts; numbered hosts (sod2, online3, ...) are for tenant data only and
 # must never be used for authentication (protocol §1, SD:auth-api).
 LOGIN_HOSTS = {
@@ -275,6 +279,11 @@ class Settings(BaseSettings):
     provisioning_lock_seconds: Annotated[float, Field(gt=0, le=3_600)] = Field(
         default=DEFAULT_LOCK_SECONDS,
         description="an apply's tenant lock lease; a dead holder's lock expires after it",
+    )
+    provisioning_list_cache_seconds: Annotated[float, Field(ge=0, le=7 * 86_400)] = Field(
+        default=DEFAULT_LIST_CACHE_SECONDS,
+        description="how old the store's copy of a tenant's list definitions a plan uses may be "
+        "(0: every plan reads GET v1/List)",
     )
     worker_id: str | None = Field(
         default=None,

@@ -418,6 +418,7 @@ class InstallationPages:
             public_url=base.public_url,
             api=lambda _app, _ctx: api,
             lock_ttl=base.lock_ttl,
+            list_cache=base.list_cache,
         )
 
     # -- views ---------------------------------------------------------------------------------

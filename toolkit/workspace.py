@@ -100,6 +100,7 @@ class Workspace:
             public_url=settings.public_url,
             now=now,
             lock_ttl=timedelta(seconds=settings.provisioning_lock_seconds),
+            list_cache=timedelta(seconds=settings.provisioning_list_cache_seconds),
         )
         tenants = self.tenants
         self.tenant_events = TenantEvents(

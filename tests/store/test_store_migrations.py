@@ -47,7 +47,7 @@ def test_migrations_are_versioned_and_idempotent(database_url: str | None, home:
     engine = create_engine_for(database_url, home=home)
     try:
         assert schema_version(engine) is None
-        assert migrate(engine) == head_version() == "0007"
+        assert migrate(engine) == head_version() == "0008"
         assert migrate(engine) == head_version()  # again: nothing to do, no error
         assert schema_version(engine) == head_version()
         assert set(inspect(engine).get_table_names()) >= TABLES

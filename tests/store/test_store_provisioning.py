@@ -348,3 +348,36 @@ def test_a_record_of_an_application_removed_since_is_refused_as_unknown(
     assert not store.release_provisioning_lock(app, CTX, "one")
     with pytest.raises(UnknownApplicationError):  # by name, the lookup says so itself
         store.list_provisioned_objects("demo", CTX)
+
+
+def test_the_list_definitions_copy_is_per_tenant_replaced_whole_and_goes_with_its_app(
+    store: Repository, app_id: str, clock: Clock
+) -> None:
+    """The store's copy of a tenant's list definitions (migration 0008): one per application x
+    tenant, replaced whole, dropped on request and with its application."""
+    from sqlalchemy import delete
+
+    from toolkit.store.schema import applications
+
+    read_at = clock.current
+    assert store.remembered_lists("demo", CTX) is None
+    store.remember_lists("demo", CTX, [{"Id": 1, "Name": "Category"}], read_at=read_at)
+    store.remember_lists(app_id, CTX, [{"Id": 2, "Name": "Acme"}], read_at=read_at)
+    kept = store.remembered_lists("demo", CTX)
+    assert kept is not None
+    assert (kept.application_id, kept.context_identifier) == (app_id, CTX)
+    assert (kept.lists, kept.read_at) == (({"Id": 2, "Name": "Acme"},), read_at)
+    assert store.remembered_lists("demo", "Cust99999") is None
+    store.forget_lists("demo", CTX)
+    assert store.remembered_lists("demo", CTX) is None
+    with pytest.raises(UnknownApplicationError):
+        store.remember_lists("nobody", CTX, [], read_at=read_at)
+    record = store.get_application("demo")
+    store.remember_lists(record, CTX, [], read_at=read_at)
+    with store.engine.begin() as connection:
+        connection.execute(delete(applications).where(applications.c.id == app_id))
+    with pytest.raises(UnknownApplicationError):
+        store.remember_lists(record, CTX, [], read_at=read_at)  # its record, read before
+    with store.engine.begin() as connection:
+        (count,) = connection.exec_driver_sql("SELECT count(*) FROM list_definitions").one()
+    assert count == 0

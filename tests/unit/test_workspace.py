@@ -38,6 +38,13 @@ def test_open_builds_every_service_once(tmp_path: Path) -> None:
         assert ws.repository is not None
         ws.check_database()
     assert (tmp_path / "home" / "toolkit.db").exists()
+
+
+def test_the_provisioning_settings_reach_the_provisioning_service(tmp_path: Path) -> None:
+    extra = {"provisioning_lock_seconds": 30, "provisioning_list_cache_seconds": 0}
+    with Workspace.open(settings(tmp_path / "home", **extra)) as ws:
+        assert ws.provisioning.lock_ttl.total_seconds() == 30
+        assert ws.provisioning.list_cache.total_seconds() == 0
     assert (tmp_path / "home" / "secret.key").exists()
     assert ws.http.is_closed
 

@@ -80,6 +80,7 @@ from toolkit.provisioning.plan import (
     Step,
     TenantSnapshot,
     fingerprint_of,
+    keep_lists,
     plan_from_snapshot,
     read_snapshot,
 )
@@ -406,14 +407,24 @@ class _Executor:
         ]
 
     def _put_list(self, actual: ListEntity, desired: Mapping[str, Any]) -> None:
-        body = replace(
+        saved = replace(
             actual,
             name=str(desired.get("Name", actual.name)),
             tooltip=str(desired.get("Tooltip", actual.tooltip)),
             rank=int(desired.get("Rank", actual.rank)),
             deleted=False,
-        ).to_wire()
-        self.api.call("PUT", f"v1/List/{actual.id}", body=body)
+        )
+        self.api.call("PUT", f"v1/List/{actual.id}", body=saved.to_wire())
+        self._forget_list(actual.id)
+        self._remember(self._lists, saved)
+
+    def _forget_list(self, list_id: int) -> None:
+        if self._lists is not None:
+            self._lists = [entity for entity in self._lists if entity.id != list_id]
+
+    def lists(self) -> list[ListEntity] | None:
+        """The list definitions as this run knows them now (None: never read)."""
+        return self._lists
 
     def update_list(self, step: Step) -> tuple[str, int | None, dict[str, Any]]:
         actual = self.api.list(self._remote(step))
@@ -433,6 +444,7 @@ class _Executor:
                 self.api.delete_list(step.remote_id)
             except ApiNotFoundError:
                 detail["already_gone"] = True
+            self._forget_list(step.remote_id)
         self.disown("list", step.name, None)
         return "done", step.remote_id, detail
 
@@ -721,13 +733,15 @@ def apply_plan(
     lock_wait: float = 0.0,
     manifest: Manifest | None = None,
     owner: str | None = None,
+    list_cache: timedelta = timedelta(0),
 ) -> ProvisioningRun:
     """Perform exactly ``plan``'s pending steps in its tenant (see the module doc).
 
     ``manifest`` defaults to the one the plan was made from (needed to re-read the same
     objects for the staleness check). ``owner`` names the lock holder (default: unique to
     this call); a job engine passes one naming its workflow, executor and execution (one per
-    execution, so two copies of a workflow never share it). Returns the stored run.
+    execution, so two copies of a workflow never share it). ``list_cache``: as for
+    :func:`~toolkit.provisioning.plan.read_snapshot`. Returns the stored run.
     """
     if plan.application_id != application.id:
         raise ValueError(f"the plan is for {plan.application!r}, not {application.name!r}")
@@ -743,10 +757,20 @@ def apply_plan(
     renewed = _acquire(repository, application, ctx, owner, ttl=lock_ttl, wait=lock_wait)
     try:
         snapshot = read_snapshot(
-            api, repository, application, ctx, manifest, operation=plan.operation
+            api,
+            repository,
+            application,
+            ctx,
+            manifest,
+            operation=plan.operation,
+            list_cache=list_cache,
         )
         actual = fingerprint_of(snapshot, manifest)
         if actual != plan.fingerprint:
+            if list_cache > timedelta(0):
+                # The plan may have been made from the store's copy of the list definitions
+                # and the tenant's differ: the next plan reads them all again.
+                repository.forget_lists(application, ctx)
             raise StalePlanError(
                 f"the tenant {ctx!r} changed since the plan was made; plan again",
                 expected=plan.fingerprint,
@@ -763,6 +787,8 @@ def apply_plan(
             lock_ttl=lock_ttl,
             snapshot=snapshot,
             renewed=renewed,
+            manifest=manifest,
+            list_cache=list_cache,
         )
     finally:
         repository.release_provisioning_lock(application, ctx, owner)
@@ -781,6 +807,7 @@ def apply_manifest(
     lock_wait: float = 0.0,
     owner: str | None = None,
     now: datetime | None = None,
+    list_cache: timedelta = timedelta(0),
 ) -> ProvisioningRun:
     """Plan and apply under one lock: the tenant is read once, after the lock is taken, and
     that read is both the plan's and the run's read-backs (no staleness check is needed: no
@@ -792,7 +819,15 @@ def apply_manifest(
         repository, application, context_identifier, owner, ttl=lock_ttl, wait=lock_wait
     )
     try:
-        snapshot = read_snapshot(api, repository, application, context_identifier, manifest)
+        snapshot = read_snapshot(
+            api,
+            repository,
+            application,
+            context_identifier,
+            manifest,
+            list_cache=list_cache,
+            now=now,
+        )
         plan = plan_from_snapshot(snapshot, application, context_identifier, manifest, now=now)
         if plan.conflicts:
             raise PlanConflictError(
@@ -811,6 +846,8 @@ def apply_manifest(
             lock_ttl=lock_ttl,
             snapshot=snapshot,
             renewed=renewed,
+            manifest=manifest,
+            list_cache=list_cache,
         )
     finally:
         repository.release_provisioning_lock(application, context_identifier, owner)
@@ -826,8 +863,10 @@ def _run(
     on_event: EventCallback | None,
     owner: str,
     lock_ttl: timedelta,
-    snapshot: TenantSnapshot | None = None,
+    snapshot: TenantSnapshot,
     renewed: float | None = None,
+    manifest: Manifest | None = None,
+    list_cache: timedelta = timedelta(0),
 ) -> ProvisioningRun:
     ctx = plan.context_identifier
     pending = plan.pending
@@ -909,6 +948,14 @@ def _run(
         raise
     final = repository.finish_provisioning_run(run_id, outcome, steps=executor.unrecorded())
     _audit(repository, application, ctx, actor, final)
+    if list_cache > timedelta(0) and (
+        not snapshot.lists_remembered or any(step.kind is Kind.LIST for step in pending)
+    ):
+        # The store's copy of the list definitions: as read, with this run's writes. (A run
+        # that stopped leaves it be: a list it created is not in it, so the next plan reads
+        # every definition; one it deleted answers 404, and so does that; one it updated
+        # shows the old fields, and the next apply writes them again.)
+        keep_lists(repository, application, ctx, manifest, snapshot, lists=executor.lists())
     emit("run_finished", outcome=outcome, message=f"{done} step(s) done")
     return final
 

@@ -4,6 +4,15 @@
 definition, the items of the manifest's lists (and of lists the application owns items in), the
 application's own web panels (``GetAppWebPanels``) and all web panels (to find a ``ProgId``
 taken by someone else), and the application's own task menus (``GetAppTaskMenus``).
+
+The list definitions are the one read a plan may take from the store instead: SuperOffice
+advises caching lists (protocol §5), and a plan within ``list_cache`` of the last read
+(``SOTK_PROVISIONING_LIST_CACHE_SECONDS``) reads each list's items by the id the store kept
+(:meth:`~toolkit.store.Repository.remembered_lists`), not ``GET v1/List``. It falls back to the
+full read when a list it needs is not kept (a new manifest list) or its items are gone (404).
+The price: an administrator's edit of a list's *definition* (name, tooltip, rank, a soft delete)
+shows in plans only once the copy is older than that; items and panels are always read. An
+apply that changes a list keeps the copy true (:func:`keep_lists`).
 :func:`diff` compares them with the manifest by natural key and gives
 one :class:`Step` per object: ``create``, ``update`` (with the fields that differ), ``delete``,
 ``adopt`` or ``unchanged``. A :class:`Plan` carries the :attr:`~Plan.fingerprint` of the state
@@ -45,7 +54,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol, TypeVar
 
@@ -62,6 +71,7 @@ from toolkit.tenant.webapi import (
 )
 
 __all__ = [
+    "LIST_CACHE",
     "Action",
     "Change",
     "Group",
@@ -72,10 +82,18 @@ __all__ = [
     "TenantSnapshot",
     "diff",
     "fingerprint_of",
+    "keep_lists",
     "make_plan",
     "plan_from_snapshot",
     "read_snapshot",
 ]
+
+# How old the store's copy of a tenant's list definitions a plan may use instead of
+# ``GET v1/List`` is, by default (SOTK_PROVISIONING_LIST_CACHE_SECONDS): long enough for a plan
+# and its apply, or a fleet's apply and the re-plan after it, to read them once; short enough
+# that the nightly drift check reads them again, so it sees an administrator's edit of a list
+# definition within the day (see the module doc).
+LIST_CACHE: Final = timedelta(minutes=10)
 
 # Response-only fields that say nothing about the object (never compared or fingerprinted).
 VOLATILE_FIELDS: Final = ("TableRight", "FieldProperties")
@@ -313,6 +331,10 @@ class TenantSnapshot:
     # The app's panels (ids) meant for everyone but not visible for every user group; read
     # only after a run that did not finish (see the module doc).
     not_everyone: frozenset[int] = frozenset()
+    # When ``lists`` was read from the tenant, and whether it came from the store's copy (then
+    # it holds only the lists the plan needs) rather than from ``GET v1/List`` just now.
+    lists_read_at: datetime | None = None
+    lists_remembered: bool = False
 
     def find_list(self, name: str) -> ListEntity | None:
         folded = _fold(name)
@@ -381,24 +403,26 @@ def read_snapshot(
     manifest: Manifest | None,
     *,
     operation: str = "apply",
+    list_cache: timedelta = timedelta(0),
+    now: datetime | None = None,
 ) -> TenantSnapshot:
-    """Read what a plan needs from the tenant (and the store's ownership records)."""
+    """Read what a plan needs from the tenant (and the store's ownership records).
+
+    ``list_cache``: how old the store's copy of the list definitions may be to be used instead
+    of ``GET v1/List`` (see the module doc; zero: always read; an uninstall always reads)."""
+    now = now or _utc_now()
     owned = tuple(repository.list_provisioned_objects(application, context_identifier))
-    lists = tuple(api.lists())
-    by_name = {_fold(entity.name): entity for entity in lists}
-    items: dict[str, tuple[ListItemEntity, ...]] = {}
-    gone: set[int] = set()
-    for name in relevant_lists(manifest, owned):
-        entity = by_name.get(_fold(name))
-        if entity is not None:
-            try:
-                items[_fold(name)] = tuple(api.list_items(entity.id))
-            except ApiNotFoundError:
-                # Deleted between the two reads (an uninstall running beside an installation
-                # page's read, an administrator): the tenant no longer has it.
-                gone.add(entity.id)
-    if gone:
-        lists = tuple(entity for entity in lists if entity.id not in gone)
+    names = relevant_lists(manifest, owned)
+    remembered = None
+    if list_cache > timedelta(0) and operation == "apply":
+        remembered = _remembered_lists(
+            api, repository, application, context_identifier, names, read_since=now - list_cache
+        )
+    if remembered is not None:
+        lists, items, lists_read_at = remembered
+    else:
+        lists, items = _read_lists(api, names)
+        lists_read_at = now
     app_panels = tuple(api.app_web_panels())
     # Other applications' panels matter only for a ProgId the application holds no panel for
     # (a possible conflict); when it holds them all, the tenant-wide read adds nothing, and an
@@ -424,6 +448,82 @@ def read_snapshot(
             tuple(app_task_menus(api)) if reads_task_menus(manifest, operation) else None
         ),
         not_everyone=not_everyone,
+        lists_read_at=lists_read_at,
+        lists_remembered=remembered is not None,
+    )
+
+
+_Lists = tuple[tuple[ListEntity, ...], dict[str, tuple[ListItemEntity, ...]]]
+
+
+def _read_lists(api: ProvisioningApi, names: Sequence[str]) -> _Lists:
+    """Every list definition, and the items of the lists ``names``."""
+    lists = tuple(api.lists())
+    by_name = {_fold(entity.name): entity for entity in lists}
+    items: dict[str, tuple[ListItemEntity, ...]] = {}
+    gone: set[int] = set()
+    for name in names:
+        entity = by_name.get(_fold(name))
+        if entity is not None:
+            try:
+                items[_fold(name)] = tuple(api.list_items(entity.id))
+            except ApiNotFoundError:
+                # Deleted between the two reads (an uninstall running beside an installation
+                # page's read, an administrator): the tenant no longer has it.
+                gone.add(entity.id)
+    if gone:
+        lists = tuple(entity for entity in lists if entity.id not in gone)
+    return lists, items
+
+
+def _remembered_lists(
+    api: ProvisioningApi,
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    names: Sequence[str],
+    *,
+    read_since: datetime,
+) -> tuple[tuple[ListEntity, ...], dict[str, tuple[ListItemEntity, ...]], datetime] | None:
+    """The lists ``names`` from the store's copy read since ``read_since``, with their items
+    read by the kept ids; None when the copy is older, lacks one of them, or one is gone."""
+    kept = repository.remembered_lists(application, context_identifier)
+    if kept is None or kept.read_at < read_since:
+        return None
+    by_name = {_fold(entity.name): entity for entity in map(ListEntity.from_wire, kept.lists)}
+    if any(_fold(name) not in by_name for name in names):
+        return None  # a list the copy never held (new in the manifest, or not in the tenant)
+    items: dict[str, tuple[ListItemEntity, ...]] = {}
+    for name in names:
+        try:
+            items[_fold(name)] = tuple(api.list_items(by_name[_fold(name)].id))
+        except ApiNotFoundError:
+            return None  # deleted since the copy was read: read every definition again
+    return tuple(by_name[_fold(name)] for name in names), items, kept.read_at
+
+
+def keep_lists(
+    repository: Repository,
+    application: Application,
+    context_identifier: str,
+    manifest: Manifest | None,
+    snapshot: TenantSnapshot,
+    *,
+    lists: Iterable[ListEntity] | None = None,
+) -> None:
+    """Keep in the store the definitions of ``lists`` (default: the snapshot's) that a plan of
+    ``manifest`` needs, as read when the snapshot's lists were (an apply passes the lists as
+    its own writes left them)."""
+    names = {_fold(name) for name in relevant_lists(manifest, snapshot.owned)}
+    repository.remember_lists(
+        application,
+        context_identifier,
+        [
+            e.to_wire()
+            for e in (snapshot.lists if lists is None else lists)
+            if _fold(e.name) in names
+        ],
+        read_at=snapshot.lists_read_at or _utc_now(),
     )
 
 
@@ -861,12 +961,25 @@ def make_plan(
     *,
     operation: str = "apply",
     now: datetime | None = None,
+    list_cache: timedelta = timedelta(0),
+    fresh: bool = False,
 ) -> Plan:
     """Read the tenant and diff it against ``manifest`` (``operation="uninstall"``: plan the
-    removal of everything the application owns instead)."""
+    removal of everything the application owns instead). ``list_cache``: see
+    :func:`read_snapshot`; list definitions read from the tenant are kept in the store for the
+    plans and applies after this one. ``fresh``: read them from the tenant whatever is kept."""
     snapshot = read_snapshot(
-        api, repository, application, context_identifier, manifest, operation=operation
+        api,
+        repository,
+        application,
+        context_identifier,
+        manifest,
+        operation=operation,
+        list_cache=timedelta(0) if fresh else list_cache,
+        now=now,
     )
+    if list_cache > timedelta(0) and not snapshot.lists_remembered:
+        keep_lists(repository, application, context_identifier, manifest, snapshot)
     return plan_from_snapshot(
         snapshot, application, context_identifier, manifest, operation=operation, now=now
     )

@@ -27,7 +27,7 @@ from toolkit.files import MAX_TEXT_FILE_BYTES, read_limited_text
 from toolkit.naming import check_context_identifier
 from toolkit.provisioning.apply import LOCK_TTL, EventCallback, apply_manifest, apply_plan
 from toolkit.provisioning.manifest import ApplicationIdentity, Manifest, load_manifest
-from toolkit.provisioning.plan import Plan, ProvisioningApi, make_plan
+from toolkit.provisioning.plan import LIST_CACHE, Plan, ProvisioningApi, make_plan
 from toolkit.store import Application, ProvisioningRun, Repository
 from toolkit.tenant import TenantAccess
 
@@ -79,6 +79,7 @@ class Provisioning:
         api: ApiFactory | None = None,
         now: Callable[[], datetime] | None = None,
         lock_ttl: timedelta = LOCK_TTL,
+        list_cache: timedelta = LIST_CACHE,
     ) -> None:
         self.repository = repository
         self.tenants = tenants
@@ -86,6 +87,9 @@ class Provisioning:
         self._api = api
         self._now = now or _utc_now
         self.lock_ttl = lock_ttl
+        # How old the store's copy of a tenant's list definitions a plan may use is
+        # (SOTK_PROVISIONING_LIST_CACHE_SECONDS; toolkit.provisioning.plan.read_snapshot).
+        self.list_cache = list_cache
 
     def __repr__(self) -> str:
         return f"Provisioning(public_url={self.public_url!r})"
@@ -161,14 +165,32 @@ class Provisioning:
     # -- plan, apply, uninstall ---------------------------------------------------------------
 
     def plan(
-        self, application: str, context_identifier: str, manifest: Manifest | None = None
+        self,
+        application: str,
+        context_identifier: str,
+        manifest: Manifest | None = None,
+        *,
+        fresh: bool = False,
     ) -> Plan:
-        """Read the tenant and diff it against the manifest (default: the stored one)."""
+        """Read the tenant and diff it against the manifest (default: the stored one).
+
+        The list definitions come from the store's copy while it is younger than
+        :attr:`list_cache`; ``fresh`` reads them from the tenant all the same (after an
+        administrator changed one of the application's lists, say)."""
         context_identifier = check_context_identifier(context_identifier)
         app = self.repository.get_application(application)
         chosen = self._manifest(app, manifest)
         api = self.api(app, context_identifier)
-        return make_plan(api, self.repository, app, context_identifier, chosen, now=self._now())
+        return make_plan(
+            api,
+            self.repository,
+            app,
+            context_identifier,
+            chosen,
+            now=self._now(),
+            list_cache=self.list_cache,
+            fresh=fresh,
+        )
 
     def apply(
         self,
@@ -202,6 +224,7 @@ class Provisioning:
                 lock_wait=lock_wait,
                 owner=lock_owner,
                 now=self._now(),
+                list_cache=self.list_cache,
             )
         if plan.context_identifier.casefold() != context_identifier.casefold():
             raise ConfigurationError(
@@ -218,6 +241,7 @@ class Provisioning:
             lock_wait=lock_wait,
             manifest=manifest,
             owner=lock_owner,
+            list_cache=self.list_cache,
         )
 
     def plan_uninstall(
@@ -266,6 +290,7 @@ class Provisioning:
             lock_ttl=self.lock_ttl,
             lock_wait=lock_wait,
             owner=lock_owner,
+            list_cache=self.list_cache,
         )
 
     def provision_after_install(

@@ -21,6 +21,7 @@ __all__ = [
     "ProvisioningStepRecord",
     "ProvisioningStepWrite",
     "PutOutcome",
+    "RememberedLists",
     "RenewalView",
     "RotationReport",
     "Secret",
@@ -408,6 +409,17 @@ class ProvisionedObject:
     state: str
     run_id: str | None
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RememberedLists:
+    """The store's copy of a tenant's list definitions (ListEntity wire JSON) that an
+    application's plans depend on, and when they were read from the tenant."""
+
+    application_id: str
+    context_identifier: str
+    lists: tuple[dict[str, Any], ...]
+    read_at: datetime
 
 
 @dataclass(frozen=True)

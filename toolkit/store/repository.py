@@ -22,6 +22,7 @@ from toolkit.store.areas.common import (
 )
 from toolkit.store.areas.fleet_reads import FleetReads
 from toolkit.store.areas.key_ring import CANARY_KEY, KeyRingCanary, is_sealed
+from toolkit.store.areas.list_definitions import ListDefinitions
 from toolkit.store.areas.maintenance import (
     ROTATION_BATCH_SIZE,
     VERIFY_BATCH_SIZE,
@@ -68,6 +69,7 @@ class Repository(
     StateHistory,
     ProvisioningOwnership,
     ProvisioningRuns,
+    ListDefinitions,
     SecretsMaintenance,
 ):
     """Applications, authorizations, pending sign-ins, user options, tenant states, the webhook

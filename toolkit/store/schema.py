@@ -44,6 +44,7 @@ __all__ = [
     "applications",
     "audit_events",
     "authorizations",
+    "list_definitions",
     "metadata",
     "pending_sign_ins",
     "provisioned_objects",
@@ -425,6 +426,24 @@ provisioned_objects = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     _one_of("kind", PROVISIONED_KINDS),
     _one_of("state", OWNERSHIP_STATES),
+)
+
+# The store's copy of a tenant's list definitions that matter to an application's manifest
+# (``GET v1/List``, ListEntity wire JSON), and when they were read: a plan within
+# ``SOTK_PROVISIONING_LIST_CACHE_SECONDS`` of it reads each list's items by the id kept here
+# instead of every list definition again (protocol §7.3; issue 14).
+list_definitions = Table(
+    "list_definitions",
+    metadata,
+    Column(
+        "application_id",
+        String(36),
+        ForeignKey("applications.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("context_identifier", String(IDENTIFIER_LENGTH), primary_key=True),
+    Column("lists", Text, nullable=False),
+    Column("read_at", UTCDateTime, nullable=False),
 )
 
 # One apply per application x tenant at a time: a lease with an expiry (a crashed holder's
