@@ -18,7 +18,7 @@ from toolkit.errors import (
     UnknownApplicationError,
 )
 from toolkit.store import Repository, head_version
-from toolkit.store.records import OwnershipWrite, ProvisioningStepWrite
+from toolkit.store.records import ListDefinitionsWrite, OwnershipWrite, ProvisioningStepWrite
 
 TTL = timedelta(minutes=2)
 CTX = "Cust12345"
@@ -360,9 +360,13 @@ def test_the_list_definitions_copy_is_per_tenant_replaced_whole_and_goes_with_it
     from toolkit.store.schema import applications
 
     read_at = clock.current
+
+    def copy(*lists: dict[str, object]) -> ListDefinitionsWrite:
+        return ListDefinitionsWrite(lists=lists, read_at=read_at)
+
     assert store.remembered_lists("demo", CTX) is None
-    store.remember_lists("demo", CTX, [{"Id": 1, "Name": "Category"}], read_at=read_at)
-    store.remember_lists(app_id, CTX, [{"Id": 2, "Name": "Acme"}], read_at=read_at)
+    store.remember_lists("demo", CTX, copy({"Id": 1, "Name": "Category"}))
+    store.remember_lists(app_id, CTX, copy({"Id": 2, "Name": "Acme"}))
     kept = store.remembered_lists("demo", CTX)
     assert kept is not None
     assert (kept.application_id, kept.context_identifier) == (app_id, CTX)
@@ -371,13 +375,28 @@ def test_the_list_definitions_copy_is_per_tenant_replaced_whole_and_goes_with_it
     store.forget_lists("demo", CTX)
     assert store.remembered_lists("demo", CTX) is None
     with pytest.raises(UnknownApplicationError):
-        store.remember_lists("nobody", CTX, [], read_at=read_at)
+        store.remember_lists("nobody", CTX, copy())
     record = store.get_application("demo")
-    store.remember_lists(record, CTX, [], read_at=read_at)
+    store.remember_lists(record, CTX, copy())
     with store.engine.begin() as connection:
         connection.execute(delete(applications).where(applications.c.id == app_id))
     with pytest.raises(UnknownApplicationError):
-        store.remember_lists(record, CTX, [], read_at=read_at)  # its record, read before
+        store.remember_lists(record, CTX, copy())  # its record, read before
     with store.engine.begin() as connection:
         (count,) = connection.exec_driver_sql("SELECT count(*) FROM list_definitions").one()
     assert count == 0
+
+
+def test_a_run_keeps_the_list_definitions_in_its_last_transaction(
+    store: Repository, app_id: str, clock: Clock
+) -> None:
+    run = store.start_provisioning_run(
+        "demo", CTX, operation="apply", actor="ops", plan={}, fingerprint=None, steps_total=0
+    )
+    lists = ListDefinitionsWrite(lists=({"Id": 3, "Name": "Acme"},), read_at=clock.current)
+    store.finish_provisioning_run(run.id, "succeeded", lists=lists)
+    kept = store.remembered_lists("demo", CTX)
+    assert kept is not None
+    assert (kept.lists, kept.read_at) == (lists.lists, lists.read_at)
+    with pytest.raises(NotFoundError):  # no run, nothing kept
+        store.finish_provisioning_run("no-such-run", "succeeded", lists=lists)

@@ -80,7 +80,7 @@ from toolkit.provisioning.plan import (
     Step,
     TenantSnapshot,
     fingerprint_of,
-    keep_lists,
+    lists_to_keep,
     plan_from_snapshot,
     read_snapshot,
 )
@@ -946,16 +946,20 @@ def _run(
                 outcome=outcome,
             ) from exc
         raise
-    final = repository.finish_provisioning_run(run_id, outcome, steps=executor.unrecorded())
-    _audit(repository, application, ctx, actor, final)
-    if list_cache > timedelta(0) and (
+    # The store's copy of the list definitions: as read, with this run's writes, kept in the
+    # run's last transaction. (A run that stopped leaves it be: a list it created is not in
+    # it, so the next plan reads every definition; one it deleted answers 404, and so does
+    # that; one it updated shows the old fields, and the next apply writes them again.)
+    keep = list_cache > timedelta(0) and (
         not snapshot.lists_remembered or any(step.kind is Kind.LIST for step in pending)
-    ):
-        # The store's copy of the list definitions: as read, with this run's writes. (A run
-        # that stopped leaves it be: a list it created is not in it, so the next plan reads
-        # every definition; one it deleted answers 404, and so does that; one it updated
-        # shows the old fields, and the next apply writes them again.)
-        keep_lists(repository, application, ctx, manifest, snapshot, lists=executor.lists())
+    )
+    final = repository.finish_provisioning_run(
+        run_id,
+        outcome,
+        steps=executor.unrecorded(),
+        lists=lists_to_keep(snapshot, manifest, executor.lists()) if keep else None,
+    )
+    _audit(repository, application, ctx, actor, final)
     emit("run_finished", outcome=outcome, message=f"{done} step(s) done")
     return final
 

@@ -12,7 +12,7 @@ advises caching lists (protocol §5), and a plan within ``list_cache`` of the la
 full read when a list it needs is not kept (a new manifest list) or its items are gone (404).
 The price: an administrator's edit of a list's *definition* (name, tooltip, rank, a soft delete)
 shows in plans only once the copy is older than that; items and panels are always read. An
-apply that changes a list keeps the copy true (:func:`keep_lists`).
+apply that changes a list keeps the copy true (:func:`lists_to_keep`).
 :func:`diff` compares them with the manifest by natural key and gives
 one :class:`Step` per object: ``create``, ``update`` (with the fields that differ), ``delete``,
 ``adopt`` or ``unchanged``. A :class:`Plan` carries the :attr:`~Plan.fingerprint` of the state
@@ -60,7 +60,7 @@ from typing import Any, Final, Protocol, TypeVar
 
 from toolkit.errors import ApiNotFoundError
 from toolkit.provisioning.manifest import Manifest, TaskMenuSpec, WebPanelSpec
-from toolkit.store import Application, ProvisionedObject, Repository
+from toolkit.store import Application, ListDefinitionsWrite, ProvisionedObject, Repository
 from toolkit.tenant.task_menus import Caller, TaskMenuEntity, app_task_menus, item_user_groups
 from toolkit.tenant.webapi import (
     WEB_PANEL_LIST,
@@ -82,7 +82,7 @@ __all__ = [
     "TenantSnapshot",
     "diff",
     "fingerprint_of",
-    "keep_lists",
+    "lists_to_keep",
     "make_plan",
     "plan_from_snapshot",
     "read_snapshot",
@@ -490,39 +490,37 @@ def _remembered_lists(
     kept = repository.remembered_lists(application, context_identifier)
     if kept is None or kept.read_at < read_since:
         return None
-    by_name = {_fold(entity.name): entity for entity in map(ListEntity.from_wire, kept.lists)}
-    if any(_fold(name) not in by_name for name in names):
+    wanted = dict.fromkeys(_fold(name) for name in names)  # in the order of names
+    lists = tuple(e for e in map(ListEntity.from_wire, kept.lists) if _fold(e.name) in wanted)
+    by_name: dict[str, ListEntity] = {}
+    for entity in lists:  # the first of a name, as TenantSnapshot.find_list takes it
+        by_name.setdefault(_fold(entity.name), entity)
+    if wanted - by_name.keys():
         return None  # a list the copy never held (new in the manifest, or not in the tenant)
     items: dict[str, tuple[ListItemEntity, ...]] = {}
-    for name in names:
+    for name in wanted:
         try:
-            items[_fold(name)] = tuple(api.list_items(by_name[_fold(name)].id))
+            items[name] = tuple(api.list_items(by_name[name].id))
         except ApiNotFoundError:
             return None  # deleted since the copy was read: read every definition again
-    return tuple(by_name[_fold(name)] for name in names), items, kept.read_at
+    return lists, items, kept.read_at
 
 
-def keep_lists(
-    repository: Repository,
-    application: Application,
-    context_identifier: str,
-    manifest: Manifest | None,
+def lists_to_keep(
     snapshot: TenantSnapshot,
-    *,
+    manifest: Manifest | None,
     lists: Iterable[ListEntity] | None = None,
-) -> None:
-    """Keep in the store the definitions of ``lists`` (default: the snapshot's) that a plan of
-    ``manifest`` needs, as read when the snapshot's lists were (an apply passes the lists as
-    its own writes left them)."""
+) -> ListDefinitionsWrite:
+    """What the store keeps of the tenant's list definitions after ``snapshot``: those of
+    ``lists`` (default: the snapshot's; an apply passes them as its own writes left them) that
+    a plan of ``manifest`` needs, as of when the snapshot's lists were read."""
     names = {_fold(name) for name in relevant_lists(manifest, snapshot.owned)}
-    repository.remember_lists(
-        application,
-        context_identifier,
-        [
+    return ListDefinitionsWrite(
+        lists=tuple(
             e.to_wire()
             for e in (snapshot.lists if lists is None else lists)
             if _fold(e.name) in names
-        ],
+        ),
         read_at=snapshot.lists_read_at or _utc_now(),
     )
 
@@ -979,7 +977,9 @@ def make_plan(
         now=now,
     )
     if list_cache > timedelta(0) and not snapshot.lists_remembered:
-        keep_lists(repository, application, context_identifier, manifest, snapshot)
+        repository.remember_lists(
+            application, context_identifier, lists_to_keep(snapshot, manifest)
+        )
     return plan_from_snapshot(
         snapshot, application, context_identifier, manifest, operation=operation, now=now
     )

@@ -13,6 +13,7 @@ __all__ = [
     "Application",
     "AuditEvent",
     "Authorization",
+    "ListDefinitionsWrite",
     "OwnershipWrite",
     "PendingSignIn",
     "ProvisionedObject",
@@ -382,6 +383,15 @@ class ProvisioningRun:
     started_at: datetime
     finished_at: datetime | None
     steps: tuple[ProvisioningStepRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class ListDefinitionsWrite:
+    """The list definitions of a tenant to keep (ListEntity wire JSON), read at ``read_at``:
+    with ``remember_lists``, or as a provisioning run left them with ``finish_provisioning_run``."""
+
+    lists: tuple[dict[str, Any], ...]
+    read_at: datetime
 
 
 @dataclass(frozen=True)

@@ -9,17 +9,35 @@ plan within the configured age reads each list's items by the id kept here inste
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 
 from toolkit.store.areas.base import ApplicationRef, RepositoryBase, upsert_insert
-from toolkit.store.records import RememberedLists
+from toolkit.store.records import ListDefinitionsWrite, RememberedLists
 from toolkit.store.schema import list_definitions
 
-__all__ = ["ListDefinitions"]
+__all__ = ["ListDefinitions", "upsert_list_definitions"]
+
+
+def upsert_list_definitions(
+    connection: Connection,
+    application_id: str,
+    context_identifier: str,
+    write: ListDefinitionsWrite,
+) -> None:
+    """Keep ``write`` as the application x tenant's copy, in the caller's transaction."""
+    insert_ = upsert_insert(connection, list_definitions)
+    connection.execute(
+        insert_.values(
+            application_id=application_id,
+            context_identifier=context_identifier,
+            lists=json.dumps(write.lists, separators=(",", ":")),
+            read_at=write.read_at,
+        ).on_conflict_do_update(
+            index_elements=["application_id", "context_identifier"],
+            set_={"lists": insert_.excluded.lists, "read_at": insert_.excluded.read_at},
+        )
+    )
 
 
 class ListDefinitions(RepositoryBase):
@@ -47,29 +65,11 @@ class ListDefinitions(RepositoryBase):
         )
 
     def remember_lists(
-        self,
-        application: ApplicationRef,
-        context_identifier: str,
-        lists: Sequence[Mapping[str, Any]],
-        *,
-        read_at: datetime,
+        self, application: ApplicationRef, context_identifier: str, write: ListDefinitionsWrite
     ) -> None:
-        """Keep ``lists`` (ListEntity wire JSON), read from the tenant at ``read_at``, in place
-        of what was kept."""
-        text = json.dumps([dict(entity) for entity in lists], separators=(",", ":"))
+        """Keep ``write``'s list definitions in place of what was kept."""
         with self._write_for(application) as (connection, app_id):
-            insert_ = upsert_insert(connection, list_definitions)
-            connection.execute(
-                insert_.values(
-                    application_id=app_id,
-                    context_identifier=context_identifier,
-                    lists=text,
-                    read_at=read_at,
-                ).on_conflict_do_update(
-                    index_elements=["application_id", "context_identifier"],
-                    set_={"lists": insert_.excluded.lists, "read_at": insert_.excluded.read_at},
-                )
-            )
+            upsert_list_definitions(connection, app_id, context_identifier, write)
 
     def forget_lists(self, application: ApplicationRef, context_identifier: str) -> None:
         """Drop the kept list definitions: the next plan reads them all from the tenant."""

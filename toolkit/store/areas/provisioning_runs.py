@@ -14,8 +14,10 @@ from sqlalchemy.exc import IntegrityError
 from toolkit.errors import ConfigurationError, ConflictError, NotFoundError
 from toolkit.store.areas.base import ApplicationRef, RepositoryBase, from_row
 from toolkit.store.areas.common import DEFAULT_AUDIT_LIMIT, refuse_secrets, require_choice, to_json
+from toolkit.store.areas.list_definitions import upsert_list_definitions
 from toolkit.store.records import (
     Application,
+    ListDefinitionsWrite,
     ProvisioningRun,
     ProvisioningStepRecord,
     ProvisioningStepWrite,
@@ -143,9 +145,12 @@ class ProvisioningRuns(RepositoryBase):
         *,
         error: str | None = None,
         steps: Sequence[ProvisioningStepWrite] = (),
+        lists: ListDefinitionsWrite | None = None,
     ) -> ProvisioningRun:
         """End a run: ``succeeded``, ``failed`` or ``partial``, with an error text (redacted),
-        and its last ``steps`` recorded in the same transaction; returns the run as stored."""
+        and its last ``steps`` recorded in the same transaction; returns the run as stored.
+        ``lists``: the tenant's list definitions as the run left them, kept in that
+        transaction too (see ``remember_lists``)."""
         if outcome not in RUN_OUTCOMES or outcome == "running":
             raise ConfigurationError("a run finishes succeeded, failed or partial")
         with self._write() as connection:
@@ -157,7 +162,12 @@ class ProvisioningRuns(RepositoryBase):
             )
             if result.rowcount == 0:
                 raise NotFoundError(f"no provisioning run {run_id!r}")
-            return self._stored_run(connection, run_id)
+            run = self._stored_run(connection, run_id)
+            if lists is not None:
+                upsert_list_definitions(
+                    connection, run.application_id, run.context_identifier, lists
+                )
+            return run
 
     def _run(
         self, row: Mapping[Any, Any], steps: tuple[ProvisioningStepRecord, ...] = ()
